@@ -1,0 +1,3 @@
+export * from './wire-types';
+export * from './go-duration';
+export * from './agent-client';

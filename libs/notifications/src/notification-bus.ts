@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+
+/** A new `.fleet-policies` revision was stored (and prepared) for `policy_id`. */
+export interface PolicyRevisionNotification {
+  kind: 'policy-revision';
+  policy_id: string;
+  revision_idx: number;
+  seq_no: number;
+}
+
+/** A new `.fleet-actions` document addressed to `agents`. */
+export interface ActionNotification {
+  kind: 'action';
+  action_doc_id: string;
+  seq_no: number;
+  agents: string[];
+}
+
+/** An agent was deactivated or its access key revoked: its open long polls must end. */
+export interface AgentRevokedNotification {
+  kind: 'agent-revoked';
+  agent_id: string;
+  api_key_ids: string[];
+}
+
+export type FleetNotification = PolicyRevisionNotification | ActionNotification | AgentRevokedNotification;
+
+export interface NotificationEnvelope {
+  /** Id of the publishing process. */
+  sender: string;
+  sent_at: string;
+  /** W3C trace context of the publishing span, when tracing is on. */
+  traceparent?: string;
+  notification: FleetNotification;
+}
+
+export type NotificationHandler = (envelope: NotificationEnvelope) => void;
+
+/**
+ * Tells every checkin gateway about changes. Delivery is best effort (a lost message delays, never
+ * loses, a delivery: gateways also poll the change feeds); handlers must be idempotent.
+ */
+export interface NotificationBus {
+  readonly senderId: string;
+  publish(notification: FleetNotification, traceparent?: string): Promise<void>;
+  subscribe(handler: NotificationHandler): () => void;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The all-in-one bus: synchronous fan-out inside one process (handlers run on a later microtask). */
+export class InProcessBus implements NotificationBus {
+  readonly senderId: string;
+  private readonly handlers = new Set<NotificationHandler>();
+  private closed = false;
+
+  constructor(senderId: string = randomUUID()) {
+    this.senderId = senderId;
+  }
+
+  publish(notification: FleetNotification, traceparent?: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const envelope: NotificationEnvelope = {
+      sender: this.senderId,
+      sent_at: new Date().toISOString(),
+      notification,
+      ...(traceparent ? { traceparent } : {}),
+    };
+    for (const handler of this.handlers) queueMicrotask(() => handler(envelope));
+    return Promise.resolve();
+  }
+
+  subscribe(handler: NotificationHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.handlers.clear();
+    return Promise.resolve();
+  }
+}

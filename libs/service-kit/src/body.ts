@@ -1,0 +1,82 @@
+import type { IncomingMessage } from 'node:http';
+import { createGunzip } from 'node:zlib';
+import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
+
+export interface BodyLimits {
+  /** Bytes accepted on the wire. */
+  maxBytes: number;
+  /** Bytes accepted after `Content-Encoding: gzip` is undone (gzip-bomb guard). */
+  maxDecompressedBytes: number;
+}
+
+/**
+ * Reads a request body under hard limits, before anything parses it: a declared Content-Length over
+ * the limit is refused without reading; a stream that grows past it is cut off; gzip bodies are
+ * inflated with a cap on the output size.
+ */
+export async function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limits.maxBytes) {
+    req.resume();
+    throw new PayloadTooLargeError(limits.maxBytes);
+  }
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+  if (encoding !== 'identity' && encoding !== 'gzip') {
+    req.resume();
+    throw new UnsupportedMediaTypeError(`unsupported content-encoding: ${encoding}`);
+  }
+  const raw = await collect(req, limits.maxBytes, () => new PayloadTooLargeError(limits.maxBytes));
+  if (encoding === 'identity') return raw;
+  return inflate(raw, limits.maxDecompressedBytes);
+}
+
+function collect(stream: NodeJS.ReadableStream, max: number, tooLarge: () => Error): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      stream.removeListener('data', onData);
+      if (err) {
+        stream.resume();
+        reject(err);
+      } else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) finish(tooLarge());
+      else chunks.push(chunk);
+    };
+    stream.on('data', onData);
+    stream.once('end', () => finish());
+    stream.once('error', (err: Error) => finish(new BadRequestError(`cannot read request body: ${err.message}`)));
+  });
+}
+
+function inflate(raw: Buffer, max: number): Promise<Buffer> {
+  const gunzip = createGunzip();
+  const result = collect(gunzip, max, () => new PayloadTooLargeError(max)).finally(() => gunzip.destroy());
+  gunzip.on('error', () => undefined);
+  gunzip.end(raw);
+  return result.catch((err: unknown) => {
+    if (err instanceof PayloadTooLargeError) throw err;
+    throw new BadRequestError('request body is not valid gzip');
+  });
+}
+
+/** Parses a JSON object body; anything else is a `BadRequestError`. */
+export function parseJsonObject(raw: Buffer): Record<string, unknown> {
+  if (raw.length === 0) throw new BadRequestError('request body is empty');
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new BadRequestError('request body is not valid JSON');
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new BadRequestError('request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}

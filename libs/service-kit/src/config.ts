@@ -1,0 +1,173 @@
+import convict from 'convict';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+convict.addParser({ extension: ['yml', 'yaml'], parse: parseYaml });
+convict.addFormat({
+  name: 'string-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+      throw new Error('must be a list of strings');
+    }
+  },
+  coerce: (value: unknown) =>
+    typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value,
+});
+
+/** Thrown for any invalid configuration; the message names every offending key. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface LogConfig {
+  level: string;
+}
+export interface HttpConfig {
+  host: string;
+  port: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  trustProxy: string[];
+  drainTimeoutMs: number;
+}
+export interface StoreConfig {
+  backend: 'sqlite';
+  sqlite: { path: string; synchronous: 'FULL' | 'NORMAL' };
+}
+export interface AdminConfig {
+  token: string;
+  tokenFile: string;
+}
+
+export const logSchema: convict.Schema<LogConfig> = {
+  level: {
+    doc: 'Log level (fatal, error, warn, info, debug, trace, silent).',
+    format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    env: 'FLEET_LOG_LEVEL',
+  },
+};
+
+export function httpSchema(defaultPort: number): convict.Schema<HttpConfig> {
+  return {
+    host: { doc: 'Address to listen on.', format: String, default: '0.0.0.0', env: 'FLEET_HTTP_HOST' },
+    port: { doc: 'Port to listen on (0 picks a free one).', format: 'port', default: defaultPort, env: 'FLEET_HTTP_PORT' },
+    requestTimeoutMs: {
+      doc: "Node's requestTimeout: time allowed to receive a whole request (not to answer it; long polls are unaffected).",
+      format: 'nat',
+      default: 60_000,
+      env: 'FLEET_HTTP_REQUEST_TIMEOUT_MS',
+    },
+    headersTimeoutMs: {
+      doc: "Node's headersTimeout: time allowed to receive the request headers (slowloris guard).",
+      format: 'nat',
+      default: 10_000,
+      env: 'FLEET_HTTP_HEADERS_TIMEOUT_MS',
+    },
+    keepAliveTimeoutMs: {
+      doc: "Node's keepAliveTimeout: idle time before a kept-alive socket is closed. Keep it above the load balancer's idle timeout.",
+      format: 'nat',
+      default: 35_000,
+      env: 'FLEET_HTTP_KEEPALIVE_TIMEOUT_MS',
+    },
+    maxConnections: {
+      doc: 'Hard cap on open sockets (0: unlimited). Sockets over the cap are closed at once.',
+      format: 'nat',
+      default: 0,
+      env: 'FLEET_HTTP_MAX_CONNECTIONS',
+    },
+    trustProxy: {
+      doc: 'Addresses or CIDRs of proxies whose X-Forwarded-For is trusted (empty: trust none).',
+      format: 'string-list',
+      default: [],
+      env: 'FLEET_HTTP_TRUST_PROXY',
+    },
+    drainTimeoutMs: {
+      doc: 'On SIGTERM, how long to wait for in-flight requests after open long polls are answered.',
+      format: 'nat',
+      default: 10_000,
+      env: 'FLEET_HTTP_DRAIN_TIMEOUT_MS',
+    },
+  };
+}
+
+export const storeSchema: convict.Schema<StoreConfig> = {
+  backend: { doc: 'Store backend.', format: ['sqlite'], default: 'sqlite', env: 'FLEET_STORE_BACKEND' },
+  sqlite: {
+    path: {
+      doc: 'Embedded store file (SQLite, WAL mode).',
+      format: String,
+      default: './data/fleet.db',
+      env: 'FLEET_SQLITE_PATH',
+    },
+    synchronous: {
+      doc: 'SQLite synchronous mode: NORMAL survives process crashes, FULL also survives power loss.',
+      format: ['NORMAL', 'FULL'],
+      default: 'NORMAL',
+      env: 'FLEET_SQLITE_SYNCHRONOUS',
+    },
+  },
+};
+
+export const adminSchema: convict.Schema<AdminConfig> = {
+  token: {
+    doc: 'Bearer token of the management API. Empty: read tokenFile, else generate one into the data directory.',
+    format: String,
+    default: '',
+    env: 'FLEET_ADMIN_TOKEN',
+    sensitive: true,
+  },
+  tokenFile: {
+    doc: 'File holding the management API token (created with mode 0600 when generated).',
+    format: String,
+    default: '',
+    env: 'FLEET_ADMIN_TOKEN_FILE',
+  },
+};
+
+export interface LoadOptions {
+  /** Config files to load, in order (JSON or YAML). Default: $FLEET_CONFIG_FILE, comma-separated. */
+  files?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Explicit overrides (tests). */
+  overrides?: Record<string, unknown>;
+}
+
+/**
+ * Loads a service's config: schema defaults, then files, then environment, then overrides, then a
+ * strict validation (unknown keys in files are errors). Returns a frozen plain object.
+ */
+export function loadConfig<T>(schema: convict.Schema<T>, opts: LoadOptions = {}): Readonly<T> {
+  const env = opts.env ?? process.env;
+  try {
+    const config = convict<T>(schema, { env, args: [] });
+    const files = opts.files ?? (env.FLEET_CONFIG_FILE ? env.FLEET_CONFIG_FILE.split(',') : []);
+    for (const file of files) config.loadFile(file.trim());
+    if (opts.overrides) config.load(opts.overrides as Parameters<typeof config.load>[0]);
+    config.validate({ allowed: 'strict' });
+    return deepFreeze(config.getProperties());
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+/** Reads a secret from a file, trimming a trailing newline; a clear error if it cannot be read. */
+export function readSecretFile(path: string, what: string): string {
+  try {
+    const value = readFileSync(path, 'utf8').trim();
+    if (!value) throw new Error('file is empty');
+    return value;
+  } catch (err) {
+    throw new ConfigError(`cannot read ${what} from ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,157 @@
+import { STATUS_CODES } from 'node:http';
+import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '@fleet/store';
+
+/** Base of every failure the services raise on purpose. The HTTP status comes from `ERROR_TABLE`. */
+export class FleetError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+// ---- authentication and identity ---------------------------------------------------------------
+export class NoAuthHeaderError extends FleetError {
+  constructor() { super('no authorization header'); }
+}
+export class MalformedAuthHeaderError extends FleetError {
+  constructor() { super('malformed authorization header'); }
+}
+export class MalformedTokenError extends FleetError {
+  constructor() { super('malformed api key token'); }
+}
+export class InvalidApiKeyError extends FleetError {
+  constructor() { super('invalid api key'); }
+}
+export class ApiKeyDisabledError extends FleetError {
+  constructor() { super('ApiKey not enabled'); }
+}
+export class AgentInactiveError extends FleetError {
+  constructor() { super('agent inactive'); }
+}
+export class AgentIdentityError extends FleetError {
+  constructor() { super('agent header contains wrong identifier'); }
+}
+export class AgentCorruptedError extends FleetError {
+  constructor() { super('agent record corrupted'); }
+}
+export class AgentNotFoundError extends FleetError {
+  constructor(agentId: string) { super(`agent ${agentId} not found`); }
+}
+export class AgentNotReplaceableError extends FleetError {
+  constructor(agentId: string) { super(`agent with ID ${agentId} cannot be replaced`); }
+}
+export class AdminUnauthorizedError extends FleetError {
+  constructor() { super('missing or invalid admin token'); }
+}
+
+// ---- request shape -----------------------------------------------------------------------------
+export class InvalidUserAgentError extends FleetError {}
+export class UnsupportedAgentVersionError extends FleetError {}
+export class InvalidApiVersionFormatError extends FleetError {}
+export class UnsupportedApiVersionError extends FleetError {}
+export class PayloadTooLargeError extends FleetError {
+  constructor(limit: number) { super(`request body exceeds ${limit} bytes`); }
+}
+export class UnsupportedMediaTypeError extends FleetError {}
+/** Malformed or invalid body of an agent-API request. */
+export class BadRequestError extends FleetError {}
+/** Invalid input to the management API. */
+export class InputError extends FleetError {}
+
+// ---- domain ------------------------------------------------------------------------------------
+export class PolicyNotFoundError extends FleetError {}
+export class AuditReasonConflictError extends FleetError {}
+export class NotFoundError extends FleetError {}
+export class ConflictError extends FleetError {}
+
+// ---- load and availability ---------------------------------------------------------------------
+export class RateLimitError extends FleetError {
+  constructor(readonly retryAfterSeconds = 1) { super('exceeded the rate limit'); }
+}
+export class MaxLimitError extends FleetError {
+  constructor(readonly retryAfterSeconds = 1) { super('exceeded the max limit'); }
+}
+/** A bounded queue (e.g. pending status writes) is full. */
+export class BackpressureError extends FleetError {
+  constructor(message: string, readonly retryAfterSeconds = 5) { super(message); }
+}
+export class DrainingError extends FleetError {
+  constructor() { super('server is shutting down'); }
+}
+export class ServiceUnavailableError extends FleetError {}
+export class RouteNotFoundError extends FleetError {
+  constructor(path: string) { super(`no route for ${path}`); }
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/**
+ * The one table from failure kind to HTTP status and the `error` field of the body. The agent API
+ * uses elastic/fleet-server's error names; the management API renders the HTTP reason phrase, as Kibana does.
+ */
+export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> = [
+  [NoAuthHeaderError, 401, 'ErrNoAuthHeader'],
+  [MalformedAuthHeaderError, 400, 'ErrMalformedHeader'],
+  [MalformedTokenError, 400, 'ErrMalformedToken'],
+  [InvalidApiKeyError, 401, 'ErrUnauthorized'],
+  [ApiKeyDisabledError, 401, 'Unauthorized'],
+  [AgentInactiveError, 401, 'ErrAgentInactive'],
+  [AgentIdentityError, 403, 'ErrAgentIdentity'],
+  [AgentCorruptedError, 400, 'ErrAgentCorrupted'],
+  [AgentNotFoundError, 404, 'AgentNotFound'],
+  [AgentNotReplaceableError, 403, 'AgentNotReplaceable'],
+  [AdminUnauthorizedError, 401, 'Unauthorized'],
+  [InvalidUserAgentError, 400, 'InvalidUserAgent'],
+  [UnsupportedAgentVersionError, 400, 'UnsupportedVersion'],
+  [InvalidApiVersionFormatError, 400, 'ErrInvalidAPIVersionFormat'],
+  [UnsupportedApiVersionError, 400, 'ErrUnsupportedAPIVersion'],
+  [PayloadTooLargeError, 413, 'ErrPayloadSizeTooLarge'],
+  [UnsupportedMediaTypeError, 415, 'UnsupportedMediaType'],
+  [BadRequestError, 400, 'BadRequest'],
+  [InputError, 400, 'BadRequest'],
+  [PolicyNotFoundError, 400, 'ErrPolicyNotFound'],
+  [AuditReasonConflictError, 409, 'ErrAuditReasonConflict'],
+  [NotFoundError, 404, 'NotFound'],
+  [ConflictError, 409, 'Conflict'],
+  [RateLimitError, 429, 'RateLimit'],
+  [MaxLimitError, 429, 'MaxLimit'],
+  [BackpressureError, 429, 'TooManyRequests'],
+  [DrainingError, 503, 'ServiceUnavailable'],
+  [ServiceUnavailableError, 503, 'ServiceUnavailable'],
+  [RouteNotFoundError, 404, 'NotFound'],
+  [DocumentNotFoundError, 404, 'NotFound'],
+  [DocumentConflictError, 409, 'Conflict'],
+  [StoreUnavailableError, 503, 'ServiceUnavailable'],
+];
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message?: string;
+}
+
+export interface MappedError {
+  status: number;
+  body: ErrorBody;
+  /** Seconds for a `Retry-After` header, when the failure is back-pressure. */
+  retryAfterSeconds?: number;
+  /** False for failures that are expected (client errors); true for bugs. */
+  unexpected: boolean;
+}
+
+export type ErrorStyle = 'agent' | 'kibana';
+
+/** Maps any thrown value to a status and a `{statusCode, error, message}` body. */
+export function mapError(err: unknown, style: ErrorStyle = 'agent'): MappedError {
+  for (const [ctor, status, name] of ERROR_TABLE) {
+    if (err instanceof ctor) {
+      const retry = (err as { retryAfterSeconds?: number }).retryAfterSeconds;
+      const error = style === 'kibana' ? (STATUS_CODES[status] ?? name) : name;
+      const body: ErrorBody = { statusCode: status, error, message: err.message };
+      if (!body.message) delete body.message;
+      return { status, body, unexpected: false, ...(retry !== undefined ? { retryAfterSeconds: retry } : {}) };
+    }
+  }
+  const error = style === 'kibana' ? 'Internal Server Error' : 'InternalServerError';
+  return { status: 500, body: { statusCode: 500, error, message: 'internal server error' }, unexpected: true };
+}

@@ -1,0 +1,128 @@
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import helmet from 'helmet';
+import { randomUUID } from 'node:crypto';
+import {
+  InvalidApiVersionFormatError,
+  InvalidUserAgentError,
+  mapError,
+  RouteNotFoundError,
+  UnsupportedAgentVersionError,
+  UnsupportedApiVersionError,
+  type ErrorStyle,
+} from './errors';
+import type { Logger } from './logger';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    id: string;
+    log: Logger;
+  }
+}
+
+/** Security headers for a JSON-only API: nothing may be framed, loaded or sniffed. */
+export const securityHeaders = (): RequestHandler =>
+  helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    hsts: false,
+  });
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Reads or creates `X-Request-Id`, echoes it, and gives the request a child logger. */
+export function requestContext(logger: Logger, replicaId: string): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const incoming = req.headers['x-request-id'];
+    req.id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.log = logger.child({ 'http.request.id': req.id });
+    res.setHeader('X-Request-Id', req.id);
+    res.setHeader('X-Fleet-Replica', replicaId);
+    const start = process.hrtime.bigint();
+    res.once('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      req.log.info(
+        { 'http.request.method': req.method, 'url.path': req.path, 'http.response.status_code': res.statusCode, 'event.duration_ms': ms },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+export const API_VERSIONS = ['2023-06-01'] as const;
+const DEFAULT_API_VERSION = '2023-06-01';
+
+/** `Elastic-Api-Version`: validated when present, echoed (or the default) on every response. */
+export const apiVersion = (): RequestHandler => (req, res, next) => {
+  const value = req.headers['elastic-api-version'];
+  if (value === undefined) {
+    res.setHeader('Elastic-Api-Version', DEFAULT_API_VERSION);
+    return next();
+  }
+  res.setHeader('Elastic-Api-Version', DEFAULT_API_VERSION);
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    return next(new InvalidApiVersionFormatError(`invalid version format: ${String(value)}`));
+  }
+  if (!(API_VERSIONS as readonly string[]).includes(value)) {
+    return next(new UnsupportedApiVersionError(`version ${value} is not supported`));
+  }
+  res.setHeader('Elastic-Api-Version', value);
+  next();
+};
+
+export interface SemVer {
+  major: number;
+  minor: number;
+  patch: number;
+}
+
+export function parseSemVer(value: string): SemVer | undefined {
+  const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(value);
+  if (!m) return undefined;
+  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) };
+}
+
+/**
+ * The User-Agent rule of enroll and checkin: `Elastic Agent v<semver>`, at least 7.13 and not
+ * newer than the server's major.minor. Returns the agent version.
+ */
+export function checkAgentUserAgent(header: string | undefined, serverVersion: SemVer): string {
+  const ua = (header ?? '').toLowerCase();
+  const prefix = 'elastic agent ';
+  if (!ua.startsWith(prefix)) throw new InvalidUserAgentError('user-agent is not an Elastic Agent');
+  const raw = ua.slice(prefix.length).split('-')[0] ?? '';
+  const version = parseSemVer(raw.trim());
+  if (!version) throw new InvalidUserAgentError('user-agent does not carry a valid version');
+  const tooOld = version.major < 7 || (version.major === 7 && version.minor < 13);
+  const tooNew =
+    version.major > serverVersion.major || (version.major === serverVersion.major && version.minor > serverVersion.minor);
+  if (tooOld || tooNew) {
+    throw new UnsupportedAgentVersionError(
+      `version ${version.major}.${version.minor}.${version.patch} is not supported (>= 7.13.0, <= ${serverVersion.major}.${serverVersion.minor}.x)`,
+    );
+  }
+  return `${version.major}.${version.minor}.${version.patch}`;
+}
+
+/** Writes the `{statusCode, error, message}` body; unexpected failures are logged with their stack. */
+export function errorHandler(style: ErrorStyle = 'agent'): ErrorRequestHandler {
+  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const mapped = mapError(normalizeExpressError(err), style);
+    const log = req.log ?? undefined;
+    if (mapped.unexpected) log?.error({ err }, 'request failed');
+    else log?.debug({ error: mapped.body.error, reason: mapped.body.message }, 'request refused');
+    if (mapped.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(mapped.retryAfterSeconds));
+    res.status(mapped.status).type('application/json; charset=utf-8').send(JSON.stringify(mapped.body));
+  };
+}
+
+/** The 404 for unknown routes, in the same error shape. */
+export const notFound = (): RequestHandler => (req, _res, next) => next(new RouteNotFoundError(req.path));
+
+function normalizeExpressError(err: unknown): unknown {
+  return err;
+}

@@ -1,0 +1,72 @@
+import type { Express } from 'express';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { HttpConfig } from './config';
+import type { Logger } from './logger';
+
+export interface RunningServer {
+  server: Server;
+  port: number;
+  url: string;
+  /** Stops accepting, waits up to `drainTimeoutMs` for in-flight requests, then cuts the rest. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an HTTP server with the timeouts a long-poll server needs set explicitly:
+ * `requestTimeout` bounds receiving a request (not answering it), `headersTimeout` guards against
+ * slow headers, `keepAliveTimeout` sits above the load balancer's idle timeout, and the socket
+ * inactivity timeout is off because a long poll is legitimately silent for up to an hour.
+ */
+export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Logger): Promise<RunningServer> {
+  const server = createServer(
+    { requestTimeout: cfg.requestTimeoutMs, headersTimeout: cfg.headersTimeoutMs, keepAliveTimeout: cfg.keepAliveTimeoutMs },
+    app,
+  );
+  server.requestTimeout = cfg.requestTimeoutMs;
+  server.headersTimeout = cfg.headersTimeoutMs;
+  server.keepAliveTimeout = cfg.keepAliveTimeoutMs;
+  server.timeout = 0;
+  server.maxHeadersCount = 100;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (cfg.maxConnections > 0 && sockets.size >= cfg.maxConnections) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    logger.debug({ code: err.code }, 'client error');
+    if (socket.writable && !socket.destroyed) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    } else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+      }, cfg.drainTimeoutMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return closing;
+  };
+  logger.info({ port, host: cfg.host }, 'listening');
+  return { server, port, url: `http://${host}:${port}`, close };
+}

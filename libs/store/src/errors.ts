@@ -1,0 +1,30 @@
+/** Failures raised by store backends. Services map them to HTTP statuses in one table. */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A document that must exist does not. */
+export class DocumentNotFoundError extends StoreError {
+  constructor(
+    readonly collection: string,
+    readonly id: string,
+  ) {
+    super(`${collection} document not found: ${id}`);
+  }
+}
+
+/** A create hit an existing id, or an optimistic update lost every retry. */
+export class DocumentConflictError extends StoreError {
+  constructor(
+    readonly collection: string,
+    readonly id: string,
+  ) {
+    super(`${collection} document conflict: ${id}`);
+  }
+}
+
+/** The backend cannot be reached or refused the operation for a transient reason. */
+export class StoreUnavailableError extends StoreError {}

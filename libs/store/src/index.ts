@@ -1,0 +1,6 @@
+export * from './documents';
+export * from './store-port';
+export * from './errors';
+export * from './agent-status';
+export * from './secrets';
+export { SqliteFleetStore, type SqliteStoreOptions } from './sqlite/sqlite-store';

@@ -1,0 +1,81 @@
+/**
+ * Schema of the embedded store. Each collection keeps the document as JSON next to the columns its
+ * queries need; `seq_no` plays the part of Elasticsearch's `_seq_no`.
+ * Migrations are append-only: a released statement is never edited.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  INSERT INTO sequences (name, value) VALUES
+    ('agents', 0), ('policies', 0), ('actions', 0), ('action_results', 0), ('enrollment_keys', 0);
+
+  CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    seq_no INTEGER NOT NULL,
+    access_api_key_id TEXT,
+    enrollment_id TEXT,
+    policy_id TEXT,
+    active INTEGER NOT NULL,
+    enrolled_at TEXT,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX agents_access_api_key_id ON agents (access_api_key_id);
+  CREATE INDEX agents_enrollment_id ON agents (enrollment_id);
+  CREATE INDEX agents_policy_id ON agents (policy_id, active);
+  CREATE INDEX agents_enrolled_at ON agents (enrolled_at, id);
+
+  CREATE TABLE policy_revisions (
+    id TEXT PRIMARY KEY,
+    seq_no INTEGER NOT NULL UNIQUE,
+    policy_id TEXT NOT NULL,
+    revision_idx INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX policy_revisions_latest ON policy_revisions (policy_id, revision_idx DESC);
+
+  CREATE TABLE actions (
+    id TEXT PRIMARY KEY,
+    seq_no INTEGER NOT NULL UNIQUE,
+    action_id TEXT NOT NULL,
+    expiration_ms INTEGER,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX actions_action_id ON actions (action_id, seq_no);
+  CREATE INDEX actions_expiration ON actions (expiration_ms);
+  CREATE TABLE action_targets (
+    agent_id TEXT NOT NULL,
+    seq_no INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, seq_no)
+  ) WITHOUT ROWID;
+  CREATE INDEX action_targets_seq_no ON action_targets (seq_no);
+
+  CREATE TABLE action_results (
+    id TEXT PRIMARY KEY,
+    seq_no INTEGER NOT NULL,
+    action_id TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX action_results_action_id ON action_results (action_id);
+
+  CREATE TABLE enrollment_keys (
+    id TEXT PRIMARY KEY,
+    seq_no INTEGER NOT NULL,
+    api_key_id TEXT NOT NULL,
+    policy_id TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX enrollment_keys_api_key_id ON enrollment_keys (api_key_id, active);
+  CREATE INDEX enrollment_keys_created ON enrollment_keys (created_at, id);
+
+  CREATE TABLE api_keys (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+
+  CREATE TABLE agent_policies (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX agent_policies_created ON agent_policies (created_at, id);
+  `,
+];

@@ -1,0 +1,520 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+  ActionDoc,
+  ActionResultDoc,
+  AgentDoc,
+  AgentPolicyRecord,
+  ApiKeyRecord,
+  EnrollmentApiKeyDoc,
+  Hit,
+  PolicyRevisionDoc,
+} from '../documents';
+import { deriveAgentStatus } from '../agent-status';
+import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '../errors';
+import { newId, policyRevisionDocId } from '../secrets';
+import type {
+  ActionResultStore,
+  ActionStore,
+  AgentPolicyStore,
+  AgentQuery,
+  AgentStore,
+  ApiKeyStore,
+  BulkItemOutcome,
+  BulkUpdate,
+  EnrollmentKeyStore,
+  FleetStore,
+  Page,
+  PageRequest,
+  PendingActionQuery,
+  PolicyRevisionStore,
+  ResultOutcome,
+  WatchedCollection,
+} from '../store-port';
+import { MIGRATIONS } from './sqlite-schema';
+
+export interface SqliteStoreOptions {
+  /** Database file, or `:memory:` for tests. */
+  path: string;
+  /** `FULL` survives power loss; `NORMAL` (default) survives process crashes, faster in WAL mode. */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+type Row = { id: string; seq_no: number; doc: string };
+type Seq = 'agents' | 'policies' | 'actions' | 'action_results' | 'enrollment_keys';
+
+const parse = <T>(row: Row): Hit<T> => ({ _id: row.id, _seq_no: row.seq_no, _source: JSON.parse(row.doc) as T });
+const expirationMs = (doc: ActionDoc): number | null => {
+  if (!doc.expiration) return null;
+  const ms = Date.parse(doc.expiration);
+  return Number.isNaN(ms) ? null : ms;
+};
+const offset = (p: PageRequest): number => (p.page - 1) * p.perPage;
+
+/**
+ * The embedded backend: one SQLite file in WAL mode. better-sqlite3 runs statements synchronously
+ * on the calling thread, so every write is serialized and `seq_no` order equals commit order.
+ */
+export class SqliteFleetStore implements FleetStore {
+  readonly backend = 'sqlite' as const;
+  readonly agents: AgentStore;
+  readonly policies: PolicyRevisionStore;
+  readonly actions: ActionStore;
+  readonly actionResults: ActionResultStore;
+  readonly enrollmentKeys: EnrollmentKeyStore;
+  readonly apiKeys: ApiKeyStore;
+  readonly agentPolicies: AgentPolicyStore;
+
+  private readonly db: Database.Database;
+  private readonly listeners = new Set<(c: WatchedCollection) => void>();
+  private closed = false;
+  private readonly nextSeqStmt: Database.Statement<[string], { value: number }>;
+
+  constructor(opts: SqliteStoreOptions) {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.nextSeqStmt = this.db.prepare('UPDATE sequences SET value = value + 1 WHERE name = ? RETURNING value');
+    this.agents = this.createAgentStore();
+    this.policies = this.createPolicyStore();
+    this.actions = this.createActionStore();
+    this.actionResults = this.createActionResultStore();
+    this.enrollmentKeys = this.createEnrollmentKeyStore();
+    this.apiKeys = this.createApiKeyStore();
+    this.agentPolicies = this.createAgentPolicyStore();
+  }
+
+  ping(): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    this.db.prepare('SELECT 1').get();
+    return Promise.resolve();
+  }
+
+  onLocalWrite(listener: (c: WatchedCollection) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.listeners.clear();
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i] ?? '');
+        this.db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+  }
+
+  private nextSeq(name: Seq): number {
+    const row = this.nextSeqStmt.get(name);
+    if (!row) throw new Error(`unknown sequence ${name}`);
+    return row.value;
+  }
+
+  private wrote(collection: WatchedCollection): void {
+    for (const listener of this.listeners) {
+      queueMicrotask(() => listener(collection));
+    }
+  }
+
+  private guard<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  // ---- agents -------------------------------------------------------------------------------
+
+  private createAgentStore(): AgentStore {
+    const db = this.db;
+    const getStmt = db.prepare<[string], Row>('SELECT id, seq_no, doc FROM agents WHERE id = ?');
+    const insertStmt = db.prepare(
+      `INSERT INTO agents (id, seq_no, access_api_key_id, enrollment_id, policy_id, active, enrolled_at, doc)
+       VALUES (@id, @seq_no, @access_api_key_id, @enrollment_id, @policy_id, @active, @enrolled_at, @doc)`,
+    );
+    const replaceStmt = db.prepare(
+      `UPDATE agents SET seq_no = @seq_no, access_api_key_id = @access_api_key_id, enrollment_id = @enrollment_id,
+       policy_id = @policy_id, active = @active, enrolled_at = @enrolled_at, doc = @doc WHERE id = @id`,
+    );
+    const byKeyStmt = db.prepare<[string], Row>(
+      'SELECT id, seq_no, doc FROM agents WHERE access_api_key_id = ? ORDER BY seq_no DESC LIMIT 1',
+    );
+    const byEnrollmentStmt = db.prepare<[string], Row>(
+      'SELECT id, seq_no, doc FROM agents WHERE enrollment_id = ? ORDER BY seq_no DESC LIMIT 1',
+    );
+    const deleteStmt = db.prepare('DELETE FROM agents WHERE id = ?');
+    const countByPolicyStmt = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM agents WHERE policy_id = ?');
+    const latestRevisionStmt = db.prepare<[string], { r: number | null }>(
+      'SELECT MAX(revision_idx) AS r FROM policy_revisions WHERE policy_id = ?',
+    );
+    const policyRecordStmt = db.prepare<[string], { doc: string }>('SELECT doc FROM agent_policies WHERE id = ?');
+
+    const params = (id: string, seq: number, doc: AgentDoc) => ({
+      id,
+      seq_no: seq,
+      access_api_key_id: doc.access_api_key_id ?? null,
+      enrollment_id: doc.enrollment_id ?? null,
+      policy_id: doc.policy_id ?? null,
+      active: doc.active ? 1 : 0,
+      enrolled_at: doc.enrolled_at ?? null,
+      doc: JSON.stringify(doc),
+    });
+    const write = (id: string, fields: Partial<AgentDoc>): Hit<AgentDoc> | undefined => {
+      const row = getStmt.get(id);
+      if (!row) return undefined;
+      const doc = { ...(JSON.parse(row.doc) as AgentDoc), ...fields };
+      const seq = this.nextSeq('agents');
+      replaceStmt.run(params(id, seq, doc));
+      return { _id: id, _seq_no: seq, _source: doc };
+    };
+    const updateManyTx = db.transaction((updates: BulkUpdate<AgentDoc>[]): BulkItemOutcome[] =>
+      updates.map((u) => (write(u.id, u.fields) ? 'updated' : 'not_found')),
+    );
+
+    return {
+      get: (id) => this.guard(() => {
+        const row = getStmt.get(id);
+        return row ? parse<AgentDoc>(row) : undefined;
+      }),
+      create: (id, doc) => this.guard(() => db.transaction(() => {
+        if (getStmt.get(id)) throw new DocumentConflictError('.fleet-agents', id);
+        const seq = this.nextSeq('agents');
+        insertStmt.run(params(id, seq, doc));
+        return { _id: id, _seq_no: seq, _source: doc };
+      })()),
+      update: (id, fields) => this.guard(() => db.transaction(() => {
+        const hit = write(id, fields);
+        if (!hit) throw new DocumentNotFoundError('.fleet-agents', id);
+        return hit;
+      })()),
+      mutate: (id, change) => this.guard(() => db.transaction(() => {
+        const row = getStmt.get(id);
+        if (!row) throw new DocumentNotFoundError('.fleet-agents', id);
+        const current = parse<AgentDoc>(row);
+        const fields = change(current._source);
+        return fields ? (write(id, fields) as Hit<AgentDoc>) : current;
+      })()),
+      updateMany: (updates) => this.guard(() => (updates.length ? updateManyTx(updates) : [])),
+      delete: (id) => this.guard(() => deleteStmt.run(id).changes > 0),
+      findByAccessApiKeyId: (keyId) => this.guard(() => {
+        const row = byKeyStmt.get(keyId);
+        return row ? parse<AgentDoc>(row) : undefined;
+      }),
+      findByEnrollmentId: (enrollmentId) => this.guard(() => {
+        const row = byEnrollmentStmt.get(enrollmentId);
+        return row ? parse<AgentDoc>(row) : undefined;
+      }),
+      countByPolicy: (policyId) => this.guard(() => countByPolicyStmt.get(policyId)?.n ?? 0),
+      query: (q: AgentQuery) => this.guard((): Page<Hit<AgentDoc>> => {
+        const where: string[] = [];
+        const args: (string | number)[] = [];
+        if (!q.showInactive) where.push('active = 1');
+        if (q.policyIds?.length) {
+          where.push(`policy_id IN (${q.policyIds.map(() => '?').join(',')})`);
+          args.push(...q.policyIds);
+        }
+        const sql = `SELECT id, seq_no, doc FROM agents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                     ORDER BY enrolled_at DESC, id ASC`;
+        let hits = db.prepare<(string | number)[], Row>(sql).all(...args).map((r) => parse<AgentDoc>(r));
+        if (q.tags?.length) {
+          const wanted = q.tags;
+          hits = hits.filter((h) => wanted.some((t) => h._source.tags?.includes(t)));
+        }
+        if (q.statuses?.length) {
+          const statuses = new Set(q.statuses);
+          const revisions = new Map<string, { rev?: number; inactivity?: number }>();
+          const policyInfo = (policyId: string) => {
+            let info = revisions.get(policyId);
+            if (!info) {
+              const rev = latestRevisionStmt.get(policyId)?.r ?? undefined;
+              const rec = policyRecordStmt.get(policyId);
+              const inactivity = rec ? (JSON.parse(rec.doc) as AgentPolicyRecord).inactivity_timeout : undefined;
+              info = { rev: rev ?? undefined, inactivity };
+              revisions.set(policyId, info);
+            }
+            return info;
+          };
+          hits = hits.filter((h) => {
+            const info = policyInfo(h._source.policy_id);
+            const ctx = { now: q.now, latestPolicyRevision: info.rev, inactivityTimeoutSeconds: info.inactivity };
+            return statuses.has(deriveAgentStatus(h._source, ctx));
+          });
+        }
+        return { total: hits.length, items: hits.slice(offset(q), offset(q) + q.perPage) };
+      }),
+    };
+  }
+
+  // ---- policies -----------------------------------------------------------------------------
+
+  private createPolicyStore(): PolicyRevisionStore {
+    const db = this.db;
+    const insert = db.prepare(
+      'INSERT INTO policy_revisions (id, seq_no, policy_id, revision_idx, doc) VALUES (?, ?, ?, ?, ?)',
+    );
+    const exists = db.prepare<[string], { id: string }>('SELECT id FROM policy_revisions WHERE id = ?');
+    const latest = db.prepare<[string], Row>(
+      'SELECT id, seq_no, doc FROM policy_revisions WHERE policy_id = ? ORDER BY revision_idx DESC LIMIT 1',
+    );
+    const since = db.prepare<[number, number], Row>(
+      'SELECT id, seq_no, doc FROM policy_revisions WHERE seq_no > ? ORDER BY seq_no ASC LIMIT ?',
+    );
+    const checkpoint = db.prepare<[], { value: number }>("SELECT value FROM sequences WHERE name = 'policies'");
+    return {
+      create: (doc) => this.guard(() => {
+        const hit = db.transaction(() => {
+          const id = policyRevisionDocId(doc.policy_id, doc.revision_idx);
+          if (exists.get(id)) throw new DocumentConflictError('.fleet-policies', id);
+          const seq = this.nextSeq('policies');
+          insert.run(id, seq, doc.policy_id, doc.revision_idx, JSON.stringify(doc));
+          return { _id: id, _seq_no: seq, _source: doc };
+        })();
+        this.wrote('policies');
+        return hit;
+      }),
+      latest: (policyId) => this.guard(() => {
+        const row = latest.get(policyId);
+        return row ? parse<PolicyRevisionDoc>(row) : undefined;
+      }),
+      changesSince: (after, limit) => this.guard(() => since.all(after, limit).map((r) => parse<PolicyRevisionDoc>(r))),
+      checkpoint: () => this.guard(() => checkpoint.get()?.value ?? 0),
+    };
+  }
+
+  // ---- actions ------------------------------------------------------------------------------
+
+  private createActionStore(): ActionStore {
+    const db = this.db;
+    const insert = db.prepare('INSERT INTO actions (id, seq_no, action_id, expiration_ms, doc) VALUES (?, ?, ?, ?, ?)');
+    const insertTarget = db.prepare('INSERT OR IGNORE INTO action_targets (agent_id, seq_no) VALUES (?, ?)');
+    const get = db.prepare<[string], Row>('SELECT id, seq_no, doc FROM actions WHERE id = ?');
+    const byActionId = db.prepare<[string], Row>(
+      'SELECT id, seq_no, doc FROM actions WHERE action_id = ? ORDER BY seq_no ASC LIMIT 1',
+    );
+    const pending = db.prepare<[string, number, number, number, number], Row>(
+      `SELECT a.id, a.seq_no, a.doc FROM action_targets t JOIN actions a ON a.seq_no = t.seq_no
+       WHERE t.agent_id = ? AND t.seq_no > ? AND t.seq_no <= ? AND a.expiration_ms > ?
+       ORDER BY t.seq_no ASC LIMIT ?`,
+    );
+    const since = db.prepare<[number, number], Row>(
+      'SELECT id, seq_no, doc FROM actions WHERE seq_no > ? ORDER BY seq_no ASC LIMIT ?',
+    );
+    const checkpoint = db.prepare<[], { value: number }>("SELECT value FROM sequences WHERE name = 'actions'");
+    const expiredSeqs = db.prepare<[number], { seq_no: number }>(
+      'SELECT seq_no FROM actions WHERE expiration_ms IS NOT NULL AND expiration_ms < ?',
+    );
+    const deleteTargets = db.prepare('DELETE FROM action_targets WHERE seq_no = ?');
+    const deleteAction = db.prepare('DELETE FROM actions WHERE seq_no = ?');
+    const currentCheckpoint = (): number => checkpoint.get()?.value ?? 0;
+
+    return {
+      create: (doc, id) => this.guard(() => {
+        const hit = db.transaction(() => {
+          const docId = id ?? newId();
+          if (get.get(docId)) throw new DocumentConflictError('.fleet-actions', docId);
+          const seq = this.nextSeq('actions');
+          insert.run(docId, seq, doc.action_id, expirationMs(doc), JSON.stringify(doc));
+          for (const agentId of doc.agents ?? []) insertTarget.run(agentId, seq);
+          return { _id: docId, _seq_no: seq, _source: doc };
+        })();
+        this.wrote('actions');
+        return hit;
+      }),
+      get: (docId) => this.guard(() => {
+        const row = get.get(docId);
+        return row ? parse<ActionDoc>(row) : undefined;
+      }),
+      findByActionId: (actionId) => this.guard(() => {
+        const row = byActionId.get(actionId);
+        return row ? parse<ActionDoc>(row) : undefined;
+      }),
+      pendingFor: (q: PendingActionQuery) => this.guard(() =>
+        pending
+          .all(q.agentId, q.afterSeqNo, q.maxSeqNo ?? currentCheckpoint(), q.now.getTime(), q.limit)
+          .map((r) => parse<ActionDoc>(r)),
+      ),
+      changesSince: (after, limit) => this.guard(() => since.all(after, limit).map((r) => parse<ActionDoc>(r))),
+      checkpoint: () => this.guard(currentCheckpoint),
+      deleteExpiredBefore: (before) => this.guard(() => db.transaction(() => {
+        const seqs = expiredSeqs.all(before.getTime());
+        for (const { seq_no } of seqs) {
+          deleteTargets.run(seq_no);
+          deleteAction.run(seq_no);
+        }
+        return seqs.length;
+      })()),
+    };
+  }
+
+  // ---- action results -----------------------------------------------------------------------
+
+  private createActionResultStore(): ActionResultStore {
+    const db = this.db;
+    const insert = db.prepare('INSERT OR IGNORE INTO action_results (id, seq_no, action_id, doc) VALUES (?, ?, ?, ?)');
+    const exists = db.prepare<[string], { id: string }>('SELECT id FROM action_results WHERE id = ?');
+    const byAction = db.prepare<[string], Row>(
+      'SELECT id, seq_no, doc FROM action_results WHERE action_id = ? ORDER BY seq_no ASC',
+    );
+    const createMany = db.transaction((docs: ActionResultDoc[]): ResultOutcome[] =>
+      docs.map((doc) => {
+        const id = `${doc.action_id}:${doc.agent_id}`;
+        if (exists.get(id)) return 'exists';
+        insert.run(id, this.nextSeq('action_results'), doc.action_id, JSON.stringify(doc));
+        return 'created';
+      }),
+    );
+    return {
+      createMany: (docs) => this.guard(() => (docs.length ? createMany(docs) : [])),
+      listByActionId: (actionId) => this.guard(() => byAction.all(actionId).map((r) => parse<ActionResultDoc>(r))),
+    };
+  }
+
+  // ---- enrollment keys ----------------------------------------------------------------------
+
+  private createEnrollmentKeyStore(): EnrollmentKeyStore {
+    const db = this.db;
+    const get = db.prepare<[string], Row>('SELECT id, seq_no, doc FROM enrollment_keys WHERE id = ?');
+    const insert = db.prepare(
+      `INSERT INTO enrollment_keys (id, seq_no, api_key_id, policy_id, active, created_at, doc)
+       VALUES (@id, @seq_no, @api_key_id, @policy_id, @active, @created_at, @doc)`,
+    );
+    const replace = db.prepare(
+      `UPDATE enrollment_keys SET seq_no = @seq_no, api_key_id = @api_key_id, policy_id = @policy_id,
+       active = @active, created_at = @created_at, doc = @doc WHERE id = @id`,
+    );
+    const byKey = db.prepare<[string], Row>(
+      'SELECT id, seq_no, doc FROM enrollment_keys WHERE api_key_id = ? AND active = 1 LIMIT 2',
+    );
+    const params = (id: string, seq: number, doc: EnrollmentApiKeyDoc) => ({
+      id,
+      seq_no: seq,
+      api_key_id: doc.api_key_id,
+      policy_id: doc.policy_id,
+      active: doc.active ? 1 : 0,
+      created_at: doc.created_at,
+      doc: JSON.stringify(doc),
+    });
+    return {
+      create: (id, doc) => this.guard(() => db.transaction(() => {
+        if (get.get(id)) throw new DocumentConflictError('.fleet-enrollment-api-keys', id);
+        const seq = this.nextSeq('enrollment_keys');
+        insert.run(params(id, seq, doc));
+        return { _id: id, _seq_no: seq, _source: doc };
+      })()),
+      get: (id) => this.guard(() => {
+        const row = get.get(id);
+        return row ? parse<EnrollmentApiKeyDoc>(row) : undefined;
+      }),
+      update: (id, fields) => this.guard(() => db.transaction(() => {
+        const row = get.get(id);
+        if (!row) throw new DocumentNotFoundError('.fleet-enrollment-api-keys', id);
+        const doc = { ...(JSON.parse(row.doc) as EnrollmentApiKeyDoc), ...fields };
+        const seq = this.nextSeq('enrollment_keys');
+        replace.run(params(id, seq, doc));
+        return { _id: id, _seq_no: seq, _source: doc };
+      })()),
+      findActiveByApiKeyId: (apiKeyId) => this.guard(() => {
+        const rows = byKey.all(apiKeyId);
+        // The reference requires exactly one active record for a key id.
+        return rows.length === 1 && rows[0] ? parse<EnrollmentApiKeyDoc>(rows[0]) : undefined;
+      }),
+      list: (req) => this.guard(() => {
+        const filter = req.policyId ? 'WHERE policy_id = ?' : '';
+        const args = req.policyId ? [req.policyId] : [];
+        const total = db.prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM enrollment_keys ${filter}`).get(...args)?.n ?? 0;
+        const rows = db
+          .prepare<(string | number)[], Row>(
+            `SELECT id, seq_no, doc FROM enrollment_keys ${filter} ORDER BY created_at DESC, id ASC LIMIT ? OFFSET ?`,
+          )
+          .all(...args, req.perPage, offset(req));
+        return { total, items: rows.map((r) => parse<EnrollmentApiKeyDoc>(r)) };
+      }),
+    };
+  }
+
+  // ---- credential store ---------------------------------------------------------------------
+
+  private createApiKeyStore(): ApiKeyStore {
+    const db = this.db;
+    const get = db.prepare<[string], { doc: string }>('SELECT doc FROM api_keys WHERE id = ?');
+    const insert = db.prepare('INSERT INTO api_keys (id, doc) VALUES (?, ?)');
+    const replace = db.prepare('UPDATE api_keys SET doc = ? WHERE id = ?');
+    const invalidate = db.transaction((ids: string[]): string[] => {
+      const now = new Date().toISOString();
+      const changed: string[] = [];
+      for (const id of ids) {
+        const row = get.get(id);
+        if (!row) continue;
+        const rec = JSON.parse(row.doc) as ApiKeyRecord;
+        if (rec.invalidated) continue;
+        replace.run(JSON.stringify({ ...rec, invalidated: true, invalidated_at: now }), id);
+        changed.push(id);
+      }
+      return changed;
+    });
+    return {
+      create: (record) => this.guard(() => {
+        if (get.get(record.id)) throw new DocumentConflictError('api_keys', record.id);
+        insert.run(record.id, JSON.stringify(record));
+      }),
+      get: (id) => this.guard(() => {
+        const row = get.get(id);
+        return row ? (JSON.parse(row.doc) as ApiKeyRecord) : undefined;
+      }),
+      invalidate: (ids) => this.guard(() => invalidate(ids)),
+    };
+  }
+
+  // ---- agent policy records -----------------------------------------------------------------
+
+  private createAgentPolicyStore(): AgentPolicyStore {
+    const db = this.db;
+    const get = db.prepare<[string], { doc: string }>('SELECT doc FROM agent_policies WHERE id = ?');
+    const insert = db.prepare('INSERT INTO agent_policies (id, created_at, doc) VALUES (?, ?, ?)');
+    const replace = db.prepare('UPDATE agent_policies SET doc = ? WHERE id = ?');
+    const del = db.prepare('DELETE FROM agent_policies WHERE id = ?');
+    const count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM agent_policies');
+    const page = db.prepare<[number, number], { doc: string }>(
+      'SELECT doc FROM agent_policies ORDER BY created_at ASC, id ASC LIMIT ? OFFSET ?',
+    );
+    return {
+      create: (record) => this.guard(() => {
+        if (get.get(record.id)) throw new DocumentConflictError('agent_policies', record.id);
+        insert.run(record.id, record.created_at, JSON.stringify(record));
+        return record;
+      }),
+      get: (id) => this.guard(() => {
+        const row = get.get(id);
+        return row ? (JSON.parse(row.doc) as AgentPolicyRecord) : undefined;
+      }),
+      put: (record) => this.guard(() => {
+        if (replace.run(JSON.stringify(record), record.id).changes === 0) {
+          throw new DocumentNotFoundError('agent_policies', record.id);
+        }
+        return record;
+      }),
+      list: (req) => this.guard(() => ({
+        total: count.get()?.n ?? 0,
+        items: page.all(req.perPage, offset(req)).map((r) => JSON.parse(r.doc) as AgentPolicyRecord),
+      })),
+      delete: (id) => this.guard(() => del.run(id).changes > 0),
+    };
+  }
+}

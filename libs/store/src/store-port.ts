@@ -1,0 +1,148 @@
+import type {
+  ActionDoc,
+  ActionResultDoc,
+  AgentDoc,
+  AgentPolicyRecord,
+  ApiKeyRecord,
+  EnrollmentApiKeyDoc,
+  Hit,
+  PolicyRevisionDoc,
+} from './documents';
+import type { AgentStatus } from './agent-status';
+
+/**
+ * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
+ * (embedded SQLite or Elasticsearch). Semantics every backend must honour (and the contract suite
+ * checks):
+ * - `_seq_no` is assigned on every write, is strictly increasing per collection, and a reader that
+ *   sees `_seq_no = n` also sees every write with a smaller number (no holes below the checkpoint).
+ * - `update` replaces the named top-level fields; `null` stores null; other fields are untouched.
+ * - `create` fails with `DocumentConflictError` if the id exists; `update`/`mutate` fail with
+ *   `DocumentNotFoundError` if it does not.
+ */
+export interface FleetStore {
+  readonly backend: 'sqlite' | 'elasticsearch';
+  readonly agents: AgentStore;
+  readonly policies: PolicyRevisionStore;
+  readonly actions: ActionStore;
+  readonly actionResults: ActionResultStore;
+  readonly enrollmentKeys: EnrollmentKeyStore;
+  readonly apiKeys: ApiKeyStore;
+  readonly agentPolicies: AgentPolicyStore;
+  /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
+  ping(): Promise<void>;
+  /** Registers a listener called after local writes to a watched collection; returns an unsubscribe. */
+  onLocalWrite(listener: (collection: WatchedCollection) => void): () => void;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export type WatchedCollection = 'policies' | 'actions';
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export interface PageRequest {
+  page: number;
+  perPage: number;
+}
+
+export interface AgentQuery extends PageRequest {
+  policyIds?: string[];
+  statuses?: AgentStatus[];
+  tags?: string[];
+  /** Include inactive (unenrolled) agents; default false. */
+  showInactive?: boolean;
+  /** Evaluation time for derived status. */
+  now: Date;
+}
+
+export interface BulkUpdate<T> {
+  id: string;
+  fields: Partial<T>;
+}
+
+export type BulkItemOutcome = 'updated' | 'not_found';
+
+export interface AgentStore {
+  get(id: string): Promise<Hit<AgentDoc> | undefined>;
+  create(id: string, doc: AgentDoc): Promise<Hit<AgentDoc>>;
+  update(id: string, fields: Partial<AgentDoc>): Promise<Hit<AgentDoc>>;
+  /**
+   * Read-modify-write with optimistic concurrency (`retry_on_conflict` semantics): `change` sees the
+   * current document and returns the fields to set, or `undefined` to leave it as it is.
+   */
+  mutate(id: string, change: (doc: AgentDoc) => Partial<AgentDoc> | undefined): Promise<Hit<AgentDoc>>;
+  /** One batched write; each item reports its own outcome. */
+  updateMany(updates: BulkUpdate<AgentDoc>[]): Promise<BulkItemOutcome[]>;
+  delete(id: string): Promise<boolean>;
+  findByAccessApiKeyId(apiKeyId: string): Promise<Hit<AgentDoc> | undefined>;
+  findByEnrollmentId(enrollmentId: string): Promise<Hit<AgentDoc> | undefined>;
+  query(query: AgentQuery): Promise<Page<Hit<AgentDoc>>>;
+  countByPolicy(policyId: string): Promise<number>;
+}
+
+export interface PolicyRevisionStore {
+  /** Writes a revision with `_id = uuidv5("<policy_id>:<revision_idx>")`; conflict if it exists. */
+  create(doc: PolicyRevisionDoc): Promise<Hit<PolicyRevisionDoc>>;
+  latest(policyId: string): Promise<Hit<PolicyRevisionDoc> | undefined>;
+  /** Documents with `_seq_no` in (afterSeqNo, checkpoint], ascending, at most `limit`. */
+  changesSince(afterSeqNo: number, limit: number): Promise<Hit<PolicyRevisionDoc>[]>;
+  checkpoint(): Promise<number>;
+}
+
+export interface PendingActionQuery {
+  agentId: string;
+  afterSeqNo: number;
+  /** Upper bound (inclusive); defaults to the current checkpoint. */
+  maxSeqNo?: number;
+  now: Date;
+  limit: number;
+}
+
+export interface ActionStore {
+  create(doc: ActionDoc, id?: string): Promise<Hit<ActionDoc>>;
+  get(docId: string): Promise<Hit<ActionDoc> | undefined>;
+  /** The first document (lowest `_seq_no`) carrying this `action_id`. */
+  findByActionId(actionId: string): Promise<Hit<ActionDoc> | undefined>;
+  /** Unexpired actions addressed to the agent with `_seq_no` in (afterSeqNo, maxSeqNo]. */
+  pendingFor(query: PendingActionQuery): Promise<Hit<ActionDoc>[]>;
+  changesSince(afterSeqNo: number, limit: number): Promise<Hit<ActionDoc>[]>;
+  checkpoint(): Promise<number>;
+  /** Deletes actions whose expiration is before `before`; returns how many. */
+  deleteExpiredBefore(before: Date): Promise<number>;
+}
+
+export type ResultOutcome = 'created' | 'exists';
+
+export interface ActionResultStore {
+  /** Create-only, id `<action_id>:<agent_id>`; an existing id reports `exists` (idempotent). */
+  createMany(docs: ActionResultDoc[]): Promise<ResultOutcome[]>;
+  listByActionId(actionId: string): Promise<Hit<ActionResultDoc>[]>;
+}
+
+export interface EnrollmentKeyStore {
+  create(id: string, doc: EnrollmentApiKeyDoc): Promise<Hit<EnrollmentApiKeyDoc>>;
+  get(id: string): Promise<Hit<EnrollmentApiKeyDoc> | undefined>;
+  update(id: string, fields: Partial<EnrollmentApiKeyDoc>): Promise<Hit<EnrollmentApiKeyDoc>>;
+  findActiveByApiKeyId(apiKeyId: string): Promise<Hit<EnrollmentApiKeyDoc> | undefined>;
+  list(request: PageRequest & { policyId?: string }): Promise<Page<Hit<EnrollmentApiKeyDoc>>>;
+}
+
+export interface ApiKeyStore {
+  create(record: ApiKeyRecord): Promise<void>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Marks keys invalidated; returns the ids that were active before. */
+  invalidate(ids: string[]): Promise<string[]>;
+}
+
+export interface AgentPolicyStore {
+  create(record: AgentPolicyRecord): Promise<AgentPolicyRecord>;
+  get(id: string): Promise<AgentPolicyRecord | undefined>;
+  /** Replaces the record; the caller has already bumped `revision`. */
+  put(record: AgentPolicyRecord): Promise<AgentPolicyRecord>;
+  list(request: PageRequest): Promise<Page<AgentPolicyRecord>>;
+  delete(id: string): Promise<boolean>;
+}
