@@ -171,3 +171,60 @@ function deepFreeze<T>(value: T): Readonly<T> {
   }
   return value;
 }
+
+export interface RouteLimitConfig {
+  intervalMs: number;
+  burst: number;
+  max: number;
+  maxBodyBytes: number;
+}
+
+/** Per-route limiter settings (elastic/fleet-server's `server.limits.<route>_limit`). */
+export function routeLimitSchema(envPrefix: string, d: RouteLimitConfig): convict.Schema<RouteLimitConfig> {
+  return {
+    intervalMs: {
+      doc: 'Token refill interval in ms (0 disables the rate limit).',
+      format: Number,
+      default: d.intervalMs,
+      env: `${envPrefix}_INTERVAL_MS`,
+    },
+    burst: { doc: 'Token bucket size.', format: 'nat', default: d.burst, env: `${envPrefix}_BURST` },
+    max: { doc: 'Concurrent requests (0: unlimited).', format: 'nat', default: d.max, env: `${envPrefix}_MAX` },
+    maxBodyBytes: { doc: 'Largest request body accepted.', format: 'nat', default: d.maxBodyBytes, env: `${envPrefix}_MAX_BODY_BYTES` },
+  };
+}
+
+export interface AuthCacheConfig {
+  ttlMs: number;
+  maxEntries: number;
+}
+
+export const authCacheSchema: convict.Schema<AuthCacheConfig> = {
+  ttlMs: {
+    doc: 'How long a verified API key is cached; bounds how late another replica notices a revocation.',
+    format: 'nat',
+    default: 60_000,
+    env: 'FLEET_AUTH_CACHE_TTL_MS',
+  },
+  maxEntries: { doc: 'Cached API keys at most.', format: 'nat', default: 200_000, env: 'FLEET_AUTH_CACHE_MAX_ENTRIES' },
+};
+
+export interface ServerIdentityConfig {
+  version: string;
+  replicaId: string;
+}
+
+export const serverIdentitySchema: convict.Schema<ServerIdentityConfig> = {
+  version: {
+    doc: 'Fleet Server version this server presents; agents newer than its major.minor are refused.',
+    format: String,
+    default: '9.6.0',
+    env: 'FLEET_SERVER_VERSION',
+  },
+  replicaId: {
+    doc: 'Name of this replica, sent in the X-Fleet-Replica header (default: hostname and pid).',
+    format: String,
+    default: '',
+    env: 'FLEET_REPLICA_ID',
+  },
+};

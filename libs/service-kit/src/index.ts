@@ -9,3 +9,5 @@ export * from './http-middleware';
 export * from './http-server';
 export * from './lifecycle';
 export * from './trust-proxy';
+export * from './validation';
+export * from './service-app';

@@ -4,3 +4,4 @@ export * from './errors';
 export * from './agent-status';
 export * from './secrets';
 export { SqliteFleetStore, type SqliteStoreOptions } from './sqlite/sqlite-store';
+export * from './agent-keys';

@@ -1,0 +1,65 @@
+import express, { type Express } from 'express';
+import { hostname } from 'node:os';
+import { SqliteFleetStore, type FleetStore } from '@fleet/store';
+import type { HttpConfig, StoreConfig } from './config';
+import { ConfigError } from './config';
+import { requestContext, securityHeaders } from './http-middleware';
+import type { Logger } from './logger';
+import { configureTrustProxy } from './trust-proxy';
+
+/** This replica's name: configured, else host and pid. */
+export const replicaName = (configured: string): string => configured || `${hostname()}-${process.pid}`;
+
+/** An Express app with the common front: security headers, request id and logging, proxy trust. */
+export function createServiceApp(opts: { logger: Logger; replicaId: string; http: HttpConfig }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  configureTrustProxy(app, opts.http.trustProxy);
+  app.use(securityHeaders());
+  app.use(requestContext(opts.logger, opts.replicaId));
+  return app;
+}
+
+/** Opens the configured store backend. */
+export function openStore(config: StoreConfig): FleetStore {
+  switch (config.backend) {
+    case 'sqlite':
+      return new SqliteFleetStore({ path: config.sqlite.path, synchronous: config.sqlite.synchronous });
+    default:
+      throw new ConfigError(`unknown store backend ${String(config.backend)}`);
+  }
+}
+
+/**
+ * Runs a service's start function as the process entry point: a start failure (bad config, port
+ * taken) is logged with its reason and exits 1; an unhandled rejection or exception is logged and
+ * exits 1 rather than leaving a half-working server.
+ */
+export function runMain(name: string, start: () => Promise<{ close(): Promise<void> }>, logger: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled promise rejection');
+    process.exit(1);
+  });
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+  start().then(
+    () => logger.info({ service: name }, 'started'),
+    (err: unknown) => {
+      logger.fatal({ err: err instanceof ConfigError ? err.message : err }, `${name} failed to start`);
+      process.exit(1);
+    },
+  );
+}
+
+/** Loads config for a process entry point; an invalid config is logged with its reason and exits 1. */
+export function loadConfigOrExit<T>(name: string, load: () => Readonly<T>, logger: Logger): Readonly<T> {
+  try {
+    return load();
+  } catch (err) {
+    logger.fatal({ reason: err instanceof Error ? err.message : String(err) }, `${name}: invalid configuration`);
+    process.exit(1);
+  }
+}

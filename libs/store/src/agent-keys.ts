@@ -1,0 +1,11 @@
+import type { AgentDoc } from './documents';
+
+/** Every API key an agent holds: its access key, output keys and keys waiting to be retired. */
+export function agentKeyIds(agent: AgentDoc): string[] {
+  const ids = new Set<string>([agent.access_api_key_id]);
+  for (const output of Object.values(agent.outputs ?? {})) {
+    if (output.api_key_id) ids.add(output.api_key_id);
+    for (const r of output.to_retire_api_key_ids ?? []) ids.add(r.id);
+  }
+  return [...ids].filter(Boolean);
+}

@@ -1,0 +1,90 @@
+import { createCheckinGateway, type CheckinGateway } from '@fleet/checkin-gateway';
+import { createEnrollmentService } from '@fleet/enrollment';
+import { InProcessBus } from '@fleet/notifications';
+import { bootstrapFleet, createPolicyDispatcher, resolveAdminToken, type PolicyDispatcher } from '@fleet/policy-dispatcher';
+import {
+  ApiKeyAuthenticator,
+  createServiceApp,
+  errorHandler,
+  Lifecycle,
+  notFound,
+  openStore,
+  replicaName,
+  startHttpServer,
+  type Logger,
+} from '@fleet/service-kit';
+import type { FleetStore } from '@fleet/store';
+import { dirname, resolve } from 'node:path';
+import type { AllInOneConfig } from './all-in-one-config';
+
+export interface RunningFleetServer {
+  url: string;
+  port: number;
+  store: FleetStore;
+  gateway: CheckinGateway;
+  dispatcher: PolicyDispatcher;
+  adminToken: string;
+  adminTokenFile?: string;
+  enrollmentTokenFile: string;
+  lifecycle: Lifecycle;
+  /** Graceful shutdown: open polls answered, status flushed, store closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts enrollment, checkin gateway and policy dispatcher in one process on one port. */
+export async function startFleetServer(config: AllInOneConfig, logger: Logger): Promise<RunningFleetServer> {
+  const lifecycle = new Lifecycle(logger);
+  const store = openStore(config.store);
+  lifecycle.onClose('store', () => store.close());
+  try {
+    const bus = new InProcessBus();
+    lifecycle.onClose('notification bus', () => bus.close());
+    const dataDir = resolve(dirname(config.store.sqlite.path));
+    const admin = resolveAdminToken(config.admin, dataDir);
+    const authenticator = new ApiKeyAuthenticator(store.apiKeys, config.auth);
+
+    const dispatcher = createPolicyDispatcher({ store, bus, logger, adminToken: admin.token }, config);
+    lifecycle.onClose('policy dispatcher', () => dispatcher.close());
+    const enrollment = createEnrollmentService({ store, bus, logger, authenticator }, config);
+    const gateway = createCheckinGateway({ store, bus, logger, authenticator }, config);
+    lifecycle.onClose('checkin gateway', () => gateway.close());
+
+    const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http });
+    app.use(enrollment.router);
+    app.use(gateway.router);
+    app.use(dispatcher.router);
+    app.use(notFound());
+    app.use(errorHandler('agent'));
+
+    await dispatcher.start();
+    const publicUrl = config.fleet.publicUrls[0] ?? 'http://localhost:8220';
+    const boot = config.fleet.bootstrap
+      ? await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl)
+      : { created: false, tokenFile: `${dataDir}/enrollment-token` };
+    await gateway.start();
+    const server = await startHttpServer(app, config.http, logger);
+    lifecycle.onClose('http server', () => server.close());
+    // Registered last, so it runs first: answer every open long poll before the server closes.
+    lifecycle.onClose('drain long polls', () => {
+      const answered = gateway.drain();
+      logger.info({ answered }, 'open long polls answered');
+    });
+    if (admin.file) logger.info({ file: admin.file, generated: admin.generated }, 'management API token file');
+
+    return {
+      url: server.url,
+      port: server.port,
+      store,
+      gateway,
+      dispatcher,
+      adminToken: admin.token,
+      ...(admin.file ? { adminTokenFile: admin.file } : {}),
+      enrollmentTokenFile: boot.tokenFile,
+      lifecycle,
+      close: () => lifecycle.close(),
+    };
+  } catch (err) {
+    await lifecycle.close();
+    throw err;
+  }
+}

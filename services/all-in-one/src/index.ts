@@ -1,0 +1,2 @@
+export * from './all-in-one-config';
+export * from './fleet-server';

@@ -1,0 +1,160 @@
+import type { AckEvent, AckResponse, AckResponseItem } from '@fleet/agent-protocol';
+import type { NotificationBus } from '@fleet/notifications';
+import type { ApiKeyAuthenticator, Logger } from '@fleet/service-kit';
+import { agentKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
+import { STATUS_CODES } from 'node:http';
+
+export interface AckDeps {
+  store: FleetStore;
+  bus: NotificationBus;
+  authenticator: ApiKeyAuthenticator;
+  actionCache: ActionLookupCache;
+  logger: Logger;
+  now?: () => Date;
+}
+
+interface CachedAction {
+  type: string;
+  namespaces?: string[];
+}
+
+/** `action_id` → type and namespaces, bounded and short-lived (the reference's 5 min action cache). */
+export class ActionLookupCache {
+  private readonly entries = new Map<string, { value: CachedAction; expiresAt: number }>();
+
+  constructor(
+    private readonly store: FleetStore,
+    private readonly ttlMs = 300_000,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async find(actionId: string): Promise<CachedAction | undefined> {
+    const now = Date.now();
+    const cached = this.entries.get(actionId);
+    if (cached && cached.expiresAt > now) return cached.value;
+    const hit: Hit<ActionDoc> | undefined = await this.store.actions.findByActionId(actionId);
+    if (!hit) return undefined;
+    const value: CachedAction = { type: hit._source.type, ...(hit._source.namespaces ? { namespaces: hit._source.namespaces } : {}) };
+    this.entries.set(actionId, { value, expiresAt: now + this.ttlMs });
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    return value;
+  }
+}
+
+const item = (status: number): AckResponseItem => ({ status, message: STATUS_CODES[status] ?? '' });
+
+/** Parses `policy:<id>:<rev>` (and the legacy `policy:<id>:<rev>:<coord>`). */
+export function parsePolicyAckId(actionId: string): { policyId: string; revision: number } | undefined {
+  if (!actionId.startsWith('policy:')) return undefined;
+  const parts = actionId.split(':');
+  if (parts.length !== 3 && parts.length !== 4) return undefined;
+  const revision = Number(parts[2]);
+  if (!parts[1] || !Number.isInteger(revision)) return undefined;
+  return { policyId: parts[1], revision };
+}
+
+/**
+ * Acknowledgements: one result per event, stored create-only as `<action_id>:<agent_id>` (a
+ * repeat is a success), policy acks advance `policy_revision_idx`, successful UNENROLL acks
+ * deactivate the agent and revoke its keys, unknown actions answer 404 so the agent retries.
+ */
+export async function handleAcks(deps: AckDeps, agent: Hit<AgentDoc>, events: AckEvent[]): Promise<{ status: number; body: AckResponse }> {
+  const now = (deps.now ?? (() => new Date()))();
+  const agentId = agent._id;
+  const items: AckResponseItem[] = new Array<AckResponseItem>(events.length);
+  const results: { index: number; doc: ActionResultDoc }[] = [];
+  let policyAck: { revision: number } | undefined;
+  let unenroll = false;
+  const upgradeFields: Partial<AgentDoc> = {};
+
+  for (const [index, event] of events.entries()) {
+    if (event.agent_id && event.agent_id !== agentId) {
+      items[index] = item(400);
+      continue;
+    }
+    const policy = parsePolicyAckId(event.action_id);
+    if (policy) {
+      if (!event.error && policy.policyId === agent._source.policy_id && policy.revision > (policyAck?.revision ?? -1)) {
+        policyAck = { revision: policy.revision };
+      }
+      items[index] = item(200);
+      continue;
+    }
+    const action = await deps.actionCache.find(event.action_id);
+    if (!action) {
+      items[index] = item(404);
+      continue;
+    }
+    results.push({ index, doc: resultDoc(event, agentId, action) });
+    if (action.type === 'UPGRADE') Object.assign(upgradeFields, upgradeAckFields(agent._source, event, now));
+    if ((action.type === 'UNENROLL' || action.type === 'MIGRATE') && !event.error) unenroll = true;
+  }
+
+  if (results.length) {
+    await deps.store.actionResults.createMany(results.map((r) => r.doc));
+    for (const r of results) items[r.index] = item(200);
+  }
+
+  if (Object.keys(upgradeFields).length) await deps.store.agents.update(agentId, upgradeFields);
+
+  if (policyAck) {
+    const acked = policyAck.revision;
+    await deps.store.agents.mutate(agentId, (doc) =>
+      doc.policy_id === agent._source.policy_id && acked > (doc.policy_revision_idx ?? -1)
+        ? { policy_revision_idx: acked, updated_at: now.toISOString() }
+        : undefined,
+    );
+  }
+
+  if (unenroll) await deactivateAgent(deps, agentId, now);
+
+  const statuses = items.map((i) => i.status);
+  const worst = Math.max(200, ...statuses);
+  const errors = statuses.some((s) => s !== 200);
+  return { status: worst, body: { action: 'acks', ...(errors ? { errors: true } : {}), items } };
+}
+
+function resultDoc(event: AckEvent, agentId: string, action: CachedAction): ActionResultDoc {
+  const doc: ActionResultDoc = {
+    '@timestamp': event.timestamp,
+    action_id: event.action_id,
+    agent_id: agentId,
+    ...(action.namespaces ? { namespaces: action.namespaces } : {}),
+    ...(event.error ? { error: event.error } : {}),
+  };
+  if (action.type === 'REQUEST_DIAGNOSTICS' && event.data !== undefined) doc.data = event.data;
+  if (action.type === 'INPUT_ACTION') {
+    if (event.action_input_type !== undefined) doc.action_input_type = event.action_input_type;
+    if (event.started_at !== undefined) doc.started_at = event.started_at;
+    if (event.completed_at !== undefined) doc.completed_at = event.completed_at;
+    if (event.action_data !== undefined) doc.action_data = event.action_data;
+    if (event.action_response !== undefined) doc.action_response = event.action_response;
+  }
+  return doc;
+}
+
+function upgradeAckFields(agent: AgentDoc, event: AckEvent, now: Date): Partial<AgentDoc> {
+  if (!event.error) {
+    return { upgrade_started_at: null, upgraded_at: now.toISOString(), ...(agent.upgrade_details ? {} : { upgrade_attempts: null }) };
+  }
+  const payload = event.payload;
+  const retrying = payload && typeof payload === 'object' && !Array.isArray(payload) && payload.retry === true;
+  return retrying ? {} : { upgrade_started_at: null };
+}
+
+/** Deactivates an agent after its UNENROLL ack: keys revoked at once, open polls ended. */
+export async function deactivateAgent(deps: Pick<AckDeps, 'store' | 'bus' | 'authenticator' | 'logger'>, agentId: string, now: Date): Promise<void> {
+  const updated = await deps.store.agents.update(agentId, {
+    active: false,
+    unenrolled_at: now.toISOString(),
+    updated_at: now.toISOString(),
+  });
+  const keyIds = agentKeyIds(updated._source);
+  const revoked = await deps.store.apiKeys.invalidate(keyIds);
+  deps.authenticator.forget(keyIds);
+  await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: keyIds });
+  deps.logger.info({ 'fleet.agent.id': agentId, revoked: revoked.length }, 'agent unenrolled');
+}

@@ -1,0 +1,93 @@
+import type { NotificationBus } from '@fleet/notifications';
+import { ApiKeyAuthenticator, type AuthCacheConfig, type Logger, type ServerIdentityConfig } from '@fleet/service-kit';
+import type { FleetStore } from '@fleet/store';
+import type { Router } from 'express';
+import { ActionLookupCache } from './acks';
+import { ChangeFeedFollower } from './change-feed-follower';
+import type { GatewayConfig } from './gateway-config';
+import { createGatewayRouter } from './gateway-routes';
+import { HealthMonitor } from './health-monitor';
+import { LongPollRegistry } from './long-poll-registry';
+import { PolicyCache } from './policy-cache';
+import { StatusWriteBuffer } from './status-write-buffer';
+
+export interface CheckinGatewayDeps {
+  store: FleetStore;
+  bus: NotificationBus;
+  logger: Logger;
+  authenticator?: ApiKeyAuthenticator;
+}
+
+export interface CheckinGateway {
+  router: Router;
+  registry: LongPollRegistry;
+  policies: PolicyCache;
+  statusWrites: StatusWriteBuffer;
+  health: HealthMonitor;
+  follower: ChangeFeedFollower;
+  authenticator: ApiKeyAuthenticator;
+  start(): Promise<void>;
+  /** Answers every open long poll with 200 and its ack token; new checkins get 503. */
+  drain(): number;
+  /** Flushes pending status writes and stops background work. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createCheckinGateway(
+  deps: CheckinGatewayDeps,
+  config: GatewayConfig & { auth: AuthCacheConfig; server: ServerIdentityConfig },
+): CheckinGateway {
+  const logger = deps.logger.child({ component: 'checkin-gateway' });
+  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.apiKeys, config.auth);
+  const registry = new LongPollRegistry();
+  const policies = new PolicyCache(deps.store, logger);
+  const statusWrites = new StatusWriteBuffer(deps.store, config.statusWrites, logger);
+  const health = new HealthMonitor(deps.store, logger);
+  const follower = new ChangeFeedFollower(
+    { store: deps.store, bus: deps.bus, registry, policies, authenticator, logger },
+    config.feedPollIntervalMs,
+  );
+  let draining = false;
+  let closing: Promise<void> | undefined;
+  const router = createGatewayRouter(
+    {
+      checkin: { store: deps.store, registry, policies, statusWrites, config: config.checkin, logger },
+      acks: { store: deps.store, bus: deps.bus, authenticator, actionCache: new ActionLookupCache(deps.store), logger },
+      store: deps.store,
+      authenticator,
+      health,
+      logger,
+      isDraining: () => draining,
+    },
+    config,
+    config.server.version,
+  );
+  return {
+    router,
+    registry,
+    policies,
+    statusWrites,
+    health,
+    follower,
+    authenticator,
+    async start() {
+      await health.start();
+      await follower.start();
+    },
+    drain() {
+      draining = true;
+      health.markStopping();
+      return registry.wakeAll('shutdown');
+    },
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        health.markStopping();
+        registry.wakeAll('shutdown');
+        follower.close();
+        await statusWrites.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,292 @@
+import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
+import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
+import type { ActionDoc, AgentDoc, Component, FleetStore, Hit, JsonObject } from '@fleet/store';
+import { isDeepStrictEqual } from 'node:util';
+import type { CheckinConfig } from './gateway-config';
+import type { LongPollRegistry, WakeReason } from './long-poll-registry';
+import type { PolicyCache, PreparedPolicy } from './policy-cache';
+import { isDeliverable, renderAction } from './render-actions';
+import type { StatusWriteBuffer } from './status-write-buffer';
+
+export interface CheckinDeps {
+  store: FleetStore;
+  registry: LongPollRegistry;
+  policies: PolicyCache;
+  statusWrites: StatusWriteBuffer;
+  config: CheckinConfig;
+  logger: Logger;
+  now?: () => Date;
+  random?: () => number;
+}
+
+export interface CheckinInput {
+  agent: Hit<AgentDoc>;
+  apiKeyId: string;
+  body: CheckinRequest;
+  agentVersion: string;
+  /** Poll length granted before setup time and jitter are taken off. */
+  pollMs: number;
+  /** When the request arrived (ms since epoch). */
+  startedAt: number;
+  /** Aborted when the agent hangs up. */
+  signal: AbortSignal;
+}
+
+export interface CheckinResult {
+  ackToken: string;
+  policy?: PreparedPolicy;
+  actions: AgentAction[];
+  /** Why the poll ended: something to deliver, the timer, a shutdown, or the agent left. */
+  outcome: 'delivered' | 'timeout' | 'shutdown' | 'aborted';
+}
+
+const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const UPGRADE_STATE_METADATA: Record<string, string | undefined> = { UPG_FAILED: 'error_msg', UPG_SCHEDULED: 'scheduled_at' };
+
+/**
+ * The long-poll length for a request: the agent's `poll_timeout` less 2 minutes, bounded to
+ * [min, max]; the configured default otherwise. A malformed `poll_timeout` is a 400.
+ */
+export function grantedPollMs(config: CheckinConfig, pollTimeout: string | undefined): number {
+  if (pollTimeout === undefined || pollTimeout === '') return config.longPollMs;
+  const requested = parseGoDuration(pollTimeout);
+  if (requested === undefined || requested < 0) throw new BadRequestError(`poll_timeout is not a valid duration: ${pollTimeout}`);
+  return Math.max(config.minPollMs, Math.min(requested - 120_000, config.maxPollMs));
+}
+
+/** `unhealthy_reason` from the components, as the reference derives it; undefined keeps the stored value. */
+export function unhealthyReason(components: Component[] | undefined): string[] | undefined {
+  if (!components) return undefined;
+  const reasons = new Set<string>();
+  const bad = (s: string) => s === 'FAILED' || s === 'DEGRADED';
+  for (const c of components) {
+    if (!bad(c.status)) continue;
+    let found = false;
+    for (const u of c.units ?? []) {
+      if (!bad(u.status)) continue;
+      if (u.type === 'input') reasons.add('input');
+      else if (u.type === 'output') reasons.add('output');
+      else continue;
+      found = true;
+    }
+    if (!found) reasons.add('other');
+  }
+  return [...reasons].sort();
+}
+
+/** Validates upgrade details metadata by state; invalid details are the agent's error (400). */
+export function checkUpgradeDetails(details: CheckinRequest['upgrade_details']): void {
+  if (!details) return;
+  const required = UPGRADE_STATE_METADATA[details.state];
+  if (!required) return;
+  const value = details.metadata?.[required];
+  if (typeof value !== 'string' || value === '') {
+    throw new BadRequestError(`upgrade_details.metadata.${required} is required in state ${details.state}`);
+  }
+}
+
+/** The status fields a checkin writes (batched), given what the document already holds. */
+export function checkinStatusFields(
+  agent: AgentDoc,
+  body: CheckinRequest,
+  agentVersion: string,
+  seqNo: number,
+  now: Date,
+): Partial<AgentDoc> {
+  const fields: Partial<AgentDoc> = {
+    last_checkin: isoSeconds(now),
+    updated_at: now.toISOString(),
+    last_checkin_status: body.status,
+    last_checkin_message: body.message,
+  };
+  if (body.components) {
+    if (!isDeepStrictEqual(body.components, agent.components)) fields.components = body.components as Component[];
+    fields.unhealthy_reason = unhealthyReason(body.components as Component[]) ?? null;
+  }
+  if (body.local_metadata && !isDeepStrictEqual(body.local_metadata, agent.local_metadata)) {
+    fields.local_metadata = body.local_metadata as JsonObject;
+  }
+  if (agentVersion !== agent.agent.version) fields.agent = { ...agent.agent, version: agentVersion };
+  if (
+    body.agent_policy_id !== undefined &&
+    body.policy_revision_idx !== undefined &&
+    (body.agent_policy_id !== agent.agent_policy_id || body.policy_revision_idx !== agent.policy_revision_idx)
+  ) {
+    fields.agent_policy_id = body.agent_policy_id;
+    fields.policy_revision_idx = body.policy_revision_idx;
+  }
+  if ((agent.action_seq_no?.[0] ?? -1) !== seqNo) fields.action_seq_no = [seqNo];
+  const rollbacks = body.upgrade?.rollbacks ?? [];
+  if (!isDeepStrictEqual(rollbacks, agent.upgrade?.rollbacks ?? [])) fields.upgrade = { ...agent.upgrade, rollbacks };
+  if (agent.audit_unenrolled_reason || agent.audit_unenrolled_time) {
+    fields.audit_unenrolled_reason = null;
+    fields.audit_unenrolled_time = null;
+  }
+  return fields;
+}
+
+/** The upgrade fields to write at once (not batched), or undefined when nothing changed. */
+export function upgradeFields(agent: AgentDoc, body: CheckinRequest, now: Date): Partial<AgentDoc> | undefined {
+  const details = body.upgrade_details;
+  if (!details) {
+    if (!agent.upgrade_details) return undefined;
+    // The agent stopped reporting an upgrade: it finished.
+    return { upgrade_details: null, upgrade_started_at: null, upgraded_at: now.toISOString() };
+  }
+  if (isDeepStrictEqual(details, agent.upgrade_details)) return undefined;
+  const fields: Partial<AgentDoc> = { upgrade_details: details as AgentDoc['upgrade_details'] };
+  if (details.state === 'UPG_WATCHING' && agent.upgrade_attempts) fields.upgrade_attempts = null;
+  return fields;
+}
+
+/**
+ * The revision the agent runs, for deciding whether it needs the policy: what it reports (or 0
+ * after a reassignment, so the latest is sent), else the acknowledged revision in its document.
+ */
+export function runningRevision(agent: AgentDoc, body: CheckinRequest): number {
+  if (body.agent_policy_id !== undefined && body.policy_revision_idx !== undefined) {
+    return body.agent_policy_id === agent.policy_id ? body.policy_revision_idx : 0;
+  }
+  return agent.policy_revision_idx ?? 0;
+}
+
+/**
+ * One checkin: records status, then answers at once if the agent is behind on policy or has
+ * pending actions, else waits until a notification, the poll timer, a shutdown or the agent leaves.
+ */
+export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<CheckinResult> {
+  const now = (deps.now ?? (() => new Date()))();
+  const { agent, body } = input;
+  const doc = agent._source;
+  const agentId = agent._id;
+  checkUpgradeDetails(body.upgrade_details);
+
+  let seqNo = doc.action_seq_no?.[0] ?? -1;
+  if (body.ack_token) {
+    const acked = await deps.store.actions.get(body.ack_token);
+    if (acked) seqNo = acked._seq_no;
+  }
+
+  const upgrade = upgradeFields(doc, body, now);
+  if (upgrade) await deps.store.agents.update(agentId, upgrade);
+  deps.statusWrites.queue(agentId, checkinStatusFields(doc, body, input.agentVersion, seqNo, now));
+
+  let revision = runningRevision(doc, body);
+  const known = await deps.policies.get(doc.policy_id);
+  if (known && revision > known.revision) revision = 0;
+
+  let pollMs = input.pollMs;
+  const setup = Date.now() - input.startedAt;
+  pollMs = setup >= pollMs ? 1 : pollMs - setup;
+  const jitter = Math.floor((deps.random ?? Math.random)() * deps.config.jitterMs);
+  if (jitter < pollMs) pollMs -= jitter;
+
+  return new Promise<CheckinResult>((resolve, reject) => {
+    let done = false;
+    let checking = false;
+    let recheck = false;
+    let cursor = seqNo;
+    const finish = (result: CheckinResult | Error) => {
+      if (done) return;
+      done = true;
+      unregister();
+      clearTimeout(pollTimer);
+      clearInterval(stampTimer);
+      input.signal.removeEventListener('abort', onAbort);
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    const onAbort = () => finish({ ackToken: '', actions: [], outcome: 'aborted' });
+
+    const check = async (): Promise<void> => {
+      if (checking) {
+        recheck = true;
+        return;
+      }
+      checking = true;
+      try {
+        do {
+          recheck = false;
+          const found = await pending(deps, agentId, doc.policy_id, revision, cursor);
+          if (done) return;
+          cursor = found.cursor;
+          if (found.policy || found.actions.length) {
+            finish({ ackToken: found.ackToken, actions: found.actions, outcome: 'delivered', ...(found.policy ? { policy: found.policy } : {}) });
+            return;
+          }
+        } while (recheck && !done);
+      } finally {
+        checking = false;
+      }
+    };
+    const runCheck = () => {
+      check().catch((err: unknown) => {
+        // A failed look-up must not end the poll: the feed follower will wake it again.
+        deps.logger.warn({ err, 'fleet.agent.id': agentId }, 'checkin look-up failed');
+        if (!done && !waiter.started) finish(err instanceof Error ? err : new Error(String(err)));
+      });
+    };
+
+    const waiter = {
+      agentId,
+      apiKeyId: input.apiKeyId,
+      policyId: doc.policy_id,
+      revision,
+      started: false,
+      wake(reason: WakeReason) {
+        if (reason === 'shutdown') finish({ ackToken: body.ack_token ?? '', actions: [], outcome: 'shutdown' });
+        else if (reason === 'revoked') finish(new AgentInactiveError());
+        else runCheck();
+      },
+    };
+    // Registered before the first look-up, so a change racing with it still wakes this poll.
+    const unregister = deps.registry.add(waiter);
+    const pollTimer = setTimeout(() => finish({ ackToken: '', actions: [], outcome: 'timeout' }), pollMs);
+    const stampTimer = setInterval(() => {
+      const at = new Date();
+      try {
+        deps.statusWrites.queue(agentId, { last_checkin: isoSeconds(at), updated_at: at.toISOString() });
+      } catch (err) {
+        if (!(err instanceof BackpressureError)) throw err;
+      }
+    }, deps.config.timestampIntervalMs);
+    input.signal.addEventListener('abort', onAbort);
+    if (input.signal.aborted) onAbort();
+
+    check()
+      .then(() => {
+        waiter.started = true;
+      })
+      .catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+  });
+}
+
+interface Pending {
+  policy?: PreparedPolicy;
+  actions: AgentAction[];
+  ackToken: string;
+  cursor: number;
+}
+
+async function pending(deps: CheckinDeps, agentId: string, policyId: string, revision: number, cursor: number): Promise<Pending> {
+  const now = (deps.now ?? (() => new Date()))();
+  const hits: Hit<ActionDoc>[] = await deps.store.actions.pendingFor({
+    agentId,
+    afterSeqNo: cursor,
+    now,
+    limit: deps.config.pendingActionsLimit,
+  });
+  const deliverable = hits.filter((h) => isDeliverable(h._source));
+  if (deliverable.length !== hits.length) {
+    deps.logger.debug({ 'fleet.agent.id': agentId, skipped: hits.length - deliverable.length }, 'undeliverable action types skipped');
+  }
+  const latest = await deps.policies.get(policyId);
+  const policy = latest && latest.revision > revision ? latest : undefined;
+  const last = hits[hits.length - 1];
+  return {
+    actions: deliverable.map((h) => renderAction(h, agentId)),
+    ackToken: deliverable.length && last ? last._id : '',
+    cursor: last ? last._seq_no : cursor,
+    ...(policy ? { policy } : {}),
+  };
+}

@@ -1,0 +1,124 @@
+import type convict from 'convict';
+import {
+  authCacheSchema,
+  httpSchema,
+  logSchema,
+  routeLimitSchema,
+  serverIdentitySchema,
+  storeSchema,
+  type AuthCacheConfig,
+  type HttpConfig,
+  type LogConfig,
+  type RouteLimitConfig,
+  type ServerIdentityConfig,
+  type StoreConfig,
+} from '@fleet/service-kit';
+
+export interface CheckinConfig {
+  longPollMs: number;
+  minPollMs: number;
+  maxPollMs: number;
+  jitterMs: number;
+  timestampIntervalMs: number;
+  pendingActionsLimit: number;
+  compressionLevel: number;
+  compressionThresholdBytes: number;
+  maxDecompressedBodyBytes: number;
+}
+
+export interface StatusWriteConfig {
+  flushIntervalMs: number;
+  maxPending: number;
+}
+
+export interface GatewayLimits {
+  checkin: RouteLimitConfig;
+  ack: RouteLimitConfig;
+  status: RouteLimitConfig;
+  auditUnenroll: RouteLimitConfig;
+}
+
+export interface GatewayConfig {
+  checkin: CheckinConfig;
+  statusWrites: StatusWriteConfig;
+  feedPollIntervalMs: number;
+  limits: GatewayLimits;
+}
+
+export interface CheckinGatewayServiceConfig extends GatewayConfig {
+  log: LogConfig;
+  http: HttpConfig;
+  store: StoreConfig;
+  server: ServerIdentityConfig;
+  auth: AuthCacheConfig;
+}
+
+export const gatewaySchema: convict.Schema<GatewayConfig> = {
+  checkin: {
+    longPollMs: {
+      doc: 'Long-poll duration when the agent sends no poll_timeout (reference: 5 m).',
+      format: 'nat',
+      default: 300_000,
+      env: 'FLEET_CHECKIN_LONG_POLL_MS',
+    },
+    minPollMs: { doc: 'Shortest long poll granted from an agent poll_timeout.', format: 'nat', default: 60_000, env: 'FLEET_CHECKIN_MIN_POLL_MS' },
+    maxPollMs: { doc: 'Longest long poll granted (reference checkin_max_poll: 1 h).', format: 'nat', default: 3_600_000, env: 'FLEET_CHECKIN_MAX_POLL_MS' },
+    jitterMs: { doc: 'Up to this much is taken off each long poll, spreading reconnects.', format: 'nat', default: 30_000, env: 'FLEET_CHECKIN_JITTER_MS' },
+    timestampIntervalMs: {
+      doc: 'During a long poll, last_checkin is refreshed this often (through the batched writer).',
+      format: 'nat',
+      default: 30_000,
+      env: 'FLEET_CHECKIN_TIMESTAMP_INTERVAL_MS',
+    },
+    pendingActionsLimit: { doc: 'Actions returned by one checkin at most.', format: 'nat', default: 100, env: 'FLEET_CHECKIN_PENDING_ACTIONS_LIMIT' },
+    compressionLevel: { doc: 'gzip level of checkin responses (0 disables).', format: 'nat', default: 1, env: 'FLEET_CHECKIN_COMPRESSION_LEVEL' },
+    compressionThresholdBytes: {
+      doc: 'Checkin responses larger than this are gzipped when the agent accepts gzip.',
+      format: 'nat',
+      default: 1024,
+      env: 'FLEET_CHECKIN_COMPRESSION_THRESHOLD_BYTES',
+    },
+    maxDecompressedBodyBytes: {
+      doc: 'Largest checkin body after gzip decoding.',
+      format: 'nat',
+      default: 20 * 1024 * 1024,
+      env: 'FLEET_CHECKIN_MAX_DECOMPRESSED_BODY_BYTES',
+    },
+  },
+  statusWrites: {
+    flushIntervalMs: {
+      doc: 'Checkin status writes are coalesced per agent and flushed in one batch this often.',
+      format: 'nat',
+      default: 2_000,
+      env: 'FLEET_STATUS_FLUSH_INTERVAL_MS',
+    },
+    maxPending: {
+      doc: 'Agents with an unflushed status at most; past it, checkins get 429 + Retry-After.',
+      format: 'nat',
+      default: 500_000,
+      env: 'FLEET_STATUS_MAX_PENDING',
+    },
+  },
+  feedPollIntervalMs: {
+    doc: 'How often the gateway reads the policy and action change feeds itself (the safety net under notifications).',
+    format: 'nat',
+    default: 2_000,
+    env: 'FLEET_FEED_POLL_INTERVAL_MS',
+  },
+  limits: {
+    checkin: routeLimitSchema('FLEET_CHECKIN_LIMIT', { intervalMs: 0, burst: 1000, max: 0, maxBodyBytes: 1024 * 1024 }),
+    ack: routeLimitSchema('FLEET_ACK_LIMIT', { intervalMs: 1, burst: 1000, max: 500, maxBodyBytes: 2 * 1024 * 1024 }),
+    status: routeLimitSchema('FLEET_STATUS_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
+    auditUnenroll: routeLimitSchema('FLEET_AUDIT_UNENROLL_LIMIT', { intervalMs: 10, burst: 50, max: 100, maxBodyBytes: 1024 }),
+  },
+};
+
+/** The checkin gateway's schema (one per service). */
+export const checkinGatewayServiceSchema: convict.Schema<CheckinGatewayServiceConfig> = {
+  log: logSchema,
+  http: httpSchema(8231),
+  store: storeSchema,
+  server: serverIdentitySchema,
+  auth: authCacheSchema,
+  ...gatewaySchema,
+};

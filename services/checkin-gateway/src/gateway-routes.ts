@@ -1,0 +1,193 @@
+import type { AckEvent, CheckinRequest, StatusResponse } from '@fleet/agent-protocol';
+import {
+  apiVersion,
+  AuditReasonConflictError,
+  BadRequestError,
+  checkAgentUserAgent,
+  DrainingError,
+  errorHandler,
+  parseApiKeyHeader,
+  parseJsonObject,
+  parseSemVer,
+  readBody,
+  RouteLimiter,
+  validateAgentBody,
+  type ApiKeyAuthenticator,
+  type Logger,
+} from '@fleet/service-kit';
+import type { FleetStore } from '@fleet/store';
+import { Router, type Request, type Response } from 'express';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { z } from 'zod';
+import { handleAcks, type AckDeps } from './acks';
+import { authenticateAgent } from './authenticate-agent';
+import { checkin, grantedPollMs, type CheckinDeps } from './checkin';
+import type { GatewayConfig } from './gateway-config';
+import type { HealthMonitor } from './health-monitor';
+import { serializeCheckinResponse } from './render-actions';
+
+const gzipAsync = promisify(gzip);
+
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+const jsonObject = z.record(z.string(), z.unknown());
+const unit = z.object({ id: z.string(), type: z.string(), status: z.string(), message: z.string().optional(), payload: jsonObject.optional() });
+const component = z.object({
+  id: z.string(),
+  type: z.string(),
+  status: z.string(),
+  message: z.string().optional(),
+  units: z.array(unit).max(10_000).optional(),
+});
+const checkinBody = z.object({
+  status: z.enum(['online', 'error', 'degraded', 'starting', 'configuring', 'disconnected'], {
+    error: 'must be one of online, error, degraded, starting, configuring, disconnected',
+  }),
+  message: z.string().max(64 * 1024),
+  ack_token: z.string().max(1024).optional(),
+  local_metadata: jsonObject.optional(),
+  components: z.array(component).max(10_000).optional(),
+  poll_timeout: z.string().max(64).optional(),
+  upgrade_details: z
+    .object({ target_version: z.string(), action_id: z.string(), state: z.string(), metadata: jsonObject.optional() })
+    .nullable()
+    .optional(),
+  agent_policy_id: z.string().max(256).optional(),
+  policy_revision_idx: z.number().int().min(0).optional(),
+  upgrade: z.object({ rollbacks: z.array(z.object({ version: z.string(), valid_until: z.string() })).max(100).optional() }).optional(),
+});
+const ackEvent = z.object({
+  type: z.string().optional(),
+  subtype: z.string().optional(),
+  agent_id: z.string().optional(),
+  action_id: z.string().min(1).max(1024),
+  message: z.string().max(64 * 1024).optional(),
+  timestamp: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 timestamp'),
+  error: z.string().max(64 * 1024).optional(),
+  payload: z.unknown().optional(),
+  data: z.unknown().optional(),
+  action_input_type: z.string().optional(),
+  action_data: z.unknown().optional(),
+  action_response: z.unknown().optional(),
+  started_at: z.string().optional(),
+  completed_at: z.string().optional(),
+});
+const ackBody = z.object({ events: z.array(ackEvent).max(10_000) });
+const auditBody = z.object({
+  reason: z.enum(['uninstall', 'orphaned', 'key_revoked', 'migrated']),
+  timestamp: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 timestamp'),
+});
+
+export interface GatewayRouteDeps {
+  checkin: CheckinDeps;
+  acks: AckDeps;
+  store: FleetStore;
+  authenticator: ApiKeyAuthenticator;
+  health: HealthMonitor;
+  logger: Logger;
+  isDraining: () => boolean;
+}
+
+function agentIdParam(req: Request): string {
+  const id = req.params.id;
+  if (typeof id !== 'string' || !AGENT_ID_PATTERN.test(id)) throw new BadRequestError('invalid agent id in path');
+  return id;
+}
+
+const acceptsGzip = (req: Request): boolean =>
+  String(req.headers['accept-encoding'] ?? '')
+    .split(',')
+    .some((v) => v.trim().split(';')[0]?.trim().toLowerCase() === 'gzip');
+
+/** Thin handlers: limits, shape checks, authentication, then the domain functions. */
+export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfig, serverVersion: string): Router {
+  const router = Router();
+  router.use(['/api/fleet/agents', '/api/status'], apiVersion());
+  const version = parseSemVer(serverVersion) ?? { major: 9, minor: 6, patch: 0 };
+  const limiters = {
+    checkin: new RouteLimiter(config.limits.checkin),
+    ack: new RouteLimiter(config.limits.ack),
+    status: new RouteLimiter(config.limits.status),
+    audit: new RouteLimiter(config.limits.auditUnenroll),
+  };
+
+  router.post('/api/fleet/agents/:id/checkin', limiters.checkin.middleware(), async (req, res) => {
+    const startedAt = Date.now();
+    if (deps.isDraining()) throw new DrainingError();
+    const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
+    const agentId = agentIdParam(req);
+    const creds = parseApiKeyHeader(req.headers.authorization);
+    const raw = await readBody(req, {
+      maxBytes: config.limits.checkin.maxBodyBytes,
+      maxDecompressedBytes: config.checkin.maxDecompressedBodyBytes,
+    });
+    const body = validateAgentBody(checkinBody, parseJsonObject(raw)) as CheckinRequest;
+    const pollMs = grantedPollMs(config.checkin, body.poll_timeout);
+    const agent = await authenticateAgent(deps, creds, agentId);
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const result = await checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: abort.signal });
+    if (result.outcome === 'aborted') return;
+    await sendJson(req, res, serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions), config);
+  });
+
+  router.post('/api/fleet/agents/:id/acks', limiters.ack.middleware(), async (req, res) => {
+    const agentId = agentIdParam(req);
+    const creds = parseApiKeyHeader(req.headers.authorization);
+    const raw = await readBody(req, { maxBytes: config.limits.ack.maxBodyBytes, maxDecompressedBytes: config.limits.ack.maxBodyBytes * 4 });
+    const body = validateAgentBody(ackBody, parseJsonObject(raw));
+    const agent = await authenticateAgent(deps, creds, agentId);
+    const result = await handleAcks(deps.acks, agent, body.events as AckEvent[]);
+    res.status(result.status).json(result.body);
+  });
+
+  router.post('/api/fleet/agents/:id/audit/unenroll', limiters.audit.middleware(), async (req, res) => {
+    const agentId = agentIdParam(req);
+    const creds = parseApiKeyHeader(req.headers.authorization);
+    const raw = await readBody(req, {
+      maxBytes: config.limits.auditUnenroll.maxBodyBytes,
+      maxDecompressedBytes: config.limits.auditUnenroll.maxBodyBytes * 4,
+    });
+    const body = validateAgentBody(auditBody, parseJsonObject(raw));
+    const agent = await authenticateAgent(deps, creds, agentId);
+    await deps.store.agents.mutate(agentId, (doc) => {
+      if (doc.audit_unenrolled_reason === 'orphaned') throw new AuditReasonConflictError('agent is already orphaned');
+      return { audit_unenrolled_time: body.timestamp, audit_unenrolled_reason: body.reason, updated_at: new Date().toISOString() };
+    });
+    deps.logger.info({ 'fleet.agent.id': agent._id, reason: body.reason }, 'agent audit unenroll recorded');
+    res.status(200).end();
+  });
+
+  router.get('/api/status', limiters.status.middleware(), async (req, res) => {
+    const state = deps.health.state;
+    const body: StatusResponse = { name: 'fleet-server', status: state };
+    if (req.headers.authorization) {
+      try {
+        await deps.authenticator.authenticate(parseApiKeyHeader(req.headers.authorization));
+        body.version = { number: serverVersion };
+      } catch {
+        // Status stays answerable without (valid) credentials; only the version is withheld.
+      }
+    }
+    res.status(state === 'HEALTHY' ? 200 : 503).json(body);
+  });
+
+  router.use(errorHandler('agent'));
+  return router;
+}
+
+async function sendJson(req: Request, res: Response, json: string, config: GatewayConfig): Promise<void> {
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Vary', 'Accept-Encoding');
+  const level = config.checkin.compressionLevel;
+  if (level > 0 && json.length > config.checkin.compressionThresholdBytes && acceptsGzip(req)) {
+    const body = await gzipAsync(json, { level });
+    res.setHeader('Content-Encoding', 'gzip');
+    res.status(200).end(body);
+    return;
+  }
+  res.status(200).end(json);
+}

@@ -1,0 +1,7 @@
+export * from './gateway-config';
+export * from './checkin-gateway-service';
+export * from './long-poll-registry';
+export * from './policy-cache';
+export * from './status-write-buffer';
+export { grantedPollMs, unhealthyReason } from './checkin';
+export { parsePolicyAckId } from './acks';

@@ -1,0 +1,71 @@
+import type { Logger } from '@fleet/service-kit';
+import type { FleetStore, PolicyRevisionDoc } from '@fleet/store';
+
+/** A policy revision rendered once for every agent that receives it. */
+export interface PreparedPolicy {
+  policyId: string;
+  revision: number;
+  createdAt: string;
+  /** `{"policy":{...}}`, serialized once per revision per replica. */
+  dataJson: string;
+}
+
+/**
+ * The latest revision of each policy, as this replica knows it. A revision is read from the store
+ * and serialized once; concurrent requests for the same policy share one read.
+ */
+export class PolicyCache {
+  private readonly latest = new Map<string, PreparedPolicy>();
+  private readonly loading = new Map<string, Promise<PreparedPolicy | undefined>>();
+  storeReads = 0;
+
+  constructor(
+    private readonly store: FleetStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The latest known revision, loading it on first use. */
+  async get(policyId: string): Promise<PreparedPolicy | undefined> {
+    return this.latest.get(policyId) ?? this.load(policyId);
+  }
+
+  /** Called when a revision is announced; reads it only if it is newer than the cached one. */
+  async announce(policyId: string, revision: number): Promise<PreparedPolicy | undefined> {
+    const known = this.latest.get(policyId);
+    if (known && known.revision >= revision) return known;
+    return this.load(policyId);
+  }
+
+  private load(policyId: string): Promise<PreparedPolicy | undefined> {
+    let pending = this.loading.get(policyId);
+    if (!pending) {
+      pending = this.read(policyId).finally(() => this.loading.delete(policyId));
+      this.loading.set(policyId, pending);
+    }
+    return pending;
+  }
+
+  private async read(policyId: string): Promise<PreparedPolicy | undefined> {
+    this.storeReads += 1;
+    const hit = await this.store.policies.latest(policyId);
+    if (!hit) return this.latest.get(policyId);
+    const known = this.latest.get(policyId);
+    // Stale or repeated revisions never replace a newer one.
+    if (known && known.revision >= hit._source.revision_idx) return known;
+    const prepared = preparePolicy(hit._source);
+    this.latest.set(policyId, prepared);
+    this.logger.debug({ 'fleet.policy.id': policyId, revision: prepared.revision }, 'policy revision prepared');
+    return prepared;
+  }
+}
+
+/** Renders the agent-facing POLICY_CHANGE data of a revision. */
+export function preparePolicy(doc: PolicyRevisionDoc): PreparedPolicy {
+  const { secret_references: _secretRefs, ...policy } = doc.data;
+  return {
+    policyId: doc.policy_id,
+    revision: doc.revision_idx,
+    createdAt: doc['@timestamp'],
+    dataJson: JSON.stringify({ policy: { ...policy, id: doc.policy_id, revision: doc.revision_idx } }),
+  };
+}

@@ -1,0 +1,189 @@
+import type { EnrollRequest, EnrollResponse } from '@fleet/agent-protocol';
+import {
+  AgentNotReplaceableError,
+  ConflictError,
+  InvalidApiKeyError,
+  type ApiKeyAuthenticator,
+  type ApiKeyCredentials,
+  type Logger,
+} from '@fleet/service-kit';
+import {
+  DocumentConflictError,
+  generateApiKey,
+  hashApiKeySecret,
+  hashReplaceToken,
+  newId,
+  verifyReplaceToken,
+  type AgentDoc,
+  type ApiKeyRecord,
+  type EnrollmentApiKeyDoc,
+  type FleetStore,
+  type JsonObject,
+  type Pbkdf2Options,
+} from '@fleet/store';
+import type { NotificationBus } from '@fleet/notifications';
+
+export interface EnrollDeps {
+  store: FleetStore;
+  bus: NotificationBus;
+  authenticator: ApiKeyAuthenticator;
+  logger: Logger;
+  pbkdf2: Pbkdf2Options;
+  now?: () => Date;
+}
+
+/** Class of the enrollment-key API keys in the credential store. */
+export const ENROLLMENT_KEY_TYPE = 'enrollment';
+
+/** Resolves an enrollment token to its active `.fleet-enrollment-api-keys` document. */
+export async function authenticateEnrollmentKey(
+  deps: Pick<EnrollDeps, 'store' | 'authenticator' | 'now'>,
+  creds: ApiKeyCredentials,
+): Promise<EnrollmentApiKeyDoc> {
+  const key = await deps.authenticator.authenticate(creds);
+  if (key.metadata.type !== ENROLLMENT_KEY_TYPE) throw new InvalidApiKeyError();
+  const hit = await deps.store.enrollmentKeys.findActiveByApiKeyId(creds.id);
+  if (!hit) throw new InvalidApiKeyError();
+  const now = (deps.now ?? (() => new Date()))();
+  if (hit._source.expire_at && Date.parse(hit._source.expire_at) <= now.getTime()) throw new InvalidApiKeyError();
+  return hit._source;
+}
+
+const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * Enrolls an agent (elastic/fleet-server's enroll flow): handles `enrollment_id` retries and
+ * `id` + `replace_token` replacement, creates the agent's access key, writes the agent document.
+ */
+export async function enrollAgent(
+  deps: EnrollDeps,
+  enrollmentKey: EnrollmentApiKeyDoc,
+  request: EnrollRequest,
+  agentVersion: string,
+): Promise<EnrollResponse> {
+  const now = (deps.now ?? (() => new Date()))();
+  const { store } = deps;
+  const revokeKeys: string[] = [];
+
+  if (request.enrollment_id) {
+    const previous = await store.agents.findByEnrollmentId(request.enrollment_id);
+    if (previous && !previous._source.last_checkin) {
+      // A host that failed mid-enrollment retries: drop the ghost that never checked in.
+      revokeKeys.push(previous._source.access_api_key_id);
+      await store.agents.delete(previous._id);
+    }
+  }
+
+  const agentId = request.id ?? newId();
+  let replacing: AgentDoc | undefined;
+  if (request.id) {
+    const existing = await store.agents.get(request.id);
+    if (existing && !existing._source.active) {
+      await store.agents.delete(existing._id);
+    } else if (existing) {
+      const stored = existing._source.replace_token;
+      const presented = request.replace_token;
+      const matches = stored && presented ? await verifyReplaceToken(presented, stored) : false;
+      if (!matches || existing._source.policy_id !== enrollmentKey.policy_id) throw new AgentNotReplaceableError(agentId);
+      replacing = existing._source;
+      revokeKeys.push(existing._source.access_api_key_id);
+    }
+  }
+
+  const localMetadata = withAgentId(request.metadata.local, agentId);
+  const tags = [...new Set(request.metadata.tags ?? [])].sort();
+  const replaceTokenHash = request.replace_token ? await hashReplaceToken(request.replace_token, deps.pbkdf2) : null;
+
+  const key = generateApiKey();
+  const record: ApiKeyRecord = {
+    id: key.id,
+    name: agentId,
+    hash: hashApiKeySecret(key.secret),
+    metadata: { agent_id: agentId, managed: true, managed_by: 'fleet-server', type: 'access' },
+    created_at: now.toISOString(),
+    invalidated: false,
+  };
+  await store.apiKeys.create(record);
+
+  const enrolledAt = isoSeconds(now);
+  try {
+    if (replacing) {
+      await store.agents.update(agentId, {
+        namespaces: enrollmentKey.namespaces ?? [],
+        local_metadata: localMetadata,
+        access_api_key_id: key.id,
+        agent: { id: agentId, version: agentVersion },
+        tags,
+        policy_revision_idx: 0,
+        policy_base_id: baseId(enrollmentKey.policy_id),
+        updated_at: now.toISOString(),
+        audit_unenrolled_time: null,
+        audit_unenrolled_reason: null,
+        unenrolled_at: null,
+        unenrolled_reason: null,
+        ...(replaceTokenHash ? { replace_token: replaceTokenHash } : {}),
+        ...(request.enrollment_id ? { enrollment_id: request.enrollment_id } : {}),
+      });
+    } else {
+      const doc: AgentDoc = {
+        active: true,
+        policy_id: enrollmentKey.policy_id,
+        policy_base_id: baseId(enrollmentKey.policy_id),
+        namespaces: enrollmentKey.namespaces ?? [],
+        type: request.type,
+        enrolled_at: enrolledAt,
+        updated_at: now.toISOString(),
+        local_metadata: localMetadata,
+        access_api_key_id: key.id,
+        action_seq_no: [-1],
+        agent: { id: agentId, version: agentVersion },
+        tags,
+        ...(request.enrollment_id ? { enrollment_id: request.enrollment_id } : {}),
+        ...(replaceTokenHash ? { replace_token: replaceTokenHash } : {}),
+      };
+      await store.agents.create(agentId, doc);
+    }
+  } catch (err) {
+    await store.apiKeys.invalidate([key.id]);
+    if (err instanceof DocumentConflictError) throw new ConflictError(`agent ${agentId} is being enrolled concurrently`);
+    throw err;
+  }
+
+  if (revokeKeys.length) {
+    const revoked = await store.apiKeys.invalidate(revokeKeys);
+    deps.authenticator.forget(revokeKeys);
+    if (replacing) await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: revoked });
+  }
+  deps.authenticator.prime(record);
+  deps.logger.info({ 'fleet.agent.id': agentId, 'fleet.policy.id': enrollmentKey.policy_id, replaced: Boolean(replacing) }, 'agent enrolled');
+
+  return {
+    action: 'created',
+    item: {
+      id: agentId,
+      active: true,
+      policy_id: enrollmentKey.policy_id,
+      type: request.type,
+      enrolled_at: replacing?.enrolled_at ?? enrolledAt,
+      user_provided_metadata: null,
+      local_metadata: localMetadata,
+      access_api_key_id: key.id,
+      access_api_key: key.token,
+      actions: [],
+      status: 'online',
+      tags,
+    },
+  };
+}
+
+/** `policy_base_id`: the policy id without any `#suffix`. */
+const baseId = (policyId: string): string => policyId.split('#')[0] ?? policyId;
+
+/** Sets `elastic.agent.id` to the agent id when the agent sent an `elastic.agent` object. */
+function withAgentId(local: JsonObject, agentId: string): JsonObject {
+  const elastic = local.elastic;
+  if (!elastic || typeof elastic !== 'object' || Array.isArray(elastic)) return local;
+  const agent = elastic.agent;
+  if (!agent || typeof agent !== 'object' || Array.isArray(agent)) return local;
+  return { ...local, elastic: { ...elastic, agent: { ...agent, id: agentId } } };
+}

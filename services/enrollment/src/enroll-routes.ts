@@ -1,0 +1,54 @@
+import type { EnrollRequest } from '@fleet/agent-protocol';
+import {
+  apiVersion,
+  checkAgentUserAgent,
+  errorHandler,
+  parseApiKeyHeader,
+  parseJsonObject,
+  parseSemVer,
+  readBody,
+  RouteLimiter,
+  validateAgentBody,
+} from '@fleet/service-kit';
+import { Router } from 'express';
+import { z } from 'zod';
+import type { EnrollConfig } from './enrollment-config';
+import { authenticateEnrollmentKey, enrollAgent, type EnrollDeps } from './enroll-agent';
+
+/** Agent ids end up in URLs and document ids: keep them to a safe alphabet. */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+const enrollBody = z.object({
+  type: z.enum(['PERMANENT', 'EPHEMERAL', 'TEMPORARY']),
+  id: z.string().regex(AGENT_ID_PATTERN, 'must be 1-128 characters of [A-Za-z0-9._:@-]').optional(),
+  replace_token: z.string().min(1).max(1024).optional(),
+  enrollment_id: z.string().min(1).max(256).optional(),
+  shared_id: z.string().max(256).optional(),
+  metadata: z.object({
+    local: jsonObject,
+    user_provided: z.unknown().optional(),
+    tags: z.array(z.string().min(1).max(256)).max(256).optional(),
+  }),
+});
+
+/** `POST /api/fleet/agents/enroll`: limits, then request shape, then the key, then the domain. */
+export function createEnrollRouter(deps: EnrollDeps, config: EnrollConfig, serverVersion: string): Router {
+  const router = Router();
+  router.use(['/api/fleet/agents', '/api/status'], apiVersion());
+  const limiter = new RouteLimiter(config.limit);
+  const version = parseSemVer(serverVersion) ?? { major: 9, minor: 6, patch: 0 };
+  const limits = { maxBytes: config.limit.maxBodyBytes, maxDecompressedBytes: config.limit.maxBodyBytes * 4 };
+
+  router.post('/api/fleet/agents/enroll', limiter.middleware(), async (req, res) => {
+    const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
+    const creds = parseApiKeyHeader(req.headers.authorization);
+    const body = validateAgentBody(enrollBody, parseJsonObject(await readBody(req, limits))) as EnrollRequest;
+    const enrollmentKey = await authenticateEnrollmentKey(deps, creds);
+    const result = await enrollAgent(deps, enrollmentKey, body, agentVersion);
+    res.status(200).json(result);
+  });
+  router.use(errorHandler('agent'));
+  return router;
+}

@@ -1,0 +1,69 @@
+import type convict from 'convict';
+import {
+  authCacheSchema,
+  httpSchema,
+  logSchema,
+  routeLimitSchema,
+  serverIdentitySchema,
+  storeSchema,
+  type AuthCacheConfig,
+  type HttpConfig,
+  type LogConfig,
+  type RouteLimitConfig,
+  type ServerIdentityConfig,
+  type StoreConfig,
+} from '@fleet/service-kit';
+
+export interface EnrollConfig {
+  limit: RouteLimitConfig;
+  pbkdf2: { iterations: number; keyLength: number; saltLength: number };
+}
+
+export interface EnrollmentServiceConfig {
+  log: LogConfig;
+  http: HttpConfig;
+  store: StoreConfig;
+  server: ServerIdentityConfig;
+  auth: AuthCacheConfig;
+  enroll: EnrollConfig;
+}
+
+export const enrollSchema: convict.Schema<EnrollConfig> = {
+  limit: routeLimitSchema('FLEET_ENROLL_LIMIT', { intervalMs: 1, burst: 1000, max: 200, maxBodyBytes: 512 * 1024 }),
+  pbkdf2: {
+    iterations: {
+      doc: 'PBKDF2 iterations for replace-token hashes (at least 1000).',
+      format: (v: unknown) => {
+        if (!Number.isInteger(v) || (v as number) < 1000) throw new Error('must be an integer >= 1000');
+      },
+      default: 210_000,
+      env: 'FLEET_PBKDF2_ITERATIONS',
+    },
+    keyLength: {
+      doc: 'PBKDF2 derived key length in bytes (at least 14).',
+      format: (v: unknown) => {
+        if (!Number.isInteger(v) || (v as number) < 14) throw new Error('must be an integer >= 14');
+      },
+      default: 32,
+      env: 'FLEET_PBKDF2_KEY_LENGTH',
+    },
+    saltLength: {
+      doc: 'PBKDF2 salt length in bytes (at least 16).',
+      format: (v: unknown) => {
+        if (!Number.isInteger(v) || (v as number) < 16) throw new Error('must be an integer >= 16');
+      },
+      default: 64,
+      env: 'FLEET_PBKDF2_SALT_LENGTH',
+    },
+  },
+};
+
+/** The enrollment service's schema (one per service). */
+export const enrollmentServiceSchema: convict.Schema<EnrollmentServiceConfig> = {
+  log: logSchema,
+  http: httpSchema(8230),
+  store: storeSchema,
+  server: serverIdentitySchema,
+  auth: authCacheSchema,
+  enroll: enrollSchema,
+};

@@ -1,0 +1,38 @@
+import type { NotificationBus } from '@fleet/notifications';
+import { ApiKeyAuthenticator, type Logger } from '@fleet/service-kit';
+import type { FleetStore } from '@fleet/store';
+import type { Router } from 'express';
+import type { EnrollmentServiceConfig } from './enrollment-config';
+import { createEnrollRouter } from './enroll-routes';
+
+export interface EnrollmentServiceDeps {
+  store: FleetStore;
+  bus: NotificationBus;
+  logger: Logger;
+  /** Shared with the gateway in the all-in-one process, so a new key is already cached there. */
+  authenticator?: ApiKeyAuthenticator;
+}
+
+export interface EnrollmentService {
+  router: Router;
+  authenticator: ApiKeyAuthenticator;
+}
+
+export function createEnrollmentService(
+  deps: EnrollmentServiceDeps,
+  config: Pick<EnrollmentServiceConfig, 'enroll' | 'auth' | 'server'>,
+): EnrollmentService {
+  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.apiKeys, config.auth);
+  const router = createEnrollRouter(
+    {
+      store: deps.store,
+      bus: deps.bus,
+      authenticator,
+      logger: deps.logger.child({ component: 'enrollment' }),
+      pbkdf2: config.enroll.pbkdf2,
+    },
+    config.enroll,
+    config.server.version,
+  );
+  return { router, authenticator };
+}

@@ -1,0 +1,105 @@
+import type { NotificationBus } from '@fleet/notifications';
+import type { Logger } from '@fleet/service-kit';
+import type { FleetStore } from '@fleet/store';
+
+const PAGE = 1000;
+
+/**
+ * Follows the policy and action change feeds in `_seq_no` order and tells the gateways. A
+ * revision no newer than the one already announced is ignored; several revisions of one policy
+ * seen in one pass are announced once, as the latest. A checkpoint advances only after its
+ * notifications were published, so a failure is retried, never skipped.
+ */
+export class ChangeDispatcher {
+  private policySeq = -1;
+  private actionSeq = -1;
+  private readonly announced = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+  published = 0;
+
+  constructor(
+    private readonly store: FleetStore,
+    private readonly bus: NotificationBus,
+    private readonly logger: Logger,
+    private readonly pollIntervalMs: number,
+  ) {}
+
+  async start(): Promise<void> {
+    this.policySeq = await this.store.policies.checkpoint();
+    this.actionSeq = await this.store.actions.checkpoint();
+    this.unsubscribe = this.store.onLocalWrite(() => void this.kick());
+    this.timer = setInterval(() => void this.kick(), this.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Runs a pass now (or right after the running one). Resolves when the feeds are caught up. */
+  kick(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.pass();
+        } catch (err) {
+          this.logger.warn({ err }, 'change dispatch pass failed; will retry');
+          break;
+        }
+      } while (this.again && !this.closed);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.unsubscribe?.();
+    await this.running;
+  }
+
+  private async pass(): Promise<void> {
+    for (;;) {
+      const hits = await this.store.policies.changesSince(this.policySeq, PAGE);
+      const latest = new Map<string, { revision: number; seq: number }>();
+      for (const h of hits) {
+        const { policy_id: id, revision_idx: revision } = h._source;
+        if (revision <= (this.announced.get(id) ?? -1)) {
+          this.logger.debug({ 'fleet.policy.id': id, revision }, 'stale policy revision ignored');
+          continue;
+        }
+        const seen = latest.get(id);
+        if (!seen || revision > seen.revision) latest.set(id, { revision, seq: h._seq_no });
+      }
+      for (const [id, { revision, seq }] of latest) {
+        await this.bus.publish({ kind: 'policy-revision', policy_id: id, revision_idx: revision, seq_no: seq });
+        this.announced.set(id, revision);
+        this.published += 1;
+        this.logger.info({ 'fleet.policy.id': id, revision }, 'policy revision announced');
+      }
+      const last = hits[hits.length - 1];
+      if (last) this.policySeq = last._seq_no;
+      if (hits.length < PAGE) break;
+    }
+    for (;;) {
+      const hits = await this.store.actions.changesSince(this.actionSeq, PAGE);
+      for (const h of hits) {
+        const agents = h._source.agents ?? [];
+        if (agents.length) {
+          await this.bus.publish({ kind: 'action', action_doc_id: h._id, seq_no: h._seq_no, agents });
+          this.published += 1;
+        }
+        this.actionSeq = h._seq_no;
+      }
+      if (hits.length < PAGE) break;
+    }
+  }
+}

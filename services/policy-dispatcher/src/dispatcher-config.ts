@@ -1,0 +1,85 @@
+import type convict from 'convict';
+import {
+  adminSchema,
+  httpSchema,
+  logSchema,
+  serverIdentitySchema,
+  storeSchema,
+  type AdminConfig,
+  type HttpConfig,
+  type LogConfig,
+  type ServerIdentityConfig,
+  type StoreConfig,
+} from '@fleet/service-kit';
+
+export interface DispatchConfig {
+  feedPollIntervalMs: number;
+}
+
+export interface FleetDefaultsConfig {
+  /** URLs agents use to reach Fleet Server (`fleet.hosts` of every policy). */
+  publicUrls: string[];
+  /** Hosts of the default Elasticsearch output written into policies. */
+  outputHosts: string[];
+  /** Days before a management-API action expires. */
+  actionExpirationDays: number;
+  /** Create a default policy and enrollment key on first start. */
+  bootstrap: boolean;
+}
+
+export interface PolicyDispatcherServiceConfig {
+  log: LogConfig;
+  http: HttpConfig;
+  store: StoreConfig;
+  server: ServerIdentityConfig;
+  admin: AdminConfig;
+  dispatch: DispatchConfig;
+  fleet: FleetDefaultsConfig;
+}
+
+export const dispatchSchema: convict.Schema<DispatchConfig> = {
+  feedPollIntervalMs: {
+    doc: 'How often the dispatcher reads the policy and action change feeds (local writes are seen at once).',
+    format: 'nat',
+    default: 1_000,
+    env: 'FLEET_DISPATCH_FEED_POLL_INTERVAL_MS',
+  },
+};
+
+export const fleetDefaultsSchema: convict.Schema<FleetDefaultsConfig> = {
+  publicUrls: {
+    doc: 'Fleet Server URLs written into policies as fleet.hosts and printed in the enrollment command.',
+    format: 'string-list',
+    default: ['http://localhost:8220'],
+    env: 'FLEET_PUBLIC_URLS',
+  },
+  outputHosts: {
+    doc: 'Hosts of the default Elasticsearch output of new policies.',
+    format: 'string-list',
+    default: ['http://localhost:9200'],
+    env: 'FLEET_OUTPUT_HOSTS',
+  },
+  actionExpirationDays: {
+    doc: 'Days before an action created through the management API expires.',
+    format: 'nat',
+    default: 30,
+    env: 'FLEET_ACTION_EXPIRATION_DAYS',
+  },
+  bootstrap: {
+    doc: 'On first start, create a default agent policy and enrollment key.',
+    format: Boolean,
+    default: true,
+    env: 'FLEET_BOOTSTRAP',
+  },
+};
+
+/** The policy dispatcher's schema (one per service). */
+export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServiceConfig> = {
+  log: logSchema,
+  http: httpSchema(8232),
+  store: storeSchema,
+  server: serverIdentitySchema,
+  admin: adminSchema,
+  dispatch: dispatchSchema,
+  fleet: fleetDefaultsSchema,
+};

@@ -1,0 +1,7 @@
+export * from './dispatcher-config';
+export * from './policy-dispatcher-service';
+export * from './change-dispatcher';
+export * from './admin-token';
+export * from './bootstrap';
+export { parseAgentKuery, type AgentFilter } from './agent-kuery';
+export { renderFullAgentPolicy } from './policy-renderer';
