@@ -151,8 +151,29 @@ export class FleetAgentClient {
       }
       headers['Content-Length'] = String(payload.length);
     }
+    const raw = await this.send(method, path, headers, payload, call).catch((err: NodeJS.ErrnoException & { reusedSocket?: boolean }) => {
+      // A kept-alive socket the server closed meanwhile: the request never reached it, send it again once.
+      if (err.reusedSocket && err.code === 'ECONNRESET') return this.send(method, path, headers, payload, call);
+      throw err;
+    });
+    this.lastResponseHeaders = raw.headers;
+    const data = raw.headers['content-encoding'] === 'gzip' ? await gunzipAsync(raw.data) : raw.data;
+    const parsed: unknown = data.length ? JSON.parse(data.toString('utf8')) : undefined;
+    if ((raw.status < 200 || raw.status >= 300) && !acceptAnyStatus) {
+      throw new FleetApiError(raw.status, parsed as ErrorBody | undefined, raw.headers);
+    }
+    return { status: raw.status, headers: raw.headers, body: parsed as T };
+  }
+
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    payload: Buffer | undefined,
+    call: CallOptions,
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; data: Buffer }> {
     const send = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
-    const raw = await new Promise<{ status: number; headers: IncomingHttpHeaders; data: Buffer }>((resolve, reject) => {
+    return new Promise<{ status: number; headers: IncomingHttpHeaders; data: Buffer }>((resolve, reject) => {
       const req = send(
         new URL(path, this.base),
         {
@@ -170,15 +191,8 @@ export class FleetAgentClient {
         },
       );
       if (call.timeoutMs) req.setTimeout(call.timeoutMs, () => req.destroy(new Error('request timed out')));
-      req.once('error', reject);
+      req.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
       req.end(payload);
     });
-    this.lastResponseHeaders = raw.headers;
-    const data = raw.headers['content-encoding'] === 'gzip' ? await gunzipAsync(raw.data) : raw.data;
-    const parsed: unknown = data.length ? JSON.parse(data.toString('utf8')) : undefined;
-    if ((raw.status < 200 || raw.status >= 300) && !acceptAnyStatus) {
-      throw new FleetApiError(raw.status, parsed as ErrorBody | undefined, raw.headers);
-    }
-    return { status: raw.status, headers: raw.headers, body: parsed as T };
   }
 }

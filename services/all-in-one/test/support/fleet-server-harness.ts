@@ -1,0 +1,115 @@
+import { FleetAgentClient, type AgentClientOptions } from '@fleet/agent-protocol';
+import { loadConfig, createLogger } from '@fleet/service-kit';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { allInOneSchema, startFleetServer, type RunningFleetServer } from '../../src/index';
+
+export interface Harness {
+  server: RunningFleetServer;
+  dataDir: string;
+  url: string;
+  enrollmentToken: string;
+  /** Captured log lines (JSON strings). */
+  logs: string[];
+  /** Authorization header for the management API. */
+  admin: { Authorization: string };
+  agent(opts?: Partial<AgentClientOptions>): FleetAgentClient;
+  restart(overrides?: Record<string, unknown>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Test settings: short polls and flushes, fast PBKDF2; everything else as in production. */
+export const TEST_OVERRIDES = {
+  http: { port: 0, host: '127.0.0.1', drainTimeoutMs: 2000 },
+  log: { level: 'debug' },
+  checkin: { longPollMs: 3000, jitterMs: 0, timestampIntervalMs: 1000, minPollMs: 1000 },
+  statusWrites: { flushIntervalMs: 100 },
+  feedPollIntervalMs: 200,
+  dispatch: { feedPollIntervalMs: 200 },
+  enroll: { pbkdf2: { iterations: 1000, keyLength: 32, saltLength: 16 } },
+};
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** Starts the all-in-one server in this process on a free loopback port with a fresh data dir. */
+export async function startHarness(overrides: Record<string, unknown> = {}, existingDir?: string): Promise<Harness> {
+  const dataDir = existingDir ?? mkdtempSync(join(tmpdir(), 'fleet-test-'));
+  const logs: string[] = [];
+  const start = async (extra: Record<string, unknown>) => {
+    const sink = new PassThrough();
+    sink.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+    const config = loadConfig(allInOneSchema, {
+      env: {},
+      overrides: merge(merge(TEST_OVERRIDES, { store: { sqlite: { path: join(dataDir, 'fleet.db') } } }), merge(overrides, extra)),
+    });
+    const logger = createLogger({ name: 'fleet-test', level: config.log.level }, sink);
+    return startFleetServer(config, logger);
+  };
+  let server = await start({});
+  const harness: Harness = {
+    server,
+    dataDir,
+    logs,
+    get url() {
+      return harness.server.url;
+    },
+    enrollmentToken: readFileSync(join(dataDir, 'enrollment-token'), 'utf8').trim(),
+    get admin() {
+      return { Authorization: `Bearer ${harness.server.adminToken}` };
+    },
+    agent: (opts = {}) => new FleetAgentClient({ url: harness.server.url, ...opts }),
+    async restart(extra = {}) {
+      await server.close();
+      server = await start(merge({ http: { port: server.port } }, extra));
+      harness.server = server;
+    },
+    async stop() {
+      await server.close();
+      if (!existingDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+export const localMetadata = (hostname = 'test-host') => ({
+  elastic: { agent: { version: '9.1.0', snapshot: false, upgradeable: true } },
+  host: { hostname, name: hostname, architecture: 'x86_64' },
+  os: { family: 'debian', name: 'Debian', platform: 'debian', version: '12' },
+});
+
+/** Enrolls a new agent with the harness's default enrollment token. */
+export async function enrollAgent(h: Harness, opts: Partial<AgentClientOptions> = {}, tags: string[] = []): Promise<FleetAgentClient> {
+  const agent = h.agent(opts);
+  await agent.enroll(h.enrollmentToken, { type: 'PERMANENT', metadata: { local: localMetadata(), tags } });
+  return agent;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (bounded). */
+export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 5000, stepMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(stepMs);
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+}
