@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { request as httpRequest } from 'node:http';
 import { allInOneSchema, startFleetServer, type RunningFleetServer } from '../../src/index';
 
 export interface Harness {
@@ -92,7 +93,7 @@ export const localMetadata = (hostname = 'test-host') => ({
 /** Enrolls a new agent with the harness's default enrollment token. */
 export async function enrollAgent(h: Harness, opts: Partial<AgentClientOptions> = {}, tags: string[] = []): Promise<FleetAgentClient> {
   const agent = h.agent(opts);
-  await agent.enroll(h.enrollmentToken, { type: 'PERMANENT', metadata: { local: localMetadata(), tags } });
+  await agent.enroll(h.enrollmentToken, { type: 'PERMANENT', metadata: { local: localMetadata(), user_provided: {}, tags } });
   return agent;
 }
 
@@ -112,4 +113,20 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
     await sleep(stepMs);
   }
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A raw HTTP POST of exact bytes (supertest re-encodes Buffer bodies). */
+export function rawPost(url: string, path: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(path, url), { method: 'POST', headers: { ...headers, 'Content-Length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.once('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
+      });
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
 }
