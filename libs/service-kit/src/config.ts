@@ -145,7 +145,7 @@ export function loadConfig<T>(schema: convict.Schema<T>, opts: LoadOptions = {})
     const config = convict<T>(schema, { env, args: [] });
     const files = opts.files ?? (env.FLEET_CONFIG_FILE ? env.FLEET_CONFIG_FILE.split(',') : []);
     for (const file of files) config.loadFile(file.trim());
-    if (opts.overrides) config.load(opts.overrides as Parameters<typeof config.load>[0]);
+    if (opts.overrides) config.load(opts.overrides);
     config.validate({ allowed: 'strict' });
     return deepFreeze(config.getProperties());
   } catch (err) {

@@ -72,7 +72,7 @@ describe('Agent protocol end to end (all-in-one, embedded store)', function () {
 
   it('When the policy is updated through the management API, then the open long poll is answered with the new revision', async () => {
     const poll = agent.checkin({ status: 'online', message: 'Running' });
-    await eventually(async () => h.server.gateway.registry.size > 0);
+    await eventually(() => h.server.gateway.registry.size > 0);
     const wrote = Date.now();
     await request(h.url)
       .put(`/api/fleet/agent_policies/${POLICY}`)
@@ -91,7 +91,7 @@ describe('Agent protocol end to end (all-in-one, embedded store)', function () {
 
   it('When an action is created for the agent, then it is delivered once and not again after the ack', async () => {
     const poll = agent.checkin({ status: 'online', message: 'Running' });
-    await eventually(async () => h.server.gateway.registry.size > 0);
+    await eventually(() => h.server.gateway.registry.size > 0);
     const created = await request(h.url)
       .post(`/api/fleet/agents/${agent.agentId}/actions`)
       .set(h.admin)
@@ -145,7 +145,7 @@ describe('Agent protocol end to end (all-in-one, embedded store)', function () {
 
   it('When the agent is unenrolled and acks UNENROLL, then its key is revoked and checkins get 401', async () => {
     const poll = agent.checkin({ status: 'online', message: 'Running' });
-    await eventually(async () => h.server.gateway.registry.size > 0);
+    await eventually(() => h.server.gateway.registry.size > 0);
     await request(h.url).post(`/api/fleet/agents/${agent.agentId}/unenroll`).set(h.admin).send({}).expect(200);
     const res = await poll;
     const unenroll = res.actions?.find((a) => a.type === 'UNENROLL');

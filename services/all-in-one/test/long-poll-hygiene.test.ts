@@ -38,7 +38,7 @@ describe('Long-poll hygiene', function () {
       second.agentId = agent.agentId;
       second.accessApiKey = agent.accessApiKey;
       const polls = [agent.checkin({ status: 'online', message: 'a' }), second.checkin({ status: 'online', message: 'b' })];
-      await eventually(async () => h.server.gateway.registry.size >= 2);
+      await eventually(() => h.server.gateway.registry.size >= 2);
       await request(h.url).put(`/api/fleet/agent_policies/${POLICY}`).set(h.admin).send({ description: `rev after ${rev}` }).expect(200);
       const answers = await Promise.all(polls);
       for (const a of answers) expect(a.actions?.[0]?.id).to.equal(`policy:${POLICY}:${rev + 1}`);
@@ -53,7 +53,7 @@ describe('Long-poll hygiene', function () {
         agent.ack((r.actions ?? []).map((x) => ({ action_id: x.id, agent_id: agent.agentId, timestamp: new Date().toISOString(), message: 'ok' }))),
       );
       const poll = agent.checkin({ status: 'online', message: '' });
-      await eventually(async () => h.server.gateway.registry.size > 0);
+      await eventually(() => h.server.gateway.registry.size > 0);
       const answered = h.server.gateway.drain();
       expect(answered).to.be.greaterThan(0);
       const res = await poll;

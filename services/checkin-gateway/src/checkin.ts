@@ -1,6 +1,6 @@
 import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
 import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
-import type { ActionDoc, AgentDoc, Component, FleetStore, Hit, JsonObject } from '@fleet/store';
+import type { ActionDoc, AgentDoc, Component, FleetStore, Hit } from '@fleet/store';
 import { isDeepStrictEqual } from 'node:util';
 import type { CheckinConfig } from './gateway-config';
 import type { LongPollRegistry, WakeReason } from './long-poll-registry';
@@ -100,11 +100,11 @@ export function checkinStatusFields(
     last_checkin_message: body.message,
   };
   if (body.components) {
-    if (!isDeepStrictEqual(body.components, agent.components)) fields.components = body.components as Component[];
-    fields.unhealthy_reason = unhealthyReason(body.components as Component[]) ?? null;
+    if (!isDeepStrictEqual(body.components, agent.components)) fields.components = body.components;
+    fields.unhealthy_reason = unhealthyReason(body.components) ?? null;
   }
   if (body.local_metadata && !isDeepStrictEqual(body.local_metadata, agent.local_metadata)) {
-    fields.local_metadata = body.local_metadata as JsonObject;
+    fields.local_metadata = body.local_metadata;
   }
   if (agentVersion !== agent.agent.version) fields.agent = { ...agent.agent, version: agentVersion };
   if (
@@ -134,7 +134,7 @@ export function upgradeFields(agent: AgentDoc, body: CheckinRequest, now: Date):
     return { upgrade_details: null, upgrade_started_at: null, upgraded_at: now.toISOString() };
   }
   if (isDeepStrictEqual(details, agent.upgrade_details)) return undefined;
-  const fields: Partial<AgentDoc> = { upgrade_details: details as AgentDoc['upgrade_details'] };
+  const fields: Partial<AgentDoc> = { upgrade_details: details };
   if (details.state === 'UPG_WATCHING' && agent.upgrade_attempts) fields.upgrade_attempts = null;
   return fields;
 }

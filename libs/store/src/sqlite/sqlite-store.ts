@@ -51,6 +51,9 @@ const expirationMs = (doc: ActionDoc): number | null => {
   return Number.isNaN(ms) ? null : ms;
 };
 const offset = (p: PageRequest): number => (p.page - 1) * p.perPage;
+/** The fields a partial update names: as in JSON (and Elasticsearch), an `undefined` value names none. */
+const namedFields = <T extends object>(fields: Partial<T>): Partial<T> =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 
 /**
  * The embedded backend: one SQLite file in WAL mode. better-sqlite3 runs statements synchronously
@@ -179,7 +182,7 @@ export class SqliteFleetStore implements FleetStore {
     const write = (id: string, fields: Partial<AgentDoc>): Hit<AgentDoc> | undefined => {
       const row = getStmt.get(id);
       if (!row) return undefined;
-      const doc = { ...(JSON.parse(row.doc) as AgentDoc), ...fields };
+      const doc = { ...(JSON.parse(row.doc) as AgentDoc), ...namedFields(fields) };
       const seq = this.nextSeq('agents');
       replaceStmt.run(params(id, seq, doc));
       return { _id: id, _seq_no: seq, _source: doc };
@@ -425,7 +428,7 @@ export class SqliteFleetStore implements FleetStore {
       update: (id, fields) => this.guard(() => db.transaction(() => {
         const row = get.get(id);
         if (!row) throw new DocumentNotFoundError('.fleet-enrollment-api-keys', id);
-        const doc = { ...(JSON.parse(row.doc) as EnrollmentApiKeyDoc), ...fields };
+        const doc = { ...(JSON.parse(row.doc) as EnrollmentApiKeyDoc), ...namedFields(fields) };
         const seq = this.nextSeq('enrollment_keys');
         replace.run(params(id, seq, doc));
         return { _id: id, _seq_no: seq, _source: doc };

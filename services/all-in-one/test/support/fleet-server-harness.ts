@@ -100,7 +100,7 @@ export async function enrollAgent(h: Harness, opts: Partial<AgentClientOptions> 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes (bounded). */
-export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 5000, stepMs = 50): Promise<T> {
+export async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000, stepMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -112,7 +112,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
     }
     await sleep(stepMs);
   }
-  throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+  throw new Error(`condition not met within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
 /** A raw HTTP POST of exact bytes (supertest re-encodes Buffer bodies). */

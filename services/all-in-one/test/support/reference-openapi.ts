@@ -192,7 +192,7 @@ export function validatorFor(name: string): (value: unknown) => Validation {
   }
   const validate = fn;
   return (value: unknown) => {
-    const valid = validate(value) as boolean;
+    const valid = validate(value);
     return {
       valid,
       errors: valid ? '' : ref.ajv.errorsText(validate.errors, { separator: '\n', dataVar: name }),
