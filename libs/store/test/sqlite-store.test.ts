@@ -1,0 +1,146 @@
+import { expect } from 'chai';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteFleetStore } from '@fleet/store';
+import type { FleetStore } from '@fleet/store';
+import { actionDoc, agentDoc, defineStoreContract, policyDoc } from './store-contract';
+
+describe('SqliteFleetStore', function () {
+  let dir: string | undefined;
+  let counter = 0;
+  const paths = new WeakMap<FleetStore, string>();
+
+  const tempDir = (): string => (dir ??= mkdtempSync(join(tmpdir(), 'fleet-store-test-')));
+  const newPath = (): string => join(tempDir(), `store-${++counter}.db`);
+  const openAt = (path: string): SqliteFleetStore => {
+    const store = new SqliteFleetStore({ path });
+    paths.set(store, path);
+    return store;
+  };
+
+  after(function () {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  defineStoreContract(
+    'sqlite',
+    () => Promise.resolve(openAt(newPath())),
+    async (store) => {
+      const path = paths.get(store);
+      if (!path) throw new Error('store was not opened by this suite');
+      await store.close();
+      return openAt(path);
+    },
+  );
+
+  describe('sqlite specifics', function () {
+    const stores: SqliteFleetStore[] = [];
+    const track = (store: SqliteFleetStore): SqliteFleetStore => {
+      stores.push(store);
+      return store;
+    };
+
+    afterEach(async function () {
+      for (const store of stores.splice(0)) await store.close();
+    });
+
+    it('When the store is closed and reopened on the same file, then agents, policies and actions survive with their _seq_no', async function () {
+      const path = newPath();
+      const first = track(openAt(path));
+      const agent = await first.agents.create('agent-1', agentDoc({ tags: ['persisted'] }));
+      const updated = await first.agents.update('agent-1', { last_checkin: '2025-06-01T11:59:50.000Z' });
+      const policies = [
+        await first.policies.create(policyDoc('policy-1', 1)),
+        await first.policies.create(policyDoc('policy-1', 2)),
+      ];
+      const actions = [
+        await first.actions.create(actionDoc('act-1', ['agent-1'], '2099-01-01T00:00:00.000Z'), 'doc-1'),
+        await first.actions.create(actionDoc('act-2', ['agent-1'], '2099-01-01T00:00:00.000Z'), 'doc-2'),
+      ];
+      await first.close();
+
+      const second = track(openAt(path));
+      expect(updated._seq_no).to.be.greaterThan(agent._seq_no);
+      expect(await second.agents.get('agent-1')).to.deep.equal(updated);
+      expect(await second.policies.latest('policy-1')).to.deep.equal(policies[1]);
+      expect(await second.policies.changesSince(0, 10)).to.deep.equal(policies);
+      expect(await second.actions.get('doc-1')).to.deep.equal(actions[0]);
+      expect(await second.actions.changesSince(0, 10)).to.deep.equal(actions);
+      const pending = await second.actions.pendingFor({
+        agentId: 'agent-1',
+        afterSeqNo: 0,
+        now: new Date('2025-06-01T12:00:00.000Z'),
+        limit: 10,
+      });
+      expect(pending).to.deep.equal(actions);
+    });
+
+    it('When writing after a reopen, then checkpoints continue increasing and never reuse a number', async function () {
+      const path = newPath();
+      const first = track(openAt(path));
+      const before = {
+        agent: await first.agents.create('agent-1', agentDoc()),
+        policy: await first.policies.create(policyDoc('policy-1', 1)),
+        action: await first.actions.create(actionDoc('act-1', ['agent-1'])),
+      };
+      const checkpoints = { policies: await first.policies.checkpoint(), actions: await first.actions.checkpoint() };
+      await first.close();
+
+      const second = track(openAt(path));
+      expect(await second.policies.checkpoint()).to.equal(checkpoints.policies);
+      expect(await second.actions.checkpoint()).to.equal(checkpoints.actions);
+
+      const after = {
+        agent: await second.agents.create('agent-2', agentDoc()),
+        agentUpdate: await second.agents.update('agent-1', { tags: ['x'] }),
+        policy: await second.policies.create(policyDoc('policy-1', 2)),
+        action: await second.actions.create(actionDoc('act-2', ['agent-1'])),
+      };
+      expect(after.agent._seq_no).to.be.greaterThan(before.agent._seq_no);
+      expect(after.agentUpdate._seq_no).to.be.greaterThan(after.agent._seq_no);
+      expect(after.policy._seq_no).to.be.greaterThan(before.policy._seq_no);
+      expect(after.action._seq_no).to.be.greaterThan(before.action._seq_no);
+      expect(await second.policies.checkpoint()).to.equal(after.policy._seq_no);
+      expect(await second.actions.checkpoint()).to.equal(after.action._seq_no);
+
+      // Deleting the newest action must not let its number be handed out again.
+      const expiring = await second.actions.create(actionDoc('act-3', ['agent-1'], '2000-01-01T00:00:00.000Z'));
+      expect(await second.actions.deleteExpiredBefore(new Date('2025-01-01T00:00:00.000Z'))).to.equal(1);
+      await second.close();
+
+      const third = track(openAt(path));
+      const last = await third.actions.create(actionDoc('act-4', ['agent-1']));
+      expect(last._seq_no).to.be.greaterThan(expiring._seq_no);
+      expect((await third.actions.changesSince(0, 10)).map((h) => h._seq_no)).to.deep.equal([
+        before.action._seq_no,
+        after.action._seq_no,
+        last._seq_no,
+      ]);
+    });
+
+    it('When the file is inspected through a separate connection, then it is in WAL mode', async function () {
+      const path = newPath();
+      const store = track(openAt(path));
+      await store.agents.create('agent-1', agentDoc());
+      const other = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        expect(String(other.pragma('journal_mode', { simple: true })).toLowerCase()).to.equal('wal');
+        const row = other.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM agents').get();
+        expect(row?.n).to.equal(1);
+      } finally {
+        other.close();
+      }
+    });
+
+    it('When an in-memory store is opened, then it works without a file', async function () {
+      const store = track(new SqliteFleetStore({ path: ':memory:' }));
+      expect(store.backend).to.equal('sqlite');
+      await store.ping();
+      const hit = await store.agents.create('agent-1', agentDoc());
+      expect(await store.agents.get('agent-1')).to.deep.equal(hit);
+    });
+  });
+});

@@ -1,0 +1,943 @@
+/**
+ * The behaviour every `FleetStore` backend must show. Backends register it with
+ * `defineStoreContract(name, open, reopen?)`; each test gets a fresh, empty store.
+ *
+ * Sequence numbers are only compared relative to each other and to the store's own checkpoints:
+ * Elasticsearch starts at 0 (checkpoint -1 on an empty index) while SQLite starts at 1.
+ */
+import { expect } from 'chai';
+import {
+  DocumentConflictError,
+  DocumentNotFoundError,
+  StoreUnavailableError,
+  deriveAgentStatus,
+  policyRevisionDocId,
+} from '@fleet/store';
+import type {
+  ActionDoc,
+  ActionResultDoc,
+  AgentDoc,
+  AgentPolicyRecord,
+  AgentStatus,
+  ApiKeyRecord,
+  EnrollmentApiKeyDoc,
+  FleetStore,
+  Hit,
+  PolicyRevisionDoc,
+  WatchedCollection,
+} from '@fleet/store';
+
+/** Closes `store` and opens a new one over the same storage. */
+export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
+
+const NOW = new Date('2025-06-01T12:00:00.000Z');
+const at = (offsetMs: number): string => new Date(NOW.getTime() + offsetMs).toISOString();
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+export function agentDoc(overrides: Partial<AgentDoc> = {}): AgentDoc {
+  return {
+    active: true,
+    type: 'PERMANENT',
+    enrolled_at: at(-HOUR),
+    policy_id: 'policy-1',
+    access_api_key_id: 'access-key',
+    agent: { id: 'agent', version: '8.15.0' },
+    local_metadata: { host: { hostname: 'host-1' } },
+    tags: [],
+    action_seq_no: [-1],
+    ...overrides,
+  };
+}
+
+export function policyDoc(policyId: string, revision: number): PolicyRevisionDoc {
+  return {
+    '@timestamp': at(revision * SECOND),
+    policy_id: policyId,
+    revision_idx: revision,
+    coordinator_idx: 1,
+    data: { id: policyId, revision, outputs: { default: { type: 'elasticsearch' } }, inputs: [] },
+  };
+}
+
+export function actionDoc(actionId: string, agents: string[] | undefined, expiration?: string): ActionDoc {
+  return {
+    action_id: actionId,
+    '@timestamp': at(-MINUTE),
+    type: 'UPGRADE',
+    ...(agents ? { agents } : {}),
+    ...(expiration !== undefined ? { expiration } : {}),
+    data: { version: '8.16.0' },
+  };
+}
+
+function resultDoc(actionId: string, agentId: string, extra: Partial<ActionResultDoc> = {}): ActionResultDoc {
+  return { '@timestamp': at(0), action_id: actionId, agent_id: agentId, ...extra };
+}
+
+function enrollmentKeyDoc(apiKeyId: string, policyId: string, createdAt: string): EnrollmentApiKeyDoc {
+  return { active: true, api_key_id: apiKeyId, name: `key ${apiKeyId}`, policy_id: policyId, created_at: createdAt };
+}
+
+function apiKeyRecord(id: string): ApiKeyRecord {
+  return { id, name: `key ${id}`, hash: 'sha256$c2FsdA==$ZGlnZXN0', metadata: { managed: true }, created_at: at(0), invalidated: false };
+}
+
+function agentPolicyRecord(id: string, createdAt: string, revision = 1): AgentPolicyRecord {
+  return {
+    id,
+    name: `Policy ${id}`,
+    namespace: 'default',
+    revision,
+    is_managed: false,
+    status: 'active',
+    monitoring_enabled: ['logs', 'metrics'],
+    inactivity_timeout: 1_209_600,
+    created_at: createdAt,
+    updated_at: createdAt,
+    updated_by: 'elastic',
+  };
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+type ErrorClass<E extends Error> = abstract new (...args: never[]) => E;
+
+async function rejectsWith<E extends Error>(promise: Promise<unknown>, type: ErrorClass<E>): Promise<E> {
+  let settled: unknown;
+  try {
+    settled = await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(type);
+    return err as E;
+  }
+  return expect.fail(`expected a rejection with ${type.name}, got a resolution with ${JSON.stringify(settled)}`);
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) expect.fail(`condition not met within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
+
+const ids = <T>(hits: Hit<T>[]): string[] => hits.map((h) => h._id);
+const seqs = <T>(hits: Hit<T>[]): number[] => hits.map((h) => h._seq_no);
+
+function expectAscending(values: number[]): void {
+  for (let i = 1; i < values.length; i++) {
+    expect(values[i], `value #${i} of ${JSON.stringify(values)}`).to.be.greaterThan(values[i - 1] ?? -Infinity);
+  }
+}
+
+function defined<T>(value: T | undefined, what: string): T {
+  expect(value, what).to.not.equal(undefined);
+  return value as T;
+}
+
+// ---- the contract ---------------------------------------------------------------------------
+
+export function defineStoreContract(name: string, open: () => Promise<FleetStore>, reopen?: ReopenStore): void {
+  describe(`FleetStore contract: ${name}`, function () {
+    let store: FleetStore;
+
+    beforeEach(async function () {
+      store = await open();
+    });
+
+    afterEach(async function () {
+      await store.close();
+    });
+
+    describe('store', function () {
+      it('When the backend is open, then ping resolves', async function () {
+        await store.ping();
+      });
+    });
+
+    // ---- agents -----------------------------------------------------------------------------
+
+    describe('agents', function () {
+      it('When an agent is created, then get returns the same document with its _seq_no', async function () {
+        const doc = agentDoc({ tags: ['linux'], enrollment_id: 'enr-1' });
+        const created = await store.agents.create('agent-1', doc);
+        expect(created._id).to.equal('agent-1');
+        expect(created._source).to.deep.equal(doc);
+
+        const got = defined(await store.agents.get('agent-1'), 'agent-1');
+        expect(got).to.deep.equal({ _id: 'agent-1', _seq_no: created._seq_no, _source: doc });
+        expect(await store.agents.get('agent-2')).to.equal(undefined);
+      });
+
+      it('When an agent id is created twice, then the second create fails with DocumentConflictError and the first is kept', async function () {
+        await store.agents.create('agent-1', agentDoc({ tags: ['first'] }));
+        const err = await rejectsWith(store.agents.create('agent-1', agentDoc({ tags: ['second'] })), DocumentConflictError);
+        expect(err.id).to.equal('agent-1');
+        expect((await store.agents.get('agent-1'))?._source.tags).to.deep.equal(['first']);
+      });
+
+      it('When a missing agent is updated or mutated, then it fails with DocumentNotFoundError and nothing is created', async function () {
+        const err = await rejectsWith(store.agents.update('missing', { tags: ['x'] }), DocumentNotFoundError);
+        expect(err.id).to.equal('missing');
+        await rejectsWith(store.agents.mutate('missing', () => ({ tags: ['x'] })), DocumentNotFoundError);
+        expect(await store.agents.get('missing')).to.equal(undefined);
+      });
+
+      it('When an agent is updated, then only the named top-level fields are replaced and null is stored as null', async function () {
+        await store.agents.create(
+          'agent-1',
+          agentDoc({ tags: ['a', 'b'], local_metadata: { os: 'linux', arch: 'x64' }, unenrolled_reason: 'manual' }),
+        );
+        const updated = await store.agents.update('agent-1', {
+          tags: ['c'],
+          local_metadata: { os: 'windows' },
+          unenrolled_reason: null,
+          last_checkin_status: 'online',
+        });
+        const expected = agentDoc({
+          tags: ['c'],
+          local_metadata: { os: 'windows' },
+          unenrolled_reason: null,
+          last_checkin_status: 'online',
+        });
+        expect(updated._source).to.deep.equal(expected);
+
+        const got = defined(await store.agents.get('agent-1'), 'agent-1');
+        expect(got._source).to.deep.equal(expected);
+        // Nested objects are replaced as a whole, not merged.
+        expect(got._source.local_metadata).to.not.have.property('arch');
+        expect(got._source).to.have.property('unenrolled_reason', null);
+        expect(got._source.policy_id).to.equal('policy-1');
+        expect(got._seq_no).to.equal(updated._seq_no);
+      });
+
+      it('When an update names a field with the value undefined, then the stored field is left untouched (as a JSON partial update would)', async function () {
+        await store.agents.create('agent-1', agentDoc({ last_checkin_message: 'Running' }));
+        const fields: Partial<AgentDoc> = { last_checkin_status: 'online', last_checkin_message: undefined };
+        const updated = await store.agents.update('agent-1', fields);
+        const got = defined(await store.agents.get('agent-1'), 'agent-1');
+        expect(got._source.last_checkin_message).to.equal('Running');
+        expect(got._source.last_checkin_status).to.equal('online');
+        expect(updated._source).to.deep.equal(got._source);
+
+        const mutated = await store.agents.mutate('agent-1', () => ({ last_checkin_message: undefined, tags: ['m'] }));
+        expect(mutated._source.last_checkin_message).to.equal('Running');
+        expect((await store.agents.get('agent-1'))?._source.last_checkin_message).to.equal('Running');
+      });
+
+      it('When an agent is written repeatedly, then _seq_no strictly increases on every write', async function () {
+        const hits: Hit<AgentDoc>[] = [];
+        hits.push(await store.agents.create('agent-1', agentDoc()));
+        hits.push(await store.agents.create('agent-2', agentDoc()));
+        hits.push(await store.agents.update('agent-1', { tags: ['x'] }));
+        hits.push(await store.agents.update('agent-1', { tags: ['x'] }));
+        hits.push(await store.agents.mutate('agent-2', () => ({ tags: ['y'] })));
+        const before = seqs(hits).at(-1) ?? -Infinity;
+        expect(await store.agents.updateMany([{ id: 'agent-1', fields: { tags: ['z'] } }, { id: 'agent-2', fields: { tags: ['z'] } }]))
+          .to.deep.equal(['updated', 'updated']);
+        const a1 = defined(await store.agents.get('agent-1'), 'agent-1');
+        const a2 = defined(await store.agents.get('agent-2'), 'agent-2');
+        expectAscending(seqs(hits));
+        expect(a1._seq_no).to.be.greaterThan(before);
+        expect(a2._seq_no).to.be.greaterThan(before);
+        expect(a1._seq_no).to.not.equal(a2._seq_no);
+      });
+
+      it('When mutate runs, then it sees the current document, and returning undefined changes nothing', async function () {
+        await store.agents.create('agent-1', agentDoc({ policy_revision_idx: 1 }));
+        const updated = await store.agents.update('agent-1', { policy_revision_idx: 5, tags: ['seen'] });
+
+        let seen: AgentDoc | undefined;
+        const unchanged = await store.agents.mutate('agent-1', (doc) => {
+          seen = structuredClone(doc);
+          return undefined;
+        });
+        expect(seen?.policy_revision_idx).to.equal(5);
+        expect(seen?.tags).to.deep.equal(['seen']);
+        expect(unchanged._seq_no).to.equal(updated._seq_no);
+        expect(unchanged._source).to.deep.equal(updated._source);
+        expect(await store.agents.get('agent-1')).to.deep.equal(updated);
+
+        const changed = await store.agents.mutate('agent-1', (doc) => ({ policy_revision_idx: (doc.policy_revision_idx ?? 0) + 1 }));
+        expect(changed._seq_no).to.be.greaterThan(updated._seq_no);
+        expect(changed._source.policy_revision_idx).to.equal(6);
+        expect(changed._source.tags).to.deep.equal(['seen']);
+      });
+
+      it('When 20 mutate increments run concurrently, then no update is lost', async function () {
+        await store.agents.create('agent-1', agentDoc({ policy_revision_idx: 0 }));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () =>
+            store.agents.mutate('agent-1', (doc) => ({ policy_revision_idx: (doc.policy_revision_idx ?? 0) + 1 })),
+          ),
+        );
+        expect((await store.agents.get('agent-1'))?._source.policy_revision_idx).to.equal(20);
+        expect(new Set(seqs(results)).size).to.equal(20);
+        expect(results.map((r) => r._source.policy_revision_idx).sort((a, b) => (a ?? 0) - (b ?? 0)))
+          .to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+
+      it('When updateMany names missing ids, then they report not_found and the rest are updated in the same call', async function () {
+        await store.agents.create('agent-1', agentDoc());
+        await store.agents.create('agent-2', agentDoc());
+        const outcomes = await store.agents.updateMany([
+          { id: 'agent-1', fields: { last_checkin: at(0) } },
+          { id: 'ghost', fields: { last_checkin: at(0) } },
+          { id: 'agent-2', fields: { last_checkin: at(-SECOND), tags: ['b'] } },
+        ]);
+        expect(outcomes).to.deep.equal(['updated', 'not_found', 'updated']);
+        expect((await store.agents.get('agent-1'))?._source.last_checkin).to.equal(at(0));
+        const a2 = defined(await store.agents.get('agent-2'), 'agent-2');
+        expect(a2._source.last_checkin).to.equal(at(-SECOND));
+        expect(a2._source.tags).to.deep.equal(['b']);
+        expect(await store.agents.get('ghost')).to.equal(undefined);
+        expect(await store.agents.updateMany([])).to.deep.equal([]);
+      });
+
+      it('When agents are looked up by access API key id or enrollment id, then the matching agent is returned', async function () {
+        await store.agents.create('agent-1', agentDoc({ access_api_key_id: 'key-1', enrollment_id: 'enr-1' }));
+        await store.agents.create('agent-2', agentDoc({ access_api_key_id: 'key-2', enrollment_id: 'enr-2' }));
+        expect((await store.agents.findByAccessApiKeyId('key-2'))?._id).to.equal('agent-2');
+        expect((await store.agents.findByAccessApiKeyId('key-1'))?._id).to.equal('agent-1');
+        expect((await store.agents.findByEnrollmentId('enr-1'))?._id).to.equal('agent-1');
+        expect((await store.agents.findByEnrollmentId('enr-2'))?._id).to.equal('agent-2');
+        expect(await store.agents.findByAccessApiKeyId('key-3')).to.equal(undefined);
+        expect(await store.agents.findByEnrollmentId('enr-3')).to.equal(undefined);
+
+        // A key rotation is visible to the lookup.
+        await store.agents.update('agent-1', { access_api_key_id: 'key-1b' });
+        expect(await store.agents.findByAccessApiKeyId('key-1')).to.equal(undefined);
+        expect((await store.agents.findByAccessApiKeyId('key-1b'))?._id).to.equal('agent-1');
+      });
+
+      it('When agents are queried by policyIds, then only agents of those policies are returned', async function () {
+        await store.agents.create('p1-a', agentDoc({ policy_id: 'policy-1' }));
+        await store.agents.create('p2-a', agentDoc({ policy_id: 'policy-2' }));
+        await store.agents.create('p3-a', agentDoc({ policy_id: 'policy-3' }));
+        const page = await store.agents.query({ page: 1, perPage: 20, now: NOW, policyIds: ['policy-1', 'policy-2'] });
+        expect(page.total).to.equal(2);
+        expect(ids(page.items).sort()).to.deep.equal(['p1-a', 'p2-a']);
+      });
+
+      it('When agents are queried by tags, then only agents carrying the tag are returned', async function () {
+        await store.agents.create('blue', agentDoc({ tags: ['blue', 'linux'] }));
+        await store.agents.create('red', agentDoc({ tags: ['red'] }));
+        await store.agents.create('untagged', agentDoc({ tags: [] }));
+        const page = await store.agents.query({ page: 1, perPage: 20, now: NOW, tags: ['blue'] });
+        expect(page.total).to.equal(1);
+        expect(ids(page.items)).to.deep.equal(['blue']);
+        const all = await store.agents.query({ page: 1, perPage: 20, now: NOW });
+        expect(ids(all.items).sort()).to.deep.equal(['blue', 'red', 'untagged']);
+      });
+
+      it('When agents are queried, then inactive agents are excluded unless showInactive is set', async function () {
+        await store.agents.create('active', agentDoc());
+        await store.agents.create('gone', agentDoc({ active: false, unenrolled_at: at(-MINUTE) }));
+        const visible = await store.agents.query({ page: 1, perPage: 20, now: NOW });
+        expect(visible.total).to.equal(1);
+        expect(ids(visible.items)).to.deep.equal(['active']);
+        const everything = await store.agents.query({ page: 1, perPage: 20, now: NOW, showInactive: true });
+        expect(everything.total).to.equal(2);
+        expect(ids(everything.items).sort()).to.deep.equal(['active', 'gone']);
+      });
+
+      it('When agents are queried page by page, then total counts all matches and pages are disjoint and complete', async function () {
+        const all = Array.from({ length: 5 }, (_, i) => `agent-${i}`);
+        for (const [i, id] of all.entries()) await store.agents.create(id, agentDoc({ enrolled_at: at(-i * MINUTE) }));
+        const seen: string[] = [];
+        const sizes: number[] = [];
+        for (let page = 1; page <= 4; page++) {
+          const result = await store.agents.query({ page, perPage: 2, now: NOW });
+          expect(result.total).to.equal(5);
+          sizes.push(result.items.length);
+          seen.push(...ids(result.items));
+        }
+        expect(sizes).to.deep.equal([2, 2, 1, 0]);
+        expect(seen.slice().sort()).to.deep.equal(all);
+      });
+
+      it('When agents are queried by status, then statuses are derived like deriveAgentStatus with the latest policy revision', async function () {
+        await store.policies.create(policyDoc('policy-1', 2));
+        await store.policies.create(policyDoc('policy-1', 3));
+        const agents: Record<string, AgentDoc> = {
+          online: agentDoc({ last_checkin: at(-10 * SECOND), policy_revision_idx: 3 }),
+          behind: agentDoc({ last_checkin: at(-10 * SECOND), policy_revision_idx: 2 }),
+          offline: agentDoc({ last_checkin: at(-10 * MINUTE), policy_revision_idx: 3 }),
+          unenrolled: agentDoc({ active: false, unenrolled_at: at(-HOUR), last_checkin: at(-2 * HOUR), policy_revision_idx: 3 }),
+          enrolling: agentDoc({ policy_revision_idx: null }),
+          degraded: agentDoc({ last_checkin: at(-5 * SECOND), last_checkin_status: 'degraded', policy_revision_idx: 3 }),
+        };
+        const expected: Record<string, AgentStatus> = {
+          online: 'online',
+          behind: 'updating',
+          offline: 'offline',
+          unenrolled: 'unenrolled',
+          enrolling: 'enrolling',
+          degraded: 'degraded',
+        };
+        for (const [id, doc] of Object.entries(agents)) {
+          await store.agents.create(id, doc);
+          expect(deriveAgentStatus(doc, { now: NOW, latestPolicyRevision: 3 }), id).to.equal(expected[id]);
+        }
+        for (const status of ['online', 'updating', 'offline', 'unenrolled', 'enrolling', 'degraded'] as const) {
+          const page = await store.agents.query({ page: 1, perPage: 20, now: NOW, statuses: [status], showInactive: true });
+          const want = Object.keys(expected).filter((id) => expected[id] === status);
+          expect(ids(page.items).sort(), status).to.deep.equal(want);
+          expect(page.total, status).to.equal(want.length);
+        }
+        const several = await store.agents.query({ page: 1, perPage: 20, now: NOW, statuses: ['online', 'offline'] });
+        expect(ids(several.items).sort()).to.deep.equal(['offline', 'online']);
+        // The evaluation time comes from the query: an hour later, every agent that checked in is offline.
+        const later = await store.agents.query({ page: 1, perPage: 20, now: new Date(NOW.getTime() + HOUR), statuses: ['offline'] });
+        expect(ids(later.items).sort()).to.deep.equal(['behind', 'degraded', 'offline', 'online']);
+      });
+
+      it('When agents are counted by policy, then only that policy\'s agents are counted', async function () {
+        await store.agents.create('a', agentDoc({ policy_id: 'policy-1' }));
+        await store.agents.create('b', agentDoc({ policy_id: 'policy-1' }));
+        await store.agents.create('c', agentDoc({ policy_id: 'policy-2' }));
+        expect(await store.agents.countByPolicy('policy-1')).to.equal(2);
+        expect(await store.agents.countByPolicy('policy-2')).to.equal(1);
+        expect(await store.agents.countByPolicy('policy-9')).to.equal(0);
+        await store.agents.update('c', { policy_id: 'policy-1' });
+        expect(await store.agents.countByPolicy('policy-1')).to.equal(3);
+        expect(await store.agents.countByPolicy('policy-2')).to.equal(0);
+      });
+
+      it('When an agent is deleted, then it is gone, lookups miss it, and a second delete reports false', async function () {
+        await store.agents.create('agent-1', agentDoc({ access_api_key_id: 'key-1', enrollment_id: 'enr-1' }));
+        await store.agents.create('agent-2', agentDoc());
+        expect(await store.agents.delete('agent-1')).to.equal(true);
+        expect(await store.agents.get('agent-1')).to.equal(undefined);
+        expect(await store.agents.findByAccessApiKeyId('key-1')).to.equal(undefined);
+        expect(await store.agents.findByEnrollmentId('enr-1')).to.equal(undefined);
+        expect(await store.agents.delete('agent-1')).to.equal(false);
+        expect(await store.agents.get('agent-2')).to.not.equal(undefined);
+        expect(await store.agents.countByPolicy('policy-1')).to.equal(1);
+      });
+    });
+
+    // ---- policies ---------------------------------------------------------------------------
+
+    describe('policies', function () {
+      it('When a revision is created, then its id is policyRevisionDocId(policy_id, revision_idx)', async function () {
+        const doc = policyDoc('policy-1', 1);
+        const hit = await store.policies.create(doc);
+        expect(hit._id).to.equal(policyRevisionDocId('policy-1', 1));
+        expect(hit._source).to.deep.equal(doc);
+        expect(await store.policies.latest('policy-1')).to.deep.equal(hit);
+        expect(await store.policies.latest('policy-2')).to.equal(undefined);
+      });
+
+      it('When the same revision is created twice, then the second fails with DocumentConflictError', async function () {
+        const first = await store.policies.create(policyDoc('policy-1', 1));
+        const err = await rejectsWith(store.policies.create(policyDoc('policy-1', 1)), DocumentConflictError);
+        expect(err.id).to.equal(policyRevisionDocId('policy-1', 1));
+        expect(await store.policies.latest('policy-1')).to.deep.equal(first);
+        // Another policy with the same revision number is no conflict.
+        await store.policies.create(policyDoc('policy-2', 1));
+      });
+
+      it('When a lower revision is written after a higher one, then latest still returns the highest revision_idx', async function () {
+        await store.policies.create(policyDoc('policy-1', 1));
+        const highest = await store.policies.create(policyDoc('policy-1', 5));
+        const stale = await store.policies.create(policyDoc('policy-1', 3));
+        await store.policies.create(policyDoc('policy-2', 9));
+        expect(stale._seq_no).to.be.greaterThan(highest._seq_no);
+        const latest = defined(await store.policies.latest('policy-1'), 'latest');
+        expect(latest._source.revision_idx).to.equal(5);
+        expect(latest).to.deep.equal(highest);
+      });
+
+      it('When changesSince is called, then it returns documents with _seq_no above the cursor in ascending order, up to limit, and checkpoint is the last _seq_no', async function () {
+        const start = await store.policies.checkpoint();
+        const created: Hit<PolicyRevisionDoc>[] = [];
+        for (const [policy, rev] of [['p1', 1], ['p2', 1], ['p1', 2], ['p3', 7], ['p2', 2]] as const) {
+          created.push(await store.policies.create(policyDoc(policy, rev)));
+        }
+        expectAscending([start, ...seqs(created)]);
+        const lastSeq = created.at(-1)?._seq_no;
+        expect(await store.policies.checkpoint()).to.equal(lastSeq);
+
+        const all = await store.policies.changesSince(start, 100);
+        expect(all).to.deep.equal(created);
+        const second = defined(created[1], 'second');
+        const limited = await store.policies.changesSince(second._seq_no, 2);
+        expect(limited).to.deep.equal(created.slice(2, 4));
+        expect(await store.policies.changesSince(lastSeq ?? 0, 10)).to.deep.equal([]);
+      });
+
+      it('When paging through changesSince with limit 2 over 5 documents, then every document is seen exactly once', async function () {
+        let cursor = await store.policies.checkpoint();
+        const created: Hit<PolicyRevisionDoc>[] = [];
+        for (let rev = 1; rev <= 5; rev++) created.push(await store.policies.create(policyDoc('policy-1', rev)));
+        const seen: string[] = [];
+        const batchSizes: number[] = [];
+        for (;;) {
+          const batch = await store.policies.changesSince(cursor, 2);
+          batchSizes.push(batch.length);
+          if (batch.length === 0) break;
+          expect(batch[0]?._seq_no).to.be.greaterThan(cursor);
+          expectAscending(seqs(batch));
+          seen.push(...ids(batch));
+          cursor = batch.at(-1)?._seq_no ?? cursor;
+        }
+        expect(batchSizes).to.deep.equal([2, 2, 1, 0]);
+        expect(seen).to.deep.equal(ids(created));
+        expect(cursor).to.equal(await store.policies.checkpoint());
+      });
+    });
+
+    // ---- the checkpoint race ----------------------------------------------------------------
+
+    describe('checkpoint race', function () {
+      it('When 50 concurrent action creates interleave with changesSince reads, then every action is seen exactly once and none is skipped', async function () {
+        const start = await store.actions.checkpoint();
+        let cursor = start;
+        const seenCount = new Map<string, number>();
+        const seenSeq = new Map<string, number>();
+        let writersDone = false;
+        let reads = 0;
+
+        const reader = (async () => {
+          for (;;) {
+            const finished = writersDone; // every write has resolved before this read starts
+            const batch = await store.actions.changesSince(cursor, 7);
+            reads += 1;
+            for (const hit of batch) {
+              expect(hit._seq_no, 'a change at or below the cursor').to.be.greaterThan(cursor);
+              cursor = hit._seq_no;
+              seenCount.set(hit._id, (seenCount.get(hit._id) ?? 0) + 1);
+              seenSeq.set(hit._id, hit._seq_no);
+            }
+            if (finished && batch.length === 0) return;
+            await tick();
+          }
+        })();
+
+        const writers = Array.from({ length: 50 }, async (_, i) => {
+          await sleep(i % 7);
+          if (i % 3 === 0) await tick();
+          return store.actions.create(actionDoc(`race-${i}`, [`agent-${i % 4}`], at(HOUR)));
+        });
+        let created: Hit<ActionDoc>[];
+        try {
+          created = await Promise.all(writers);
+        } finally {
+          writersDone = true;
+        }
+        await reader;
+
+        expect(reads).to.be.greaterThan(2);
+        expect(seenCount.size).to.equal(50);
+        for (const hit of created) {
+          expect(seenCount.get(hit._id), hit._id).to.equal(1);
+          expect(seenSeq.get(hit._id), hit._id).to.equal(hit._seq_no);
+        }
+        expect(new Set(seqs(created)).size).to.equal(50);
+        expect(cursor).to.equal(await store.actions.checkpoint());
+        expect(cursor).to.equal(Math.max(...seqs(created)));
+      });
+    });
+
+    // ---- actions ----------------------------------------------------------------------------
+
+    describe('actions', function () {
+      it('When nothing was ever written to actions, then queries return [] and checkpoint is a number', async function () {
+        const checkpoint = await store.actions.checkpoint();
+        expect(checkpoint).to.be.a('number');
+        expect(Number.isInteger(checkpoint)).to.equal(true);
+        expect(await store.actions.pendingFor({ agentId: 'agent-1', afterSeqNo: -1, now: NOW, limit: 10 })).to.deep.equal([]);
+        expect(await store.actions.changesSince(-1, 10)).to.deep.equal([]);
+        expect(await store.actions.get('nothing')).to.equal(undefined);
+        expect(await store.actions.findByActionId('nothing')).to.equal(undefined);
+        expect(await store.actions.deleteExpiredBefore(NOW)).to.equal(0);
+        expect(await store.policies.checkpoint()).to.be.a('number');
+        expect(await store.policies.changesSince(-1, 10)).to.deep.equal([]);
+        expect(await store.policies.latest('policy-1')).to.equal(undefined);
+      });
+
+      it('When pendingFor is called, then it returns only unexpired actions addressed to the agent above afterSeqNo, ascending and limited', async function () {
+        const start = await store.actions.checkpoint();
+        const mine1 = await store.actions.create(actionDoc('mine-1', ['agent-a'], at(HOUR)));
+        await store.actions.create(actionDoc('other-agent', ['agent-b'], at(HOUR)));
+        await store.actions.create(actionDoc('expired', ['agent-a', 'agent-b'], at(-HOUR)));
+        await store.actions.create(actionDoc('no-expiration', ['agent-a']));
+        await store.actions.create(actionDoc('expires-now', ['agent-a'], NOW.toISOString()));
+        await store.actions.create(actionDoc('no-agents', undefined, at(HOUR)));
+        const mine2 = await store.actions.create(actionDoc('mine-2', ['agent-b', 'agent-a'], at(HOUR)));
+        const mine3 = await store.actions.create(actionDoc('mine-3', ['agent-a'], at(2 * HOUR)));
+
+        const query = { agentId: 'agent-a', afterSeqNo: start, now: NOW, limit: 10 };
+        const pending = await store.actions.pendingFor(query);
+        expect(ids(pending)).to.deep.equal(ids([mine1, mine2, mine3]));
+        expect(pending).to.deep.equal([mine1, mine2, mine3]);
+
+        expect(await store.actions.pendingFor({ ...query, limit: 2 })).to.deep.equal([mine1, mine2]);
+        expect(await store.actions.pendingFor({ ...query, afterSeqNo: mine1._seq_no })).to.deep.equal([mine2, mine3]);
+        expect(await store.actions.pendingFor({ ...query, maxSeqNo: mine2._seq_no })).to.deep.equal([mine1, mine2]);
+        expect(await store.actions.pendingFor({ ...query, afterSeqNo: mine3._seq_no })).to.deep.equal([]);
+        expect(await store.actions.pendingFor({ ...query, agentId: 'agent-c' })).to.deep.equal([]);
+
+        // Earlier, the expired action was still pending; the action without expiration never is.
+        const earlier = await store.actions.pendingFor({ ...query, now: new Date(NOW.getTime() - 2 * HOUR) });
+        expect(earlier.map((h) => h._source.action_id)).to.deep.equal(['mine-1', 'expired', 'expires-now', 'mine-2', 'mine-3']);
+      });
+
+      it('When maxSeqNo is omitted, then pendingFor is bounded by the current checkpoint', async function () {
+        const start = await store.actions.checkpoint();
+        const a = await store.actions.create(actionDoc('a', ['agent-a'], at(HOUR)));
+        const checkpoint = await store.actions.checkpoint();
+        expect(checkpoint).to.equal(a._seq_no);
+        const pending = await store.actions.pendingFor({ agentId: 'agent-a', afterSeqNo: start, now: NOW, limit: 10 });
+        expect(seqs(pending).every((s) => s > start && s <= checkpoint)).to.equal(true);
+        expect(ids(pending)).to.deep.equal([a._id]);
+      });
+
+      it('When an action is fetched by doc id, then get returns it, with the given id when one was passed', async function () {
+        const generated = await store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)));
+        expect(generated._id).to.be.a('string').and.not.equal('');
+        expect(await store.actions.get(generated._id)).to.deep.equal(generated);
+
+        const named = await store.actions.create(actionDoc('act-2', ['agent-a'], at(HOUR)), 'doc-2');
+        expect(named._id).to.equal('doc-2');
+        expect(await store.actions.get('doc-2')).to.deep.equal(named);
+        await rejectsWith(store.actions.create(actionDoc('act-3', ['agent-a']), 'doc-2'), DocumentConflictError);
+        expect((await store.actions.get('doc-2'))?._source.action_id).to.equal('act-2');
+      });
+
+      it('When several documents share an action_id, then findByActionId returns the one with the lowest _seq_no', async function () {
+        const first = await store.actions.create(actionDoc('shared', ['agent-a'], at(HOUR)), 'zz-first');
+        await store.actions.create(actionDoc('other', ['agent-a'], at(HOUR)), 'aa-other');
+        const second = await store.actions.create(actionDoc('shared', ['agent-b'], at(HOUR)), 'aa-second');
+        expect(second._seq_no).to.be.greaterThan(first._seq_no);
+        expect(await store.actions.findByActionId('shared')).to.deep.equal(first);
+        expect((await store.actions.findByActionId('other'))?._id).to.equal('aa-other');
+        expect(await store.actions.findByActionId('unknown')).to.equal(undefined);
+      });
+
+      it('When deleteExpiredBefore runs, then only expired actions are removed and they no longer appear in get or pendingFor', async function () {
+        const start = await store.actions.checkpoint();
+        const expired1 = await store.actions.create(actionDoc('expired-1', ['agent-a'], at(-2 * HOUR)));
+        const live = await store.actions.create(actionDoc('live', ['agent-a'], at(HOUR)));
+        const forever = await store.actions.create(actionDoc('forever', ['agent-a']));
+        const expired2 = await store.actions.create(actionDoc('expired-2', ['agent-a', 'agent-b'], at(-MINUTE)));
+
+        const earlier = new Date(NOW.getTime() - 3 * HOUR);
+        const query = { agentId: 'agent-a', afterSeqNo: start, now: earlier, limit: 10 };
+        expect(ids(await store.actions.pendingFor(query))).to.deep.equal(ids([expired1, live, expired2]));
+
+        expect(await store.actions.deleteExpiredBefore(NOW)).to.equal(2);
+        expect(await store.actions.get(expired1._id)).to.equal(undefined);
+        expect(await store.actions.get(expired2._id)).to.equal(undefined);
+        expect(await store.actions.findByActionId('expired-1')).to.equal(undefined);
+        expect(await store.actions.get(live._id)).to.deep.equal(live);
+        expect(await store.actions.get(forever._id)).to.deep.equal(forever);
+        expect(ids(await store.actions.pendingFor(query))).to.deep.equal([live._id]);
+        expect(await store.actions.pendingFor({ ...query, agentId: 'agent-b' })).to.deep.equal([]);
+        expect(await store.actions.deleteExpiredBefore(NOW)).to.equal(0);
+      });
+
+      it('When actions are created, then changesSince and checkpoint follow their _seq_no', async function () {
+        const start = await store.actions.checkpoint();
+        const a = await store.actions.create(actionDoc('a', ['agent-a'], at(HOUR)));
+        const b = await store.actions.create(actionDoc('b', ['agent-b']));
+        expect(b._seq_no).to.be.greaterThan(a._seq_no);
+        expect(a._seq_no).to.be.greaterThan(start);
+        expect(await store.actions.checkpoint()).to.equal(b._seq_no);
+        expect(await store.actions.changesSince(start, 10)).to.deep.equal([a, b]);
+        expect(await store.actions.changesSince(a._seq_no, 10)).to.deep.equal([b]);
+      });
+    });
+
+    // ---- action results ---------------------------------------------------------------------
+
+    describe('actionResults', function () {
+      it('When a result for the same action and agent arrives in a later call, then it reports exists and the first document is unchanged', async function () {
+        expect(await store.actionResults.createMany([resultDoc('act-1', 'agent-a', { data: { n: 1 } })])).to.deep.equal(['created']);
+        const outcomes = await store.actionResults.createMany([
+          resultDoc('act-1', 'agent-a', { error: 'second ack', data: { n: 2 } }),
+          resultDoc('act-1', 'agent-b'),
+        ]);
+        expect(outcomes).to.deep.equal(['exists', 'created']);
+        const results = await store.actionResults.listByActionId('act-1');
+        expect(ids(results).sort()).to.deep.equal(['act-1:agent-a', 'act-1:agent-b']);
+        const first = results.find((r) => r._id === 'act-1:agent-a');
+        expect(first?._source).to.deep.equal(resultDoc('act-1', 'agent-a', { data: { n: 1 } }));
+      });
+
+      it('When one call carries the same action and agent twice, then the first is created and the second reports exists', async function () {
+        const outcomes = await store.actionResults.createMany([
+          resultDoc('act-1', 'agent-a', { data: { n: 1 } }),
+          resultDoc('act-1', 'agent-a', { data: { n: 2 } }),
+          resultDoc('act-2', 'agent-a'),
+        ]);
+        expect(outcomes).to.deep.equal(['created', 'exists', 'created']);
+        const results = await store.actionResults.listByActionId('act-1');
+        expect(results).to.have.length(1);
+        expect(results[0]?._source.data).to.deep.equal({ n: 1 });
+        expect(await store.actionResults.createMany([])).to.deep.equal([]);
+      });
+
+      it('When results are listed by action id, then only that action\'s results are returned', async function () {
+        await store.actionResults.createMany([resultDoc('act-1', 'agent-a'), resultDoc('act-2', 'agent-a')]);
+        await store.actionResults.createMany([resultDoc('act-1', 'agent-b')]);
+        const results = await store.actionResults.listByActionId('act-1');
+        expect(ids(results).sort()).to.deep.equal(['act-1:agent-a', 'act-1:agent-b']);
+        expect(results.every((r) => r._source.action_id === 'act-1')).to.equal(true);
+        expect(await store.actionResults.listByActionId('act-3')).to.deep.equal([]);
+      });
+    });
+
+    // ---- enrollment keys --------------------------------------------------------------------
+
+    describe('enrollmentKeys', function () {
+      it('When an enrollment key is created, then get returns it and a duplicate id conflicts', async function () {
+        const doc = enrollmentKeyDoc('api-1', 'policy-1', at(0));
+        const hit = await store.enrollmentKeys.create('ek-1', doc);
+        expect(hit._id).to.equal('ek-1');
+        expect(await store.enrollmentKeys.get('ek-1')).to.deep.equal(hit);
+        expect(await store.enrollmentKeys.get('ek-2')).to.equal(undefined);
+        await rejectsWith(store.enrollmentKeys.create('ek-1', enrollmentKeyDoc('api-2', 'policy-1', at(0))), DocumentConflictError);
+      });
+
+      it('When an enrollment key is updated, then the named fields change and a missing key fails with DocumentNotFoundError', async function () {
+        const created = await store.enrollmentKeys.create('ek-1', enrollmentKeyDoc('api-1', 'policy-1', at(0)));
+        const updated = await store.enrollmentKeys.update('ek-1', { name: 'renamed', updated_at: at(SECOND) });
+        expect(updated._seq_no).to.be.greaterThan(created._seq_no);
+        expect(updated._source).to.deep.equal({ ...enrollmentKeyDoc('api-1', 'policy-1', at(0)), name: 'renamed', updated_at: at(SECOND) });
+        expect(await store.enrollmentKeys.get('ek-1')).to.deep.equal(updated);
+        await rejectsWith(store.enrollmentKeys.update('missing', { active: false }), DocumentNotFoundError);
+
+        // `undefined` names no field, as in a JSON partial update.
+        const fields: Partial<EnrollmentApiKeyDoc> = { updated_at: undefined, active: false };
+        await store.enrollmentKeys.update('ek-1', fields);
+        const got = defined(await store.enrollmentKeys.get('ek-1'), 'ek-1');
+        expect(got._source.updated_at).to.equal(at(SECOND));
+        expect(got._source.active).to.equal(false);
+      });
+
+      it('When enrollment keys are listed, then paging and the policyId filter apply to items and total', async function () {
+        for (let i = 0; i < 5; i++) {
+          await store.enrollmentKeys.create(`ek-${i}`, enrollmentKeyDoc(`api-${i}`, i < 3 ? 'policy-1' : 'policy-2', at(i * SECOND)));
+        }
+        const seen: string[] = [];
+        for (let page = 1; page <= 3; page++) {
+          const result = await store.enrollmentKeys.list({ page, perPage: 2 });
+          expect(result.total).to.equal(5);
+          expect(result.items).to.have.length(page < 3 ? 2 : 1);
+          seen.push(...ids(result.items));
+        }
+        expect(seen.slice().sort()).to.deep.equal(['ek-0', 'ek-1', 'ek-2', 'ek-3', 'ek-4']);
+
+        const p1 = await store.enrollmentKeys.list({ page: 1, perPage: 10, policyId: 'policy-1' });
+        expect(p1.total).to.equal(3);
+        expect(ids(p1.items).sort()).to.deep.equal(['ek-0', 'ek-1', 'ek-2']);
+        const p2 = await store.enrollmentKeys.list({ page: 1, perPage: 1, policyId: 'policy-2' });
+        expect(p2.total).to.equal(2);
+        expect(p2.items).to.have.length(1);
+        expect(['ek-3', 'ek-4']).to.include(p2.items[0]?._id);
+      });
+
+      it('When an enrollment key is deactivated, then findActiveByApiKeyId no longer returns it', async function () {
+        await store.enrollmentKeys.create('ek-1', enrollmentKeyDoc('api-1', 'policy-1', at(0)));
+        await store.enrollmentKeys.create('ek-2', enrollmentKeyDoc('api-2', 'policy-1', at(0)));
+        expect((await store.enrollmentKeys.findActiveByApiKeyId('api-1'))?._id).to.equal('ek-1');
+        await store.enrollmentKeys.update('ek-1', { active: false });
+        expect(await store.enrollmentKeys.findActiveByApiKeyId('api-1')).to.equal(undefined);
+        expect((await store.enrollmentKeys.get('ek-1'))?._source.active).to.equal(false);
+        expect((await store.enrollmentKeys.findActiveByApiKeyId('api-2'))?._id).to.equal('ek-2');
+        expect(await store.enrollmentKeys.findActiveByApiKeyId('api-9')).to.equal(undefined);
+      });
+    });
+
+    // ---- API keys ---------------------------------------------------------------------------
+
+    describe('apiKeys', function () {
+      it('When an API key is created, then get returns the record', async function () {
+        const record = apiKeyRecord('key-1');
+        await store.apiKeys.create(record);
+        expect(await store.apiKeys.get('key-1')).to.deep.equal(record);
+        expect(await store.apiKeys.get('key-2')).to.equal(undefined);
+      });
+
+      it('When API keys are invalidated, then only the ids that were active are returned, unknown ids are ignored, and a second call returns []', async function () {
+        await store.apiKeys.create(apiKeyRecord('key-1'));
+        await store.apiKeys.create(apiKeyRecord('key-2'));
+        await store.apiKeys.create({ ...apiKeyRecord('key-3'), invalidated: true, invalidated_at: at(-HOUR) });
+
+        const first = await store.apiKeys.invalidate(['key-1', 'unknown', 'key-3']);
+        expect(first).to.deep.equal(['key-1']);
+        const k1 = defined(await store.apiKeys.get('key-1'), 'key-1');
+        expect(k1.invalidated).to.equal(true);
+        expect(k1.invalidated_at).to.be.a('string');
+        expect((await store.apiKeys.get('key-2'))?.invalidated).to.equal(false);
+        expect((await store.apiKeys.get('key-3'))?.invalidated_at).to.equal(at(-HOUR));
+        expect(await store.apiKeys.get('unknown')).to.equal(undefined);
+
+        expect(await store.apiKeys.invalidate(['key-1', 'key-3'])).to.deep.equal([]);
+        expect((await store.apiKeys.invalidate(['key-2', 'key-1'])).sort()).to.deep.equal(['key-2']);
+        expect(await store.apiKeys.invalidate([])).to.deep.equal([]);
+      });
+    });
+
+    // ---- agent policies ---------------------------------------------------------------------
+
+    describe('agentPolicies', function () {
+      it('When an agent policy is created, then get returns it and a duplicate id conflicts', async function () {
+        const record = agentPolicyRecord('ap-1', at(0));
+        expect(await store.agentPolicies.create(record)).to.deep.equal(record);
+        expect(await store.agentPolicies.get('ap-1')).to.deep.equal(record);
+        expect(await store.agentPolicies.get('ap-2')).to.equal(undefined);
+        await rejectsWith(store.agentPolicies.create({ ...record, name: 'other' }), DocumentConflictError);
+        expect((await store.agentPolicies.get('ap-1'))?.name).to.equal(record.name);
+      });
+
+      it('When an agent policy is put, then it is replaced, and putting a missing one fails with DocumentNotFoundError', async function () {
+        const record = { ...agentPolicyRecord('ap-1', at(0)), description: 'old' };
+        await store.agentPolicies.create(record);
+        const { description: _dropped, ...withoutDescription } = record;
+        const next: AgentPolicyRecord = { ...withoutDescription, revision: 2, name: 'renamed', updated_at: at(SECOND) };
+        expect(await store.agentPolicies.put(next)).to.deep.equal(next);
+        expect(await store.agentPolicies.get('ap-1')).to.deep.equal(next);
+        await rejectsWith(store.agentPolicies.put(agentPolicyRecord('missing', at(0))), DocumentNotFoundError);
+        expect(await store.agentPolicies.get('missing')).to.equal(undefined);
+      });
+
+      it('When agent policies are listed, then paging applies and total counts them all', async function () {
+        for (let i = 0; i < 3; i++) await store.agentPolicies.create(agentPolicyRecord(`ap-${i}`, at(i * SECOND)));
+        const page1 = await store.agentPolicies.list({ page: 1, perPage: 2 });
+        const page2 = await store.agentPolicies.list({ page: 2, perPage: 2 });
+        expect(page1.total).to.equal(3);
+        expect(page2.total).to.equal(3);
+        expect(page1.items).to.have.length(2);
+        expect(page2.items).to.have.length(1);
+        expect([...page1.items, ...page2.items].map((r) => r.id).sort()).to.deep.equal(['ap-0', 'ap-1', 'ap-2']);
+      });
+
+      it('When an agent policy is deleted, then it is gone and a second delete reports false', async function () {
+        await store.agentPolicies.create(agentPolicyRecord('ap-1', at(0)));
+        await store.agentPolicies.create(agentPolicyRecord('ap-2', at(0)));
+        expect(await store.agentPolicies.delete('ap-1')).to.equal(true);
+        expect(await store.agentPolicies.get('ap-1')).to.equal(undefined);
+        expect(await store.agentPolicies.delete('ap-1')).to.equal(false);
+        expect((await store.agentPolicies.list({ page: 1, perPage: 10 })).total).to.equal(1);
+      });
+    });
+
+    // ---- local write notifications ----------------------------------------------------------
+
+    describe('onLocalWrite', function () {
+      it('When a policy revision or an action is created, then listeners are called asynchronously with the collection', async function () {
+        const calls: WatchedCollection[] = [];
+        store.onLocalWrite((collection) => calls.push(collection));
+
+        const policyWrite = store.policies.create(policyDoc('policy-1', 1));
+        expect(calls, 'called synchronously').to.deep.equal([]);
+        await policyWrite;
+        await waitFor(() => calls.length >= 1);
+        expect(calls).to.deep.equal(['policies']);
+
+        const actionWrite = store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)));
+        expect(calls).to.deep.equal(['policies']);
+        await actionWrite;
+        await waitFor(() => calls.length >= 2);
+        expect(calls).to.deep.equal(['policies', 'actions']);
+      });
+
+      it('When a listener unsubscribes, then it is no longer called while other listeners still are', async function () {
+        const removed: WatchedCollection[] = [];
+        const kept: WatchedCollection[] = [];
+        const unsubscribe = store.onLocalWrite((c) => removed.push(c));
+        store.onLocalWrite((c) => kept.push(c));
+
+        await store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)));
+        await waitFor(() => removed.length === 1 && kept.length === 1);
+        unsubscribe();
+        await store.policies.create(policyDoc('policy-1', 1));
+        await store.actions.create(actionDoc('act-2', ['agent-a'], at(HOUR)));
+        await waitFor(() => kept.length === 3);
+        await tick();
+        expect(kept).to.deep.equal(['actions', 'policies', 'actions']);
+        expect(removed).to.deep.equal(['actions']);
+      });
+
+      it('When agents are written or a write fails, then no listener is called', async function () {
+        const calls: WatchedCollection[] = [];
+        store.onLocalWrite((c) => calls.push(c));
+        await store.agents.create('agent-1', agentDoc());
+        await store.agents.update('agent-1', { tags: ['x'] });
+        await store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)), 'doc-1');
+        await waitFor(() => calls.length === 1);
+        await rejectsWith(store.actions.create(actionDoc('act-2', ['agent-a']), 'doc-1'), DocumentConflictError);
+        await sleep(20);
+        expect(calls).to.deep.equal(['actions']);
+      });
+    });
+
+    // ---- close ------------------------------------------------------------------------------
+
+    describe('close', function () {
+      it('When close is called twice, then both calls resolve', async function () {
+        await store.close();
+        await store.close();
+      });
+
+      it('When the store is closed, then operations reject with StoreUnavailableError', async function () {
+        await store.agents.create('agent-1', agentDoc());
+        await store.close();
+        await rejectsWith(store.ping(), StoreUnavailableError);
+        await rejectsWith(store.agents.get('agent-1'), StoreUnavailableError);
+        await rejectsWith(store.agents.create('agent-2', agentDoc()), StoreUnavailableError);
+        await rejectsWith(store.agents.query({ page: 1, perPage: 10, now: NOW }), StoreUnavailableError);
+        await rejectsWith(store.policies.create(policyDoc('policy-1', 1)), StoreUnavailableError);
+        await rejectsWith(store.policies.checkpoint(), StoreUnavailableError);
+        await rejectsWith(store.actions.create(actionDoc('act-1', ['agent-a'])), StoreUnavailableError);
+        await rejectsWith(
+          store.actions.pendingFor({ agentId: 'agent-a', afterSeqNo: 0, now: NOW, limit: 1 }),
+          StoreUnavailableError,
+        );
+        await rejectsWith(store.actionResults.createMany([resultDoc('act-1', 'agent-a')]), StoreUnavailableError);
+        await rejectsWith(store.enrollmentKeys.get('ek-1'), StoreUnavailableError);
+        await rejectsWith(store.apiKeys.get('key-1'), StoreUnavailableError);
+        await rejectsWith(store.agentPolicies.list({ page: 1, perPage: 10 }), StoreUnavailableError);
+      });
+    });
+
+    // ---- durability -------------------------------------------------------------------------
+
+    if (reopen) {
+      describe('durability', function () {
+        it('When the store is reopened, then documents are there with their _seq_no and checkpoints keep increasing', async function () {
+          const agent = await store.agents.create('agent-1', agentDoc());
+          const policy = await store.policies.create(policyDoc('policy-1', 1));
+          const action = await store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)));
+          const actionCheckpoint = await store.actions.checkpoint();
+          const policyCheckpoint = await store.policies.checkpoint();
+
+          store = await reopen(store);
+
+          expect(await store.agents.get('agent-1')).to.deep.equal(agent);
+          expect(await store.policies.latest('policy-1')).to.deep.equal(policy);
+          expect(await store.actions.get(action._id)).to.deep.equal(action);
+          expect(await store.actions.checkpoint()).to.equal(actionCheckpoint);
+          expect(await store.policies.checkpoint()).to.equal(policyCheckpoint);
+
+          const nextAction = await store.actions.create(actionDoc('act-2', ['agent-a'], at(HOUR)));
+          const nextPolicy = await store.policies.create(policyDoc('policy-1', 2));
+          const nextAgent = await store.agents.update('agent-1', { tags: ['after'] });
+          expect(nextAction._seq_no).to.be.greaterThan(actionCheckpoint);
+          expect(nextPolicy._seq_no).to.be.greaterThan(policyCheckpoint);
+          expect(nextAgent._seq_no).to.be.greaterThan(agent._seq_no);
+        });
+      });
+    }
+  });
+}
