@@ -1,0 +1,136 @@
+import type { FleetAgentClient } from '@fleet/agent-protocol';
+import { expect } from 'chai';
+import request from 'supertest';
+import { enrollAgent, startHarness, type Harness } from './support/fleet-server-harness';
+
+const ackAll = async (agent: FleetAgentClient, actions: { id: string }[] = []) =>
+  agent.ack(actions.map((a) => ({ action_id: a.id, agent_id: agent.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
+
+describe('Management API (Kibana-compatible)', function () {
+  let h: Harness;
+  const agents: FleetAgentClient[] = [];
+
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    for (const a of agents) a.close();
+    await h.stop();
+  });
+
+  it('When a policy is created, read, updated and fetched in full, then every change is a new revision document', async () => {
+    const created = await request(h.url)
+      .post('/api/fleet/agent_policies')
+      .set(h.admin)
+      .send({
+        name: 'Linux servers',
+        namespace: 'prod',
+        outputs: { es: { type: 'elasticsearch', hosts: ['https://es.example:9200'], api_key: 'id:secret' } },
+        output_permissions: { es: { _elastic_agent_checks: { cluster: ['monitor'] } } },
+        agent: { logging: { level: 'info' } },
+      })
+      .expect(200);
+    const policy = created.body.item;
+    expect(policy).to.include({ name: 'Linux servers', namespace: 'prod', revision: 1, status: 'active', is_managed: false });
+
+    const read = await request(h.url).get(`/api/fleet/agent_policies/${policy.id}`).set(h.admin).expect(200);
+    expect(read.body.item.id).to.equal(policy.id);
+    await request(h.url).put(`/api/fleet/agent_policies/${policy.id}`).set(h.admin).send({ inputs: [{ id: 'sys', type: 'system/metrics' }] }).expect(200);
+    const full = await request(h.url).get(`/api/fleet/agent_policies/${policy.id}/full`).set(h.admin).expect(200);
+    expect(full.body.item).to.include({ id: policy.id, revision: 2 });
+    expect(full.body.item.outputs.es.hosts).to.deep.equal(['https://es.example:9200']);
+    expect(full.body.item.inputs).to.deep.equal([{ id: 'sys', type: 'system/metrics' }]);
+    expect(full.body.item.agent.logging).to.deep.equal({ level: 'info' });
+    expect(full.body.item.fleet.hosts).to.be.an('array');
+
+    const revisions = await h.server.store.policies.changesSince(-1, 100);
+    expect(revisions.filter((r) => r._source.policy_id === policy.id).map((r) => r._source.revision_idx)).to.deep.equal([1, 2]);
+    const list = await request(h.url).get('/api/fleet/agent_policies').query({ perPage: 1, page: 2 }).set(h.admin).expect(200);
+    expect(list.body).to.include({ total: 2, page: 2, perPage: 1 });
+    expect(list.body.items).to.have.length(1);
+  });
+
+  it('When agents are listed, then filters by policy, status and tags and paging work', async () => {
+    const online = await enrollAgent(h, {}, ['blue']);
+    const first = await online.checkin({ status: 'online', message: '' });
+    await ackAll(online, first.actions);
+    const silent = await enrollAgent(h, {}, ['red']);
+    agents.push(online, silent);
+    await h.server.gateway.statusWrites.flush();
+
+    const byStatus = await request(h.url).get('/api/fleet/agents').query({ kuery: 'status:online' }).set(h.admin).expect(200);
+    expect(byStatus.body.items.map((a: { id: string }) => a.id)).to.deep.equal([online.agentId]);
+    const enrolling = await request(h.url).get('/api/fleet/agents').query({ kuery: 'fleet-agents.status : (enrolling or offline)' }).set(h.admin).expect(200);
+    expect(enrolling.body.items.map((a: { id: string }) => a.id)).to.deep.equal([silent.agentId]);
+    const byPolicy = await request(h.url).get('/api/fleet/agents').query({ kuery: 'policy_id:"fleet-default-policy" and tags:red' }).set(h.admin).expect(200);
+    expect(byPolicy.body.items.map((a: { id: string }) => a.id)).to.deep.equal([silent.agentId]);
+    const paged = await request(h.url).get('/api/fleet/agents').query({ perPage: 1 }).set(h.admin).expect(200);
+    expect(paged.body).to.include({ total: 2, perPage: 1, page: 1 });
+    expect(paged.body.items).to.have.length(1);
+  });
+
+  it('When an agent is reassigned, then it gets POLICY_REASSIGN and the new policy on its next checkin', async () => {
+    const agent = agents[0]!;
+    const policies = await request(h.url).get('/api/fleet/agent_policies').set(h.admin).expect(200);
+    const target = policies.body.items.find((p: { name: string }) => p.name === 'Linux servers');
+    await request(h.url).post(`/api/fleet/agents/${agent.agentId}/reassign`).set(h.admin).send({ policy_id: target.id }).expect(200);
+    const again = await request(h.url).post(`/api/fleet/agents/${agent.agentId}/reassign`).set(h.admin).send({ policy_id: target.id });
+    expect(again.status).to.equal(400);
+    const res = await agent.checkin({ status: 'online', message: '', agent_policy_id: 'fleet-default-policy', policy_revision_idx: 1 });
+    const types = res.actions?.map((a) => a.type);
+    expect(types).to.include('POLICY_CHANGE').and.include('POLICY_REASSIGN');
+    expect(res.actions?.find((a) => a.type === 'POLICY_CHANGE')?.id).to.equal(`policy:${target.id}:2`);
+    expect(res.actions?.find((a) => a.type === 'POLICY_REASSIGN')?.data).to.deep.equal({ policy_id: target.id });
+    await ackAll(agent, res.actions);
+    const doc = await h.server.store.agents.get(agent.agentId!);
+    expect(doc?._source).to.include({ policy_id: target.id, policy_revision_idx: 2 });
+  });
+
+  it('When an upgrade is requested, then the agent gets UPGRADE and its status is updating until it reports done', async () => {
+    const agent = agents[0]!;
+    const tooNew = await request(h.url).post(`/api/fleet/agents/${agent.agentId}/upgrade`).set(h.admin).send({ version: '10.0.0' });
+    expect(tooNew.status).to.equal(400);
+    await request(h.url).post(`/api/fleet/agents/${agent.agentId}/upgrade`).set(h.admin).send({ version: '9.1.2' }).expect(200);
+    const res = await agent.checkin({ status: 'online', message: '' });
+    const upgrade = res.actions?.find((a) => a.type === 'UPGRADE');
+    expect(upgrade?.data).to.deep.equal({ version: '9.1.2' });
+    const view = await request(h.url).get(`/api/fleet/agents/${agent.agentId}`).set(h.admin).expect(200);
+    expect(view.body.item.status).to.equal('updating');
+    await ackAll(agent, res.actions);
+    const doc = await h.server.store.agents.get(agent.agentId!);
+    expect(doc?._source.upgraded_at).to.be.a('string');
+    expect(doc?._source.upgrade_started_at).to.equal(null);
+  });
+
+  it('When an agent is force-unenrolled (revoke), then it is deactivated at once and its open poll ends with 401', async () => {
+    const agent = agents[1]!;
+    const first = await agent.checkin({ status: 'online', message: '' });
+    await ackAll(agent, first.actions);
+    const poll = agent.checkin({ status: 'online', message: '' }).catch((e: { status: number }) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    await request(h.url).post(`/api/fleet/agents/${agent.agentId}/unenroll`).set(h.admin).send({ revoke: true }).expect(200);
+    expect(await poll).to.include({ status: 401 });
+    const listed = await request(h.url).get('/api/fleet/agents').query({ showInactive: 'true', kuery: 'status:unenrolled' }).set(h.admin).expect(200);
+    expect(listed.body.items.map((a: { id: string }) => a.id)).to.include(agent.agentId);
+  });
+
+  it('When a policy still has agents, then it cannot be deleted; an empty one can', async () => {
+    const refused = await request(h.url).delete('/api/fleet/agent_policies/fleet-default-policy').set(h.admin);
+    expect(refused.status).to.equal(400);
+    const created = await request(h.url).post('/api/fleet/agent_policies').set(h.admin).send({ name: 'Empty' }).expect(200);
+    const deleted = await request(h.url).delete(`/api/fleet/agent_policies/${created.body.item.id}`).set(h.admin).expect(200);
+    expect(deleted.body).to.deep.equal({ id: created.body.item.id, name: 'Empty' });
+    await request(h.url).get(`/api/fleet/agent_policies/${created.body.item.id}`).set(h.admin).expect(404);
+  });
+
+  it('When enrollment keys are created and listed, then the token is shown once and never again', async () => {
+    const created = await request(h.url).post('/api/fleet/enrollment_api_keys').set(h.admin).send({ policy_id: 'fleet-default-policy', name: 'ci' }).expect(200);
+    expect(created.body.action).to.equal('created');
+    expect(created.body.item.api_key).to.be.a('string');
+    const got = await request(h.url).get(`/api/fleet/enrollment_api_keys/${created.body.item.id}`).set(h.admin).expect(200);
+    expect(got.body.item).to.not.have.property('api_key');
+    expect(got.body.item.name).to.match(/^ci \(/);
+    const missingPolicy = await request(h.url).post('/api/fleet/enrollment_api_keys').set(h.admin).send({ policy_id: 'nope' });
+    expect(missingPolicy.status).to.equal(404);
+  });
+});
