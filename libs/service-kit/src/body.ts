@@ -3,7 +3,7 @@ import { createGunzip } from 'node:zlib';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
 
 export interface BodyLimits {
-  /** Bytes accepted on the wire. */
+  /** Bytes accepted on the wire (0: no limit). */
   maxBytes: number;
   /** Bytes accepted after `Content-Encoding: gzip` is undone (gzip-bomb guard). */
   maxDecompressedBytes: number;
@@ -14,7 +14,12 @@ export interface BodyLimits {
  * the limit is refused without reading; a stream that grows past it is cut off; gzip bodies are
  * inflated with a cap on the output size.
  */
-export async function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, configured: BodyLimits): Promise<Buffer> {
+  // As in the reference, a limit of 0 switches that check off.
+  const limits = {
+    maxBytes: configured.maxBytes || Number.POSITIVE_INFINITY,
+    maxDecompressedBytes: configured.maxDecompressedBytes || Number.POSITIVE_INFINITY,
+  };
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.maxBytes) {
     req.resume();

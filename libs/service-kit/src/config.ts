@@ -136,8 +136,9 @@ export interface LoadOptions {
 }
 
 /**
- * Loads a service's config: schema defaults, then files, then environment, then overrides, then a
- * strict validation (unknown keys in files are errors). Returns a frozen plain object.
+ * Loads a service's config: schema defaults, then files, then explicit overrides, with environment
+ * variables winning over both (convict applies them last); then a strict validation (unknown keys in
+ * files are errors). Returns a frozen plain object.
  */
 export function loadConfig<T>(schema: convict.Schema<T>, opts: LoadOptions = {}): Readonly<T> {
   const env = opts.env ?? process.env;

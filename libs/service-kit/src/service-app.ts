@@ -46,7 +46,7 @@ export function runMain(name: string, start: () => Promise<{ close(): Promise<vo
     process.exit(1);
   });
   start().then(
-    () => logger.info({ service: name }, 'started'),
+    () => logger.info(`${name} started`),
     (err: unknown) => {
       logger.fatal({ err: err instanceof ConfigError ? err.message : err }, `${name} failed to start`);
       process.exit(1);

@@ -123,6 +123,20 @@ describe('Management API (Kibana-compatible)', function () {
     await request(h.url).get(`/api/fleet/agent_policies/${created.body.item.id}`).set(h.admin).expect(404);
   });
 
+  it("When a Kibana client sends its own Elastic-Api-Version, then the management API accepts it", async () => {
+    await request(h.url).get('/api/fleet/agents').set(h.admin).set('Elastic-Api-Version', '2023-10-31').expect(200);
+  });
+
+  it('When expired actions are older than the retention, then the janitor deletes them and keeps the rest', async () => {
+    const old = new Date(Date.now() - 40 * 86_400_000).toISOString();
+    const recent = new Date(Date.now() - 86_400_000).toISOString();
+    const a = await h.server.store.actions.create({ action_id: 'old', '@timestamp': old, expiration: old, type: 'SETTINGS', agents: ['x'] });
+    const b = await h.server.store.actions.create({ action_id: 'recent', '@timestamp': recent, expiration: recent, type: 'SETTINGS', agents: ['x'] });
+    expect(await h.server.dispatcher.janitor.sweep()).to.equal(1);
+    expect(await h.server.store.actions.get(a._id)).to.equal(undefined);
+    expect(await h.server.store.actions.get(b._id)).to.not.equal(undefined);
+  });
+
   it('When enrollment keys are created and listed, then the token is shown once and never again', async () => {
     const created = await request(h.url).post('/api/fleet/enrollment_api_keys').set(h.admin).send({ policy_id: 'fleet-default-policy', name: 'ci' }).expect(200);
     expect(created.body.action).to.equal('created');

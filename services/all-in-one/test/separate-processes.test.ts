@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eventually, localMetadata } from './support/fleet-server-harness';
 
-const SERVICES = ['enrollment', 'checkin-gateway', 'policy-dispatcher'] as const;
+type Service = 'enrollment' | 'checkin-gateway' | 'policy-dispatcher';
 
 describe('The three services as separate processes on one embedded store', function () {
   this.timeout(90_000);
   const children: ChildProcess[] = [];
   const base = 19_000 + Math.floor(Math.random() * 900);
   const port = { enrollment: base, 'checkin-gateway': base + 1, 'policy-dispatcher': base + 2 };
-  const url = (s: (typeof SERVICES)[number]) => `http://127.0.0.1:${port[s]}`;
+  const url = (s: Service) => `http://127.0.0.1:${port[s]}`;
   let dataDir: string;
 
   before(async () => {

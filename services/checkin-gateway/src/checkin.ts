@@ -133,10 +133,21 @@ export function upgradeFields(agent: AgentDoc, body: CheckinRequest, now: Date):
     // The agent stopped reporting an upgrade: it finished.
     return { upgrade_details: null, upgrade_started_at: null, upgraded_at: now.toISOString() };
   }
-  if (isDeepStrictEqual(details, agent.upgrade_details)) return undefined;
-  const fields: Partial<AgentDoc> = { upgrade_details: details };
+  const stored = normalizeUpgradeDetails(details);
+  if (isDeepStrictEqual(stored, agent.upgrade_details)) return undefined;
+  const fields: Partial<AgentDoc> = { upgrade_details: stored };
   if (details.state === 'UPG_WATCHING' && agent.upgrade_attempts) fields.upgrade_attempts = null;
   return fields;
+}
+
+/** UPG_FAILED metadata is stored as `{failed_state, error_msg}` only, as the reference stores it. */
+function normalizeUpgradeDetails(details: NonNullable<CheckinRequest['upgrade_details']>): NonNullable<AgentDoc['upgrade_details']> {
+  if (details.state !== 'UPG_FAILED' || !details.metadata) return details;
+  const { failed_state, error_msg } = details.metadata;
+  return {
+    ...details,
+    metadata: { ...(failed_state !== undefined ? { failed_state } : {}), ...(error_msg !== undefined ? { error_msg } : {}) },
+  };
 }
 
 /**

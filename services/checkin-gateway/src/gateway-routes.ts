@@ -103,7 +103,6 @@ const acceptsGzip = (req: Request): boolean =>
 /** Thin handlers: limits, shape checks, authentication, then the domain functions. */
 export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfig, serverVersion: string): Router {
   const router = Router();
-  router.use(['/api/fleet/agents', '/api/status'], apiVersion());
   const version = parseSemVer(serverVersion) ?? { major: 9, minor: 6, patch: 0 };
   const limiters = {
     checkin: new RouteLimiter(config.limits.checkin),
@@ -112,7 +111,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     audit: new RouteLimiter(config.limits.auditUnenroll),
   };
 
-  router.post('/api/fleet/agents/:id/checkin', limiters.checkin.middleware(), async (req, res) => {
+  router.post('/api/fleet/agents/:id/checkin', apiVersion(), limiters.checkin.middleware(), async (req, res) => {
     const startedAt = Date.now();
     if (deps.isDraining()) throw new DrainingError();
     const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
@@ -134,7 +133,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     await sendJson(req, res, serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions), config);
   });
 
-  router.post('/api/fleet/agents/:id/acks', limiters.ack.middleware(), async (req, res) => {
+  router.post('/api/fleet/agents/:id/acks', apiVersion(), limiters.ack.middleware(), async (req, res) => {
     const agentId = agentIdParam(req);
     const creds = parseApiKeyHeader(req.headers.authorization);
     const raw = await readBody(req, { maxBytes: config.limits.ack.maxBodyBytes, maxDecompressedBytes: config.limits.ack.maxBodyBytes * 4 });
@@ -144,7 +143,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     res.status(result.status).json(result.body);
   });
 
-  router.post('/api/fleet/agents/:id/audit/unenroll', limiters.audit.middleware(), async (req, res) => {
+  router.post('/api/fleet/agents/:id/audit/unenroll', apiVersion(), limiters.audit.middleware(), async (req, res) => {
     const agentId = agentIdParam(req);
     const creds = parseApiKeyHeader(req.headers.authorization);
     const raw = await readBody(req, {
@@ -161,7 +160,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     res.status(200).end();
   });
 
-  router.get('/api/status', limiters.status.middleware(), async (req, res) => {
+  router.get('/api/status', apiVersion(), limiters.status.middleware(), async (req, res) => {
     const state = deps.health.state;
     const body: StatusResponse = { name: 'fleet-server', status: state };
     if (req.headers.authorization) {

@@ -36,12 +36,11 @@ const enrollBody = z.object({
 /** `POST /api/fleet/agents/enroll`: limits, then request shape, then the key, then the domain. */
 export function createEnrollRouter(deps: EnrollDeps, config: EnrollConfig, serverVersion: string): Router {
   const router = Router();
-  router.use(['/api/fleet/agents', '/api/status'], apiVersion());
   const limiter = new RouteLimiter(config.limit);
   const version = parseSemVer(serverVersion) ?? { major: 9, minor: 6, patch: 0 };
   const limits = { maxBytes: config.limit.maxBodyBytes, maxDecompressedBytes: config.limit.maxBodyBytes * 4 };
 
-  router.post('/api/fleet/agents/enroll', limiter.middleware(), async (req, res) => {
+  router.post('/api/fleet/agents/enroll', apiVersion(), limiter.middleware(), async (req, res) => {
     const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
     const creds = parseApiKeyHeader(req.headers.authorization);
     const body = validateAgentBody(enrollBody, parseJsonObject(await readBody(req, limits))) as EnrollRequest;

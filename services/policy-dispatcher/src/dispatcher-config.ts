@@ -14,6 +14,8 @@ import {
 
 export interface DispatchConfig {
   feedPollIntervalMs: number;
+  actionSweepIntervalMs: number;
+  retainExpiredActionsMs: number;
 }
 
 export interface FleetDefaultsConfig {
@@ -43,6 +45,18 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
     format: 'nat',
     default: 1_000,
     env: 'FLEET_DISPATCH_FEED_POLL_INTERVAL_MS',
+  },
+  actionSweepIntervalMs: {
+    doc: 'How often expired actions are garbage-collected.',
+    format: 'nat',
+    default: 3_600_000,
+    env: 'FLEET_ACTION_SWEEP_INTERVAL_MS',
+  },
+  retainExpiredActionsMs: {
+    doc: 'Expired actions are deleted once they expired this long ago (reference: 30 days).',
+    format: 'nat',
+    default: 30 * 86_400_000,
+    env: 'FLEET_RETAIN_EXPIRED_ACTIONS_MS',
   },
 };
 

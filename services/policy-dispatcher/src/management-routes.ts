@@ -232,7 +232,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   });
   api.post('/agents/:id/unenroll', async (req, res) => {
     const body = validateInput(unenrollBody, await jsonBody(req, true));
-    await unenrollAgent(deps.agents, param(req, 'id'), Boolean(body.revoke ?? body.force), ADMIN_USER);
+    await unenrollAgent(deps.agents, param(req, 'id'), body.revoke === true, ADMIN_USER);
     res.json({});
   });
   api.post('/agents/:id/reassign', async (req, res) => {
@@ -256,6 +256,9 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.json({});
   });
 
-  router.use('/api/fleet', requireAdminToken(deps.adminToken), api, errorHandler('kibana'));
+  const paths = ['/api/fleet/agent_policies', '/api/fleet/enrollment_api_keys', '/api/fleet/agents'];
+  router.use(paths, requireAdminToken(deps.adminToken));
+  router.use('/api/fleet', api);
+  router.use(paths, errorHandler('kibana'));
   return router;
 }

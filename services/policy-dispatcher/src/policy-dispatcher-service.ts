@@ -4,6 +4,7 @@ import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import type { AgentAdminDeps } from './agent-management';
 import type { PolicyDeps } from './agent-policies';
+import { ActionJanitor } from './action-janitor';
 import { ChangeDispatcher } from './change-dispatcher';
 import type { DispatchConfig, FleetDefaultsConfig } from './dispatcher-config';
 import { KeyedMutex } from './keyed-mutex';
@@ -19,6 +20,7 @@ export interface PolicyDispatcherDeps {
 export interface PolicyDispatcher {
   router: Router;
   dispatcher: ChangeDispatcher;
+  janitor: ActionJanitor;
   policyDeps: PolicyDeps;
   start(): Promise<void>;
   /** Idempotent. */
@@ -31,6 +33,11 @@ export function createPolicyDispatcher(
 ): PolicyDispatcher {
   const logger = deps.logger.child({ component: 'policy-dispatcher' });
   const dispatcher = new ChangeDispatcher(deps.store, deps.bus, logger, config.dispatch.feedPollIntervalMs);
+  const janitor = new ActionJanitor(
+    deps.store,
+    { intervalMs: config.dispatch.actionSweepIntervalMs, retainExpiredMs: config.dispatch.retainExpiredActionsMs },
+    logger,
+  );
   const policyDeps: PolicyDeps = { store: deps.store, defaults: config.fleet, mutex: new KeyedMutex() };
   const agents: AgentAdminDeps = {
     store: deps.store,
@@ -43,9 +50,14 @@ export function createPolicyDispatcher(
   return {
     router,
     dispatcher,
+    janitor,
     policyDeps,
-    start: () => dispatcher.start(),
+    async start() {
+      await dispatcher.start();
+      janitor.start();
+    },
     close() {
+      janitor.close();
       closing ??= dispatcher.close();
       return closing;
     },

@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# Provision a throw-away single-node Elasticsearch on this machine for tests.
+#
+# The distribution is Maven Central's integration-test zip
+#   org.elasticsearch.distribution.integ-test-zip:elasticsearch:<version>:zip
+# (no bundled JDK; a system JDK is selected through ES_JAVA_HOME).
+# See deploy/elasticsearch/README.md for what that zip contains and what it lacks.
+#
+# Usage:
+#   es-node.sh fetch                 download (via mvn) and unpack once into the cache
+#   es-node.sh start  [WORKDIR]      start a node; prints the path of WORKDIR/es.env on stdout
+#   es-node.sh stop   [WORKDIR]      stop it (idempotent)
+#   es-node.sh status [WORKDIR]      print cluster health (exit 1 when not reachable)
+#   es-node.sh env    [WORKDIR]      print the path of WORKDIR/es.env if the node was started
+#
+# WORKDIR defaults to $FLEET_ES_WORKDIR; for `start` a fresh mktemp dir is used when neither is given.
+# All chatter goes to stderr; stdout carries only the result (env file path / health JSON).
+#
+# Environment (all optional):
+#   FLEET_ES_VERSION    distribution version                (default 8.19.21)
+#   FLEET_ES_HOME       unpack cache                        (default $HOME/.cache/fleet-es)
+#   FLEET_ES_M2_REPO    Maven local repository              (default $HOME/.m2/repository)
+#   FLEET_ES_JAVA_HOME  JDK used as ES_JAVA_HOME            (default: Temurin 25, else newest JDK >= 17 found)
+#   FLEET_ES_HEAP       heap size for -Xms/-Xmx             (default 512m)
+#   FLEET_ES_PORT       fixed HTTP port                     (default 0 = kernel picks a free loopback port)
+#   FLEET_ES_SECURITY   auto|true|false                     (default auto = on when the zip has x-pack-security)
+#   FLEET_ES_RUN_AS     unprivileged user used when invoked as root (default fleet-es; created on demand)
+#   FLEET_ES_START_TIMEOUT  seconds to wait for green       (default 120)
+#   FLEET_ES_STOP_TIMEOUT   seconds to wait for exit        (default 60)
+set -euo pipefail
+
+VERSION="${FLEET_ES_VERSION:-8.19.21}"
+GROUP_ID="org.elasticsearch.distribution.integ-test-zip"
+ARTIFACT_ID="elasticsearch"
+CACHE_ROOT="${FLEET_ES_HOME:-$HOME/.cache/fleet-es}"
+M2_REPO="${FLEET_ES_M2_REPO:-$HOME/.m2/repository}"
+ES_DIST_HOME="$CACHE_ROOT/elasticsearch-$VERSION"
+HEAP="${FLEET_ES_HEAP:-512m}"
+START_TIMEOUT="${FLEET_ES_START_TIMEOUT:-120}"
+STOP_TIMEOUT="${FLEET_ES_STOP_TIMEOUT:-60}"
+RUN_AS_USER="${FLEET_ES_RUN_AS:-fleet-es}"
+SERVICE_TOKEN_NAME="fleet-server-test"
+
+log() { printf '[es-node] %s\n' "$*" >&2; }
+die() { printf '[es-node] ERROR: %s\n' "$*" >&2; exit 1; }
+
+zip_path() {
+  local group_path="${GROUP_ID//.//}"
+  printf '%s/%s/%s/%s/%s-%s.zip' "$M2_REPO" "$group_path" "$ARTIFACT_ID" "$VERSION" "$ARTIFACT_ID" "$VERSION"
+}
+
+# Extract a field from JSON on stdin: json_get 'expr' where expr is a python expression over `d`.
+json_get() {
+  local expr="$1"
+  if command -v python3 >/dev/null 2>&1 && python3 -c 'import json' >/dev/null 2>&1; then
+    python3 -c "import json,sys; d=json.load(sys.stdin); print($expr)"
+  elif command -v node >/dev/null 2>&1; then
+    local js="${expr//\[\'/.}"; js="${js//\'\]/}"
+    node -e "let s='';process.stdin.on('data',c=>s+=c).on('end',()=>{const d=JSON.parse(s);console.log($js)})"
+  else
+    die "need python3 or node to parse JSON"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# fetch
+# ---------------------------------------------------------------------------------------------
+cmd_fetch() {
+  local zip; zip="$(zip_path)"
+  mkdir -p "$CACHE_ROOT"
+  exec 9>"$CACHE_ROOT/.lock"
+  flock -w 600 9 || die "could not lock $CACHE_ROOT/.lock"
+
+  if [[ ! -s "$zip" ]]; then
+    command -v mvn >/dev/null 2>&1 || die "mvn not found (needed to fetch $GROUP_ID:$ARTIFACT_ID:$VERSION:zip)"
+    log "fetching $GROUP_ID:$ARTIFACT_ID:$VERSION:zip with mvn"
+    mvn -B -q -Dstyle.color=never -Dmaven.repo.local="$M2_REPO" dependency:get \
+      -Dartifact="$GROUP_ID:$ARTIFACT_ID:$VERSION:zip" -Dtransitive=false >&2 \
+      || die "mvn dependency:get failed for $VERSION (is that version published? see README.md)"
+    [[ -s "$zip" ]] || die "mvn succeeded but $zip is missing"
+  fi
+  if [[ -s "$zip.sha1" ]]; then
+    local want got
+    want="$(awk '{print $1}' "$zip.sha1")"
+    got="$(sha1sum "$zip" | awk '{print $1}')"
+    [[ "$want" == "$got" ]] || die "sha1 mismatch for $zip (want $want, got $got); delete it and retry"
+  fi
+
+  if [[ -f "$ES_DIST_HOME/.unpacked" ]]; then
+    log "already unpacked: $ES_DIST_HOME"
+  else
+    log "unpacking into $ES_DIST_HOME"
+    rm -rf "$ES_DIST_HOME" "$CACHE_ROOT/.unpack-$VERSION"
+    mkdir -p "$CACHE_ROOT/.unpack-$VERSION"
+    unzip -q "$zip" -d "$CACHE_ROOT/.unpack-$VERSION"
+    [[ -x "$CACHE_ROOT/.unpack-$VERSION/elasticsearch-$VERSION/bin/elasticsearch" ]] \
+      || die "unexpected zip layout (no elasticsearch-$VERSION/bin/elasticsearch)"
+    # world-readable so an unprivileged user can run it from a copy/hardlink mirror
+    chmod -R a+rX "$CACHE_ROOT/.unpack-$VERSION"
+    mv "$CACHE_ROOT/.unpack-$VERSION/elasticsearch-$VERSION" "$ES_DIST_HOME"
+    rmdir "$CACHE_ROOT/.unpack-$VERSION"
+    touch "$ES_DIST_HOME/.unpacked"
+  fi
+  flock -u 9
+  echo "$ES_DIST_HOME"
+}
+
+# ---------------------------------------------------------------------------------------------
+# helpers for start
+# ---------------------------------------------------------------------------------------------
+java_major() { # $1 = JAVA_HOME
+  "$1/bin/java" -XshowSettings:properties -version 2>&1 \
+    | awk -F'= ' '/java.specification.version/ {print $2; exit}'
+}
+
+pick_java() {
+  if [[ -n "${FLEET_ES_JAVA_HOME:-}" ]]; then
+    [[ -x "$FLEET_ES_JAVA_HOME/bin/java" ]] || die "FLEET_ES_JAVA_HOME=$FLEET_ES_JAVA_HOME has no bin/java"
+    echo "$FLEET_ES_JAVA_HOME"; return
+  fi
+  if [[ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]]; then
+    echo /usr/lib/jvm/temurin-25-jdk-amd64; return
+  fi
+  local best="" best_v=0 d v
+  for d in /usr/lib/jvm/*/ ${JAVA_HOME:+"$JAVA_HOME/"}; do
+    d="${d%/}"
+    [[ -x "$d/bin/java" && ! -L "$d" ]] || continue
+    v="$(java_major "$d" 2>/dev/null || true)"; v="${v%%.*}"
+    [[ "$v" =~ ^[0-9]+$ ]] || continue
+    if (( v >= 17 && v > best_v )); then best="$d"; best_v="$v"; fi
+  done
+  [[ -n "$best" ]] || die "no JDK >= 17 found; set FLEET_ES_JAVA_HOME"
+  echo "$best"
+}
+
+# Elasticsearch refuses to run as root. When we are root, run the node as an unprivileged
+# system user (created on demand). Prints "uid:gid" of the user to run as ("" = current user).
+ensure_run_user() {
+  if [[ "$(id -u)" != 0 ]]; then echo ""; return; fi
+  if ! id -u "$RUN_AS_USER" >/dev/null 2>&1; then
+    log "creating system user $RUN_AS_USER (Elasticsearch refuses to run as root)"
+    # concurrent starts may race here; re-check after a failure
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin "$RUN_AS_USER" 2>/dev/null \
+      || id -u "$RUN_AS_USER" >/dev/null 2>&1 \
+      || die "useradd $RUN_AS_USER failed"
+  fi
+  [[ "$(id -u "$RUN_AS_USER")" != 0 ]] || die "FLEET_ES_RUN_AS=$RUN_AS_USER is root"
+  echo "$(id -u "$RUN_AS_USER"):$(id -g "$RUN_AS_USER")"
+}
+
+# run a command as the node user (or directly when not root), with a clean environment
+as_node_user() { # $1 = "uid:gid" or ""; rest = command
+  local ug="$1"; shift
+  if [[ -z "$ug" ]]; then
+    "$@"
+  else
+    setpriv --reuid="${ug%%:*}" --regid="${ug##*:}" --clear-groups -- "$@"
+  fi
+}
+
+# can the node user read/traverse this path?
+node_user_can_read() { # $1 = ug, $2 = path
+  as_node_user "$1" test -r "$2" -a -x "$(dirname "$2")" 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# start
+# ---------------------------------------------------------------------------------------------
+cmd_start() {
+  local workdir="${1:-${FLEET_ES_WORKDIR:-}}"
+  if [[ -z "$workdir" ]]; then
+    workdir="$(mktemp -d "${TMPDIR:-/tmp}/fleet-es.XXXXXX")"
+  fi
+  mkdir -p "$workdir"
+  workdir="$(cd "$workdir" && pwd -P)"
+  if [[ -f "$workdir/run/es.pid" ]] && kill -0 "$(cat "$workdir/run/es.pid")" 2>/dev/null; then
+    die "a node is already running from $workdir (pid $(cat "$workdir/run/es.pid")); stop it first"
+  fi
+
+  cmd_fetch >/dev/null
+  local java_home java_v ug
+  java_home="$(pick_java)"
+  java_v="$(java_major "$java_home")"
+  ug="$(ensure_run_user)"
+
+  # Fresh state every start.
+  rm -rf "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run" "$workdir/es-home" \
+         "$workdir/es.env" "$workdir/es.url" "$workdir/elastic.password" "$workdir/service-token" \
+         "$workdir/console.log" "$workdir/run/es.pid" "$workdir/launcher.pid"
+  mkdir -p "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
+  chmod 0711 "$workdir"   # root keeps the secrets here; the node user only needs to traverse
+
+  # The node user must be able to read ES_HOME. $HOME/.cache is usually under /root (0700) when
+  # we are root, so mirror the unpacked distribution into the work dir (hardlinks, no copy cost).
+  local es_home="$ES_DIST_HOME"
+  if [[ -n "$ug" ]] && ! node_user_can_read "$ug" "$es_home/bin/elasticsearch"; then
+    cp -al "$ES_DIST_HOME" "$workdir/es-home" 2>/dev/null || cp -a "$ES_DIST_HOME" "$workdir/es-home"
+    es_home="$workdir/es-home"
+  fi
+
+  local security="${FLEET_ES_SECURITY:-auto}"
+  if [[ "$security" == auto ]]; then
+    if [[ -d "$es_home/modules/x-pack-security" ]]; then security=true; else security=false; fi
+  fi
+  if [[ "$security" == true && ! -d "$es_home/modules/x-pack-security" ]]; then
+    die "FLEET_ES_SECURITY=true but this distribution has no x-pack-security module"
+  fi
+
+  local cluster_name="fleet-es-$(date +%s)-$$-$RANDOM"
+  local port="${FLEET_ES_PORT:-0}"
+
+  cp -a "$es_home/config/." "$workdir/config/"
+  {
+    echo "# generated by deploy/elasticsearch/es-node.sh"
+    echo "cluster.name: $cluster_name"
+    echo "node.name: fleet-es-node"
+    echo "path.data: $workdir/data"
+    echo "path.logs: $workdir/logs"
+    echo "network.host: 127.0.0.1"
+    echo "http.port: $port"
+    echo "transport.port: 0"
+    echo "node.portsfile: true"       # writes logs/http.ports with the bound address
+    echo "discovery.type: single-node"
+    echo "cluster.routing.allocation.disk.threshold_enabled: false"
+    echo "action.destructive_requires_name: false"
+    if [[ -d "$es_home/modules/x-pack-ml" ]]; then echo "xpack.ml.enabled: false"; fi
+    if [[ -d "$es_home/modules/ingest-geoip" ]]; then echo "ingest.geoip.downloader.enabled: false"; fi
+    # vm.max_map_count below 262144 is only a (non-enforced, loopback) bootstrap check, but mmap-ing
+    # many Lucene files could then fail; avoid mmap entirely in that case.
+    local mmc; mmc="$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo 0)"
+    if (( mmc < 262144 )); then echo "node.store.allow_mmap: false"; fi
+    if [[ "$security" == true ]]; then
+      echo "xpack.security.enabled: true"
+      echo "xpack.security.http.ssl.enabled: false"
+      echo "xpack.security.transport.ssl.enabled: false"
+      echo "xpack.security.authc.api_key.enabled: true"
+    elif [[ -d "$es_home/modules/x-pack-security" ]]; then
+      echo "xpack.security.enabled: false"
+    fi
+  } > "$workdir/config/elasticsearch.yml"
+  # the distribution's jvm.options logs GC to a relative path; keep it but drop it into logs/
+  printf -- '-Xlog:disable\n-Xlog:all=warning:stderr:utctime,level,tags\n' > "$workdir/config/jvm.options.d/fleet-es.options"
+
+  local password=""
+  if [[ "$security" == true ]]; then
+    password="$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)"
+    (umask 077; printf '%s' "$password" > "$workdir/elastic.password")
+  fi
+
+  if [[ -n "$ug" ]]; then
+    chown -R "$ug" "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
+    chmod 0700 "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
+  fi
+
+  local -a node_env=(env -i
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    "HOME=$workdir/tmp" "LANG=C.UTF-8"
+    "ES_HOME=$es_home" "ES_PATH_CONF=$workdir/config" "ES_JAVA_HOME=$java_home"
+    "ES_TMPDIR=$workdir/tmp" "ES_JAVA_OPTS=-Xms$HEAP -Xmx$HEAP")
+
+  if [[ "$security" == true ]]; then
+    as_node_user "$ug" "${node_env[@]}" "$es_home/bin/elasticsearch-keystore" create -s >&2 \
+      || die "elasticsearch-keystore create failed"
+    printf '%s' "$password" | as_node_user "$ug" "${node_env[@]}" \
+      "$es_home/bin/elasticsearch-keystore" add -x -s bootstrap.password >&2 \
+      || die "elasticsearch-keystore add bootstrap.password failed"
+  fi
+
+  log "starting Elasticsearch $VERSION (java $java_v at $java_home, security=$security, heap=$HEAP${ug:+, as $RUN_AS_USER}) in $workdir"
+  local t0; t0="$(date +%s.%N)"
+  # setsid: own process group, so the node survives the caller's shell and can be stopped as a group
+  local -a priv=()
+  [[ -n "$ug" ]] && priv=(setpriv --reuid="${ug%%:*}" --regid="${ug##*:}" --clear-groups --)
+  ( cd "$workdir/tmp" && exec setsid "${priv[@]}" "${node_env[@]}" \
+      "$es_home/bin/elasticsearch" -p "$workdir/run/es.pid" \
+      </dev/null >"$workdir/console.log" 2>&1 ) &
+  local launcher=$!
+  echo "$launcher" > "$workdir/launcher.pid"
+
+  # wait for the ports file, then green
+  local deadline=$(( $(date +%s) + START_TIMEOUT )) url="" health=""
+  local -a auth=()
+  [[ "$security" == true ]] && auth=(-u "elastic:$password")
+  while :; do
+    if ! kill -0 "$launcher" 2>/dev/null && [[ -z "$url" ]]; then
+      log "node exited during startup; last log lines:"; tail -n 40 "$workdir/console.log" >&2 || true
+      exit 1
+    fi
+    if [[ -z "$url" && -s "$workdir/logs/http.ports" ]]; then
+      url="http://$(head -n1 "$workdir/logs/http.ports")"
+    fi
+    if [[ -n "$url" ]]; then
+      health="$(curl -sS --max-time 10 "${auth[@]}" \
+        "$url/_cluster/health?wait_for_status=green&timeout=5s" 2>/dev/null || true)"
+      if [[ "$health" == *'"status":"green"'* ]]; then break; fi
+    fi
+    if (( $(date +%s) >= deadline )); then
+      log "node not green after ${START_TIMEOUT}s (url=${url:-unknown}, last health=${health:-none}); last log lines:"
+      tail -n 40 "$workdir/console.log" >&2 || true
+      cmd_stop "$workdir" >/dev/null 2>&1 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+  local t1; t1="$(date +%s.%N)"
+  (umask 077; printf '%s' "$url" > "$workdir/es.url")
+
+  local token=""
+  if [[ "$security" == true ]]; then
+    local resp
+    resp="$(curl -sS --max-time 30 "${auth[@]}" -X POST \
+      "$url/_security/service/elastic/fleet-server/credential/token/$SERVICE_TOKEN_NAME")" \
+      || die "service token request failed"
+    token="$(printf '%s' "$resp" | json_get "d['token']['value']")" \
+      || die "unexpected service token response: $resp"
+    (umask 077; printf '%s' "$token" > "$workdir/service-token")
+  fi
+
+  (umask 077; {
+    echo "FLEET_ES_URL=$url"
+    echo "FLEET_ES_VERSION=$VERSION"
+    echo "FLEET_ES_WORKDIR=$workdir"
+    echo "FLEET_ES_PID=$(cat "$workdir/run/es.pid" 2>/dev/null || true)"
+    echo "FLEET_ES_SECURITY=$security"
+    if [[ "$security" == true ]]; then
+      echo "FLEET_ES_USERNAME=elastic"
+      echo "FLEET_ES_PASSWORD_FILE=$workdir/elastic.password"
+      echo "FLEET_ES_SERVICE_TOKEN_FILE=$workdir/service-token"
+    fi
+  } > "$workdir/es.env")
+  log "green at $url after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')s (pid $(cat "$workdir/run/es.pid" 2>/dev/null || echo '?'))"
+  echo "$workdir/es.env"
+}
+
+# ---------------------------------------------------------------------------------------------
+# stop / status
+# ---------------------------------------------------------------------------------------------
+resolve_workdir() {
+  local workdir="${1:-${FLEET_ES_WORKDIR:-}}"
+  [[ -n "$workdir" ]] || die "work dir required (argument or FLEET_ES_WORKDIR)"
+  [[ -d "$workdir" ]] || die "no such work dir: $workdir"
+  (cd "$workdir" && pwd -P)
+}
+
+cmd_stop() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  local pid="" launcher=""
+  [[ -s "$workdir/run/es.pid" ]] && pid="$(cat "$workdir/run/es.pid")"
+  [[ -s "$workdir/launcher.pid" ]] && launcher="$(cat "$workdir/launcher.pid")"
+  local -a pids=()
+  local p
+  for p in $pid $launcher; do
+    if kill -0 "$p" 2>/dev/null; then pids+=("$p"); fi
+  done
+  if (( ${#pids[@]} == 0 )); then
+    log "no running node in $workdir"
+    rm -f "$workdir/run/es.pid" "$workdir/launcher.pid"
+    return 0
+  fi
+  log "stopping node (pids ${pids[*]})"
+  # SIGTERM the server JVM first (graceful shutdown), then the CLI launcher
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  local deadline=$(( $(date +%s) + STOP_TIMEOUT )) alive
+  while :; do
+    alive=()
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+    (( ${#alive[@]} == 0 )) && break
+    if (( $(date +%s) >= deadline )); then
+      log "still alive after ${STOP_TIMEOUT}s, sending SIGKILL to ${alive[*]}"
+      kill -KILL "${alive[@]}" 2>/dev/null || true
+      sleep 1
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$workdir/run/es.pid" "$workdir/launcher.pid"
+  log "stopped"
+}
+
+cmd_status() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  [[ -s "$workdir/es.url" ]] || die "node in $workdir never became ready (no es.url)"
+  local url; url="$(cat "$workdir/es.url")"
+  local -a auth=()
+  [[ -s "$workdir/elastic.password" ]] && auth=(-u "elastic:$(cat "$workdir/elastic.password")")
+  curl -sS --fail --max-time 10 "${auth[@]}" "$url/_cluster/health?pretty" || die "node at $url not reachable"
+}
+
+cmd_env() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  [[ -s "$workdir/es.env" ]] || die "no es.env in $workdir"
+  echo "$workdir/es.env"
+}
+
+case "${1:-}" in
+  fetch)  shift; cmd_fetch "$@" ;;
+  start)  shift; cmd_start "$@" ;;
+  stop)   shift; cmd_stop "$@" ;;
+  status) shift; cmd_status "$@" ;;
+  env)    shift; cmd_env "$@" ;;
+  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
