@@ -12,6 +12,7 @@
 #   es-node.sh stop   [WORKDIR]      stop it (idempotent)
 #   es-node.sh status [WORKDIR]      print cluster health (exit 1 when not reachable)
 #   es-node.sh env    [WORKDIR]      print the path of WORKDIR/es.env if the node was started
+#   es-node.sh clean  [WORKDIR]      stop, then delete WORKDIR
 #
 # WORKDIR defaults to $FLEET_ES_WORKDIR; for `start` a fresh mktemp dir is used when neither is given.
 # All chatter goes to stderr; stdout carries only the result (env file path / health JSON).
@@ -24,6 +25,8 @@
 #   FLEET_ES_HEAP       heap size for -Xms/-Xmx             (default 512m)
 #   FLEET_ES_PORT       fixed HTTP port                     (default 0 = kernel picks a free loopback port)
 #   FLEET_ES_SECURITY   auto|true|false                     (default auto = on when the zip has x-pack-security)
+#   FLEET_ES_ANALYSIS_SHIM  auto|true|false             (default auto = add the test analysis module when
+#                       security is present but analysis-common is not; see README.md)
 #   FLEET_ES_RUN_AS     unprivileged user used when invoked as root (default fleet-es; created on demand)
 #   FLEET_ES_START_TIMEOUT  seconds to wait for green       (default 120)
 #   FLEET_ES_STOP_TIMEOUT   seconds to wait for exit        (default 60)
@@ -35,6 +38,8 @@ ARTIFACT_ID="elasticsearch"
 CACHE_ROOT="${FLEET_ES_HOME:-$HOME/.cache/fleet-es}"
 M2_REPO="${FLEET_ES_M2_REPO:-$HOME/.m2/repository}"
 ES_DIST_HOME="$CACHE_ROOT/elasticsearch-$VERSION"
+SHIM_DIR="$CACHE_ROOT/modules-$VERSION/fleet-test-analysis-shim"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 HEAP="${FLEET_ES_HEAP:-512m}"
 START_TIMEOUT="${FLEET_ES_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${FLEET_ES_STOP_TIMEOUT:-60}"
@@ -101,8 +106,50 @@ cmd_fetch() {
     rmdir "$CACHE_ROOT/.unpack-$VERSION"
     touch "$ES_DIST_HOME/.unpacked"
   fi
+  if want_shim "$ES_DIST_HOME"; then build_shim; fi
   flock -u 9
   echo "$ES_DIST_HOME"
+}
+
+# The integ-test zip has x-pack-security but no analysis-common, which the .security index needs
+# (see analysis-shim/src/.../AnalysisShimPlugin.java). Build a tiny replacement module once per
+# version; it is added to each node's ES_HOME mirror by `start` (the unpacked cache stays pristine).
+want_shim() { # $1 = an ES home
+  case "${FLEET_ES_ANALYSIS_SHIM:-auto}" in
+    false|0|no) return 1 ;;
+    true|1|yes) return 0 ;;
+  esac
+  [[ -d "$1/modules/x-pack-security" && ! -d "$1/modules/analysis-common" ]]
+}
+
+build_shim() {
+  local src="$SCRIPT_DIR/analysis-shim/src/org/fleetserver/esshim/AnalysisShimPlugin.java"
+  [[ -f "$src" ]] || die "missing $src"
+  local java_home stamp
+  java_home="$(pick_java)"
+  stamp="$VERSION $(sha1sum "$src" | awk '{print $1}')"
+  if [[ -f "$SHIM_DIR/.stamp" && "$(cat "$SHIM_DIR/.stamp")" == "$stamp" ]]; then
+    return 0
+  fi
+  [[ -x "$java_home/bin/javac" ]] || die "no javac in $java_home (needed to build the analysis shim)"
+  log "building analysis shim module for $VERSION with $java_home/bin/javac"
+  local tmp="$CACHE_ROOT/.shim-build-$VERSION"
+  rm -rf "$tmp"; mkdir -p "$tmp/classes" "$tmp/module"
+  "$java_home/bin/javac" --release 17 -nowarn -Xlint:-options -d "$tmp/classes" \
+    -cp "$ES_DIST_HOME/lib/*" "$src" >&2 || die "javac failed for the analysis shim"
+  "$java_home/bin/jar" --create --file "$tmp/module/fleet-test-analysis-shim.jar" -C "$tmp/classes" . >&2
+  cat > "$tmp/module/plugin-descriptor.properties" <<PROPS
+description=Test-only stand-in for analysis-common: pattern_capture, unique, uax_url_email (deploy/elasticsearch)
+version=1.0
+name=fleet-test-analysis-shim
+classname=org.fleetserver.esshim.AnalysisShimPlugin
+java.version=17
+elasticsearch.version=$VERSION
+PROPS
+  printf '%s' "$stamp" > "$tmp/module/.stamp"
+  chmod -R a+rX "$tmp/module"
+  rm -rf "$SHIM_DIR"; mkdir -p "$(dirname "$SHIM_DIR")"
+  mv "$tmp/module" "$SHIM_DIR"; rm -rf "$tmp"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +221,7 @@ cmd_start() {
   fi
   mkdir -p "$workdir"
   workdir="$(cd "$workdir" && pwd -P)"
-  if [[ -f "$workdir/run/es.pid" ]] && kill -0 "$(cat "$workdir/run/es.pid")" 2>/dev/null; then
+  if [[ -s "$workdir/run/es.pid" ]] && is_node_process "$(cat "$workdir/run/es.pid")" "$workdir"; then
     die "a node is already running from $workdir (pid $(cat "$workdir/run/es.pid")); stop it first"
   fi
 
@@ -191,12 +238,17 @@ cmd_start() {
   mkdir -p "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
   chmod 0711 "$workdir"   # root keeps the secrets here; the node user only needs to traverse
 
-  # The node user must be able to read ES_HOME. $HOME/.cache is usually under /root (0700) when
-  # we are root, so mirror the unpacked distribution into the work dir (hardlinks, no copy cost).
-  local es_home="$ES_DIST_HOME"
+  # Each node gets its own ES_HOME: a hardlink mirror of the unpacked cache (a copy across
+  # filesystems). The node user can read it even when the cache sits under /root (0700), and
+  # extra modules (the analysis shim) can be added without touching the cache.
+  local es_home="$workdir/es-home"
+  cp -al "$ES_DIST_HOME" "$es_home" 2>/dev/null || { rm -rf "$es_home"; cp -a "$ES_DIST_HOME" "$es_home"; }
+  if want_shim "$es_home"; then
+    [[ -f "$SHIM_DIR/.stamp" ]] || die "analysis shim not built (run: $0 fetch)"
+    cp -a "$SHIM_DIR" "$es_home/modules/"
+  fi
   if [[ -n "$ug" ]] && ! node_user_can_read "$ug" "$es_home/bin/elasticsearch"; then
-    cp -al "$ES_DIST_HOME" "$workdir/es-home" 2>/dev/null || cp -a "$ES_DIST_HOME" "$workdir/es-home"
-    es_home="$workdir/es-home"
+    die "user $RUN_AS_USER cannot read $es_home; choose a work dir it can traverse (e.g. under /tmp)"
   fi
 
   local security="${FLEET_ES_SECURITY:-auto}"
@@ -343,6 +395,10 @@ resolve_workdir() {
   (cd "$workdir" && pwd -P)
 }
 
+is_node_process() { # $1 = pid, $2 = workdir
+  tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qF "$2/es-home/"
+}
+
 cmd_stop() {
   local workdir; workdir="$(resolve_workdir "${1:-}")"
   local pid="" launcher=""
@@ -351,7 +407,8 @@ cmd_stop() {
   local -a pids=()
   local p
   for p in $pid $launcher; do
-    if kill -0 "$p" 2>/dev/null; then pids+=("$p"); fi
+    # guard against a stale pid file whose pid now belongs to something else
+    if kill -0 "$p" 2>/dev/null && is_node_process "$p" "$workdir"; then pids+=("$p"); fi
   done
   if (( ${#pids[@]} == 0 )); then
     log "no running node in $workdir"
@@ -387,6 +444,15 @@ cmd_status() {
   curl -sS --fail --max-time 10 "${auth[@]}" "$url/_cluster/health?pretty" || die "node at $url not reachable"
 }
 
+cmd_clean() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  cmd_stop "$workdir"
+  [[ "$workdir" != / ]] || die "refusing to remove /"
+  [[ -f "$workdir/es.env" || -d "$workdir/es-home" ]] || die "$workdir does not look like an es-node.sh work dir; not removing"
+  rm -rf "$workdir"
+  log "removed $workdir"
+}
+
 cmd_env() {
   local workdir; workdir="$(resolve_workdir "${1:-}")"
   [[ -s "$workdir/es.env" ]] || die "no es.env in $workdir"
@@ -399,5 +465,6 @@ case "${1:-}" in
   stop)   shift; cmd_stop "$@" ;;
   status) shift; cmd_status "$@" ;;
   env)    shift; cmd_env "$@" ;;
-  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  clean)  shift; cmd_clean "$@" ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac
