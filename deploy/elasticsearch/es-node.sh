@@ -79,9 +79,14 @@ cmd_fetch() {
   if [[ ! -s "$zip" ]]; then
     command -v mvn >/dev/null 2>&1 || die "mvn not found (needed to fetch $GROUP_ID:$ARTIFACT_ID:$VERSION:zip)"
     log "fetching $GROUP_ID:$ARTIFACT_ID:$VERSION:zip with mvn"
-    mvn -B -q -Dstyle.color=never -Dmaven.repo.local="$M2_REPO" dependency:get \
-      -Dartifact="$GROUP_ID:$ARTIFACT_ID:$VERSION:zip" -Dtransitive=false >&2 \
-      || die "mvn dependency:get failed for $VERSION (is that version published? see README.md)"
+    local mvn_log; mvn_log="$(mktemp "${TMPDIR:-/tmp}/fleet-es-mvn.XXXXXX")"
+    if ! mvn -B -Dstyle.color=never -Dmaven.repo.local="$M2_REPO" dependency:get \
+        -Dartifact="$GROUP_ID:$ARTIFACT_ID:$VERSION:zip" -Dtransitive=false >"$mvn_log" 2>&1; then
+      grep -E 'ERROR|BUILD' "$mvn_log" | head -n 20 >&2 || true
+      rm -f "$mvn_log"
+      die "mvn dependency:get failed for $VERSION (is that version published? see README.md)"
+    fi
+    rm -f "$mvn_log"
     [[ -s "$zip" ]] || die "mvn succeeded but $zip is missing"
   fi
   if [[ -s "$zip.sha1" ]]; then
@@ -361,11 +366,26 @@ cmd_start() {
   local token=""
   if [[ "$security" == true ]]; then
     local resp
+    # index-backed token (stored in .security-7, needs the analysis module, see README.md)
     resp="$(curl -sS --max-time 30 "${auth[@]}" -X POST \
-      "$url/_security/service/elastic/fleet-server/credential/token/$SERVICE_TOKEN_NAME")" \
-      || die "service token request failed"
-    token="$(printf '%s' "$resp" | json_get "d['token']['value']")" \
-      || die "unexpected service token response: $resp"
+      "$url/_security/service/elastic/fleet-server/credential/token/$SERVICE_TOKEN_NAME" || true)"
+    token="$(printf '%s' "$resp" | json_get "d['token']['value']" 2>/dev/null || true)"
+    if [[ -z "$token" ]]; then
+      # fall back to a file-backed token (config/service_tokens, hot-reloaded by the node)
+      log "service token API failed ($resp); creating a file-backed token instead"
+      local out
+      out="$(as_node_user "$ug" "${node_env[@]}" "$es_home/bin/elasticsearch-service-tokens" \
+        create elastic/fleet-server "$SERVICE_TOKEN_NAME" 2>&1)" || die "elasticsearch-service-tokens failed: $out"
+      token="$(printf '%s\n' "$out" | sed -n 's/^SERVICE_TOKEN elastic\/fleet-server\/[^ ]* = //p')"
+      [[ -n "$token" ]] || die "could not parse elasticsearch-service-tokens output: $out"
+      # wait until the file realm picked it up (resource watcher runs every 5 s)
+      local i
+      for i in $(seq 1 40); do
+        curl -sS -o /dev/null --fail --max-time 5 -H "Authorization: Bearer $token" \
+          "$url/_security/_authenticate" 2>/dev/null && break
+        sleep 0.5
+      done
+    fi
     (umask 077; printf '%s' "$token" > "$workdir/service-token")
   fi
 

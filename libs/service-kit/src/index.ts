@@ -11,3 +11,4 @@ export * from './lifecycle';
 export * from './trust-proxy';
 export * from './validation';
 export * from './service-app';
+export * from './run-service';
