@@ -23,6 +23,8 @@
 #   FLEET_ES_M2_REPO    Maven local repository              (default $HOME/.m2/repository)
 #   FLEET_ES_JAVA_HOME  JDK used as ES_JAVA_HOME            (default: Temurin 25, else newest JDK >= 17 found)
 #   FLEET_ES_HEAP       heap size for -Xms/-Xmx             (default 512m)
+#   FLEET_ES_JAVA_OPTS  extra JVM options appended to ES_JAVA_OPTS (e.g. -XX:-AlwaysPreTouch)
+#   FLEET_ES_ALLOW_MMAP auto|true|false                     (default auto = false when vm.max_map_count < 262144)
 #   FLEET_ES_PORT       fixed HTTP port                     (default 0 = kernel picks a free loopback port)
 #   FLEET_ES_SECURITY   auto|true|false                     (default auto = on when the zip has x-pack-security)
 #   FLEET_ES_ANALYSIS_SHIM  auto|true|false             (default auto = add the test analysis module when
@@ -190,6 +192,7 @@ pick_java() {
 ensure_run_user() {
   if [[ "$(id -u)" != 0 ]]; then echo ""; return; fi
   if ! id -u "$RUN_AS_USER" >/dev/null 2>&1; then
+    command -v useradd >/dev/null 2>&1 || die "Elasticsearch refuses to run as root and useradd is missing; set FLEET_ES_RUN_AS to an existing user"
     log "creating system user $RUN_AS_USER (Elasticsearch refuses to run as root)"
     # concurrent starts may race here; re-check after a failure
     useradd --system --user-group --no-create-home --home-dir /nonexistent \
@@ -201,13 +204,26 @@ ensure_run_user() {
   echo "$(id -u "$RUN_AS_USER"):$(id -g "$RUN_AS_USER")"
 }
 
+# how to drop privileges to "uid:gid" (setpriv from util-linux; runuser as a fallback)
+set_priv_prefix() { # $1 = ug
+  PRIV_PREFIX=()
+  [[ -n "$1" ]] || return 0
+  if command -v setpriv >/dev/null 2>&1; then
+    PRIV_PREFIX=(setpriv --reuid="${1%%:*}" --regid="${1##*:}" --clear-groups --)
+  elif command -v runuser >/dev/null 2>&1; then
+    PRIV_PREFIX=(runuser -u "$RUN_AS_USER" --)
+  else
+    die "need setpriv or runuser to run Elasticsearch as $RUN_AS_USER"
+  fi
+}
+
 # run a command as the node user (or directly when not root), with a clean environment
 as_node_user() { # $1 = "uid:gid" or ""; rest = command
   local ug="$1"; shift
   if [[ -z "$ug" ]]; then
     "$@"
   else
-    setpriv --reuid="${ug%%:*}" --regid="${ug##*:}" --clear-groups -- "$@"
+    "${PRIV_PREFIX[@]}" "$@"
   fi
 }
 
@@ -235,6 +251,7 @@ cmd_start() {
   java_home="$(pick_java)"
   java_v="$(java_major "$java_home")"
   ug="$(ensure_run_user)"
+  set_priv_prefix "$ug"
 
   # Fresh state every start.
   rm -rf "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run" "$workdir/es-home" \
@@ -286,7 +303,11 @@ cmd_start() {
     # vm.max_map_count below 262144 is only a (non-enforced, loopback) bootstrap check, but mmap-ing
     # many Lucene files could then fail; avoid mmap entirely in that case.
     local mmc; mmc="$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo 0)"
-    if (( mmc < 262144 )); then echo "node.store.allow_mmap: false"; fi
+    case "${FLEET_ES_ALLOW_MMAP:-auto}" in
+      true)  ;;
+      false) echo "node.store.allow_mmap: false" ;;
+      *)     if (( mmc < 262144 )); then echo "node.store.allow_mmap: false"; fi ;;
+    esac
     if [[ "$security" == true ]]; then
       echo "xpack.security.enabled: true"
       echo "xpack.security.http.ssl.enabled: false"
@@ -307,14 +328,14 @@ cmd_start() {
 
   if [[ -n "$ug" ]]; then
     chown -R "$ug" "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
-    chmod 0700 "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
   fi
+  chmod 0700 "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
 
   local -a node_env=(env -i
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     "HOME=$workdir/tmp" "LANG=C.UTF-8"
     "ES_HOME=$es_home" "ES_PATH_CONF=$workdir/config" "ES_JAVA_HOME=$java_home"
-    "ES_TMPDIR=$workdir/tmp" "ES_JAVA_OPTS=-Xms$HEAP -Xmx$HEAP")
+    "ES_TMPDIR=$workdir/tmp" "ES_JAVA_OPTS=-Xms$HEAP -Xmx$HEAP${FLEET_ES_JAVA_OPTS:+ $FLEET_ES_JAVA_OPTS}")
 
   if [[ "$security" == true ]]; then
     as_node_user "$ug" "${node_env[@]}" "$es_home/bin/elasticsearch-keystore" create -s >&2 \
@@ -327,9 +348,7 @@ cmd_start() {
   log "starting Elasticsearch $VERSION (java $java_v at $java_home, security=$security, heap=$HEAP${ug:+, as $RUN_AS_USER}) in $workdir"
   local t0; t0="$(date +%s.%N)"
   # setsid: own process group, so the node survives the caller's shell and can be stopped as a group
-  local -a priv=()
-  [[ -n "$ug" ]] && priv=(setpriv --reuid="${ug%%:*}" --regid="${ug##*:}" --clear-groups --)
-  ( cd "$workdir/tmp" && exec setsid "${priv[@]}" "${node_env[@]}" \
+  ( cd "$workdir/tmp" && exec setsid "${PRIV_PREFIX[@]}" "${node_env[@]}" \
       "$es_home/bin/elasticsearch" -p "$workdir/run/es.pid" \
       </dev/null >"$workdir/console.log" 2>&1 ) &
   local launcher=$!

@@ -1,43 +1,50 @@
-import { verifyApiKeySecret, type ApiKeyRecord, type ApiKeyStore } from '@fleet/store';
+import type { ApiKeyInfo, CredentialStore } from '@fleet/store';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyCredentials } from './api-key-header';
 import { ApiKeyDisabledError, InvalidApiKeyError } from './errors';
 
 export interface AuthenticatorOptions {
-  /** How long a looked-up key is trusted before it is read again (bounds revocation lag across replicas). */
+  /** How long a verified key is trusted before it is verified again (bounds revocation lag across replicas). */
   ttlMs: number;
   /** Entries kept at most; the oldest are dropped first. */
   maxEntries: number;
 }
 
 interface Entry {
-  record: ApiKeyRecord | undefined;
+  info: ApiKeyInfo;
+  /** SHA-256 of the secret that was verified: the cache never holds a secret. */
+  digest: Buffer;
   expiresAt: number;
 }
 
+const digestOf = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
+
 /**
- * Verifies API keys against the credential store, behind a bounded TTL cache. The cache holds the
- * stored hash, never the secret; every request is still verified in constant time.
+ * Verifies API keys against the credential store (which may be Elasticsearch's `_authenticate`),
+ * behind a bounded TTL cache. A cached key is still checked on every request, in constant time,
+ * against the digest of the secret that was verified. Failed verifications are not cached.
  */
 export class ApiKeyAuthenticator {
   private readonly cache = new Map<string, Entry>();
 
   constructor(
-    private readonly store: ApiKeyStore,
+    private readonly credentials: CredentialStore,
     private readonly opts: AuthenticatorOptions,
   ) {}
 
-  async authenticate(creds: ApiKeyCredentials): Promise<ApiKeyRecord> {
-    const now = Date.now();
-    let entry = this.cache.get(creds.id);
-    if (!entry || entry.expiresAt <= now) {
-      const record = await this.store.get(creds.id);
-      entry = { record, expiresAt: now + this.opts.ttlMs };
-      this.remember(creds.id, entry);
+  async authenticate(creds: ApiKeyCredentials): Promise<ApiKeyInfo> {
+    const digest = digestOf(creds.secret);
+    const cached = this.cache.get(creds.id);
+    let info: ApiKeyInfo | undefined;
+    if (cached && cached.expiresAt > Date.now() && timingSafeEqual(cached.digest, digest)) {
+      info = cached.info;
+    } else {
+      info = await this.credentials.verify(creds.id, creds.secret);
+      if (!info) throw new InvalidApiKeyError();
+      this.remember(creds.id, { info, digest, expiresAt: Date.now() + this.opts.ttlMs });
     }
-    const record = entry.record;
-    if (!record || !verifyApiKeySecret(creds.secret, record.hash)) throw new InvalidApiKeyError();
-    if (record.invalidated) throw new ApiKeyDisabledError();
-    return record;
+    if (info.invalidated) throw new ApiKeyDisabledError();
+    return info;
   }
 
   /** Drops cached knowledge of keys (after they are invalidated or replaced). */
@@ -45,9 +52,9 @@ export class ApiKeyAuthenticator {
     for (const id of ids) this.cache.delete(id);
   }
 
-  /** Caches a key that was just created, so the first request skips the store. */
-  prime(record: ApiKeyRecord): void {
-    this.remember(record.id, { record, expiresAt: Date.now() + this.opts.ttlMs });
+  /** Caches a key that was just issued, so its first request skips the store. */
+  prime(info: ApiKeyInfo, secret: string): void {
+    this.remember(info.id, { info, digest: digestOf(secret), expiresAt: Date.now() + this.opts.ttlMs });
   }
 
   private remember(id: string, entry: Entry): void {

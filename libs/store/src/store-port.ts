@@ -3,9 +3,9 @@ import type {
   ActionResultDoc,
   AgentDoc,
   AgentPolicyRecord,
-  ApiKeyRecord,
   EnrollmentApiKeyDoc,
   Hit,
+  JsonObject,
   PolicyRevisionDoc,
 } from './documents';
 import type { AgentStatus } from './agent-status';
@@ -27,7 +27,8 @@ export interface FleetStore {
   readonly actions: ActionStore;
   readonly actionResults: ActionResultStore;
   readonly enrollmentKeys: EnrollmentKeyStore;
-  readonly apiKeys: ApiKeyStore;
+  /** API keys of agents and enrollment tokens: issued, verified and revoked here. */
+  readonly credentials: CredentialStore;
   readonly agentPolicies: AgentPolicyStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
@@ -131,10 +132,39 @@ export interface EnrollmentKeyStore {
   list(request: PageRequest & { policyId?: string }): Promise<Page<Hit<EnrollmentApiKeyDoc>>>;
 }
 
-export interface ApiKeyStore {
-  create(record: ApiKeyRecord): Promise<void>;
-  get(id: string): Promise<ApiKeyRecord | undefined>;
-  /** Marks keys invalidated; returns the ids that were active before. */
+/** What the store knows of an API key; never its secret. */
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  metadata: JsonObject;
+  invalidated: boolean;
+}
+
+/** A newly issued key: the only moment its secret exists outside the agent. */
+export interface IssuedApiKey extends ApiKeyInfo {
+  secret: string;
+  /** `base64(id:secret)`, what goes into `Authorization: ApiKey <token>`. */
+  token: string;
+}
+
+export interface CreateApiKeyRequest {
+  name: string;
+  metadata: JsonObject;
+  /** Privileges of the key (Elasticsearch role descriptors); the built-in store ignores them. */
+  roleDescriptors?: JsonObject;
+}
+
+/**
+ * API keys (Elasticsearch's `_security/api_key` when security is on; a built-in store of salted
+ * hashes otherwise). Secrets are never stored in clear and are compared in constant time.
+ */
+export interface CredentialStore {
+  readonly kind: 'builtin' | 'elasticsearch';
+  create(request: CreateApiKeyRequest): Promise<IssuedApiKey>;
+  /** The key if `secret` is its secret (invalidated keys included, flagged); undefined otherwise. */
+  verify(id: string, secret: string): Promise<ApiKeyInfo | undefined>;
+  get(id: string): Promise<ApiKeyInfo | undefined>;
+  /** Revokes keys; returns the ids that were valid before. */
   invalidate(ids: string[]): Promise<string[]>;
 }
 

@@ -19,7 +19,6 @@ import type {
   AgentDoc,
   AgentPolicyRecord,
   AgentStatus,
-  ApiKeyRecord,
   EnrollmentApiKeyDoc,
   FleetStore,
   Hit,
@@ -82,9 +81,6 @@ function enrollmentKeyDoc(apiKeyId: string, policyId: string, createdAt: string)
   return { active: true, api_key_id: apiKeyId, name: `key ${apiKeyId}`, policy_id: policyId, created_at: createdAt };
 }
 
-function apiKeyRecord(id: string): ApiKeyRecord {
-  return { id, name: `key ${id}`, hash: 'sha256$c2FsdA==$ZGlnZXN0', metadata: { managed: true }, created_at: at(0), invalidated: false };
-}
 
 function agentPolicyRecord(id: string, createdAt: string, revision = 1): AgentPolicyRecord {
   return {
@@ -760,31 +756,33 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
 
     // ---- API keys ---------------------------------------------------------------------------
 
-    describe('apiKeys', function () {
-      it('When an API key is created, then get returns the record', async function () {
-        const record = apiKeyRecord('key-1');
-        await store.apiKeys.create(record);
-        expect(await store.apiKeys.get('key-1')).to.deep.equal(record);
-        expect(await store.apiKeys.get('key-2')).to.equal(undefined);
+    describe('credentials', function () {
+      const request = (name: string) => ({ name, metadata: { agent_id: name, type: 'access' }, roleDescriptors: {} });
+
+      it('When an API key is created, then its token decodes to id:secret and verify accepts only that secret', async function () {
+        const key = await store.credentials.create(request('agent-1'));
+        expect(Buffer.from(key.token, 'base64').toString('utf8')).to.equal(`${key.id}:${key.secret}`);
+        expect(key).to.include({ name: 'agent-1', invalidated: false });
+        const verified = defined(await store.credentials.verify(key.id, key.secret), 'verified');
+        expect(verified).to.deep.include({ id: key.id, name: 'agent-1', invalidated: false });
+        expect(verified.metadata).to.deep.include({ agent_id: 'agent-1' });
+        expect(verified).to.not.have.property('secret');
+        expect(await store.credentials.verify(key.id, `${key.secret}x`)).to.equal(undefined);
+        expect(await store.credentials.verify('no-such-key', key.secret)).to.equal(undefined);
+        expect((await store.credentials.get(key.id))?.id).to.equal(key.id);
+        expect(await store.credentials.get('no-such-key')).to.equal(undefined);
       });
 
-      it('When API keys are invalidated, then only the ids that were active are returned, unknown ids are ignored, and a second call returns []', async function () {
-        await store.apiKeys.create(apiKeyRecord('key-1'));
-        await store.apiKeys.create(apiKeyRecord('key-2'));
-        await store.apiKeys.create({ ...apiKeyRecord('key-3'), invalidated: true, invalidated_at: at(-HOUR) });
-
-        const first = await store.apiKeys.invalidate(['key-1', 'unknown', 'key-3']);
-        expect(first).to.deep.equal(['key-1']);
-        const k1 = defined(await store.apiKeys.get('key-1'), 'key-1');
-        expect(k1.invalidated).to.equal(true);
-        expect(k1.invalidated_at).to.be.a('string');
-        expect((await store.apiKeys.get('key-2'))?.invalidated).to.equal(false);
-        expect((await store.apiKeys.get('key-3'))?.invalidated_at).to.equal(at(-HOUR));
-        expect(await store.apiKeys.get('unknown')).to.equal(undefined);
-
-        expect(await store.apiKeys.invalidate(['key-1', 'key-3'])).to.deep.equal([]);
-        expect((await store.apiKeys.invalidate(['key-2', 'key-1'])).sort()).to.deep.equal(['key-2']);
-        expect(await store.apiKeys.invalidate([])).to.deep.equal([]);
+      it('When API keys are invalidated, then only the ids that were valid are returned and verify flags them', async function () {
+        const k1 = await store.credentials.create(request('a'));
+        const k2 = await store.credentials.create(request('b'));
+        const first = await store.credentials.invalidate([k1.id, 'unknown']);
+        expect(first).to.deep.equal([k1.id]);
+        expect((await store.credentials.verify(k1.id, k1.secret))?.invalidated).to.equal(true);
+        expect((await store.credentials.get(k2.id))?.invalidated).to.equal(false);
+        expect(await store.credentials.invalidate([k1.id])).to.deep.equal([]);
+        expect((await store.credentials.invalidate([k2.id, k1.id])).sort()).to.deep.equal([k2.id]);
+        expect(await store.credentials.invalidate([])).to.deep.equal([]);
       });
     });
 
@@ -906,7 +904,7 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         );
         await rejectsWith(store.actionResults.createMany([resultDoc('act-1', 'agent-a')]), StoreUnavailableError);
         await rejectsWith(store.enrollmentKeys.get('ek-1'), StoreUnavailableError);
-        await rejectsWith(store.apiKeys.get('key-1'), StoreUnavailableError);
+        await rejectsWith(store.credentials.get('key-1'), StoreUnavailableError);
         await rejectsWith(store.agentPolicies.list({ page: 1, perPage: 10 }), StoreUnavailableError);
       });
     });

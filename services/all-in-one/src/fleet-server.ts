@@ -41,7 +41,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
     lifecycle.onClose('notification bus', () => bus.close());
     const dataDir = resolve(dirname(config.store.sqlite.path));
     const admin = resolveAdminToken(config.admin, dataDir);
-    const authenticator = new ApiKeyAuthenticator(store.apiKeys, config.auth);
+    const authenticator = new ApiKeyAuthenticator(store.credentials, config.auth);
 
     const dispatcher = createPolicyDispatcher({ store, bus, logger, adminToken: admin.token }, config);
     lifecycle.onClose('policy dispatcher', () => dispatcher.close());

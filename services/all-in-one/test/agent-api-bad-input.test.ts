@@ -82,7 +82,7 @@ describe('Agent API refuses bad input with clear errors and changes nothing', fu
     expectError(res, 403, 'ErrAgentIdentity');
   });
 
-  it('When the enrollment token is used as an agent key, then 401', async () => {
+  it('When the enrollment token is used as an agent key, then 403 ErrAgentIdentity (it is not the key bound to the agent)', async () => {
     const res = await unchanged(() =>
       request(h.url)
         .post(checkinPath)
@@ -90,7 +90,7 @@ describe('Agent API refuses bad input with clear errors and changes nothing', fu
         .set('Authorization', `ApiKey ${h.enrollmentToken}`)
         .send({ status: 'online', message: '' }),
     );
-    expectError(res, 401, 'ErrUnauthorized');
+    expectError(res, 403, 'ErrAgentIdentity');
   });
 
   it('When the User-Agent is not an Elastic Agent, then 400 InvalidUserAgent', async () => {

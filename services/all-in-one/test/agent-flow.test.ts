@@ -155,7 +155,7 @@ describe('Agent protocol end to end (all-in-one, embedded store)', function () {
     const doc = await h.server.store.agents.get(agent.agentId!);
     expect(doc?._source.active).to.equal(false);
     expect(doc?._source.unenrolled_at).to.be.a('string');
-    const key = await h.server.store.apiKeys.get(doc!._source.access_api_key_id);
+    const key = await h.server.store.credentials.get(doc!._source.access_api_key_id);
     expect(key?.invalidated).to.equal(true);
     const err = await agent.checkin({ status: 'online', message: 'Running' }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(FleetApiError);

@@ -39,7 +39,7 @@ describe('Agent protocol details', function () {
     expect(second.agentId).to.not.equal(first.agentId);
     expect(await h.server.store.agents.get(first.agentId!)).to.equal(undefined);
     const ghostKey = Buffer.from(first.accessApiKey!, 'base64').toString().split(':')[0]!;
-    expect((await h.server.store.apiKeys.get(ghostKey))?.invalidated).to.equal(true);
+    expect((await h.server.store.credentials.get(ghostKey))?.invalidated).to.equal(true);
     // Once the agent has checked in, a retry with the same enrollment_id keeps it.
     await second.checkin({ status: 'online', message: '' });
     await h.server.gateway.statusWrites.flush();

@@ -153,7 +153,7 @@ export async function deactivateAgent(deps: Pick<AckDeps, 'store' | 'bus' | 'aut
     updated_at: now.toISOString(),
   });
   const keyIds = agentKeyIds(updated._source);
-  const revoked = await deps.store.apiKeys.invalidate(keyIds);
+  const revoked = await deps.store.credentials.invalidate(keyIds);
   deps.authenticator.forget(keyIds);
   await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: keyIds });
   deps.logger.info({ 'fleet.agent.id': agentId, revoked: revoked.length }, 'agent unenrolled');

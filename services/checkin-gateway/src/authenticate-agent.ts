@@ -3,7 +3,6 @@ import {
   AgentIdentityError,
   AgentInactiveError,
   AgentNotFoundError,
-  InvalidApiKeyError,
   type ApiKeyAuthenticator,
   type ApiKeyCredentials,
 } from '@fleet/service-kit';
@@ -18,9 +17,7 @@ export async function authenticateAgent(
   creds: ApiKeyCredentials,
   agentId: string,
 ): Promise<Hit<AgentDoc>> {
-  const key = await deps.authenticator.authenticate(creds);
-  if (key.metadata.type !== 'access') throw new InvalidApiKeyError();
-  if (key.metadata.agent_id !== agentId) throw new AgentIdentityError();
+  await deps.authenticator.authenticate(creds);
   const hit = await deps.store.agents.get(agentId);
   if (!hit) throw new AgentNotFoundError(agentId);
   const agent = hit._source;

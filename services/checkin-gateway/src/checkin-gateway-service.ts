@@ -38,7 +38,7 @@ export function createCheckinGateway(
   config: GatewayConfig & { auth: AuthCacheConfig; server: ServerIdentityConfig },
 ): CheckinGateway {
   const logger = deps.logger.child({ component: 'checkin-gateway' });
-  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.apiKeys, config.auth);
+  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.credentials, config.auth);
   const registry = new LongPollRegistry();
   const policies = new PolicyCache(deps.store, logger);
   const statusWrites = new StatusWriteBuffer(deps.store, config.statusWrites, logger);

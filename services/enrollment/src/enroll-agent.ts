@@ -9,13 +9,10 @@ import {
 } from '@fleet/service-kit';
 import {
   DocumentConflictError,
-  generateApiKey,
-  hashApiKeySecret,
   hashReplaceToken,
   newId,
   verifyReplaceToken,
   type AgentDoc,
-  type ApiKeyRecord,
   type EnrollmentApiKeyDoc,
   type FleetStore,
   type JsonObject,
@@ -32,16 +29,13 @@ export interface EnrollDeps {
   now?: () => Date;
 }
 
-/** Class of the enrollment-key API keys in the credential store. */
-export const ENROLLMENT_KEY_TYPE = 'enrollment';
-
 /** Resolves an enrollment token to its active `.fleet-enrollment-api-keys` document. */
 export async function authenticateEnrollmentKey(
   deps: Pick<EnrollDeps, 'store' | 'authenticator' | 'now'>,
   creds: ApiKeyCredentials,
 ): Promise<EnrollmentApiKeyDoc> {
-  const key = await deps.authenticator.authenticate(creds);
-  if (key.metadata.type !== ENROLLMENT_KEY_TYPE) throw new InvalidApiKeyError();
+  await deps.authenticator.authenticate(creds);
+  // Only keys recorded in .fleet-enrollment-api-keys enroll (Kibana's keys too, whatever their metadata).
   const hit = await deps.store.enrollmentKeys.findActiveByApiKeyId(creds.id);
   if (!hit) throw new InvalidApiKeyError();
   const now = (deps.now ?? (() => new Date()))();
@@ -94,16 +88,14 @@ export async function enrollAgent(
   const tags = [...new Set(request.metadata.tags ?? [])].sort();
   const replaceTokenHash = request.replace_token ? await hashReplaceToken(request.replace_token, deps.pbkdf2) : null;
 
-  const key = generateApiKey();
-  const record: ApiKeyRecord = {
-    id: key.id,
+  // The reference's access key: no Elasticsearch privileges, it only authenticates to Fleet Server.
+  const key = await store.credentials.create({
     name: agentId,
-    hash: hashApiKeySecret(key.secret),
     metadata: { agent_id: agentId, managed: true, managed_by: 'fleet-server', type: 'access' },
-    created_at: now.toISOString(),
-    invalidated: false,
-  };
-  await store.apiKeys.create(record);
+    roleDescriptors: {
+      'fleet-apikey-access': { cluster: [], applications: [{ application: 'fleet', privileges: ['no-privileges'], resources: ['*'] }] },
+    },
+  });
 
   const enrolledAt = isoSeconds(now);
   try {
@@ -144,17 +136,17 @@ export async function enrollAgent(
       await store.agents.create(agentId, doc);
     }
   } catch (err) {
-    await store.apiKeys.invalidate([key.id]);
+    await store.credentials.invalidate([key.id]);
     if (err instanceof DocumentConflictError) throw new ConflictError(`agent ${agentId} is being enrolled concurrently`);
     throw err;
   }
 
   if (revokeKeys.length) {
-    const revoked = await store.apiKeys.invalidate(revokeKeys);
+    const revoked = await store.credentials.invalidate(revokeKeys);
     deps.authenticator.forget(revokeKeys);
     if (replacing) await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: revoked });
   }
-  deps.authenticator.prime(record);
+  deps.authenticator.prime(key, key.secret);
   deps.logger.info({ 'fleet.agent.id': agentId, 'fleet.policy.id': enrollmentKey.policy_id, replaced: Boolean(replacing) }, 'agent enrolled');
 
   return {

@@ -22,7 +22,7 @@ export function createEnrollmentService(
   deps: EnrollmentServiceDeps,
   config: Pick<EnrollmentServiceConfig, 'enroll' | 'auth' | 'server'>,
 ): EnrollmentService {
-  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.apiKeys, config.auth);
+  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.credentials, config.auth);
   const router = createEnrollRouter(
     {
       store: deps.store,

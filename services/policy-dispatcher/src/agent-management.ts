@@ -121,7 +121,7 @@ export async function unenrollAgent(deps: AgentAdminDeps, id: string, revoke: bo
     updated_at: now.toISOString(),
   });
   const keys = agentKeyIds(updated._source);
-  await deps.store.apiKeys.invalidate(keys);
+  await deps.store.credentials.invalidate(keys);
   await deps.bus.publish({ kind: 'agent-revoked', agent_id: id, api_key_ids: keys });
 }
 

@@ -1,5 +1,5 @@
 import { NotFoundError } from '@fleet/service-kit';
-import { generateApiKey, hashApiKeySecret, newId, type EnrollmentApiKeyDoc, type FleetStore, type Hit } from '@fleet/store';
+import { newId, type EnrollmentApiKeyDoc, type FleetStore, type Hit } from '@fleet/store';
 import { getAgentPolicy } from './agent-policies';
 
 export interface EnrollmentKeyView {
@@ -32,14 +32,11 @@ export async function createEnrollmentKey(
 ): Promise<EnrollmentKeyView> {
   const policy = await getAgentPolicy(store, input.policy_id);
   const id = newId();
-  const key = generateApiKey();
-  await store.apiKeys.create({
-    id: key.id,
+  // Kibana's enrollment keys: metadata as Kibana writes it, and no Elasticsearch privileges.
+  const key = await store.credentials.create({
     name: `Fleet enrollment key ${id}`,
-    hash: hashApiKeySecret(key.secret),
-    metadata: { policy_id: policy.id, managed: true, managed_by: 'fleet', type: 'enrollment' },
-    created_at: now.toISOString(),
-    invalidated: false,
+    metadata: { policy_id: policy.id, managed: true, managed_by: 'fleet', type: 'enroll' },
+    roleDescriptors: { 'fleet-apikey-enroll': { cluster: [], index: [], applications: [{ application: 'fleet', privileges: ['no-privileges'], resources: ['*'] }] } },
   });
   const doc: EnrollmentApiKeyDoc = {
     active: true,
@@ -57,7 +54,7 @@ export async function createEnrollmentKey(
 export async function revokeEnrollmentKey(store: FleetStore, id: string, now: Date = new Date()): Promise<void> {
   const hit = await store.enrollmentKeys.get(id);
   if (!hit) throw new NotFoundError(`Enrollment API key ${id} not found`);
-  await store.apiKeys.invalidate([hit._source.api_key_id]);
+  await store.credentials.invalidate([hit._source.api_key_id]);
   await store.enrollmentKeys.update(id, { active: false, updated_at: now.toISOString() });
 }
 

@@ -13,14 +13,15 @@ import type {
 } from '../documents';
 import { deriveAgentStatus } from '../agent-status';
 import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '../errors';
-import { newId, policyRevisionDocId } from '../secrets';
+import { generateApiKey, hashApiKeySecret, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
 import type {
   ActionResultStore,
   ActionStore,
   AgentPolicyStore,
   AgentQuery,
   AgentStore,
-  ApiKeyStore,
+  ApiKeyInfo,
+  CredentialStore,
   BulkItemOutcome,
   BulkUpdate,
   EnrollmentKeyStore,
@@ -66,7 +67,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly actions: ActionStore;
   readonly actionResults: ActionResultStore;
   readonly enrollmentKeys: EnrollmentKeyStore;
-  readonly apiKeys: ApiKeyStore;
+  readonly credentials: CredentialStore;
   readonly agentPolicies: AgentPolicyStore;
 
   private readonly db: Database.Database;
@@ -88,7 +89,7 @@ export class SqliteFleetStore implements FleetStore {
     this.actions = this.createActionStore();
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
-    this.apiKeys = this.createApiKeyStore();
+    this.credentials = this.createCredentialStore();
     this.agentPolicies = this.createAgentPolicyStore();
   }
 
@@ -454,32 +455,49 @@ export class SqliteFleetStore implements FleetStore {
 
   // ---- credential store ---------------------------------------------------------------------
 
-  private createApiKeyStore(): ApiKeyStore {
+  private createCredentialStore(): CredentialStore {
     const db = this.db;
     const get = db.prepare<[string], { doc: string }>('SELECT doc FROM api_keys WHERE id = ?');
     const insert = db.prepare('INSERT INTO api_keys (id, doc) VALUES (?, ?)');
     const replace = db.prepare('UPDATE api_keys SET doc = ? WHERE id = ?');
+    const info = (rec: ApiKeyRecord): ApiKeyInfo => ({ id: rec.id, name: rec.name, metadata: rec.metadata, invalidated: rec.invalidated });
+    const record = (id: string): ApiKeyRecord | undefined => {
+      const row = get.get(id);
+      return row ? (JSON.parse(row.doc) as ApiKeyRecord) : undefined;
+    };
     const invalidate = db.transaction((ids: string[]): string[] => {
       const now = new Date().toISOString();
       const changed: string[] = [];
       for (const id of ids) {
-        const row = get.get(id);
-        if (!row) continue;
-        const rec = JSON.parse(row.doc) as ApiKeyRecord;
-        if (rec.invalidated) continue;
+        const rec = record(id);
+        if (!rec || rec.invalidated) continue;
         replace.run(JSON.stringify({ ...rec, invalidated: true, invalidated_at: now }), id);
         changed.push(id);
       }
       return changed;
     });
     return {
-      create: (record) => this.guard(() => {
-        if (get.get(record.id)) throw new DocumentConflictError('api_keys', record.id);
-        insert.run(record.id, JSON.stringify(record));
+      kind: 'builtin',
+      create: (request) => this.guard(() => {
+        const key = generateApiKey();
+        const rec: ApiKeyRecord = {
+          id: key.id,
+          name: request.name,
+          hash: hashApiKeySecret(key.secret),
+          metadata: request.metadata,
+          created_at: new Date().toISOString(),
+          invalidated: false,
+        };
+        insert.run(rec.id, JSON.stringify(rec));
+        return { ...info(rec), secret: key.secret, token: key.token };
+      }),
+      verify: (id, secret) => this.guard(() => {
+        const rec = record(id);
+        return rec && verifyApiKeySecret(secret, rec.hash) ? info(rec) : undefined;
       }),
       get: (id) => this.guard(() => {
-        const row = get.get(id);
-        return row ? (JSON.parse(row.doc) as ApiKeyRecord) : undefined;
+        const rec = record(id);
+        return rec ? info(rec) : undefined;
       }),
       invalidate: (ids) => this.guard(() => invalidate(ids)),
     };
