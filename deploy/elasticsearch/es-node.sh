@@ -27,8 +27,8 @@
 #   FLEET_ES_ALLOW_MMAP auto|true|false                     (default auto = false when vm.max_map_count < 262144)
 #   FLEET_ES_PORT       fixed HTTP port                     (default 0 = kernel picks a free loopback port)
 #   FLEET_ES_SECURITY   auto|true|false                     (default auto = on when the zip has x-pack-security)
-#   FLEET_ES_ANALYSIS_SHIM  auto|true|false             (default auto = add the test analysis module when
-#                       security is present but analysis-common is not; see README.md)
+#   FLEET_ES_SHIM       auto|true|false                     (default auto = add the test-shim module when the
+#                       distribution lacks analysis-common and rest-root; see README.md)
 #   FLEET_ES_RUN_AS     unprivileged user used when invoked as root (default fleet-es; created on demand)
 #   FLEET_ES_START_TIMEOUT  seconds to wait for green       (default 120)
 #   FLEET_ES_STOP_TIMEOUT   seconds to wait for exit        (default 60)
@@ -40,7 +40,7 @@ ARTIFACT_ID="elasticsearch"
 CACHE_ROOT="${FLEET_ES_HOME:-$HOME/.cache/fleet-es}"
 M2_REPO="${FLEET_ES_M2_REPO:-$HOME/.m2/repository}"
 ES_DIST_HOME="$CACHE_ROOT/elasticsearch-$VERSION"
-SHIM_DIR="$CACHE_ROOT/modules-$VERSION/fleet-test-analysis-shim"
+SHIM_DIR="$CACHE_ROOT/modules-$VERSION/fleet-test-shim"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 HEAP="${FLEET_ES_HEAP:-512m}"
 START_TIMEOUT="${FLEET_ES_START_TIMEOUT:-120}"
@@ -115,22 +115,24 @@ cmd_fetch() {
   fi
   if want_shim "$ES_DIST_HOME"; then build_shim; fi
   flock -u 9
+  exec 9>&-   # do not leak the lock fd into the node started afterwards
   echo "$ES_DIST_HOME"
 }
 
-# The integ-test zip has x-pack-security but no analysis-common, which the .security index needs
-# (see analysis-shim/src/.../AnalysisShimPlugin.java). Build a tiny replacement module once per
-# version; it is added to each node's ES_HOME mirror by `start` (the unpacked cache stays pristine).
+# The integ-test zip lacks analysis-common (which the .security-7 index needs) and rest-root (GET /).
+# test-shim/src/.../TestShimPlugin.java fills both gaps; it is built once per version and added to
+# each node's ES_HOME mirror by `start` (the unpacked cache stays pristine). It would clash with the
+# real modules, so `auto` adds it only when both are absent.
 want_shim() { # $1 = an ES home
-  case "${FLEET_ES_ANALYSIS_SHIM:-auto}" in
+  case "${FLEET_ES_SHIM:-auto}" in
     false|0|no) return 1 ;;
     true|1|yes) return 0 ;;
   esac
-  [[ -d "$1/modules/x-pack-security" && ! -d "$1/modules/analysis-common" ]]
+  [[ ! -d "$1/modules/analysis-common" && ! -d "$1/modules/rest-root" ]]
 }
 
 build_shim() {
-  local src="$SCRIPT_DIR/analysis-shim/src/org/fleetserver/esshim/AnalysisShimPlugin.java"
+  local src="$SCRIPT_DIR/test-shim/src/org/fleetserver/esshim/TestShimPlugin.java"
   [[ -f "$src" ]] || die "missing $src"
   local java_home stamp
   java_home="$(pick_java)"
@@ -138,18 +140,18 @@ build_shim() {
   if [[ -f "$SHIM_DIR/.stamp" && "$(cat "$SHIM_DIR/.stamp")" == "$stamp" ]]; then
     return 0
   fi
-  [[ -x "$java_home/bin/javac" ]] || die "no javac in $java_home (needed to build the analysis shim)"
-  log "building analysis shim module for $VERSION with $java_home/bin/javac"
+  [[ -x "$java_home/bin/javac" ]] || die "no javac in $java_home (needed to build the test-shim module)"
+  log "building the test-shim module for $VERSION with $java_home/bin/javac"
   local tmp="$CACHE_ROOT/.shim-build-$VERSION"
   rm -rf "$tmp"; mkdir -p "$tmp/classes" "$tmp/module"
   "$java_home/bin/javac" --release 17 -nowarn -Xlint:-options -d "$tmp/classes" \
-    -cp "$ES_DIST_HOME/lib/*" "$src" >&2 || die "javac failed for the analysis shim"
-  "$java_home/bin/jar" --create --file "$tmp/module/fleet-test-analysis-shim.jar" -C "$tmp/classes" . >&2
+    -cp "$ES_DIST_HOME/lib/*" "$src" >&2 || die "javac failed for the test-shim module"
+  "$java_home/bin/jar" --create --file "$tmp/module/fleet-test-shim.jar" -C "$tmp/classes" . >&2
   cat > "$tmp/module/plugin-descriptor.properties" <<PROPS
-description=Test-only stand-in for analysis-common: pattern_capture, unique, uax_url_email (deploy/elasticsearch)
+description=Test-only stand-ins for analysis-common (pattern_capture, unique, uax_url_email) and rest-root (GET /), see deploy/elasticsearch
 version=1.0
-name=fleet-test-analysis-shim
-classname=org.fleetserver.esshim.AnalysisShimPlugin
+name=fleet-test-shim
+classname=org.fleetserver.esshim.TestShimPlugin
 java.version=17
 elasticsearch.version=$VERSION
 PROPS
@@ -262,11 +264,11 @@ cmd_start() {
 
   # Each node gets its own ES_HOME: a hardlink mirror of the unpacked cache (a copy across
   # filesystems). The node user can read it even when the cache sits under /root (0700), and
-  # extra modules (the analysis shim) can be added without touching the cache.
+  # extra modules (the test-shim) can be added without touching the cache.
   local es_home="$workdir/es-home"
   cp -al "$ES_DIST_HOME" "$es_home" 2>/dev/null || { rm -rf "$es_home"; cp -a "$ES_DIST_HOME" "$es_home"; }
   if want_shim "$es_home"; then
-    [[ -f "$SHIM_DIR/.stamp" ]] || die "analysis shim not built (run: $0 fetch)"
+    [[ -f "$SHIM_DIR/.stamp" ]] || die "test-shim module not built (run: $0 fetch)"
     cp -a "$SHIM_DIR" "$es_home/modules/"
   fi
   if [[ -n "$ug" ]] && ! node_user_can_read "$ug" "$es_home/bin/elasticsearch"; then
@@ -281,7 +283,7 @@ cmd_start() {
     die "FLEET_ES_SECURITY=true but this distribution has no x-pack-security module"
   fi
 
-  local cluster_name="fleet-es-$(date +%s)-$$-$RANDOM"
+  local cluster_name; cluster_name="fleet-es-$(date +%s)-$$-$RANDOM"
   local port="${FLEET_ES_PORT:-0}"
 
   cp -a "$es_home/config/." "$workdir/config/"
@@ -317,7 +319,8 @@ cmd_start() {
       echo "xpack.security.enabled: false"
     fi
   } > "$workdir/config/elasticsearch.yml"
-  # the distribution's jvm.options logs GC to a relative path; keep it but drop it into logs/
+  # The distribution's jvm.options writes a GC log (rotating up to 32 x 64 MB) into logs/; turn JVM
+  # unified logging off and keep only JVM warnings on stderr (-> console.log).
   printf -- '-Xlog:disable\n-Xlog:all=warning:stderr:utctime,level,tags\n' > "$workdir/config/jvm.options.d/fleet-es.options"
 
   local password=""
@@ -338,10 +341,9 @@ cmd_start() {
     "ES_TMPDIR=$workdir/tmp" "ES_JAVA_OPTS=-Xms$HEAP -Xmx$HEAP${FLEET_ES_JAVA_OPTS:+ $FLEET_ES_JAVA_OPTS}")
 
   if [[ "$security" == true ]]; then
-    as_node_user "$ug" "${node_env[@]}" "$es_home/bin/elasticsearch-keystore" create -s >&2 \
-      || die "elasticsearch-keystore create failed"
+    # `add -f` creates the (unprotected) keystore when missing: one JVM launch instead of two
     printf '%s' "$password" | as_node_user "$ug" "${node_env[@]}" \
-      "$es_home/bin/elasticsearch-keystore" add -x -s bootstrap.password >&2 \
+      "$es_home/bin/elasticsearch-keystore" add -x -f -s bootstrap.password >&2 \
       || die "elasticsearch-keystore add bootstrap.password failed"
   fi
 
@@ -359,8 +361,9 @@ cmd_start() {
   local -a auth=()
   [[ "$security" == true ]] && auth=(-u "elastic:$password")
   while :; do
-    if ! kill -0 "$launcher" 2>/dev/null && [[ -z "$url" ]]; then
+    if ! kill -0 "$launcher" 2>/dev/null; then
       log "node exited during startup; last log lines:"; tail -n 40 "$workdir/console.log" >&2 || true
+      rm -f "$workdir/run/es.pid" "$workdir/launcher.pid"
       exit 1
     fi
     if [[ -z "$url" && -s "$workdir/logs/http.ports" ]]; then
@@ -385,7 +388,7 @@ cmd_start() {
   local token=""
   if [[ "$security" == true ]]; then
     local resp
-    # index-backed token (stored in .security-7, needs the analysis module, see README.md)
+    # index-backed token (stored in .security-7, needs the test-shim module, see README.md)
     resp="$(curl -sS --max-time 30 "${auth[@]}" -X POST \
       "$url/_security/service/elastic/fleet-server/credential/token/$SERVICE_TOKEN_NAME" || true)"
     token="$(printf '%s' "$resp" | json_get "d['token']['value']" 2>/dev/null || true)"
@@ -398,8 +401,8 @@ cmd_start() {
       token="$(printf '%s\n' "$out" | sed -n 's/^SERVICE_TOKEN elastic\/fleet-server\/[^ ]* = //p')"
       [[ -n "$token" ]] || die "could not parse elasticsearch-service-tokens output: $out"
       # wait until the file realm picked it up (resource watcher runs every 5 s)
-      local i
-      for i in $(seq 1 40); do
+      local _
+      for _ in $(seq 1 40); do
         curl -sS -o /dev/null --fail --max-time 5 -H "Authorization: Bearer $token" \
           "$url/_security/_authenticate" 2>/dev/null && break
         sleep 0.5
