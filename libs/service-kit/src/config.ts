@@ -32,9 +32,23 @@ export interface HttpConfig {
   trustProxy: string[];
   drainTimeoutMs: number;
 }
+export interface ElasticsearchConfig {
+  hosts: string[];
+  serviceToken: string;
+  serviceTokenFile: string;
+  username: string;
+  password: string;
+  passwordFile: string;
+  requestTimeoutMs: number;
+  credentials: 'auto' | 'elasticsearch' | 'builtin';
+  bulkFlushIntervalMs: number;
+  bulkMaxPendingOps: number;
+}
+
 export interface StoreConfig {
-  backend: 'sqlite';
+  backend: 'sqlite' | 'elasticsearch';
   sqlite: { path: string; synchronous: 'FULL' | 'NORMAL' };
+  elasticsearch: ElasticsearchConfig;
 }
 export interface AdminConfig {
   token: string;
@@ -94,7 +108,12 @@ export function httpSchema(defaultPort: number): convict.Schema<HttpConfig> {
 }
 
 export const storeSchema: convict.Schema<StoreConfig> = {
-  backend: { doc: 'Store backend.', format: ['sqlite'], default: 'sqlite', env: 'FLEET_STORE_BACKEND' },
+  backend: {
+    doc: 'Store backend: the embedded SQLite file, or the .fleet-* indices of Elasticsearch.',
+    format: ['sqlite', 'elasticsearch'],
+    default: 'sqlite',
+    env: 'FLEET_STORE_BACKEND',
+  },
   sqlite: {
     path: {
       doc: 'Embedded store file (SQLite, WAL mode).',
@@ -107,6 +126,49 @@ export const storeSchema: convict.Schema<StoreConfig> = {
       format: ['NORMAL', 'FULL'],
       default: 'NORMAL',
       env: 'FLEET_SQLITE_SYNCHRONOUS',
+    },
+  },
+  elasticsearch: {
+    hosts: {
+      doc: 'Elasticsearch URLs (comma-separated).',
+      format: 'string-list',
+      default: ['http://localhost:9200'],
+      env: 'FLEET_ES_HOSTS',
+    },
+    serviceToken: {
+      doc: 'Service token of the elastic/fleet-server service account (sent as Bearer).',
+      format: String,
+      default: '',
+      env: 'FLEET_ES_SERVICE_TOKEN',
+      sensitive: true,
+    },
+    serviceTokenFile: {
+      doc: 'File holding the service token (used when serviceToken is empty).',
+      format: String,
+      default: '',
+      env: 'FLEET_ES_SERVICE_TOKEN_FILE',
+    },
+    username: { doc: 'Basic-auth user, when no service token is given.', format: String, default: '', env: 'FLEET_ES_USERNAME' },
+    password: { doc: 'Basic-auth password.', format: String, default: '', env: 'FLEET_ES_PASSWORD', sensitive: true },
+    passwordFile: { doc: 'File holding the basic-auth password.', format: String, default: '', env: 'FLEET_ES_PASSWORD_FILE' },
+    requestTimeoutMs: { doc: 'Timeout of one Elasticsearch request.', format: 'nat', default: 30_000, env: 'FLEET_ES_REQUEST_TIMEOUT_MS' },
+    credentials: {
+      doc: 'Agent API keys: Elasticsearch API keys (needs security), a built-in hashed store, or auto (the first when security is on).',
+      format: ['auto', 'elasticsearch', 'builtin'],
+      default: 'auto',
+      env: 'FLEET_ES_CREDENTIALS',
+    },
+    bulkFlushIntervalMs: {
+      doc: 'Writes from concurrent requests are grouped into one _bulk at most this long after the first.',
+      format: 'nat',
+      default: 250,
+      env: 'FLEET_ES_BULK_FLUSH_INTERVAL_MS',
+    },
+    bulkMaxPendingOps: {
+      doc: 'Writes waiting for Elasticsearch at most; past it, requests get 429 + Retry-After.',
+      format: 'nat',
+      default: 100_000,
+      env: 'FLEET_ES_BULK_MAX_PENDING_OPS',
     },
   },
 };

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '@fleet/store';
+import { DocumentConflictError, DocumentNotFoundError, StoreOverloadedError, StoreUnavailableError } from '@fleet/store';
 
 /** Base of every failure the services raise on purpose. The HTTP status comes from `ERROR_TABLE`. */
 export class FleetError extends Error {
@@ -122,6 +122,7 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [DocumentNotFoundError, 404, 'NotFound'],
   [DocumentConflictError, 409, 'Conflict'],
   [StoreUnavailableError, 503, 'ServiceUnavailable'],
+  [StoreOverloadedError, 429, 'TooManyRequests'],
 ];
 
 export interface ErrorBody {

@@ -44,7 +44,7 @@ export function runService<T extends BaseServiceConfig>(
     name,
     async () => {
       const lifecycle = new Lifecycle(logger);
-      const store = openStore(config.store);
+      const store = await openStore(config.store, logger);
       lifecycle.onClose('store', () => store.close());
       const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http });
       const hooks = await build({ config, logger, store, lifecycle, app });

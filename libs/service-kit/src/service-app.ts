@@ -1,8 +1,8 @@
 import express, { type Express } from 'express';
 import { hostname } from 'node:os';
-import { SqliteFleetStore, type FleetStore } from '@fleet/store';
+import { ElasticsearchFleetStore, SqliteFleetStore, type FleetStore } from '@fleet/store';
 import type { HttpConfig, StoreConfig } from './config';
-import { ConfigError } from './config';
+import { ConfigError, readSecretFile } from './config';
 import { requestContext, securityHeaders } from './http-middleware';
 import type { Logger } from './logger';
 import { configureTrustProxy } from './trust-proxy';
@@ -21,11 +21,26 @@ export function createServiceApp(opts: { logger: Logger; replicaId: string; http
   return app;
 }
 
-/** Opens the configured store backend. */
-export function openStore(config: StoreConfig): FleetStore {
+/** Opens the configured store backend; for Elasticsearch, reports what the cluster offers. */
+export async function openStore(config: StoreConfig, logger?: Logger): Promise<FleetStore> {
   switch (config.backend) {
     case 'sqlite':
       return new SqliteFleetStore({ path: config.sqlite.path, synchronous: config.sqlite.synchronous });
+    case 'elasticsearch': {
+      const es = config.elasticsearch;
+      const serviceToken = es.serviceToken || (es.serviceTokenFile ? readSecretFile(es.serviceTokenFile, 'Elasticsearch service token') : '');
+      const password = es.password || (es.passwordFile ? readSecretFile(es.passwordFile, 'Elasticsearch password') : '');
+      const store = await ElasticsearchFleetStore.open({
+        hosts: es.hosts,
+        ...(serviceToken ? { serviceToken } : es.username ? { username: es.username, password } : {}),
+        requestTimeoutMs: es.requestTimeoutMs,
+        credentials: es.credentials,
+        bulker: { flushIntervalMs: es.bulkFlushIntervalMs, maxPendingOps: es.bulkMaxPendingOps },
+      }, { requireReady: false });
+      if (store.notReadyReason) logger?.warn({ reason: store.notReadyReason }, 'elasticsearch not reachable yet; starting degraded and retrying');
+      else logger?.info({ elasticsearch: store.capabilities }, 'elasticsearch store ready');
+      return store;
+    }
     default:
       throw new ConfigError(`unknown store backend ${String(config.backend)}`);
   }

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { BadRequestError, InputError } from './errors';
 
 function describe(issues: z.core.$ZodIssue[]): string {
@@ -21,3 +21,17 @@ export function validateInput<S extends z.ZodType>(schema: S, value: unknown): z
   if (!result.success) throw new InputError(describe(result.error.issues));
   return result.data;
 }
+
+/**
+ * An agent's `local_metadata`: any JSON object, except that `elastic`, `host` and `os`, which the
+ * indices map as objects, must be objects (a string there would make every later write of the
+ * agent's document fail).
+ */
+export const localMetadataSchema = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  for (const key of ['elastic', 'host', 'os']) {
+    const v = value[key];
+    if (v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v))) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'must be an object' });
+    }
+  }
+});

@@ -27,4 +27,11 @@ export class DocumentConflictError extends StoreError {
 }
 
 /** The backend cannot be reached or refused the operation for a transient reason. */
-export class StoreUnavailableError extends StoreError {}
+export class StoreUnavailableError extends StoreError {
+  readonly retryAfterSeconds = 5;
+}
+
+/** The backend refused work because it is overloaded (Elasticsearch 429); callers should retry later. */
+export class StoreOverloadedError extends StoreError {
+  readonly retryAfterSeconds = 5;
+}

@@ -5,3 +5,9 @@ export * from './agent-status';
 export * from './secrets';
 export { SqliteFleetStore, type SqliteStoreOptions } from './sqlite/sqlite-store';
 export * from './agent-keys';
+export {
+  ElasticsearchFleetStore,
+  type ElasticsearchStoreOptions,
+  type ElasticsearchCapabilities,
+} from './elasticsearch/es-store';
+export type { ElasticsearchConnection } from './elasticsearch/es-client';

@@ -65,7 +65,8 @@ export interface BulkUpdate<T> {
   fields: Partial<T>;
 }
 
-export type BulkItemOutcome = 'updated' | 'not_found';
+/** `rejected`: the backend refused the item for good (e.g. a mapping conflict); it is not retried. */
+export type BulkItemOutcome = 'updated' | 'not_found' | 'rejected';
 
 export interface AgentStore {
   get(id: string): Promise<Hit<AgentDoc> | undefined>;

@@ -34,7 +34,7 @@ export interface RunningFleetServer {
 /** Starts enrollment, checkin gateway and policy dispatcher in one process on one port. */
 export async function startFleetServer(config: AllInOneConfig, logger: Logger): Promise<RunningFleetServer> {
   const lifecycle = new Lifecycle(logger);
-  const store = openStore(config.store);
+  const store = await openStore(config.store, logger);
   lifecycle.onClose('store', () => store.close());
   try {
     const bus = new InProcessBus();
@@ -58,9 +58,23 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
 
     await dispatcher.start();
     const publicUrl = config.fleet.publicUrls[0] ?? 'http://localhost:8220';
-    const boot = config.fleet.bootstrap
-      ? await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl)
-      : { created: false, tokenFile: `${dataDir}/enrollment-token` };
+    const tokenFile = `${dataDir}/enrollment-token`;
+    if (config.fleet.bootstrap) {
+      // With the store down at start, bootstrap waits for it instead of failing the process.
+      let retry: NodeJS.Timeout | undefined;
+      const attempt = async (): Promise<void> => {
+        try {
+          await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl);
+        } catch (err) {
+          logger.warn({ err }, 'bootstrap postponed: store unavailable');
+          retry = setTimeout(() => void attempt(), 5_000);
+          retry.unref();
+        }
+      };
+      await attempt();
+      lifecycle.onClose('bootstrap retry', () => clearTimeout(retry));
+    }
+    const boot = { tokenFile };
     await gateway.start();
     const server = await startHttpServer(app, config.http, logger);
     lifecycle.onClose('http server', () => server.close());

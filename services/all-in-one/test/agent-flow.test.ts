@@ -1,7 +1,7 @@
 import { FleetApiError, type CheckinResponse, type FleetAgentClient } from '@fleet/agent-protocol';
 import { expect } from 'chai';
 import request from 'supertest';
-import { enrollAgent, eventually, startHarness, type Harness } from './support/fleet-server-harness';
+import { enrollAgent, eventually, startHarness, type Backend, type Harness } from './support/fleet-server-harness';
 
 const POLICY = 'fleet-default-policy';
 
@@ -21,12 +21,12 @@ async function ackAll(agent: FleetAgentClient, res: CheckinResponse) {
   return agent.ack(events);
 }
 
-describe('Agent protocol end to end (all-in-one, embedded store)', function () {
+for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Agent protocol end to end (all-in-one, ${backend} store)`, function () {
   let h: Harness;
   let agent: FleetAgentClient;
 
   before(async () => {
-    h = await startHarness();
+    h = await startHarness({}, undefined, backend);
   });
   after(async () => {
     agent?.close();

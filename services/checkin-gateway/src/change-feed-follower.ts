@@ -12,8 +12,9 @@ const PAGE = 1000;
  * only delays a delivery.
  */
 export class ChangeFeedFollower {
-  private policySeq = -1;
-  private actionSeq = -1;
+  /** Positions in the feeds; undefined until the store first answers (no replay of history). */
+  private policySeq: number | undefined;
+  private actionSeq: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private polling: Promise<void> | undefined;
@@ -34,8 +35,7 @@ export class ChangeFeedFollower {
 
   async start(): Promise<void> {
     this.unsubscribe = this.deps.bus.subscribe((envelope) => this.onNotification(envelope));
-    this.policySeq = await this.deps.store.policies.checkpoint();
-    this.actionSeq = await this.deps.store.actions.checkpoint();
+    await this.poll();
     this.timer = setInterval(() => void this.poll(), this.pollIntervalMs);
     this.timer.unref();
   }
@@ -84,6 +84,11 @@ export class ChangeFeedFollower {
   }
 
   private async readFeeds(): Promise<void> {
+    if (this.policySeq === undefined || this.actionSeq === undefined) {
+      this.policySeq = await this.deps.store.policies.checkpoint();
+      this.actionSeq = await this.deps.store.actions.checkpoint();
+      return;
+    }
     for (;;) {
       const hits = await this.deps.store.policies.changesSince(this.policySeq, PAGE);
       for (const h of hits) this.policyChanged(h._source.policy_id, h._source.revision_idx);

@@ -6,6 +6,7 @@ import {
   checkAgentUserAgent,
   DrainingError,
   errorHandler,
+  localMetadataSchema,
   parseApiKeyHeader,
   parseJsonObject,
   parseSemVer,
@@ -46,7 +47,7 @@ const checkinBody = z.object({
   }),
   message: z.string().max(64 * 1024),
   ack_token: z.string().max(1024).optional(),
-  local_metadata: jsonObject.optional(),
+  local_metadata: localMetadataSchema.optional(),
   components: z.array(component).max(10_000).optional(),
   poll_timeout: z.string().max(64).optional(),
   upgrade_details: z

@@ -3,8 +3,8 @@ import type { Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 
 /**
- * Fleet Server state for `/api/status`: STARTING until the store first answers, HEALTHY while it
- * does, DEGRADED when it stops answering, STOPPING once shutdown begins. Checked every interval,
+ * Fleet Server state for `/api/status`: HEALTHY while the store answers, DEGRADED while it does not
+ * (also right from the start, when it is down then), STOPPING once shutdown begins. Checked every interval,
  * never per request.
  */
 export class HealthMonitor {
@@ -38,7 +38,7 @@ export class HealthMonitor {
       await this.store.ping();
       this.set('HEALTHY');
     } catch (err) {
-      this.set(this.current === 'STARTING' ? 'STARTING' : 'DEGRADED', err);
+      this.set('DEGRADED', err);
     }
     return this.state;
   }

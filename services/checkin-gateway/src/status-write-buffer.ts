@@ -67,6 +67,8 @@ export class StatusWriteBuffer {
       this.flushedWrites += updates.length;
       const missing = outcomes.filter((o) => o === 'not_found').length;
       if (missing) this.logger.debug({ missing }, 'status writes for deleted agents dropped');
+      const rejected = updates.filter((_, i) => outcomes[i] === 'rejected').map((u) => u.id);
+      if (rejected.length) this.logger.error({ agents: rejected.slice(0, 20), count: rejected.length }, 'status writes rejected by the store and dropped');
     } catch (err) {
       this.logger.warn({ err, agents: batch.size }, 'status flush failed; will retry');
       for (const [id, fields] of batch) {

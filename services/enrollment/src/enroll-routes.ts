@@ -3,6 +3,7 @@ import {
   apiVersion,
   checkAgentUserAgent,
   errorHandler,
+  localMetadataSchema,
   parseApiKeyHeader,
   parseJsonObject,
   parseSemVer,
@@ -18,7 +19,6 @@ import { authenticateEnrollmentKey, enrollAgent, type EnrollDeps } from './enrol
 /** Agent ids end up in URLs and document ids: keep them to a safe alphabet. */
 export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 
-const jsonObject = z.record(z.string(), z.unknown());
 
 const enrollBody = z.object({
   type: z.enum(['PERMANENT', 'EPHEMERAL', 'TEMPORARY']),
@@ -27,7 +27,7 @@ const enrollBody = z.object({
   enrollment_id: z.string().min(1).max(256).optional(),
   shared_id: z.string().max(256).optional(),
   metadata: z.object({
-    local: jsonObject,
+    local: localMetadataSchema,
     user_provided: z.unknown().optional(),
     tags: z.array(z.string().min(1).max(256)).max(256).optional(),
   }),

@@ -11,8 +11,9 @@ const PAGE = 1000;
  * notifications were published, so a failure is retried, never skipped.
  */
 export class ChangeDispatcher {
-  private policySeq = -1;
-  private actionSeq = -1;
+  /** Positions in the feeds; undefined until the store first answers (no replay of history). */
+  private policySeq: number | undefined;
+  private actionSeq: number | undefined;
   private readonly announced = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -29,8 +30,7 @@ export class ChangeDispatcher {
   ) {}
 
   async start(): Promise<void> {
-    this.policySeq = await this.store.policies.checkpoint();
-    this.actionSeq = await this.store.actions.checkpoint();
+    await this.kick();
     this.unsubscribe = this.store.onLocalWrite(() => void this.kick());
     this.timer = setInterval(() => void this.kick(), this.pollIntervalMs);
     this.timer.unref();
@@ -67,6 +67,11 @@ export class ChangeDispatcher {
   }
 
   private async pass(): Promise<void> {
+    if (this.policySeq === undefined || this.actionSeq === undefined) {
+      this.policySeq = await this.store.policies.checkpoint();
+      this.actionSeq = await this.store.actions.checkpoint();
+      return;
+    }
     for (;;) {
       const hits = await this.store.policies.changesSince(this.policySeq, PAGE);
       const latest = new Map<string, { revision: number; seq: number }>();

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { request as httpRequest } from 'node:http';
 import { allInOneSchema, startFleetServer, type RunningFleetServer } from '../../src/index';
+import { wipeFleetIndices } from './elasticsearch-admin';
 
 export interface Harness {
   server: RunningFleetServer;
@@ -44,16 +45,36 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   return out;
 }
 
-/** Starts the all-in-one server in this process on a free loopback port with a fresh data dir. */
-export async function startHarness(overrides: Record<string, unknown> = {}, existingDir?: string): Promise<Harness> {
+export type Backend = 'sqlite' | 'elasticsearch';
+
+/** Store settings for a backend; the Elasticsearch node comes from the global test fixture. */
+export function storeOverrides(backend: Backend, dataDir: string): Record<string, unknown> {
+  if (backend === 'sqlite') return { store: { backend, sqlite: { path: join(dataDir, 'fleet.db') } } };
+  const url = process.env.FLEET_ES_URL;
+  if (!url) throw new Error('FLEET_ES_URL is not set: the Elasticsearch fixture did not run');
+  return {
+    store: {
+      backend,
+      sqlite: { path: join(dataDir, 'fleet.db') },
+      elasticsearch: { hosts: [url], serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '', bulkFlushIntervalMs: 50 },
+    },
+  };
+}
+
+/**
+ * Starts the all-in-one server in this process on a free loopback port with a fresh data dir (and,
+ * for Elasticsearch, empty `.fleet-*` indices).
+ */
+export async function startHarness(overrides: Record<string, unknown> = {}, existingDir?: string, backend: Backend = 'sqlite'): Promise<Harness> {
   const dataDir = existingDir ?? mkdtempSync(join(tmpdir(), 'fleet-test-'));
+  if (backend === 'elasticsearch' && !existingDir) await wipeFleetIndices();
   const logs: string[] = [];
   const start = async (extra: Record<string, unknown>) => {
     const sink = new PassThrough();
     sink.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
     const config = loadConfig(allInOneSchema, {
       env: {},
-      overrides: merge(merge(TEST_OVERRIDES, { store: { sqlite: { path: join(dataDir, 'fleet.db') } } }), merge(overrides, extra)),
+      overrides: merge(merge(TEST_OVERRIDES, storeOverrides(backend, dataDir)), merge(overrides, extra)),
     });
     const logger = createLogger({ name: 'fleet-test', level: config.log.level }, sink);
     return startFleetServer(config, logger);

@@ -1,0 +1,71 @@
+import { Client, errors } from '@elastic/elasticsearch';
+import { StoreOverloadedError, StoreUnavailableError } from '../errors';
+
+export interface ElasticsearchConnection {
+  hosts: string[];
+  /** Service token of the `elastic/fleet-server` service account (sent as `Authorization: Bearer`). */
+  serviceToken?: string;
+  username?: string;
+  password?: string;
+  requestTimeoutMs?: number;
+  maxRetries?: number;
+}
+
+export function createClient(conn: ElasticsearchConnection): Client {
+  const auth = conn.serviceToken
+    ? { bearer: conn.serviceToken }
+    : conn.username
+      ? { username: conn.username, password: conn.password ?? '' }
+      : undefined;
+  return new Client({
+    nodes: conn.hosts,
+    ...(auth ? { auth } : {}),
+    requestTimeout: conn.requestTimeoutMs ?? 30_000,
+    maxRetries: conn.maxRetries ?? 2,
+    compression: false,
+    headers: { 'x-elastic-product-origin': 'fleet' },
+  });
+}
+
+export const statusOf = (err: unknown): number | undefined =>
+  err instanceof errors.ResponseError ? err.statusCode : undefined;
+
+export const errorType = (err: unknown): string | undefined => {
+  if (!(err instanceof errors.ResponseError)) return undefined;
+  const body = err.body as { error?: { type?: string } } | undefined;
+  return body?.error?.type;
+};
+
+/** True for failures worth retrying: the node is unreachable, overloaded or failing (429, 5xx). */
+export function isTransient(err: unknown): boolean {
+  if (
+    err instanceof errors.ConnectionError ||
+    err instanceof errors.TimeoutError ||
+    err instanceof errors.NoLivingConnectionsError
+  ) {
+    return true;
+  }
+  const status = statusOf(err);
+  return status === 429 || (status !== undefined && status >= 500);
+}
+
+/** Maps client failures to the store's error kinds (others pass through unchanged). */
+export function translate(err: unknown): Error {
+  if (statusOf(err) === 429) return new StoreOverloadedError('elasticsearch is overloaded (429)', { cause: err });
+  if (isTransient(err)) return new StoreUnavailableError(`elasticsearch unavailable: ${describe(err)}`, { cause: err });
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function describe(err: unknown): string {
+  if (err instanceof errors.ResponseError) return `${err.statusCode ?? '?'} ${errorType(err) ?? ''}`.trim();
+  return err instanceof Error ? err.name : String(err);
+}
+
+/** Runs an Elasticsearch call, translating its failure. */
+export async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw translate(err);
+  }
+}

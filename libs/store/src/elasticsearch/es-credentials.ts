@@ -1,0 +1,155 @@
+import type { Client } from '@elastic/elasticsearch';
+import type { ApiKeyRecord } from '../documents';
+import { generateApiKey, hashApiKeySecret, verifyApiKeySecret } from '../secrets';
+import type { ApiKeyInfo, CreateApiKeyRequest, CredentialStore, IssuedApiKey } from '../store-port';
+import { call, statusOf } from './es-client';
+import { ES_INDICES } from './es-indices';
+
+/**
+ * Agent and enrollment keys as real Elasticsearch API keys (`POST /_security/api_key`), verified with
+ * `GET /_security/_authenticate` and revoked with `DELETE /_security/api_key` (owner keys, as the
+ * `elastic/fleet-server` service account may only manage its own).
+ */
+export class SecurityApiCredentials implements CredentialStore {
+  readonly kind = 'elasticsearch' as const;
+
+  constructor(private readonly client: Client) {}
+
+  async create(request: CreateApiKeyRequest): Promise<IssuedApiKey> {
+    const res = await call(() =>
+      this.client.security.createApiKey({
+        name: request.name,
+        metadata: request.metadata,
+        role_descriptors: (request.roleDescriptors ?? {}) as never,
+        refresh: 'wait_for',
+      }),
+    );
+    return {
+      id: res.id,
+      name: res.name,
+      metadata: request.metadata,
+      invalidated: false,
+      secret: res.api_key,
+      token: res.encoded ?? Buffer.from(`${res.id}:${res.api_key}`).toString('base64'),
+    };
+  }
+
+  async verify(id: string, secret: string): Promise<ApiKeyInfo | undefined> {
+    const token = Buffer.from(`${id}:${secret}`, 'utf8').toString('base64');
+    try {
+      const res = await this.client.security.authenticate({}, { headers: { authorization: `ApiKey ${token}` } });
+      const key = res.api_key;
+      if (!key || key.id !== id) return undefined;
+      return { id: key.id, name: key.name ?? '', metadata: {}, invalidated: false };
+    } catch (err) {
+      if (statusOf(err) === 401) return undefined;
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<ApiKeyInfo | undefined> {
+    try {
+      const res = await call(() => this.client.security.getApiKey({ id, owner: true }));
+      const key = res.api_keys[0];
+      if (!key) return undefined;
+      return { id: key.id, name: key.name ?? '', metadata: (key.metadata ?? {}), invalidated: key.invalidated === true };
+    } catch (err) {
+      if (statusOf((err as { cause?: unknown }).cause ?? err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async invalidate(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const invalidated: string[] = [];
+    // One call per key: an unknown id must not fail the others.
+    for (const id of ids) {
+      try {
+        const res = await call(() => this.client.security.invalidateApiKey({ ids: [id], owner: true }));
+        invalidated.push(...res.invalidated_api_keys);
+      } catch (err) {
+        if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404) throw err;
+      }
+    }
+    return invalidated;
+  }
+}
+
+interface StoredKey {
+  id: string;
+  invalidated: boolean;
+  doc: ApiKeyRecord;
+}
+
+/** Hashed API keys in an index of their own, for clusters without security. */
+export class BuiltinEsCredentials implements CredentialStore {
+  readonly kind = 'builtin' as const;
+  private readonly index = ES_INDICES.builtinApiKeys.alias;
+
+  constructor(private readonly client: Client) {}
+
+  private async read(id: string): Promise<{ rec: ApiKeyRecord; seqNo: number; primaryTerm: number } | undefined> {
+    try {
+      const res = await this.client.get<StoredKey>({ index: this.index, id });
+      if (!res.found || !res._source) return undefined;
+      return { rec: res._source.doc, seqNo: res._seq_no ?? 0, primaryTerm: res._primary_term ?? 1 };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private info(rec: ApiKeyRecord): ApiKeyInfo {
+    return { id: rec.id, name: rec.name, metadata: rec.metadata, invalidated: rec.invalidated };
+  }
+
+  async create(request: CreateApiKeyRequest): Promise<IssuedApiKey> {
+    const key = generateApiKey();
+    const rec: ApiKeyRecord = {
+      id: key.id,
+      name: request.name,
+      hash: hashApiKeySecret(key.secret),
+      metadata: request.metadata,
+      created_at: new Date().toISOString(),
+      invalidated: false,
+    };
+    await call(() => this.client.create({ index: this.index, id: rec.id, document: { id: rec.id, invalidated: false, doc: rec }, refresh: 'wait_for' }));
+    return { ...this.info(rec), secret: key.secret, token: key.token };
+  }
+
+  async verify(id: string, secret: string): Promise<ApiKeyInfo | undefined> {
+    const found = await call(() => this.read(id));
+    return found && verifyApiKeySecret(secret, found.rec.hash) ? this.info(found.rec) : undefined;
+  }
+
+  async get(id: string): Promise<ApiKeyInfo | undefined> {
+    const found = await call(() => this.read(id));
+    return found ? this.info(found.rec) : undefined;
+  }
+
+  async invalidate(ids: string[]): Promise<string[]> {
+    const changed: string[] = [];
+    for (const id of ids) {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const found = await call(() => this.read(id));
+        if (!found || found.rec.invalidated) break;
+        const rec = { ...found.rec, invalidated: true, invalidated_at: new Date().toISOString() };
+        try {
+          await this.client.index({
+            index: this.index,
+            id,
+            document: { id, invalidated: true, doc: rec },
+            if_seq_no: found.seqNo,
+            if_primary_term: found.primaryTerm,
+            refresh: 'wait_for',
+          });
+          changed.push(id);
+          break;
+        } catch (err) {
+          if (statusOf(err) !== 409) throw err;
+        }
+      }
+    }
+    return changed;
+  }
+}

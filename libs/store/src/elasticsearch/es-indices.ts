@@ -1,0 +1,174 @@
+/**
+ * The indices of the Elasticsearch backend. Where Elasticsearch's `fleet` module is installed it
+ * owns the `.fleet-*` system indices (and Kibana writes them); this backend then uses them as they
+ * are. Where it is not (e.g. the integration-test distribution), the backend creates them with these
+ * mappings: the field names and types Kibana and elastic/fleet-server read, with `dynamic: false` so
+ * unknown fields are kept in `_source` but never grow the mapping.
+ */
+
+type Mapping = Record<string, unknown>;
+
+export interface IndexDefinition {
+  /**
+   * The name every query uses. With the fleet module it is an alias of a system index; without it,
+   * the backend creates an index of this name (the service account may create indices, not aliases).
+   */
+  alias: string;
+  mappings: Mapping;
+}
+
+const keyword = { type: 'keyword' };
+const date = { type: 'date' };
+const bool = { type: 'boolean' };
+const long = { type: 'long' };
+const integer = { type: 'integer' };
+const opaque = { type: 'object', enabled: false };
+
+const base = (properties: Mapping): Mapping => ({ dynamic: false, properties });
+
+export const INDEX_SETTINGS = {
+  number_of_shards: 1,
+  auto_expand_replicas: '0-1',
+  hidden: true,
+  refresh_interval: '1s',
+};
+
+export const ES_INDICES = {
+  agents: {
+    alias: '.fleet-agents',
+    mappings: base({
+      active: bool,
+      type: keyword,
+      enrolled_at: date,
+      updated_at: date,
+      policy_id: keyword,
+      policy_base_id: keyword,
+      namespaces: keyword,
+      access_api_key_id: keyword,
+      agent: { properties: { id: keyword, version: keyword, type: keyword } },
+      local_metadata: {
+        properties: {
+          elastic: { properties: { agent: { properties: { id: keyword, version: keyword, snapshot: bool, upgradeable: bool } } } },
+          host: { properties: { hostname: keyword, name: keyword, id: keyword, architecture: keyword } },
+          os: { properties: { name: keyword, platform: keyword, version: keyword, family: keyword } },
+        },
+      },
+      tags: keyword,
+      enrollment_id: keyword,
+      replace_token: { type: 'keyword', index: false },
+      user_provided_metadata: opaque,
+      last_checkin: date,
+      last_checkin_status: keyword,
+      last_checkin_message: { type: 'text' },
+      unhealthy_reason: keyword,
+      components: opaque,
+      agent_policy_id: keyword,
+      policy_revision_idx: long,
+      action_seq_no: long,
+      upgrade: opaque,
+      outputs: opaque,
+      upgrade_details: { properties: { target_version: keyword, action_id: keyword, state: keyword, metadata: opaque } },
+      upgraded_at: date,
+      upgrade_started_at: date,
+      upgrade_status: keyword,
+      upgrade_attempts: date,
+      unenrolled_at: date,
+      unenrolled_reason: keyword,
+      unenrollment_started_at: date,
+      audit_unenrolled_time: date,
+      audit_unenrolled_reason: keyword,
+      sequence_num: long,
+    }),
+  },
+  policies: {
+    alias: '.fleet-policies',
+    mappings: base({
+      '@timestamp': date,
+      policy_id: keyword,
+      revision_idx: long,
+      coordinator_idx: long,
+      default_fleet_server: bool,
+      unenroll_timeout: integer,
+      namespaces: keyword,
+      data: opaque,
+    }),
+  },
+  actions: {
+    alias: '.fleet-actions',
+    mappings: base({
+      action_id: keyword,
+      '@timestamp': date,
+      expiration: date,
+      start_time: date,
+      minimum_execution_duration: integer,
+      rollout_duration_seconds: integer,
+      type: keyword,
+      input_type: keyword,
+      timeout: integer,
+      agents: keyword,
+      data: opaque,
+      secret_references: opaque,
+      user_id: keyword,
+      namespaces: keyword,
+      traceparent: keyword,
+      signed: opaque,
+    }),
+  },
+  actionResults: {
+    alias: '.fleet-actions-results',
+    mappings: base({
+      '@timestamp': date,
+      action_id: keyword,
+      agent_id: keyword,
+      namespaces: keyword,
+      error: { type: 'text' },
+      data: opaque,
+      action_input_type: keyword,
+      started_at: date,
+      completed_at: date,
+      action_data: opaque,
+      action_response: opaque,
+    }),
+  },
+  enrollmentKeys: {
+    alias: '.fleet-enrollment-api-keys',
+    mappings: base({
+      active: bool,
+      api_key_id: keyword,
+      api_key: { type: 'keyword', index: false },
+      name: keyword,
+      policy_id: keyword,
+      namespaces: keyword,
+      created_at: date,
+      updated_at: date,
+      expire_at: date,
+    }),
+  },
+  artifacts: {
+    alias: '.fleet-artifacts',
+    mappings: base({
+      identifier: keyword,
+      compression_algorithm: keyword,
+      encryption_algorithm: keyword,
+      encoded_sha256: keyword,
+      encoded_size: long,
+      decoded_sha256: keyword,
+      decoded_size: long,
+      created: date,
+      body: { type: 'binary' },
+      package_name: keyword,
+    }),
+  },
+  /** Management records of agent policies (Kibana keeps these as saved objects). */
+  agentPolicies: {
+    alias: '.fleet-policies-definitions',
+    mappings: base({ id: keyword, name: keyword, created_at: date, updated_at: date, doc: opaque }),
+  },
+  /** Hashed API keys, used only when Elasticsearch security is off. */
+  builtinApiKeys: {
+    alias: '.fleet-builtin-api-keys',
+    mappings: base({ id: keyword, invalidated: bool, doc: opaque }),
+  },
+} satisfies Record<string, IndexDefinition>;
+
+export type IndexKey = keyof typeof ES_INDICES;

@@ -1,0 +1,656 @@
+import type { Client } from '@elastic/elasticsearch';
+import type { estypes } from '@elastic/elasticsearch';
+import { randomUUID } from 'node:crypto';
+import { deriveAgentStatus, type StatusContext } from '../agent-status';
+import type {
+  ActionDoc,
+  ActionResultDoc,
+  AgentDoc,
+  AgentPolicyRecord,
+  EnrollmentApiKeyDoc,
+  Hit,
+  PolicyRevisionDoc,
+} from '../documents';
+import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '../errors';
+import { policyRevisionDocId } from '../secrets';
+import type {
+  ActionResultStore,
+  ActionStore,
+  AgentPolicyStore,
+  AgentQuery,
+  AgentStore,
+  BulkItemOutcome,
+  CredentialStore,
+  EnrollmentKeyStore,
+  FleetStore,
+  Page,
+  PolicyRevisionStore,
+  WatchedCollection,
+} from '../store-port';
+import { BuiltinEsCredentials, SecurityApiCredentials } from './es-credentials';
+import { call, createClient, errorType, statusOf, translate, type ElasticsearchConnection } from './es-client';
+import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
+import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
+import { SeqNoFeed } from './seq-no-feed';
+
+export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
+  /** `auto`: Elasticsearch API keys when security is on, else the built-in store. */
+  credentials?: 'auto' | 'elasticsearch' | 'builtin';
+  /** Reuse a `_seq_no` visibility check on hot paths for at most this long. */
+  visibilityReuseMs?: number;
+  bulker?: Partial<BulkerOptions>;
+}
+
+/** What the backend found at start, reported in the logs. */
+export interface ElasticsearchCapabilities {
+  version: string;
+  security: boolean;
+  fleetModule: boolean;
+  credentials: 'elasticsearch' | 'builtin';
+}
+
+const CONFLICT_RETRIES = 40;
+/** Jittered pause between optimistic-concurrency retries, so racing writers spread out. */
+const backoff = (attempt: number) => new Promise<void>((r) => setTimeout(r, Math.random() * Math.min(50, 2 * (attempt + 1))));
+const SCAN_PAGE = 1000;
+const MAX_STATUS_SCAN = 200_000;
+
+type Source<T> = estypes.SearchHit<T>;
+const toHit = <T>(h: Source<T>): Hit<T> => ({ _id: h._id ?? '', _seq_no: h._seq_no ?? -1, _source: h._source as T });
+const namedFields = <T extends object>(fields: Partial<T>): Partial<T> =>
+  Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<T>;
+const is404 = (err: unknown): boolean => statusOf(err) === 404 || statusOf((err as { cause?: unknown })?.cause) === 404;
+const is409 = (err: unknown): boolean => statusOf(err) === 409;
+
+/**
+ * The Elasticsearch backend of the store port: the `.fleet-*` indices Kibana and
+ * elastic/fleet-server share. No script is ever sent (partial updates are optimistic
+ * read-modify-write with `if_seq_no`), and change feeds follow `_seq_no` below the global checkpoint.
+ */
+export class ElasticsearchFleetStore implements FleetStore {
+  readonly backend = 'elasticsearch' as const;
+  readonly agents: AgentStore;
+  readonly policies: PolicyRevisionStore;
+  readonly actions: ActionStore;
+  readonly actionResults: ActionResultStore;
+  readonly enrollmentKeys: EnrollmentKeyStore;
+  readonly agentPolicies: AgentPolicyStore;
+  readonly credentials: CredentialStore;
+  capabilities: ElasticsearchCapabilities | undefined;
+  /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
+  notReadyReason: string | undefined = 'not initialized';
+  private credentialImpl: CredentialStore | undefined;
+  private initTimer: NodeJS.Timeout | undefined;
+
+  readonly client: Client;
+  readonly bulker: EsBulker;
+  private policyFeed: SeqNoFeed;
+  private actionFeed: SeqNoFeed;
+  private readonly listeners = new Set<(c: WatchedCollection) => void>();
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly opts: ElasticsearchStoreOptions) {
+    this.client = createClient(opts);
+    this.bulker = new EsBulker(this.client, { ...DEFAULT_BULKER, ...opts.bulker });
+    this.policyFeed = new SeqNoFeed(this.client, ES_INDICES.policies.alias, false, opts.visibilityReuseMs ?? 250);
+    this.actionFeed = new SeqNoFeed(this.client, ES_INDICES.actions.alias, false, opts.visibilityReuseMs ?? 250);
+    const impl = (): CredentialStore => {
+      if (!this.credentialImpl) throw new StoreUnavailableError(`elasticsearch not ready: ${this.notReadyReason ?? ''}`);
+      return this.credentialImpl;
+    };
+    this.credentials = {
+      get kind() {
+        return impl().kind;
+      },
+      create: (request) => this.guard(() => impl().create(request)),
+      verify: (id, secret) => this.guard(() => impl().verify(id, secret)),
+      get: (id) => this.guard(() => impl().get(id)),
+      invalidate: (ids) => this.guard(() => impl().invalidate(ids)),
+    };
+    this.agents = this.createAgentStore();
+    this.policies = this.createPolicyStore();
+    this.actions = this.createActionStore();
+    this.actionResults = this.createActionResultStore();
+    this.enrollmentKeys = this.createEnrollmentKeyStore();
+    this.agentPolicies = this.createAgentPolicyStore();
+  }
+
+  /**
+   * Connects, finds out what the cluster offers (security, the fleet module) and creates the
+   * indices that do not exist. Fails with `StoreUnavailableError` when Elasticsearch cannot be reached.
+   */
+  static async open(opts: ElasticsearchStoreOptions, behaviour: { retryIntervalMs?: number; requireReady?: boolean } = {}): Promise<ElasticsearchFleetStore> {
+    const store = new ElasticsearchFleetStore(opts);
+    const ready = await store.initialize();
+    if (!ready) {
+      if (behaviour.requireReady ?? true) {
+        const reason = store.notReadyReason;
+        await store.close();
+        throw new StoreUnavailableError(`elasticsearch not ready: ${reason ?? ''}`);
+      }
+      store.retryInitialization(behaviour.retryIntervalMs ?? 5_000);
+    }
+    return store;
+  }
+
+  /** One attempt to detect the cluster and create missing indices. */
+  private async initialize(): Promise<boolean> {
+    const probe = createClient({ ...this.opts, maxRetries: 0 });
+    try {
+      const capabilities = await detect(probe, this.opts.credentials ?? 'auto');
+      this.capabilities = capabilities;
+      const reuse = this.opts.visibilityReuseMs ?? 250;
+      this.policyFeed = new SeqNoFeed(this.client, ES_INDICES.policies.alias, capabilities.fleetModule, reuse);
+      this.actionFeed = new SeqNoFeed(this.client, ES_INDICES.actions.alias, capabilities.fleetModule, reuse);
+      await this.ensureIndices();
+      this.credentialImpl =
+        capabilities.credentials === 'elasticsearch' ? new SecurityApiCredentials(this.client) : new BuiltinEsCredentials(this.client);
+      this.notReadyReason = undefined;
+      return true;
+    } catch (err) {
+      this.notReadyReason = err instanceof Error ? err.message : String(err);
+      return false;
+    } finally {
+      await probe.close();
+    }
+  }
+
+  private retryInitialization(intervalMs: number): void {
+    this.initTimer = setTimeout(() => {
+      if (this.closing) return;
+      void this.initialize().then((ok) => {
+        if (!ok) this.retryInitialization(intervalMs);
+      });
+    }, intervalMs);
+    this.initTimer.unref();
+  }
+
+  async ping(): Promise<void> {
+    if (this.closing) throw new StoreUnavailableError('store is closed');
+    if (this.notReadyReason) throw new StoreUnavailableError(`elasticsearch not ready: ${this.notReadyReason}`);
+    await call(() => this.client.cluster.health({ index: ES_INDICES.agents.alias, timeout: '5s' }));
+  }
+
+  onLocalWrite(listener: (c: WatchedCollection) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.initTimer);
+      this.listeners.clear();
+      await this.bulker.close();
+      await this.client.close();
+    })();
+    return this.closing;
+  }
+
+  private wrote(collection: WatchedCollection): void {
+    (collection === 'policies' ? this.policyFeed : this.actionFeed).touched();
+    for (const l of this.listeners) queueMicrotask(() => l(collection));
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) throw new StoreUnavailableError('store is closed');
+    if (this.notReadyReason) throw new StoreUnavailableError(`elasticsearch not ready: ${this.notReadyReason}`);
+    return call(fn);
+  }
+
+  /** Creates each index (with its alias) that does not exist yet; existing ones are used as they are. */
+  private async ensureIndices(): Promise<void> {
+    if (this.capabilities?.fleetModule) return; // the fleet module owns and creates the .fleet-* system indices
+    for (const def of Object.values(ES_INDICES) as IndexDefinition[]) {
+      if (def === ES_INDICES.builtinApiKeys && this.capabilities?.credentials !== 'builtin') continue;
+      // The service account may read but not inspect index metadata: probe with an empty search.
+      const exists = await this.client.search({ index: def.alias, size: 0 }).then(
+        () => true,
+        (err: unknown) => (is404(err) ? false : Promise.reject(translate(err))),
+      );
+      if (exists) continue;
+      try {
+        await call(() =>
+          this.client.indices.create({ index: def.alias, settings: { index: INDEX_SETTINGS }, mappings: def.mappings }),
+        );
+      } catch (err) {
+        // Another replica created it meanwhile.
+        if (errorType(err) !== 'resource_already_exists_exception') throw err;
+      }
+    }
+  }
+
+  // ---- generic helpers --------------------------------------------------------------------
+
+  private async getDoc<T>(index: string, id: string): Promise<Hit<T> | undefined> {
+    try {
+      const res = await this.client.get<T>({ index, id });
+      return res.found ? { _id: res._id, _seq_no: res._seq_no ?? -1, _source: res._source as T } : undefined;
+    } catch (err) {
+      if (is404(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async getVersioned<T>(index: string, id: string) {
+    try {
+      const res = await this.client.get<T>({ index, id });
+      if (!res.found) return undefined;
+      return { doc: res._source as T, seqNo: res._seq_no ?? 0, primaryTerm: res._primary_term ?? 1 };
+    } catch (err) {
+      if (is404(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async createDoc<T extends object>(index: string, id: string, doc: T, collection: string): Promise<Hit<T>> {
+    try {
+      const res = await this.client.create({ index, id, document: doc, refresh: true });
+      return { _id: id, _seq_no: res._seq_no ?? -1, _source: doc };
+    } catch (err) {
+      if (is409(err)) throw new DocumentConflictError(collection, id);
+      throw err;
+    }
+  }
+
+  /** Optimistic read-modify-write: retried on version conflicts, never a script. */
+  private async mutateDoc<T extends object>(
+    index: string,
+    id: string,
+    collection: string,
+    change: (doc: T) => Partial<T> | undefined,
+  ): Promise<Hit<T>> {
+    for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
+      const current = await this.getVersioned<T>(index, id);
+      if (!current) throw new DocumentNotFoundError(collection, id);
+      const fields = change(current.doc);
+      if (!fields) return { _id: id, _seq_no: current.seqNo, _source: current.doc };
+      const doc = { ...current.doc, ...namedFields(fields) };
+      try {
+        const res = await this.client.index({
+          index,
+          id,
+          document: doc,
+          if_seq_no: current.seqNo,
+          if_primary_term: current.primaryTerm,
+          refresh: true,
+        });
+        return { _id: id, _seq_no: res._seq_no ?? -1, _source: doc };
+      } catch (err) {
+        if (!is409(err)) throw err;
+        await backoff(attempt);
+      }
+    }
+    throw new DocumentConflictError(collection, id);
+  }
+
+  private async search<T>(index: string, body: estypes.SearchRequest): Promise<{ hits: Hit<T>[]; total: number }> {
+    try {
+      const res = await this.client.search<T>({ index, seq_no_primary_term: true, ignore_unavailable: true, ...body });
+      const total = typeof res.hits.total === 'number' ? res.hits.total : (res.hits.total?.value ?? res.hits.hits.length);
+      return { hits: res.hits.hits.map((h) => toHit<T>(h)), total };
+    } catch (err) {
+      if (is404(err)) return { hits: [], total: 0 };
+      throw err;
+    }
+  }
+
+  private async firstHit<T>(index: string, body: estypes.SearchRequest): Promise<Hit<T> | undefined> {
+    return (await this.search<T>(index, { ...body, size: 1 })).hits[0];
+  }
+
+  /** Every hit of a query, in `_seq_no` order, page by page (bounded by `max`). */
+  private async scan<T>(index: string, query: estypes.QueryDslQueryContainer, max: number): Promise<Hit<T>[]> {
+    const out: Hit<T>[] = [];
+    let after: estypes.SortResults | undefined;
+    while (out.length < max) {
+      const res = await this.client
+        .search<T>({
+          index,
+          query,
+          size: Math.min(SCAN_PAGE, max - out.length),
+          sort: [{ _seq_no: 'asc' }],
+          seq_no_primary_term: true,
+          ignore_unavailable: true,
+          ...(after ? { search_after: after } : {}),
+        })
+        .catch((err: unknown) => {
+          if (is404(err)) return undefined;
+          throw err;
+        });
+      const hits = res?.hits.hits ?? [];
+      out.push(...hits.map((h) => toHit<T>(h)));
+      const last = hits[hits.length - 1];
+      if (!last?.sort || hits.length < SCAN_PAGE) break;
+      after = last.sort;
+    }
+    return out;
+  }
+
+  private async changes<T>(feed: SeqNoFeed, index: string, after: number, limit: number): Promise<Hit<T>[]> {
+    const checkpoint = await feed.visible(true);
+    if (checkpoint <= after) return [];
+    const res = await this.search<T>(index, {
+      query: { range: { _seq_no: { gt: after, lte: checkpoint } } },
+      sort: [{ _seq_no: 'asc' }],
+      size: limit,
+    });
+    return res.hits;
+  }
+
+  // ---- agents -------------------------------------------------------------------------------
+
+  private createAgentStore(): AgentStore {
+    const index = ES_INDICES.agents.alias;
+    const name = '.fleet-agents';
+    const statusContextFor = async (policyId: string, now: Date, cache: Map<string, StatusContext>): Promise<StatusContext> => {
+      let ctx = cache.get(policyId);
+      if (!ctx) {
+        const latest = await this.policies.latest(policyId);
+        const record = await this.agentPolicies.get(policyId);
+        ctx = {
+          now,
+          ...(latest ? { latestPolicyRevision: latest._source.revision_idx } : {}),
+          ...(record ? { inactivityTimeoutSeconds: record.inactivity_timeout } : {}),
+        };
+        cache.set(policyId, ctx);
+      }
+      return ctx;
+    };
+    return {
+      get: (id) => this.guard(() => this.getDoc<AgentDoc>(index, id)),
+      create: (id, doc) => this.guard(() => this.createDoc(index, id, doc, name)),
+      update: (id, fields) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, () => fields)),
+      mutate: (id, change) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, change)),
+      updateMany: (updates) =>
+        this.guard(async () => {
+          const outcomes: BulkItemOutcome[] = new Array<BulkItemOutcome>(updates.length).fill('updated');
+          // Several updates of one agent in a batch apply in order: merge them first.
+          const merged = new Map<string, { indexes: number[]; fields: Partial<AgentDoc> }>();
+          updates.forEach((u, i) => {
+            const m = merged.get(u.id);
+            if (m) {
+              m.indexes.push(i);
+              Object.assign(m.fields, namedFields(u.fields));
+            } else merged.set(u.id, { indexes: [i], fields: namedFields({ ...u.fields }) });
+          });
+          let todo = [...merged.keys()];
+          for (let attempt = 0; todo.length && attempt < CONFLICT_RETRIES; attempt++) {
+            const res = await this.client.mget<AgentDoc>({ index, ids: todo });
+            const ops: BulkOp[] = [];
+            for (const d of res.docs) {
+              const entry = merged.get(d._id);
+              if (!entry) continue;
+              if (!('found' in d) || !d.found) {
+                for (const i of entry.indexes) outcomes[i] = 'not_found';
+                continue;
+              }
+              ops.push({
+                action: 'index' as const,
+                index: d._index,
+                id: d._id,
+                doc: { ...(d._source as AgentDoc), ...entry.fields },
+                ifSeqNo: d._seq_no ?? 0,
+                ifPrimaryTerm: d._primary_term ?? 1,
+              });
+            }
+            const results = await this.bulker.submit(ops);
+            const conflicted: string[] = [];
+            results.forEach((r, i) => {
+              const op = ops[i];
+              if (!op) return;
+              if (r.status === 409) conflicted.push(op.id);
+              else if (r.status === 429 || r.status >= 500) throw new StoreUnavailableError(`agent update failed: ${r.status} ${r.errorType ?? ''}`);
+              else if (r.status >= 300) for (const j of merged.get(op.id)?.indexes ?? []) outcomes[j] = 'rejected';
+            });
+            todo = conflicted;
+            if (todo.length) await backoff(attempt);
+          }
+          if (todo.length) throw new DocumentConflictError(name, todo[0] ?? '');
+          return outcomes;
+        }),
+      delete: (id) =>
+        this.guard(async () => {
+          try {
+            await this.client.delete({ index, id, refresh: true });
+            return true;
+          } catch (err) {
+            if (is404(err)) return false;
+            throw err;
+          }
+        }),
+      findByAccessApiKeyId: (keyId) =>
+        this.guard(() => this.firstHit<AgentDoc>(index, { query: { term: { access_api_key_id: keyId } }, sort: [{ _seq_no: 'desc' }] })),
+      findByEnrollmentId: (enrollmentId) =>
+        this.guard(async () => {
+          await this.client.indices.refresh({ index, ignore_unavailable: true });
+          return this.firstHit<AgentDoc>(index, { query: { term: { enrollment_id: enrollmentId } }, sort: [{ _seq_no: 'desc' }] });
+        }),
+      countByPolicy: (policyId) =>
+        this.guard(async () => {
+          try {
+            return (await this.client.count({ index, query: { term: { policy_id: policyId } } })).count;
+          } catch (err) {
+            if (is404(err)) return 0;
+            throw err;
+          }
+        }),
+      query: (q: AgentQuery) =>
+        this.guard(async (): Promise<Page<Hit<AgentDoc>>> => {
+          const filter: estypes.QueryDslQueryContainer[] = [];
+          if (!q.showInactive) filter.push({ term: { active: true } });
+          if (q.policyIds?.length) filter.push({ terms: { policy_id: q.policyIds } });
+          if (q.tags?.length) filter.push({ terms: { tags: q.tags } });
+          const query: estypes.QueryDslQueryContainer = { bool: { filter } };
+          const sort: estypes.Sort = [{ enrolled_at: { order: 'desc', unmapped_type: 'date' } }, { 'agent.id': { order: 'asc', unmapped_type: 'keyword' } }];
+          const from = (q.page - 1) * q.perPage;
+          if (!q.statuses?.length) {
+            const res = await this.search<AgentDoc>(index, { query, sort, from, size: q.perPage, track_total_hits: true });
+            return { total: res.total, items: res.hits };
+          }
+          // Status is derived (as Kibana derives it): filter in memory over a bounded scan.
+          const statuses = new Set(q.statuses);
+          const cache = new Map<string, StatusContext>();
+          const all = await this.scan<AgentDoc>(index, query, MAX_STATUS_SCAN);
+          const matching: Hit<AgentDoc>[] = [];
+          for (const h of all) {
+            if (statuses.has(deriveAgentStatus(h._source, await statusContextFor(h._source.policy_id, q.now, cache)))) matching.push(h);
+          }
+          matching.sort((a, b) => (b._source.enrolled_at ?? '').localeCompare(a._source.enrolled_at ?? '') || a._id.localeCompare(b._id));
+          return { total: matching.length, items: matching.slice(from, from + q.perPage) };
+        }),
+    };
+  }
+
+  // ---- policies -----------------------------------------------------------------------------
+
+  private createPolicyStore(): PolicyRevisionStore {
+    const index = ES_INDICES.policies.alias;
+    return {
+      create: (doc) =>
+        this.guard(async () => {
+          const hit = await this.createDoc(index, policyRevisionDocId(doc.policy_id, doc.revision_idx), doc, '.fleet-policies');
+          this.wrote('policies');
+          return hit;
+        }),
+      latest: (policyId) =>
+        this.guard(() =>
+          this.firstHit<PolicyRevisionDoc>(index, { query: { term: { policy_id: policyId } }, sort: [{ revision_idx: 'desc' }] }),
+        ),
+      changesSince: (after, limit) => this.guard(() => this.changes<PolicyRevisionDoc>(this.policyFeed, index, after, limit)),
+      checkpoint: () => this.guard(() => this.policyFeed.checkpoint()),
+    };
+  }
+
+  // ---- actions ------------------------------------------------------------------------------
+
+  private createActionStore(): ActionStore {
+    const index = ES_INDICES.actions.alias;
+    return {
+      create: (doc, id) =>
+        this.guard(async () => {
+          const hit = await this.createDoc(index, id ?? randomUUID(), doc, '.fleet-actions');
+          this.wrote('actions');
+          return hit;
+        }),
+      get: (docId) => this.guard(() => this.getDoc<ActionDoc>(index, docId)),
+      findByActionId: (actionId) =>
+        this.guard(() => this.firstHit<ActionDoc>(index, { query: { term: { action_id: actionId } }, sort: [{ _seq_no: 'asc' }] })),
+      pendingFor: (q) =>
+        this.guard(async () => {
+          const visible = await this.actionFeed.visible(false);
+          const upper = Math.min(q.maxSeqNo ?? Number.POSITIVE_INFINITY, visible);
+          if (upper <= q.afterSeqNo) return [];
+          const res = await this.search<ActionDoc>(index, {
+            query: {
+              bool: {
+                filter: [
+                  { term: { agents: q.agentId } },
+                  { range: { _seq_no: { gt: q.afterSeqNo, lte: upper } } },
+                  { range: { expiration: { gt: q.now.toISOString() } } },
+                ],
+              },
+            },
+            sort: [{ _seq_no: 'asc' }],
+            size: q.limit,
+          });
+          return res.hits;
+        }),
+      changesSince: (after, limit) => this.guard(() => this.changes<ActionDoc>(this.actionFeed, index, after, limit)),
+      checkpoint: () => this.guard(() => this.actionFeed.checkpoint()),
+      deleteExpiredBefore: (before) =>
+        this.guard(async () => {
+          await this.client.indices.refresh({ index, ignore_unavailable: true });
+          const expired = await this.scan<ActionDoc>(index, { range: { expiration: { lt: before.toISOString() } } }, 100_000);
+          if (!expired.length) return 0;
+          const results = await this.bulker.submit(expired.map((h) => ({ action: 'delete' as const, index, id: h._id })));
+          await this.client.indices.refresh({ index, ignore_unavailable: true });
+          this.actionFeed.touched();
+          return results.filter((r) => r.status === 200).length;
+        }),
+    };
+  }
+
+  // ---- action results ------------------------------------------------------------------------
+
+  private createActionResultStore(): ActionResultStore {
+    const index = ES_INDICES.actionResults.alias;
+    return {
+      createMany: (docs) =>
+        this.guard(async () => {
+          const results = await this.bulker.submit(
+            docs.map((doc) => ({ action: 'create' as const, index, id: `${doc.action_id}:${doc.agent_id}`, doc })),
+          );
+          return results.map((r) => {
+            if (r.status === 201 || r.status === 200) return 'created';
+            if (r.status === 409) return 'exists';
+            throw new StoreUnavailableError(`action result write failed: ${r.status} ${r.errorType ?? ''}`);
+          });
+        }),
+      listByActionId: (actionId) =>
+        this.guard(async () => {
+          await this.client.indices.refresh({ index, ignore_unavailable: true });
+          return this.scan<ActionResultDoc>(index, { term: { action_id: actionId } }, 100_000);
+        }),
+    };
+  }
+
+  // ---- enrollment keys ----------------------------------------------------------------------
+
+  private createEnrollmentKeyStore(): EnrollmentKeyStore {
+    const index = ES_INDICES.enrollmentKeys.alias;
+    const name = '.fleet-enrollment-api-keys';
+    return {
+      create: (id, doc) => this.guard(() => this.createDoc(index, id, doc, name)),
+      get: (id) => this.guard(() => this.getDoc<EnrollmentApiKeyDoc>(index, id)),
+      update: (id, fields) => this.guard(() => this.mutateDoc<EnrollmentApiKeyDoc>(index, id, name, () => fields)),
+      findActiveByApiKeyId: (apiKeyId) =>
+        this.guard(async () => {
+          const res = await this.search<EnrollmentApiKeyDoc>(index, {
+            query: { bool: { filter: [{ term: { api_key_id: apiKeyId } }, { term: { active: true } }] } },
+            size: 2,
+          });
+          return res.hits.length === 1 ? res.hits[0] : undefined;
+        }),
+      list: (req) =>
+        this.guard(async () => {
+          const res = await this.search<EnrollmentApiKeyDoc>(index, {
+            query: req.policyId ? { term: { policy_id: req.policyId } } : { match_all: {} },
+            sort: [{ created_at: { order: 'desc', unmapped_type: 'date' } }, { api_key_id: { order: 'asc', unmapped_type: 'keyword' } }],
+            from: (req.page - 1) * req.perPage,
+            size: req.perPage,
+            track_total_hits: true,
+          });
+          return { total: res.total, items: res.hits };
+        }),
+    };
+  }
+
+  // ---- agent policy records -----------------------------------------------------------------
+
+  private createAgentPolicyStore(): AgentPolicyStore {
+    const index = ES_INDICES.agentPolicies.alias;
+    const name = 'agent_policies';
+    type Stored = { id: string; name: string; created_at: string; updated_at: string; doc: AgentPolicyRecord };
+    const wrap = (r: AgentPolicyRecord): Stored => ({ id: r.id, name: r.name, created_at: r.created_at, updated_at: r.updated_at, doc: r });
+    return {
+      create: (record) =>
+        this.guard(async () => {
+          await this.createDoc(index, record.id, wrap(record), name);
+          return record;
+        }),
+      get: (id) => this.guard(async () => (await this.getDoc<Stored>(index, id))?._source.doc),
+      put: (record) =>
+        this.guard(async () => {
+          await this.mutateDoc<Stored>(index, record.id, name, () => wrap(record));
+          return record;
+        }),
+      list: (req) =>
+        this.guard(async () => {
+          const res = await this.search<Stored>(index, {
+            query: { match_all: {} },
+            sort: [{ created_at: 'asc' }, { id: 'asc' }],
+            from: (req.page - 1) * req.perPage,
+            size: req.perPage,
+            track_total_hits: true,
+          });
+          return { total: res.total, items: res.hits.map((h) => h._source.doc) };
+        }),
+      delete: (id) =>
+        this.guard(async () => {
+          try {
+            await this.client.delete({ index, id, refresh: true });
+            return true;
+          } catch (err) {
+            if (is404(err)) return false;
+            throw err;
+          }
+        }),
+    };
+  }
+}
+
+async function detect(client: Client, wanted: 'auto' | 'elasticsearch' | 'builtin'): Promise<ElasticsearchCapabilities> {
+  const health = await call(() => client.cluster.health({ timeout: '10s' }));
+  void health;
+  const nodes = await call(() => client.nodes.info({ node_id: '_local', metric: ['modules', 'plugins'] })).catch(() => undefined);
+  let version = 'unknown';
+  let fleetModule = false;
+  for (const node of Object.values(nodes?.nodes ?? {})) {
+    version = node.version;
+    fleetModule = [...(node.modules ?? []), ...(node.plugins ?? [])].some((m) => m.name === 'x-pack-fleet' || m.name === 'fleet');
+  }
+  let security = false;
+  try {
+    await client.security.authenticate();
+    security = true;
+  } catch (err) {
+    // A cluster without security answers that security is not enabled (400/500); anything else is a real failure.
+    const type = errorType(err) ?? '';
+    if (!/security|illegal_state|exception/i.test(type) && statusOf(err) === undefined) throw err;
+  }
+  const credentials = wanted === 'auto' ? (security ? 'elasticsearch' : 'builtin') : wanted;
+  if (credentials === 'elasticsearch' && !security) {
+    throw new StoreUnavailableError('Elasticsearch API keys requested but security is not enabled on the cluster');
+  }
+  return { version, security, fleetModule, credentials };
+}
