@@ -10,6 +10,7 @@
 #   es-node.sh fetch                 download (via mvn) and unpack once into the cache
 #   es-node.sh start  [WORKDIR]      start a node; prints the path of WORKDIR/es.env on stdout
 #   es-node.sh stop   [WORKDIR]      stop it (idempotent)
+#   es-node.sh resume WORKDIR        start a stopped node again on its data, credentials and port
 #   es-node.sh status [WORKDIR]      print cluster health (exit 1 when not reachable)
 #   es-node.sh env    [WORKDIR]      print the path of WORKDIR/es.env if the node was started
 #   es-node.sh clean  [WORKDIR]      stop, then delete WORKDIR
@@ -239,6 +240,7 @@ node_user_can_read() { # $1 = ug, $2 = path
 # ---------------------------------------------------------------------------------------------
 cmd_start() {
   local workdir="${1:-${FLEET_ES_WORKDIR:-}}"
+  local resume="${RESUME:-false}"
   if [[ -z "$workdir" ]]; then
     workdir="$(mktemp -d "${TMPDIR:-/tmp}/fleet-es.XXXXXX")"
   fi
@@ -255,6 +257,10 @@ cmd_start() {
   ug="$(ensure_run_user)"
   set_priv_prefix "$ug"
 
+  local es_home="$workdir/es-home"
+  if [[ "$resume" == true ]]; then
+    [[ -s "$workdir/es.url" && -d "$workdir/data" ]] || die "nothing to resume in $workdir (start it first)"
+  else
   # Fresh state every start.
   rm -rf "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run" "$workdir/es-home" \
          "$workdir/es.env" "$workdir/es.url" "$workdir/elastic.password" "$workdir/service-token" \
@@ -265,11 +271,11 @@ cmd_start() {
   # Each node gets its own ES_HOME: a hardlink mirror of the unpacked cache (a copy across
   # filesystems). The node user can read it even when the cache sits under /root (0700), and
   # extra modules (the test-shim) can be added without touching the cache.
-  local es_home="$workdir/es-home"
   cp -al "$ES_DIST_HOME" "$es_home" 2>/dev/null || { rm -rf "$es_home"; cp -a "$ES_DIST_HOME" "$es_home"; }
   if want_shim "$es_home"; then
     [[ -f "$SHIM_DIR/.stamp" ]] || die "test-shim module not built (run: $0 fetch)"
     cp -a "$SHIM_DIR" "$es_home/modules/"
+  fi
   fi
   if [[ -n "$ug" ]] && ! node_user_can_read "$ug" "$es_home/bin/elasticsearch"; then
     die "user $RUN_AS_USER cannot read $es_home; choose a work dir it can traverse (e.g. under /tmp)"
@@ -283,6 +289,14 @@ cmd_start() {
     die "FLEET_ES_SECURITY=true but this distribution has no x-pack-security module"
   fi
 
+  local password=""
+  if [[ "$resume" == true ]]; then
+    # Same data, credentials and port as before the stop, so clients reconnect to the same URL.
+    local old_port; old_port="$(sed -E 's#.*:([0-9]+)$#\1#' "$workdir/es.url")"
+    sed -i -E "s/^http\.port: .*/http.port: $old_port/" "$workdir/config/elasticsearch.yml"
+    rm -f "$workdir/logs/http.ports" "$workdir/run/es.pid" "$workdir/launcher.pid"
+    if [[ "$security" == true ]]; then password="$(cat "$workdir/elastic.password")"; fi
+  else
   local cluster_name; cluster_name="fleet-es-$(date +%s)-$$-$RANDOM"
   local port="${FLEET_ES_PORT:-0}"
 
@@ -323,10 +337,10 @@ cmd_start() {
   # unified logging off and keep only JVM warnings on stderr (-> console.log).
   printf -- '-Xlog:disable\n-Xlog:all=warning:stderr:utctime,level,tags\n' > "$workdir/config/jvm.options.d/fleet-es.options"
 
-  local password=""
   if [[ "$security" == true ]]; then
     password="$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)"
     (umask 077; printf '%s' "$password" > "$workdir/elastic.password")
+  fi
   fi
 
   if [[ -n "$ug" ]]; then
@@ -340,7 +354,7 @@ cmd_start() {
     "ES_HOME=$es_home" "ES_PATH_CONF=$workdir/config" "ES_JAVA_HOME=$java_home"
     "ES_TMPDIR=$workdir/tmp" "ES_JAVA_OPTS=-Xms$HEAP -Xmx$HEAP${FLEET_ES_JAVA_OPTS:+ $FLEET_ES_JAVA_OPTS}")
 
-  if [[ "$security" == true ]]; then
+  if [[ "$security" == true && "$resume" != true ]]; then
     # `add -f` creates the (unprotected) keystore when missing: one JVM launch instead of two
     printf '%s' "$password" | as_node_user "$ug" "${node_env[@]}" \
       "$es_home/bin/elasticsearch-keystore" add -x -f -s bootstrap.password >&2 \
@@ -386,7 +400,9 @@ cmd_start() {
   (umask 077; printf '%s' "$url" > "$workdir/es.url")
 
   local token=""
-  if [[ "$security" == true ]]; then
+  if [[ "$security" == true && "$resume" == true ]]; then
+    token="$(cat "$workdir/service-token")"
+  elif [[ "$security" == true ]]; then
     local resp
     # index-backed token (stored in .security-7, needs the test-shim module, see README.md)
     resp="$(curl -sS --max-time 30 "${auth[@]}" -X POST \
@@ -504,6 +520,7 @@ cmd_env() {
 case "${1:-}" in
   fetch)  shift; cmd_fetch "$@" ;;
   start)  shift; cmd_start "$@" ;;
+  resume) shift; RESUME=true cmd_start "$@" ;;
   stop)   shift; cmd_stop "$@" ;;
   status) shift; cmd_status "$@" ;;
   env)    shift; cmd_env "$@" ;;

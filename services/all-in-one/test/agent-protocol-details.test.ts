@@ -185,3 +185,23 @@ describe('Configuration', function () {
     }
   });
 });
+
+describe('Policy revision bookkeeping', function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ statusWrites: { flushIntervalMs: 60_000 } });
+  });
+  after(async () => h.stop());
+
+  it('When a checkin reported an older revision before the ack, then the batched status write does not undo the ack', async () => {
+    const agent = await enrollAgent(h);
+    const first = await agent.checkin({ status: 'online', message: '', agent_policy_id: 'fleet-default-policy', policy_revision_idx: 0 });
+    await ack(agent, (first.actions ?? []).map((a) => a.id));
+    expect((await h.server.store.agents.get(agent.agentId!))?._source.policy_revision_idx).to.equal(1);
+    await h.server.gateway.statusWrites.flush();
+    const doc = await h.server.store.agents.get(agent.agentId!);
+    expect(doc?._source.policy_revision_idx, 'the ack survives the flush').to.equal(1);
+    expect(doc?._source.agent_policy_id).to.equal('fleet-default-policy');
+    agent.close();
+  });
+});

@@ -107,14 +107,6 @@ export function checkinStatusFields(
     fields.local_metadata = body.local_metadata;
   }
   if (agentVersion !== agent.agent.version) fields.agent = { ...agent.agent, version: agentVersion };
-  if (
-    body.agent_policy_id !== undefined &&
-    body.policy_revision_idx !== undefined &&
-    (body.agent_policy_id !== agent.agent_policy_id || body.policy_revision_idx !== agent.policy_revision_idx)
-  ) {
-    fields.agent_policy_id = body.agent_policy_id;
-    fields.policy_revision_idx = body.policy_revision_idx;
-  }
   if ((agent.action_seq_no?.[0] ?? -1) !== seqNo) fields.action_seq_no = [seqNo];
   const rollbacks = body.upgrade?.rollbacks ?? [];
   if (!isDeepStrictEqual(rollbacks, agent.upgrade?.rollbacks ?? [])) fields.upgrade = { ...agent.upgrade, rollbacks };
@@ -123,6 +115,24 @@ export function checkinStatusFields(
     fields.audit_unenrolled_time = null;
   }
   return fields;
+}
+
+/**
+ * The policy the agent reports running, written at once (not batched) and only when it changed:
+ * once per revision per agent. A guarded update, so a report never lowers a revision of the same
+ * policy that an ack has meanwhile raised (a batched last-write-wins would undo that ack).
+ */
+export function reportedPolicyChange(agent: AgentDoc, body: CheckinRequest) {
+  const policyId = body.agent_policy_id;
+  const revision = body.policy_revision_idx;
+  if (policyId === undefined || revision === undefined) return undefined;
+  if (policyId === agent.agent_policy_id && revision === agent.policy_revision_idx) return undefined;
+  return (current: AgentDoc): Partial<AgentDoc> | undefined => {
+    if (current.agent_policy_id === policyId && current.policy_revision_idx === revision) return undefined;
+    const acked = current.policy_revision_idx ?? -1;
+    if (current.policy_id === policyId && acked > revision) return { agent_policy_id: policyId };
+    return { agent_policy_id: policyId, policy_revision_idx: revision };
+  };
 }
 
 /** The upgrade fields to write at once (not batched), or undefined when nothing changed. */
@@ -180,6 +190,8 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
 
   const upgrade = upgradeFields(doc, body, now);
   if (upgrade) await deps.store.agents.update(agentId, upgrade);
+  const policyChange = reportedPolicyChange(doc, body);
+  if (policyChange) await deps.store.agents.mutate(agentId, policyChange);
   deps.statusWrites.queue(agentId, checkinStatusFields(doc, body, input.agentVersion, seqNo, now));
 
   let revision = runningRevision(doc, body);
