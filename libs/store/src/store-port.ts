@@ -167,6 +167,8 @@ export interface CredentialStore {
   get(id: string): Promise<ApiKeyInfo | undefined>;
   /** Revokes keys; returns the ids that were valid before. */
   invalidate(ids: string[]): Promise<string[]>;
+  /** Replaces a key's privileges (Elasticsearch role descriptors); the built-in store has none to change. */
+  updateRoles(id: string, roleDescriptors: JsonObject): Promise<void>;
 }
 
 export interface AgentPolicyStore {

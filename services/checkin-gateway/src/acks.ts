@@ -3,6 +3,7 @@ import type { NotificationBus } from '@fleet/notifications';
 import type { ApiKeyAuthenticator, Logger } from '@fleet/service-kit';
 import { agentKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
 import { STATUS_CODES } from 'node:http';
+import { retireOutputKeys } from './output-keys';
 
 export interface AckDeps {
   store: FleetStore;
@@ -107,6 +108,11 @@ export async function handleAcks(deps: AckDeps, agent: Hit<AgentDoc>, events: Ac
         ? { policy_revision_idx: acked, updated_at: now.toISOString() }
         : undefined,
     );
+  }
+
+  if (policyAck && deps.store.credentials.kind === 'elasticsearch') {
+    // The agent runs the new revision: keys it no longer uses are revoked now.
+    await retireOutputKeys({ store: deps.store, logger: deps.logger }, agentId);
   }
 
   if (unenroll) await deactivateAgent(deps, agentId, now);

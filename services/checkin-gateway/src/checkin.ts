@@ -4,7 +4,8 @@ import type { ActionDoc, AgentDoc, Component, FleetStore, Hit } from '@fleet/sto
 import { isDeepStrictEqual } from 'node:util';
 import type { CheckinConfig } from './gateway-config';
 import type { LongPollRegistry, WakeReason } from './long-poll-registry';
-import type { PolicyCache, PreparedPolicy } from './policy-cache';
+import { policyDataWithKeys, type PolicyCache, type PreparedPolicy } from './policy-cache';
+import { ensureOutputKeys } from './output-keys';
 import { isDeliverable, renderAction } from './render-actions';
 import type { StatusWriteBuffer } from './status-write-buffer';
 
@@ -35,6 +36,8 @@ export interface CheckinInput {
 export interface CheckinResult {
   ackToken: string;
   policy?: PreparedPolicy;
+  /** The POLICY_CHANGE data for this agent (with its output keys), when it differs from the shared one. */
+  policyDataJson?: string;
   actions: AgentAction[];
   /** Why the poll ended: something to deliver, the timer, a shutdown, or the agent left. */
   outcome: 'delivered' | 'timeout' | 'shutdown' | 'aborted';
@@ -234,7 +237,14 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
           if (done) return;
           cursor = found.cursor;
           if (found.policy || found.actions.length) {
-            finish({ ackToken: found.ackToken, actions: found.actions, outcome: 'delivered', ...(found.policy ? { policy: found.policy } : {}) });
+            const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, found.policy) : undefined;
+            finish({
+              ackToken: found.ackToken,
+              actions: found.actions,
+              outcome: 'delivered',
+              ...(found.policy ? { policy: found.policy } : {}),
+              ...(policyDataJson ? { policyDataJson } : {}),
+            });
             return;
           }
         } while (recheck && !done);
@@ -282,6 +292,13 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
       })
       .catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
   });
+}
+
+/** Per-agent preparation of a revision: output API keys, when the credentials are Elasticsearch's. */
+async function agentPolicyData(deps: CheckinDeps, agentId: string, policy: PreparedPolicy): Promise<string | undefined> {
+  if (!policy.esOutputs.length || deps.store.credentials.kind !== 'elasticsearch') return undefined;
+  const keys = await ensureOutputKeys({ store: deps.store, logger: deps.logger }, agentId, policy.esOutputs);
+  return policyDataWithKeys(policy, keys);
 }
 
 interface Pending {

@@ -131,7 +131,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     });
     const result = await checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: abort.signal });
     if (result.outcome === 'aborted') return;
-    await sendJson(req, res, serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions), config);
+    await sendJson(req, res, serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions, result.policyDataJson), config);
   });
 
   router.post('/api/fleet/agents/:id/acks', apiVersion(), limiters.ack.middleware(), async (req, res) => {

@@ -1,5 +1,6 @@
 import type { Logger } from '@fleet/service-kit';
-import type { FleetStore, PolicyRevisionDoc } from '@fleet/store';
+import type { FleetStore, JsonObject, PolicyRevisionDoc } from '@fleet/store';
+import { elasticsearchOutputs, type ElasticsearchOutput } from './output-keys';
 
 /** A policy revision rendered once for every agent that receives it. */
 export interface PreparedPolicy {
@@ -8,6 +9,23 @@ export interface PreparedPolicy {
   createdAt: string;
   /** `{"policy":{...}}`, serialized once per revision per replica. */
   dataJson: string;
+  /** Outputs that get a per-agent API key (when credentials are Elasticsearch API keys). */
+  esOutputs: ElasticsearchOutput[];
+  /** The outputs object, and `dataJson` with it replaced by a marker, for splicing in per-agent keys. */
+  outputs: Record<string, JsonObject>;
+  templateJson: string;
+}
+
+const OUTPUTS_MARKER = '"__fleet_outputs_with_agent_keys__"';
+
+/** The POLICY_CHANGE data for one agent: the prepared revision with its own output keys spliced in. */
+export function policyDataWithKeys(prepared: PreparedPolicy, keys: Record<string, string>): string {
+  if (!Object.keys(keys).length) return prepared.dataJson;
+  const outputs: Record<string, JsonObject> = {};
+  for (const [name, output] of Object.entries(prepared.outputs)) {
+    outputs[name] = keys[name] ? { ...output, api_key: keys[name] } : output;
+  }
+  return prepared.templateJson.replace(OUTPUTS_MARKER, JSON.stringify(outputs));
 }
 
 /**
@@ -62,10 +80,14 @@ export class PolicyCache {
 /** Renders the agent-facing POLICY_CHANGE data of a revision. */
 export function preparePolicy(doc: PolicyRevisionDoc): PreparedPolicy {
   const { secret_references: _secretRefs, ...policy } = doc.data;
+  const full = { ...policy, id: doc.policy_id, revision: doc.revision_idx };
   return {
     policyId: doc.policy_id,
     revision: doc.revision_idx,
     createdAt: doc['@timestamp'],
-    dataJson: JSON.stringify({ policy: { ...policy, id: doc.policy_id, revision: doc.revision_idx } }),
+    dataJson: JSON.stringify({ policy: full }),
+    esOutputs: elasticsearchOutputs(doc.data),
+    outputs: doc.data.outputs ?? {},
+    templateJson: JSON.stringify({ policy: { ...full, outputs: '__fleet_outputs_with_agent_keys__' } }),
   };
 }

@@ -88,12 +88,13 @@ export function serializeCheckinResponse(
   ackToken: string,
   policy: PreparedPolicy | undefined,
   actions: AgentAction[],
+  policyDataJson?: string,
 ): string {
   const parts: string[] = [];
   if (policy) {
     parts.push(
       `{"id":${JSON.stringify(policyActionId(policy.policyId, policy.revision))},"agent_id":${JSON.stringify(agentId)},` +
-        `"created_at":${JSON.stringify(policy.createdAt)},"type":"POLICY_CHANGE","input_type":"","data":${policy.dataJson}}`,
+        `"created_at":${JSON.stringify(policy.createdAt)},"type":"POLICY_CHANGE","input_type":"","data":${policyDataJson ?? policy.dataJson}}`,
     );
   }
   for (const a of actions) parts.push(JSON.stringify(a));

@@ -1,5 +1,5 @@
 import type { Client } from '@elastic/elasticsearch';
-import type { ApiKeyRecord } from '../documents';
+import type { ApiKeyRecord, JsonObject } from '../documents';
 import { generateApiKey, hashApiKeySecret, verifyApiKeySecret } from '../secrets';
 import type { ApiKeyInfo, CreateApiKeyRequest, CredentialStore, IssuedApiKey } from '../store-port';
 import { call, statusOf } from './es-client';
@@ -57,6 +57,10 @@ export class SecurityApiCredentials implements CredentialStore {
       if (statusOf((err as { cause?: unknown }).cause ?? err) === 404) return undefined;
       throw err;
     }
+  }
+
+  async updateRoles(id: string, roleDescriptors: JsonObject): Promise<void> {
+    await call(() => this.client.security.updateApiKey({ id, role_descriptors: roleDescriptors as never }));
   }
 
   async invalidate(ids: string[]): Promise<string[]> {
@@ -125,6 +129,10 @@ export class BuiltinEsCredentials implements CredentialStore {
   async get(id: string): Promise<ApiKeyInfo | undefined> {
     const found = await call(() => this.read(id));
     return found ? this.info(found.rec) : undefined;
+  }
+
+  updateRoles(): Promise<void> {
+    return Promise.resolve();
   }
 
   async invalidate(ids: string[]): Promise<string[]> {

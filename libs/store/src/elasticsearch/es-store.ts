@@ -106,6 +106,7 @@ export class ElasticsearchFleetStore implements FleetStore {
       verify: (id, secret) => this.guard(() => impl().verify(id, secret)),
       get: (id) => this.guard(() => impl().get(id)),
       invalidate: (ids) => this.guard(() => impl().invalidate(ids)),
+      updateRoles: (id, roles) => this.guard(() => impl().updateRoles(id, roles)),
     };
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();

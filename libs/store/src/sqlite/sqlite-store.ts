@@ -500,6 +500,7 @@ export class SqliteFleetStore implements FleetStore {
         return rec ? info(rec) : undefined;
       }),
       invalidate: (ids) => this.guard(() => invalidate(ids)),
+      updateRoles: () => this.guard(() => undefined),
     };
   }
 

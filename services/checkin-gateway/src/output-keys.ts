@@ -1,0 +1,132 @@
+import type { Logger } from '@fleet/service-kit';
+import type { AgentDoc, AgentOutput, FleetStore, FullAgentPolicy, JsonObject, JsonValue } from '@fleet/store';
+import { createHash } from 'node:crypto';
+
+/** An `elasticsearch` output of a policy revision, with the role its agents' keys get. */
+export interface ElasticsearchOutput {
+  name: string;
+  /** `output_permissions[<output>]`: role name → role descriptor, used as the key's role descriptors. */
+  role: JsonObject;
+  /** elastic/fleet-server's permissions hash of `role`, so keys rotate only when permissions change. */
+  hash: string;
+}
+
+/**
+ * Encodes a value as Go's `encoding/json` Encoder does for decoded JSON: object keys sorted, no
+ * spaces, `<`, `>`, `&`, U+2028 and U+2029 escaped, and a trailing newline.
+ */
+export function goJson(value: JsonValue): string {
+  const encode = (v: JsonValue): string => {
+    if (v === null || typeof v !== 'object') return escapeGo(JSON.stringify(v));
+    if (Array.isArray(v)) return `[${v.map(encode).join(',')}]`;
+    const keys = Object.keys(v).sort();
+    return `{${keys.map((k) => `${escapeGo(JSON.stringify(k))}:${encode(v[k] as JsonValue)}`).join(',')}}`;
+  };
+  return `${encode(value)}\n`;
+}
+
+const escapeGo = (json: string): string =>
+  json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** Hex SHA-256 of the Go encoding of an output's role (the reference's `permissions_hash`). */
+export const permissionsHash = (role: JsonValue): string => createHash('sha256').update(goJson(role)).digest('hex');
+
+/** The `elasticsearch` outputs of a policy that carry output permissions. */
+export function elasticsearchOutputs(policy: FullAgentPolicy): ElasticsearchOutput[] {
+  const out: ElasticsearchOutput[] = [];
+  for (const [name, output] of Object.entries(policy.outputs ?? {})) {
+    if (output.type !== 'elasticsearch') continue;
+    const role = policy.output_permissions?.[name];
+    if (!role) continue;
+    out.push({ name, role, hash: permissionsHash(role) });
+  }
+  return out;
+}
+
+export interface OutputKeyDeps {
+  store: FleetStore;
+  logger: Logger;
+}
+
+/**
+ * Makes sure the agent holds an API key for each output, with the output's current permissions:
+ * a new key when it has none, a role update when the permissions hash changed. Keys of outputs
+ * the policy no longer has are marked to be retired once the agent acks. Returns `id:key` per output.
+ */
+export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, outputs: ElasticsearchOutput[]): Promise<Record<string, string>> {
+  const current = await deps.store.agents.get(agentId);
+  if (!current) return {};
+  const doc = current._source;
+  const keys: Record<string, string> = {};
+  const updates: Record<string, AgentOutput> = { ...(doc.outputs ?? {}) };
+  let retire = [...retiring(doc)];
+  let changed = false;
+  const now = new Date().toISOString();
+
+  for (const output of outputs) {
+    const existing = doc.outputs?.[output.name];
+    if (existing?.api_key && existing.api_key_id) {
+      if (existing.permissions_hash !== output.hash) {
+        await deps.store.credentials.updateRoles(existing.api_key_id, output.role);
+        updates[output.name] = { ...existing, permissions_hash: output.hash };
+        changed = true;
+      }
+      keys[output.name] = existing.api_key;
+      continue;
+    }
+    const key = await deps.store.credentials.create({
+      name: `${agentId}:${output.name}`,
+      metadata: { agent_id: agentId, managed: true, managed_by: 'fleet-server', output_name: output.name, type: 'output' },
+      roleDescriptors: output.role,
+    });
+    const apiKey = `${key.id}:${key.secret}`;
+    if (existing?.api_key_id) retire.push({ id: existing.api_key_id, retired_at: now, output: output.name });
+    updates[output.name] = { api_key: apiKey, api_key_id: key.id, permissions_hash: output.hash, type: 'elasticsearch' };
+    keys[output.name] = apiKey;
+    changed = true;
+  }
+  const wanted = new Set(outputs.map((o) => o.name));
+  for (const [name, output] of Object.entries(doc.outputs ?? {})) {
+    if (wanted.has(name) || output.type !== 'elasticsearch') continue;
+    if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name });
+    delete updates[name];
+    changed = true;
+  }
+  if (!changed) return keys;
+
+  retire = dedupe(retire);
+  const firstName = outputs[0]?.name;
+  if (firstName && updates[firstName]) updates[firstName] = { ...updates[firstName], to_retire_api_key_ids: retire };
+  for (const [name, output] of Object.entries(updates)) {
+    if (name !== firstName && output.to_retire_api_key_ids) updates[name] = { ...output, to_retire_api_key_ids: [] };
+  }
+  await deps.store.agents.update(agentId, { outputs: updates });
+  deps.logger.info({ 'fleet.agent.id': agentId, outputs: Object.keys(keys) }, 'output API keys prepared');
+  return keys;
+}
+
+/** After the agent acked a new revision: revokes the keys it no longer uses. */
+export async function retireOutputKeys(deps: OutputKeyDeps, agentId: string): Promise<number> {
+  const current = await deps.store.agents.get(agentId);
+  if (!current) return 0;
+  const inUse = new Set(Object.values(current._source.outputs ?? {}).map((o) => o.api_key_id));
+  const toRetire = retiring(current._source).filter((r) => !inUse.has(r.id));
+  if (!toRetire.length) return 0;
+  await deps.store.credentials.invalidate(toRetire.map((r) => r.id));
+  await deps.store.agents.mutate(agentId, (doc) => {
+    const outputs: Record<string, AgentOutput> = {};
+    for (const [name, o] of Object.entries(doc.outputs ?? {})) outputs[name] = { ...o, to_retire_api_key_ids: [] };
+    return { outputs };
+  });
+  deps.logger.info({ 'fleet.agent.id': agentId, retired: toRetire.length }, 'retired output API keys revoked');
+  return toRetire.length;
+}
+
+function retiring(doc: AgentDoc) {
+  return Object.values(doc.outputs ?? {}).flatMap((o) => o.to_retire_api_key_ids ?? []);
+}
+
+function dedupe<T extends { id: string }>(items: T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter((i) => (seen.has(i.id) ? false : (seen.add(i.id), true)));
+}
