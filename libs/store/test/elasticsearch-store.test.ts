@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { openTestStore, wipeFleetIndices } from './support/elasticsearch-env';
+import { adminDelete, openTestStore, wipeFleetIndices } from './support/elasticsearch-env';
 import { defineStoreContract } from './store-contract';
 
 defineStoreContract('elasticsearch', async () => {
@@ -36,6 +36,30 @@ describe('ElasticsearchFleetStore specifics', function () {
       expect((await second.agentPolicies.get('p'))?.name).to.equal('p');
     } finally {
       await second.close();
+    }
+  });
+
+  it('When the actions index does not exist (yet), then action reads answer empty and checkpoints -1, and writes work once it exists', async () => {
+    const store = await openTestStore();
+    try {
+      await adminDelete('/.fleet-actions');
+      expect(await store.actions.checkpoint()).to.equal(-1);
+      expect(await store.actions.changesSince(-1, 10)).to.deep.equal([]);
+      expect(await store.actions.pendingFor({ agentId: 'a', afterSeqNo: -1, now: new Date(), limit: 10 })).to.deep.equal([]);
+      expect(await store.actions.findByActionId('x')).to.equal(undefined);
+      expect(await store.actions.get('x')).to.equal(undefined);
+    } finally {
+      await store.close();
+    }
+    const reopened = await openTestStore();
+    try {
+      const hit = await reopened.actions.create({
+        action_id: 'late', '@timestamp': new Date().toISOString(), expiration: new Date(Date.now() + 60_000).toISOString(), type: 'SETTINGS', agents: ['a'],
+      });
+      const pending = await reopened.actions.pendingFor({ agentId: 'a', afterSeqNo: -1, now: new Date(), limit: 10 });
+      expect(pending.map((p) => p._id)).to.deep.equal([hit._id]);
+    } finally {
+      await reopened.close();
     }
   });
 });

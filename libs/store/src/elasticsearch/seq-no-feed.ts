@@ -1,6 +1,9 @@
 import type { Client } from '@elastic/elasticsearch';
 import { call, statusOf } from './es-client';
 
+/** An index that does not exist (yet): its checkpoint is -1. */
+const notFound = (err: unknown): boolean => statusOf(err) === 404 || statusOf((err as { cause?: unknown }).cause) === 404;
+
 /**
  * `_seq_no` bookkeeping of one single-shard index. The global checkpoint comes from the fleet
  * module's `_fleet/global_checkpoints` when it is installed, else from the shard stats. Every
@@ -31,7 +34,7 @@ export class SeqNoFeed {
           path: `/${encodeURIComponent(this.index)}/_fleet/global_checkpoints`,
         }),
       ).catch((err: unknown) => {
-        if (statusOf((err as { cause?: unknown }).cause ?? err) === 404) return { global_checkpoints: [-1] };
+        if (notFound(err)) return { global_checkpoints: [-1] };
         throw err;
       });
       return res.global_checkpoints[0] ?? -1;
@@ -50,7 +53,7 @@ export class SeqNoFeed {
       }
       return best;
     } catch (err) {
-      if (statusOf((err as { cause?: unknown }).cause) === 404) return -1;
+      if (notFound(err)) return -1;
       throw err;
     }
   }

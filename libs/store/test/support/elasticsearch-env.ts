@@ -43,3 +43,12 @@ export async function adminGet<T>(path: string): Promise<T> {
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
+
+/** A raw, superuser DELETE on the test node (missing targets are fine). */
+export async function adminDelete(path: string): Promise<void> {
+  const url = process.env.FLEET_ES_URL;
+  if (!url) throw new Error('FLEET_ES_URL is not set');
+  const auth = adminAuthHeader();
+  const res = await fetch(`${url}${path}`, { method: 'DELETE', headers: auth ? { authorization: auth } : {} });
+  if (!res.ok && res.status !== 404) throw new Error(`DELETE ${path}: ${res.status} ${await res.text()}`);
+}
