@@ -162,7 +162,7 @@ export interface CreateApiKeyRequest {
 export interface CredentialStore {
   readonly kind: 'builtin' | 'elasticsearch';
   create(request: CreateApiKeyRequest): Promise<IssuedApiKey>;
-  /** The key if `secret` is its secret (invalidated keys included, flagged); undefined otherwise. */
+  /** The key if `secret` is its secret; undefined otherwise. A revoked key is undefined or flagged `invalidated`, never valid. */
   verify(id: string, secret: string): Promise<ApiKeyInfo | undefined>;
   get(id: string): Promise<ApiKeyInfo | undefined>;
   /** Revokes keys; returns the ids that were valid before. */

@@ -13,7 +13,7 @@ import {
   startHttpServer,
   type Logger,
 } from '@fleet/service-kit';
-import type { FleetStore } from '@fleet/store';
+import { StoreUnavailableError, type FleetStore } from '@fleet/store';
 import { dirname, resolve } from 'node:path';
 import type { AllInOneConfig } from './all-in-one-config';
 
@@ -66,8 +66,9 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
         try {
           await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl);
         } catch (err) {
-          logger.warn({ err }, 'bootstrap postponed: store unavailable');
-          retry = setTimeout(() => void attempt(), 5_000);
+          if (!(err instanceof StoreUnavailableError)) throw err;
+          logger.warn({ reason: err.message }, 'bootstrap postponed: store unavailable');
+          retry = setTimeout(() => void attempt().catch((e: unknown) => logger.error({ err: e }, 'bootstrap failed')), 5_000);
           retry.unref();
         }
       };

@@ -1,4 +1,4 @@
-import type { FleetAgentClient } from '@fleet/agent-protocol';
+import { FleetAgentClient } from '@fleet/agent-protocol';
 import { expect } from 'chai';
 import request from 'supertest';
 import { enrollAgent, startHarness, type Harness } from './support/fleet-server-harness';
@@ -96,5 +96,20 @@ describe('Per-agent output API keys (Elasticsearch security on)', function () {
     const outputKeyId = doc!._source.outputs!.other!.api_key_id!;
     await request(h.url).post(`/api/fleet/agents/${agent.agentId}/unenroll`).set(h.admin).send({ revoke: true }).expect(200);
     expect((await h.server.store.credentials.get(outputKeyId))?.invalidated).to.equal(true);
+  });
+
+  it('When two checkins of a new agent race for its first key, then both get the same key and no other key stays valid', async () => {
+    const first = await enrollAgent(h);
+    const twin = new FleetAgentClient({ url: h.url });
+    twin.agentId = first.agentId;
+    twin.accessApiKey = first.accessApiKey;
+    const [a, b] = await Promise.all([first.checkin({ status: 'online', message: '' }), twin.checkin({ status: 'online', message: '' })]);
+    const keyOf = (res: typeof a) => (res.actions?.[0]?.data as { policy: { outputs: Record<string, { api_key?: string }> } }).policy.outputs.other?.api_key;
+    expect(keyOf(a)).to.be.a('string');
+    expect(keyOf(a)).to.equal(keyOf(b));
+    const doc = await h.server.store.agents.get(first.agentId!);
+    expect(doc?._source.outputs?.other?.api_key).to.equal(keyOf(a));
+    first.close();
+    twin.close();
   });
 });

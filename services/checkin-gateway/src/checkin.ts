@@ -133,7 +133,9 @@ export function reportedPolicyChange(agent: AgentDoc, body: CheckinRequest) {
   return (current: AgentDoc): Partial<AgentDoc> | undefined => {
     if (current.agent_policy_id === policyId && current.policy_revision_idx === revision) return undefined;
     const acked = current.policy_revision_idx ?? -1;
-    if (current.policy_id === policyId && acked > revision) return { agent_policy_id: policyId };
+    if (current.policy_id === policyId && acked > revision) {
+      return current.agent_policy_id === policyId ? undefined : { agent_policy_id: policyId };
+    }
     return { agent_policy_id: policyId, policy_revision_idx: revision };
   };
 }

@@ -51,27 +51,24 @@ export interface OutputKeyDeps {
 /**
  * Makes sure the agent holds an API key for each output, with the output's current permissions:
  * a new key when it has none, a role update when the permissions hash changed. Keys of outputs
- * the policy no longer has are marked to be retired once the agent acks. Returns `id:key` per output.
+ * the policy no longer has are marked to be retired once the agent acks. New keys are recorded by
+ * one guarded update: if a concurrent delivery recorded a key first, that one is kept and ours is
+ * revoked, so no key is ever left unrecorded. Returns `id:key` per output.
  */
 export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, outputs: ElasticsearchOutput[]): Promise<Record<string, string>> {
   const current = await deps.store.agents.get(agentId);
   if (!current) return {};
-  const doc = current._source;
-  const keys: Record<string, string> = {};
-  const updates: Record<string, AgentOutput> = { ...(doc.outputs ?? {}) };
-  let retire = [...retiring(doc)];
-  let changed = false;
-  const now = new Date().toISOString();
-
+  const seen = current._source.outputs ?? {};
+  const wanted = new Set(outputs.map((o) => o.name));
+  const created = new Map<string, { id: string; apiKey: string; replaces?: string }>();
+  const rehashed = new Set<string>();
   for (const output of outputs) {
-    const existing = doc.outputs?.[output.name];
+    const existing = seen[output.name];
     if (existing?.api_key && existing.api_key_id) {
       if (existing.permissions_hash !== output.hash) {
         await deps.store.credentials.updateRoles(existing.api_key_id, output.role);
-        updates[output.name] = { ...existing, permissions_hash: output.hash };
-        changed = true;
+        rehashed.add(output.name);
       }
-      keys[output.name] = existing.api_key;
       continue;
     }
     const key = await deps.store.credentials.create({
@@ -79,29 +76,53 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
       metadata: { agent_id: agentId, managed: true, managed_by: 'fleet-server', output_name: output.name, type: 'output' },
       roleDescriptors: output.role,
     });
-    const apiKey = `${key.id}:${key.secret}`;
-    if (existing?.api_key_id) retire.push({ id: existing.api_key_id, retired_at: now, output: output.name });
-    updates[output.name] = { api_key: apiKey, api_key_id: key.id, permissions_hash: output.hash, type: 'elasticsearch' };
-    keys[output.name] = apiKey;
-    changed = true;
+    created.set(output.name, { id: key.id, apiKey: `${key.id}:${key.secret}`, ...(existing?.api_key_id ? { replaces: existing.api_key_id } : {}) });
   }
-  const wanted = new Set(outputs.map((o) => o.name));
-  for (const [name, output] of Object.entries(doc.outputs ?? {})) {
-    if (wanted.has(name) || output.type !== 'elasticsearch') continue;
-    if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name });
-    delete updates[name];
-    changed = true;
-  }
-  if (!changed) return keys;
+  const stale = Object.entries(seen).some(([name, o]) => !wanted.has(name) && o.type === 'elasticsearch');
+  if (!created.size && !rehashed.size && !stale) return keysOf(seen, outputs);
 
-  retire = dedupe(retire);
-  const firstName = outputs[0]?.name;
-  if (firstName && updates[firstName]) updates[firstName] = { ...updates[firstName], to_retire_api_key_ids: retire };
-  for (const [name, output] of Object.entries(updates)) {
-    if (name !== firstName && output.to_retire_api_key_ids) updates[name] = { ...output, to_retire_api_key_ids: [] };
+  const lost: string[] = [];
+  const updated = await deps.store.agents.mutate(agentId, (doc) => {
+    lost.length = 0;
+    const now = new Date().toISOString();
+    const next: Record<string, AgentOutput> = { ...(doc.outputs ?? {}) };
+    const retire = [...retiring(doc)];
+    for (const output of outputs) {
+      const recorded = next[output.name];
+      const mine = created.get(output.name);
+      if (mine) {
+        if (recorded?.api_key && recorded.api_key_id && recorded.api_key_id !== mine.replaces) {
+          lost.push(mine.id); // another delivery recorded a key meanwhile: keep that one
+          continue;
+        }
+        if (recorded?.api_key_id) retire.push({ id: recorded.api_key_id, retired_at: now, output: output.name });
+        next[output.name] = { api_key: mine.apiKey, api_key_id: mine.id, permissions_hash: output.hash, type: 'elasticsearch' };
+      } else if (rehashed.has(output.name) && recorded) {
+        next[output.name] = { ...recorded, permissions_hash: output.hash };
+      }
+    }
+    for (const [name, output] of Object.entries(doc.outputs ?? {})) {
+      if (wanted.has(name) || output.type !== 'elasticsearch') continue;
+      if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name });
+      delete next[name];
+    }
+    const first = outputs[0]?.name;
+    for (const [name, output] of Object.entries(next)) {
+      next[name] = { ...output, to_retire_api_key_ids: name === first ? dedupe(retire) : [] };
+    }
+    return { outputs: next };
+  });
+  if (lost.length) await deps.store.credentials.invalidate(lost);
+  deps.logger.info({ 'fleet.agent.id': agentId, created: created.size - lost.length, rehashed: rehashed.size }, 'output API keys prepared');
+  return keysOf(updated._source.outputs ?? {}, outputs);
+}
+
+function keysOf(recorded: Record<string, AgentOutput>, outputs: ElasticsearchOutput[]): Record<string, string> {
+  const keys: Record<string, string> = {};
+  for (const o of outputs) {
+    const key = recorded[o.name]?.api_key;
+    if (key) keys[o.name] = key;
   }
-  await deps.store.agents.update(agentId, { outputs: updates });
-  deps.logger.info({ 'fleet.agent.id': agentId, outputs: Object.keys(keys) }, 'output API keys prepared');
   return keys;
 }
 

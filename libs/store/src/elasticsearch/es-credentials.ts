@@ -5,6 +5,8 @@ import type { ApiKeyInfo, CreateApiKeyRequest, CredentialStore, IssuedApiKey } f
 import { call, statusOf } from './es-client';
 import { ES_INDICES } from './es-indices';
 
+const INVALIDATE_RETRIES = 20;
+
 /**
  * Agent and enrollment keys as real Elasticsearch API keys (`POST /_security/api_key`), verified with
  * `GET /_security/_authenticate` and revoked with `DELETE /_security/api_key` (owner keys, as the
@@ -21,7 +23,9 @@ export class SecurityApiCredentials implements CredentialStore {
         name: request.name,
         metadata: request.metadata,
         role_descriptors: (request.roleDescriptors ?? {}) as never,
-        refresh: 'wait_for',
+        // Not refreshed (as the reference): authentication reads keys in real time; invalidation
+        // below waits for a new key to become visible instead.
+        refresh: false,
       }),
     );
     return {
@@ -47,15 +51,18 @@ export class SecurityApiCredentials implements CredentialStore {
     }
   }
 
+  /** Key information; a key created moments ago is waited for (about 2 s at most) until it is searchable. */
   async get(id: string): Promise<ApiKeyInfo | undefined> {
-    try {
-      const res = await call(() => this.client.security.getApiKey({ id, owner: true }));
-      const key = res.api_keys[0];
-      if (!key) return undefined;
-      return { id: key.id, name: key.name ?? '', metadata: (key.metadata ?? {}), invalidated: key.invalidated === true };
-    } catch (err) {
-      if (statusOf((err as { cause?: unknown }).cause ?? err) === 404) return undefined;
-      throw err;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await call(() => this.client.security.getApiKey({ id, owner: true }));
+        const key = res.api_keys[0];
+        if (key) return { id: key.id, name: key.name ?? '', metadata: key.metadata ?? {}, invalidated: key.invalidated === true };
+      } catch (err) {
+        if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404) throw err;
+      }
+      if (attempt >= 8) return undefined;
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
 
@@ -66,13 +73,19 @@ export class SecurityApiCredentials implements CredentialStore {
   async invalidate(ids: string[]): Promise<string[]> {
     if (!ids.length) return [];
     const invalidated: string[] = [];
-    // One call per key: an unknown id must not fail the others.
+    // One call per key: an unknown id must not fail the others. A key created moments ago may not be
+    // searchable yet (creation is not refreshed): retry it for a bounded time before calling it unknown.
     for (const id of ids) {
-      try {
-        const res = await call(() => this.client.security.invalidateApiKey({ ids: [id], owner: true }));
-        invalidated.push(...res.invalidated_api_keys);
-      } catch (err) {
-        if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404) throw err;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const res = await call(() => this.client.security.invalidateApiKey({ ids: [id], owner: true }));
+          invalidated.push(...res.invalidated_api_keys);
+          if (res.invalidated_api_keys.length || res.previously_invalidated_api_keys.length || attempt >= INVALIDATE_RETRIES) break;
+        } catch (err) {
+          if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404) throw err;
+          if (attempt >= INVALIDATE_RETRIES) break;
+        }
+        await new Promise((r) => setTimeout(r, 250));
       }
     }
     return invalidated;

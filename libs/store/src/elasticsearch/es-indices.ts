@@ -15,6 +15,8 @@ export interface IndexDefinition {
    */
   alias: string;
   mappings: Mapping;
+  /** Owned by Elasticsearch's fleet module when it is installed (never created by this backend then). */
+  system: boolean;
 }
 
 const keyword = { type: 'keyword' };
@@ -36,6 +38,7 @@ export const INDEX_SETTINGS = {
 export const ES_INDICES = {
   agents: {
     alias: '.fleet-agents',
+    system: true,
     mappings: base({
       active: bool,
       type: keyword,
@@ -82,6 +85,7 @@ export const ES_INDICES = {
   },
   policies: {
     alias: '.fleet-policies',
+    system: true,
     mappings: base({
       '@timestamp': date,
       policy_id: keyword,
@@ -95,6 +99,7 @@ export const ES_INDICES = {
   },
   actions: {
     alias: '.fleet-actions',
+    system: true,
     mappings: base({
       action_id: keyword,
       '@timestamp': date,
@@ -116,6 +121,7 @@ export const ES_INDICES = {
   },
   actionResults: {
     alias: '.fleet-actions-results',
+    system: true,
     mappings: base({
       '@timestamp': date,
       action_id: keyword,
@@ -132,6 +138,7 @@ export const ES_INDICES = {
   },
   enrollmentKeys: {
     alias: '.fleet-enrollment-api-keys',
+    system: true,
     mappings: base({
       active: bool,
       api_key_id: keyword,
@@ -146,6 +153,7 @@ export const ES_INDICES = {
   },
   artifacts: {
     alias: '.fleet-artifacts',
+    system: true,
     mappings: base({
       identifier: keyword,
       compression_algorithm: keyword,
@@ -162,11 +170,13 @@ export const ES_INDICES = {
   /** Management records of agent policies (Kibana keeps these as saved objects). */
   agentPolicies: {
     alias: '.fleet-policies-definitions',
+    system: false,
     mappings: base({ id: keyword, name: keyword, created_at: date, updated_at: date, doc: opaque }),
   },
   /** Hashed API keys, used only when Elasticsearch security is off. */
   builtinApiKeys: {
     alias: '.fleet-builtin-api-keys',
+    system: false,
     mappings: base({ id: keyword, invalidated: bool, doc: opaque }),
   },
 } satisfies Record<string, IndexDefinition>;

@@ -95,7 +95,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.policyFeed = new SeqNoFeed(this.client, ES_INDICES.policies.alias, false, opts.visibilityReuseMs ?? 250);
     this.actionFeed = new SeqNoFeed(this.client, ES_INDICES.actions.alias, false, opts.visibilityReuseMs ?? 250);
     const impl = (): CredentialStore => {
-      if (!this.credentialImpl) throw new StoreUnavailableError(`elasticsearch not ready: ${this.notReadyReason ?? ''}`);
+      if (!this.credentialImpl) throw new StoreUnavailableError('elasticsearch not ready');
       return this.credentialImpl;
     };
     this.credentials = {
@@ -168,8 +168,8 @@ export class ElasticsearchFleetStore implements FleetStore {
 
   async ping(): Promise<void> {
     if (this.closing) throw new StoreUnavailableError('store is closed');
-    if (this.notReadyReason) throw new StoreUnavailableError(`elasticsearch not ready: ${this.notReadyReason}`);
-    await call(() => this.client.cluster.health({ index: ES_INDICES.agents.alias, timeout: '5s' }));
+    if (this.notReadyReason) throw new StoreUnavailableError('elasticsearch not ready');
+    await call(() => this.client.cluster.health({ timeout: '5s' }));
   }
 
   onLocalWrite(listener: (c: WatchedCollection) => void): () => void {
@@ -194,14 +194,15 @@ export class ElasticsearchFleetStore implements FleetStore {
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) throw new StoreUnavailableError('store is closed');
-    if (this.notReadyReason) throw new StoreUnavailableError(`elasticsearch not ready: ${this.notReadyReason}`);
+    if (this.notReadyReason) throw new StoreUnavailableError('elasticsearch not ready');
     return call(fn);
   }
 
   /** Creates each index (with its alias) that does not exist yet; existing ones are used as they are. */
   private async ensureIndices(): Promise<void> {
-    if (this.capabilities?.fleetModule) return; // the fleet module owns and creates the .fleet-* system indices
     for (const def of Object.values(ES_INDICES) as IndexDefinition[]) {
+      // The fleet module owns (and creates on first write) the .fleet-* system indices.
+      if (def.system && this.capabilities?.fleetModule) continue;
       if (def === ES_INDICES.builtinApiKeys && this.capabilities?.credentials !== 'builtin') continue;
       // The service account may read but not inspect index metadata: probe with an empty search.
       const exists = await this.client.search({ index: def.alias, size: 0 }).then(
@@ -645,9 +646,11 @@ async function detect(client: Client, wanted: 'auto' | 'elasticsearch' | 'builti
     await client.security.authenticate();
     security = true;
   } catch (err) {
-    // A cluster without security answers that security is not enabled (400/500); anything else is a real failure.
-    const type = errorType(err) ?? '';
-    if (!/security|illegal_state|exception/i.test(type) && statusOf(err) === undefined) throw err;
+    // Only a cluster that says security is disabled counts as "off"; a bad credential (401), an
+    // overloaded or starting cluster (429, 5xx) or no connection is a failure, retried later.
+    const status = statusOf(err);
+    const reason = JSON.stringify((err as { body?: unknown }).body ?? '');
+    if (status === undefined || status === 401 || status === 429 || status >= 500 || !/security/i.test(reason)) throw err;
   }
   const credentials = wanted === 'auto' ? (security ? 'elasticsearch' : 'builtin') : wanted;
   if (credentials === 'elasticsearch' && !security) {
