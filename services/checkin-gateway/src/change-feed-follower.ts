@@ -74,13 +74,21 @@ export class ChangeFeedFollower {
     }
   }
 
-  private policyChanged(policyId: string, revision: number): void {
+  private policyChanged(policyId: string, revision: number, attempt = 0): void {
+    const retry = () => {
+      if (this.closed || attempt >= 5) return;
+      setTimeout(() => this.policyChanged(policyId, revision, attempt + 1), 1_000).unref();
+    };
     this.deps.policies
       .announce(policyId, revision)
       .then((prepared) => {
         if (prepared) this.deps.registry.wakePolicy(policyId, prepared.revision);
+        if (!prepared || prepared.revision < revision) retry();
       })
-      .catch((err: unknown) => this.deps.logger.warn({ err, 'fleet.policy.id': policyId }, 'policy refresh failed'));
+      .catch((err: unknown) => {
+        this.deps.logger.warn({ err, 'fleet.policy.id': policyId }, 'policy refresh failed');
+        retry();
+      });
   }
 
   private async readFeeds(): Promise<void> {

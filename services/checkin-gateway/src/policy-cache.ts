@@ -16,6 +16,9 @@ export interface PreparedPolicy {
   templateJson: string;
 }
 
+/** Reads of an announced revision before giving up to the next feed poll (about 2 s in all). */
+const ANNOUNCE_ATTEMPTS = 10;
+
 const OUTPUTS_MARKER = '"__fleet_outputs_with_agent_keys__"';
 
 /** The POLICY_CHANGE data for one agent: the prepared revision with its own output keys spliced in. */
@@ -47,11 +50,23 @@ export class PolicyCache {
     return this.latest.get(policyId) ?? this.load(policyId);
   }
 
-  /** Called when a revision is announced; reads it only if it is newer than the cached one. */
+  /**
+   * Called when a revision is announced; reads it only if it is newer than the cached one. The read
+   * starts after the announcement (a read already in flight may predate it), and is retried for a
+   * short, bounded time while the announced revision is not yet visible in the store.
+   */
   async announce(policyId: string, revision: number): Promise<PreparedPolicy | undefined> {
-    const known = this.latest.get(policyId);
+    let known = this.latest.get(policyId);
     if (known && known.revision >= revision) return known;
-    return this.load(policyId);
+    const inFlight = this.loading.get(policyId);
+    if (inFlight) await inFlight.catch(() => undefined);
+    for (let attempt = 0; attempt < ANNOUNCE_ATTEMPTS; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * attempt));
+      known = await this.load(policyId);
+      if (known && known.revision >= revision) return known;
+    }
+    this.logger.warn({ 'fleet.policy.id': policyId, revision }, 'announced policy revision not visible yet; will look again');
+    return known;
   }
 
   private load(policyId: string): Promise<PreparedPolicy | undefined> {

@@ -66,8 +66,17 @@ export class SecurityApiCredentials implements CredentialStore {
     }
   }
 
+  /** Replaces a key's roles; a key created moments ago is waited for (bounded) until it is searchable. */
   async updateRoles(id: string, roleDescriptors: JsonObject): Promise<void> {
-    await call(() => this.client.security.updateApiKey({ id, role_descriptors: roleDescriptors as never }));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await call(() => this.client.security.updateApiKey({ id, role_descriptors: roleDescriptors as never }));
+        return;
+      } catch (err) {
+        if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404 || attempt >= INVALIDATE_RETRIES) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   async invalidate(ids: string[]): Promise<string[]> {
