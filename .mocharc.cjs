@@ -5,8 +5,8 @@
 module.exports = {
   spec: ['libs/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts'],
   extension: ['ts'],
-  // Provisions a real Elasticsearch node for the suites (or uses FLEET_ES_URL when set).
-  require: ['libs/store/test/support/elasticsearch-node.ts'],
+  // Real servers for the suites: a redis-server (Debian's) and an Elasticsearch node.
+  require: ['libs/notifications/test/support/redis-server.ts', 'libs/store/test/support/elasticsearch-node.ts'],
   'node-option': ['conditions=@fleet/source', 'import=tsx'],
   timeout: 30000,
   reporter: 'spec',

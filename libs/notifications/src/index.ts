@@ -1,1 +1,3 @@
 export * from './notification-bus';
+export * from './policy-debouncer';
+export * from './redis-bus';

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { PolicyDebouncer } from './policy-debouncer';
 
 /** A new `.fleet-policies` revision was stored (and prepared) for `policy_id`. */
 export interface PolicyRevisionNotification {
@@ -48,26 +49,22 @@ export interface NotificationBus {
   close(): Promise<void>;
 }
 
-/** The all-in-one bus: synchronous fan-out inside one process (handlers run on a later microtask). */
+/** The all-in-one bus: fan-out inside one process (handlers run on a later microtask). */
 export class InProcessBus implements NotificationBus {
   readonly senderId: string;
   private readonly handlers = new Set<NotificationHandler>();
+  private readonly debouncer: PolicyDebouncer;
   private closed = false;
 
-  constructor(senderId: string = randomUUID()) {
-    this.senderId = senderId;
+  constructor(opts: { senderId?: string; policyDebounceMs?: number } = {}) {
+    this.senderId = opts.senderId ?? randomUUID();
+    this.debouncer = new PolicyDebouncer(opts.policyDebounceMs ?? 0, (n, tp) => this.deliver(n, tp));
   }
 
   publish(notification: FleetNotification, traceparent?: string): Promise<void> {
     if (this.closed) return Promise.resolve();
-    const envelope: NotificationEnvelope = {
-      sender: this.senderId,
-      sent_at: new Date().toISOString(),
-      notification,
-      ...(traceparent ? { traceparent } : {}),
-    };
-    for (const handler of this.handlers) queueMicrotask(() => handler(envelope));
-    return Promise.resolve();
+    if (notification.kind === 'policy-revision') return this.debouncer.offer(notification, traceparent);
+    return this.deliver(notification, traceparent);
   }
 
   subscribe(handler: NotificationHandler): () => void {
@@ -75,9 +72,21 @@ export class InProcessBus implements NotificationBus {
     return () => this.handlers.delete(handler);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.debouncer.flush();
     this.closed = true;
     this.handlers.clear();
+  }
+
+  private deliver(notification: FleetNotification, traceparent?: string): Promise<void> {
+    const envelope: NotificationEnvelope = {
+      sender: this.senderId,
+      sent_at: new Date().toISOString(),
+      notification,
+      ...(traceparent ? { traceparent } : {}),
+    };
+    for (const handler of this.handlers) queueMicrotask(() => handler(envelope));
     return Promise.resolve();
   }
 }

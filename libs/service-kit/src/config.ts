@@ -291,3 +291,27 @@ export const serverIdentitySchema: convict.Schema<ServerIdentityConfig> = {
     env: 'FLEET_REPLICA_ID',
   },
 };
+
+export interface BusConfig {
+  backend: 'inprocess' | 'redis';
+  redisUrl: string;
+  channel: string;
+  policyDebounceMs: number;
+}
+
+export const busSchema: convict.Schema<BusConfig> = {
+  backend: {
+    doc: 'How replicas learn of changes: in-process (one process) or Redis pub/sub (several replicas).',
+    format: ['inprocess', 'redis'],
+    default: 'inprocess',
+    env: 'FLEET_BUS_BACKEND',
+  },
+  redisUrl: { doc: 'Redis URL of the notification bus.', format: String, default: 'redis://127.0.0.1:6379', env: 'FLEET_REDIS_URL', sensitive: true },
+  channel: { doc: 'Redis pub/sub channel of the notifications.', format: String, default: 'fleet:notifications', env: 'FLEET_BUS_CHANNEL' },
+  policyDebounceMs: {
+    doc: 'Revisions of one policy published within this window are announced once, as the newest.',
+    format: 'nat',
+    default: 100,
+    env: 'FLEET_BUS_POLICY_DEBOUNCE_MS',
+  },
+};

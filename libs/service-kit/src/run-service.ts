@@ -1,24 +1,27 @@
 import type convict from 'convict';
 import type { Express } from 'express';
+import type { NotificationBus } from '@fleet/notifications';
 import type { FleetStore } from '@fleet/store';
-import { loadConfig, type HttpConfig, type LogConfig, type ServerIdentityConfig, type StoreConfig } from './config';
+import { loadConfig, type BusConfig, type HttpConfig, type LogConfig, type ServerIdentityConfig, type StoreConfig } from './config';
 import { errorHandler, notFound } from './http-middleware';
 import { startHttpServer } from './http-server';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './logger';
-import { createServiceApp, loadConfigOrExit, openStore, replicaName, runMain } from './service-app';
+import { createServiceApp, loadConfigOrExit, openBus, openStore, replicaName, runMain } from './service-app';
 
 export interface BaseServiceConfig {
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
   server: ServerIdentityConfig;
+  bus: BusConfig;
 }
 
 export interface ServiceContext<T> {
   config: Readonly<T>;
   logger: Logger;
   store: FleetStore;
+  bus: NotificationBus;
   lifecycle: Lifecycle;
   /** Mount the service's routers here; the 404 and error handlers are added after. */
   app: Express;
@@ -46,8 +49,10 @@ export function runService<T extends BaseServiceConfig>(
       const lifecycle = new Lifecycle(logger);
       const store = await openStore(config.store, logger);
       lifecycle.onClose('store', () => store.close());
+      const bus = await openBus(config.bus, logger);
+      lifecycle.onClose('notification bus', () => bus.close());
       const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http });
-      const hooks = await build({ config, logger, store, lifecycle, app });
+      const hooks = await build({ config, logger, store, bus, lifecycle, app });
       app.use(notFound());
       app.use(errorHandler('agent'));
       const server = await startHttpServer(app, config.http, logger);

@@ -1,7 +1,8 @@
 import express, { type Express } from 'express';
 import { hostname } from 'node:os';
+import { InProcessBus, RedisNotificationBus, type NotificationBus } from '@fleet/notifications';
 import { ElasticsearchFleetStore, SqliteFleetStore, type FleetStore } from '@fleet/store';
-import type { HttpConfig, StoreConfig } from './config';
+import type { BusConfig, HttpConfig, StoreConfig } from './config';
 import { ConfigError, readSecretFile } from './config';
 import { requestContext, securityHeaders } from './http-middleware';
 import type { Logger } from './logger';
@@ -77,4 +78,28 @@ export function loadConfigOrExit<T>(name: string, load: () => Readonly<T>, logge
     logger.fatal({ reason: err instanceof Error ? err.message : String(err) }, `${name}: invalid configuration`);
     process.exit(1);
   }
+}
+
+/**
+ * Opens the configured notification bus. A Redis bus that cannot connect at start is an error
+ * (the process exits and is restarted); once running, Redis outages are absorbed and retried.
+ */
+export async function openBus(config: BusConfig, logger: Logger): Promise<NotificationBus> {
+  if (config.backend === 'inprocess') return new InProcessBus({ policyDebounceMs: config.policyDebounceMs });
+  let warned = 0;
+  const bus = await RedisNotificationBus.connect({
+    url: config.redisUrl,
+    channel: config.channel,
+    policyDebounceMs: config.policyDebounceMs,
+    onError: (err, context) => {
+      // One line per second at most while Redis is down.
+      if (Date.now() - warned > 1_000) {
+        warned = Date.now();
+        logger.warn({ context, reason: err.message }, 'notification bus: redis unavailable; the change feeds cover the gap');
+      }
+    },
+    onResubscribed: () => logger.info('notification bus: subscribed to redis'),
+  });
+  logger.info({ channel: config.channel }, 'notification bus: redis');
+  return bus;
 }

@@ -5,12 +5,14 @@ import { dispatchSchema, fleetDefaultsSchema, type DispatchConfig, type FleetDef
 import {
   adminSchema,
   authCacheSchema,
+  busSchema,
   httpSchema,
   logSchema,
   serverIdentitySchema,
   storeSchema,
   type AdminConfig,
   type AuthCacheConfig,
+  type BusConfig,
   type HttpConfig,
   type LogConfig,
   type ServerIdentityConfig,
@@ -18,6 +20,7 @@ import {
 } from '@fleet/service-kit';
 
 export interface AllInOneConfig extends GatewayConfig {
+  bus: BusConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -44,4 +47,5 @@ export const allInOneSchema: convict.Schema<AllInOneConfig> = {
   ...gatewaySchema,
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
+  bus: busSchema,
 };

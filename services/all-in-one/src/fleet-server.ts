@@ -1,6 +1,5 @@
 import { createCheckinGateway, type CheckinGateway } from '@fleet/checkin-gateway';
 import { createEnrollmentService } from '@fleet/enrollment';
-import { InProcessBus } from '@fleet/notifications';
 import { bootstrapFleet, createPolicyDispatcher, resolveAdminToken, type PolicyDispatcher } from '@fleet/policy-dispatcher';
 import {
   ApiKeyAuthenticator,
@@ -8,6 +7,7 @@ import {
   errorHandler,
   Lifecycle,
   notFound,
+  openBus,
   openStore,
   replicaName,
   startHttpServer,
@@ -37,7 +37,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
   const store = await openStore(config.store, logger);
   lifecycle.onClose('store', () => store.close());
   try {
-    const bus = new InProcessBus();
+    const bus = await openBus(config.bus, logger);
     lifecycle.onClose('notification bus', () => bus.close());
     const dataDir = resolve(dirname(config.store.sqlite.path));
     const admin = resolveAdminToken(config.admin, dataDir);

@@ -1,12 +1,14 @@
 import type convict from 'convict';
 import {
   authCacheSchema,
+  busSchema,
   httpSchema,
   logSchema,
   routeLimitSchema,
   serverIdentitySchema,
   storeSchema,
   type AuthCacheConfig,
+  type BusConfig,
   type HttpConfig,
   type LogConfig,
   type RouteLimitConfig,
@@ -46,6 +48,7 @@ export interface GatewayConfig {
 }
 
 export interface CheckinGatewayServiceConfig extends GatewayConfig {
+  bus: BusConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -121,4 +124,5 @@ export const checkinGatewayServiceSchema: convict.Schema<CheckinGatewayServiceCo
   server: serverIdentitySchema,
   auth: authCacheSchema,
   ...gatewaySchema,
+  bus: busSchema,
 };

@@ -1,12 +1,14 @@
 import type convict from 'convict';
 import {
   authCacheSchema,
+  busSchema,
   httpSchema,
   logSchema,
   routeLimitSchema,
   serverIdentitySchema,
   storeSchema,
   type AuthCacheConfig,
+  type BusConfig,
   type HttpConfig,
   type LogConfig,
   type RouteLimitConfig,
@@ -20,6 +22,7 @@ export interface EnrollConfig {
 }
 
 export interface EnrollmentServiceConfig {
+  bus: BusConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -66,4 +69,5 @@ export const enrollmentServiceSchema: convict.Schema<EnrollmentServiceConfig> = 
   server: serverIdentitySchema,
   auth: authCacheSchema,
   enroll: enrollSchema,
+  bus: busSchema,
 };

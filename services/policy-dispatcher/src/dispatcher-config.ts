@@ -1,11 +1,13 @@
 import type convict from 'convict';
 import {
   adminSchema,
+  busSchema,
   httpSchema,
   logSchema,
   serverIdentitySchema,
   storeSchema,
   type AdminConfig,
+  type BusConfig,
   type HttpConfig,
   type LogConfig,
   type ServerIdentityConfig,
@@ -30,6 +32,7 @@ export interface FleetDefaultsConfig {
 }
 
 export interface PolicyDispatcherServiceConfig {
+  bus: BusConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -96,4 +99,5 @@ export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServi
   admin: adminSchema,
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
+  bus: busSchema,
 };

@@ -1,4 +1,3 @@
-import { InProcessBus } from '@fleet/notifications';
 import { runService } from '@fleet/service-kit';
 import { dirname, resolve } from 'node:path';
 import { resolveAdminToken } from './admin-token';
@@ -6,9 +5,7 @@ import { bootstrapFleet } from './bootstrap';
 import { policyDispatcherServiceSchema } from './dispatcher-config';
 import { createPolicyDispatcher } from './policy-dispatcher-service';
 
-runService('policy-dispatcher', policyDispatcherServiceSchema, async ({ config, logger, store, lifecycle, app }) => {
-  const bus = new InProcessBus();
-  lifecycle.onClose('notification bus', () => bus.close());
+runService('policy-dispatcher', policyDispatcherServiceSchema, async ({ config, logger, store, bus, lifecycle, app }) => {
   const dataDir = resolve(dirname(config.store.sqlite.path));
   const admin = resolveAdminToken(config.admin, dataDir);
   const dispatcher = createPolicyDispatcher({ store, bus, logger, adminToken: admin.token }, config);

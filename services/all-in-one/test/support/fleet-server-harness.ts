@@ -31,6 +31,8 @@ export const TEST_OVERRIDES = {
   feedPollIntervalMs: 200,
   dispatch: { feedPollIntervalMs: 200 },
   enroll: { pbkdf2: { iterations: 1000, keyLength: 32, saltLength: 16 } },
+  // Announce revisions at once (the debounce itself is covered by the bus contract suite).
+  bus: { policyDebounceMs: 0 },
 };
 
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
