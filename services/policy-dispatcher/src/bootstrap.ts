@@ -1,5 +1,5 @@
-import type { Logger } from '@fleet/service-kit';
-import type { FleetStore } from '@fleet/store';
+import { ConflictError, type Logger } from '@fleet/service-kit';
+import { DocumentConflictError, type FleetStore } from '@fleet/store';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createAgentPolicy, type PolicyDeps } from './agent-policies';
 import { createEnrollmentKey } from './enrollment-keys';
@@ -24,7 +24,13 @@ export async function bootstrapFleet(
   const existing = await deps.store.agentPolicies.list({ page: 1, perPage: 1 });
   let created = false;
   if (existing.total === 0) {
-    await createAgentPolicy(deps, { id: DEFAULT_POLICY_ID, name: 'Default policy', namespace: 'default' }, 'bootstrap');
+    try {
+      await createAgentPolicy(deps, { id: DEFAULT_POLICY_ID, name: 'Default policy', namespace: 'default' }, 'bootstrap');
+    } catch (err) {
+      // Another dispatcher replica bootstrapped the same empty store at the same moment.
+      if (err instanceof ConflictError || err instanceof DocumentConflictError) return { created: false, tokenFile };
+      throw err;
+    }
     const key = await createEnrollmentKey(deps.store, { policy_id: DEFAULT_POLICY_ID, name: 'Default' });
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (key.api_key) writeFileSync(tokenFile, `${key.api_key}\n`, { mode: 0o600 });
