@@ -113,6 +113,11 @@ export interface ActionStore {
   pendingFor(query: PendingActionQuery): Promise<Hit<ActionDoc>[]>;
   changesSince(afterSeqNo: number, limit: number): Promise<Hit<ActionDoc>[]>;
   checkpoint(): Promise<number>;
+  /**
+   * Resolves once every action with `_seq_no` ≤ `seqNo` is visible to `pendingFor` (bounded wait;
+   * resolves regardless when the time is up). Used before waking agents for a notified action.
+   */
+  awaitVisible(seqNo: number): Promise<void>;
   /** Deletes actions whose expiration is before `before`; returns how many. */
   deleteExpiredBefore(before: Date): Promise<number>;
 }

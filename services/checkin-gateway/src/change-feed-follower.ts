@@ -65,7 +65,11 @@ export class ChangeFeedFollower {
         this.policyChanged(n.policy_id, n.revision_idx);
         break;
       case 'action':
-        this.deps.registry.wakeAgents(n.agents);
+        // Wake the agents once the action is visible to their look-ups (else they would find nothing).
+        void this.deps.store.actions
+          .awaitVisible(n.seq_no)
+          .catch((err: unknown) => this.deps.logger.warn({ err }, 'action visibility check failed'))
+          .finally(() => this.deps.registry.wakeAgents(n.agents));
         break;
       case 'agent-revoked':
         this.deps.authenticator.forget(n.api_key_ids);

@@ -519,6 +519,14 @@ export class ElasticsearchFleetStore implements FleetStore {
         }),
       changesSince: (after, limit) => this.guard(() => this.changes<ActionDoc>(this.actionFeed, index, after, limit)),
       checkpoint: () => this.guard(() => this.actionFeed.checkpoint()),
+      awaitVisible: (seqNo) =>
+        this.guard(async () => {
+          // The global checkpoint may trail a just-acknowledged write by a moment.
+          for (let attempt = 0; attempt < 40; attempt++) {
+            if ((await this.actionFeed.visible(attempt > 0)) >= seqNo) return;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }),
       deleteExpiredBefore: (before) =>
         this.guard(async () => {
           await this.client.indices.refresh({ index, ignore_unavailable: true });

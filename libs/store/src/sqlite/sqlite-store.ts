@@ -356,6 +356,8 @@ export class SqliteFleetStore implements FleetStore {
       ),
       changesSince: (after, limit) => this.guard(() => since.all(after, limit).map((r) => parse<ActionDoc>(r))),
       checkpoint: () => this.guard(currentCheckpoint),
+      // Commits are visible at once in SQLite.
+      awaitVisible: () => this.guard(() => undefined),
       deleteExpiredBefore: (before) => this.guard(() => db.transaction(() => {
         const seqs = expiredSeqs.all(before.getTime());
         for (const { seq_no } of seqs) {

@@ -1,0 +1,182 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * The scaled-out topology as plain processes on this machine: 3 checkin-gateway, 2 enrollment and
+ * 2 policy-dispatcher replicas sharing one Elasticsearch and one Redis, behind haproxy with
+ * deploy/haproxy/haproxy.cfg. Every process listens on loopback.
+ */
+export interface TopologyOptions {
+  elasticsearchUrl: string;
+  serviceTokenFile: string;
+  redisUrl: string;
+  /** Extra environment for every service replica (e.g. shorter long polls in tests). */
+  env?: Record<string, string>;
+  gateways?: number;
+  /** Run the TypeScript sources (tests) or the built `dist/` (operators). */
+  fromSource?: boolean;
+  /** Where replicas keep their token files. */
+  dataDir?: string;
+}
+
+export interface Replica {
+  name: string;
+  service: 'checkin-gateway' | 'enrollment' | 'policy-dispatcher';
+  port: number;
+  process: ChildProcess;
+}
+
+export interface Topology {
+  url: string;
+  dataDir: string;
+  replicas: Replica[];
+  /** Kills a replica the hard way (SIGKILL), as a crash would. */
+  kill(name: string): Promise<void>;
+  /** Starts a killed replica again on its port. */
+  restart(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const root = resolve(__dirname, '../..');
+
+/** The soft limit on open files of this process (haproxy inherits it). */
+function fdLimit(): number {
+  try {
+    const limits = readFileSync('/proc/self/limits', 'utf8');
+    const m = /Max open files\s+(\d+)/.exec(limits);
+    return m?.[1] ? Number(m[1]) : 4096;
+  } catch {
+    return 4096;
+  }
+}
+
+const freePort = (): Promise<number> =>
+  new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
+    });
+  });
+
+async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await fetch(url).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (ok(status)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not come up within ${timeoutMs} ms`);
+}
+
+const exited = (p: ChildProcess): Promise<void> =>
+  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+
+export async function startTopology(opts: TopologyOptions): Promise<Topology> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'fleet-topology-'));
+  const gateways = opts.gateways ?? 3;
+  const plan: { name: string; service: Replica['service'] }[] = [
+    // Dispatchers first: the first one bootstraps the default policy and the token files.
+    { name: 'dispatcher-1', service: 'policy-dispatcher' },
+    { name: 'dispatcher-2', service: 'policy-dispatcher' },
+    { name: 'enrollment-1', service: 'enrollment' },
+    { name: 'enrollment-2', service: 'enrollment' },
+    ...Array.from({ length: gateways }, (_, i) => ({ name: `gateway-${i + 1}`, service: 'checkin-gateway' as const })),
+  ];
+  const replicas: Replica[] = [];
+  const ports = new Map<string, number>();
+  for (const p of plan) ports.set(p.name, await freePort());
+
+  const launch = (name: string, service: Replica['service'], port: number): ChildProcess => {
+    const main = opts.fromSource ? join(root, 'services', service, 'src', 'main.ts') : join(root, 'services', service, 'dist', 'main.js');
+    const args = opts.fromSource ? ['--conditions=@fleet/source', '--import', 'tsx', main] : [main];
+    return spawn(process.execPath, args, {
+      cwd: root,
+      env: {
+        ...process.env,
+        FLEET_HTTP_HOST: '127.0.0.1',
+        FLEET_HTTP_PORT: String(port),
+        FLEET_REPLICA_ID: name,
+        FLEET_STORE_BACKEND: 'elasticsearch',
+        FLEET_ES_HOSTS: opts.elasticsearchUrl,
+        FLEET_ES_SERVICE_TOKEN_FILE: opts.serviceTokenFile,
+        FLEET_BUS_BACKEND: 'redis',
+        FLEET_REDIS_URL: opts.redisUrl,
+        FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
+        FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'warn',
+        ...opts.env,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  };
+
+  let lb: ChildProcess | undefined;
+  const closeAll = async () => {
+    const all = [...replicas.map((r) => r.process), ...(lb ? [lb] : [])];
+    for (const p of all) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    await Promise.all(all.map(exited));
+  };
+  try {
+    for (const p of plan) {
+      const port = ports.get(p.name) ?? 0;
+      const child = launch(p.name, p.service, port);
+      replicas.push({ name: p.name, service: p.service, port, process: child });
+      const health = p.service === 'checkin-gateway' ? '/api/status' : '/nothing';
+      const ok = p.service === 'checkin-gateway' ? (s: number) => s === 200 : (s: number) => s === 404;
+      // The first dispatcher must finish bootstrapping before the others start.
+      if (p.name === 'dispatcher-1' || p.service === 'checkin-gateway') await waitFor(`http://127.0.0.1:${port}${health}`, ok, 60_000);
+    }
+    for (const r of replicas) {
+      const ok = r.service === 'checkin-gateway' ? (s: number) => s === 200 : (s: number) => s === 404;
+      await waitFor(`http://127.0.0.1:${r.port}${r.service === 'checkin-gateway' ? '/api/status' : '/nothing'}`, ok, 60_000);
+    }
+    const lbPort = await freePort();
+    const addr = (name: string) => `127.0.0.1:${ports.get(name) ?? 0}`;
+    lb = spawn('haproxy', ['-f', join(root, 'deploy', 'haproxy', 'haproxy.cfg'), '-db'], {
+      env: {
+        ...process.env,
+        FLEET_LB_BIND: `127.0.0.1:${lbPort}`,
+        // Within this host's file-descriptor limit (two per connection, plus a margin).
+        FLEET_LB_MAXCONN: String(Math.max(1000, Math.floor((fdLimit() - 100) / 2))),
+        FLEET_GATEWAY_1: addr('gateway-1'),
+        FLEET_GATEWAY_2: addr(gateways >= 2 ? 'gateway-2' : 'gateway-1'),
+        FLEET_GATEWAY_3: addr(gateways >= 3 ? 'gateway-3' : 'gateway-1'),
+        FLEET_ENROLLMENT_1: addr('enrollment-1'),
+        FLEET_ENROLLMENT_2: addr('enrollment-2'),
+        FLEET_DISPATCHER_1: addr('dispatcher-1'),
+        FLEET_DISPATCHER_2: addr('dispatcher-2'),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const url = `http://127.0.0.1:${lbPort}`;
+    await waitFor(`${url}/api/status`, (s) => s === 200, 30_000);
+    return {
+      url,
+      dataDir,
+      replicas,
+      async kill(name) {
+        const r = replicas.find((x) => x.name === name);
+        if (!r) throw new Error(`no replica ${name}`);
+        r.process.kill('SIGKILL');
+        await exited(r.process);
+      },
+      async restart(name) {
+        const r = replicas.find((x) => x.name === name);
+        if (!r) throw new Error(`no replica ${name}`);
+        r.process = launch(r.name, r.service, r.port);
+        await waitFor(`http://127.0.0.1:${r.port}/api/status`, (s) => s === 200 || s === 404, 60_000);
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
