@@ -1,3 +1,5 @@
+import type { ApiKeyRecord, JsonObject } from './documents';
+import type { ApiKeyInfo } from './store-port';
 import { createHash, pbkdf2, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
@@ -93,3 +95,20 @@ export function uuidV5(name: string, namespace: string = DNS_NAMESPACE): string 
 /** The `.fleet-policies` document id of a revision. */
 export const policyRevisionDocId = (policyId: string, revisionIdx: number): string =>
   uuidV5(`${policyId}:${revisionIdx}`);
+
+/** A new key for a built-in credential store: the stored record (hash only) and what to hand out once. */
+export function issueBuiltinApiKey(name: string, metadata: JsonObject): { record: ApiKeyRecord; secret: string; token: string } {
+  const key = generateApiKey();
+  const record: ApiKeyRecord = {
+    id: key.id,
+    name,
+    hash: hashApiKeySecret(key.secret),
+    metadata,
+    created_at: new Date().toISOString(),
+    invalidated: false,
+  };
+  return { record, secret: key.secret, token: key.token };
+}
+
+/** What a built-in store reveals of a key: never its hash. */
+export const apiKeyInfo = (rec: ApiKeyRecord): ApiKeyInfo => ({ id: rec.id, name: rec.name, metadata: rec.metadata, invalidated: rec.invalidated });

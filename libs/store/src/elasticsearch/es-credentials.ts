@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { ApiKeyRecord, JsonObject } from '../documents';
-import { generateApiKey, hashApiKeySecret, verifyApiKeySecret } from '../secrets';
+import { apiKeyInfo, issueBuiltinApiKey, verifyApiKeySecret } from '../secrets';
 import type { ApiKeyInfo, CreateApiKeyRequest, CredentialStore, IssuedApiKey } from '../store-port';
 import { call, statusOf } from './es-client';
 import { ES_INDICES } from './es-indices';
@@ -126,19 +126,11 @@ export class BuiltinEsCredentials implements CredentialStore {
   }
 
   private info(rec: ApiKeyRecord): ApiKeyInfo {
-    return { id: rec.id, name: rec.name, metadata: rec.metadata, invalidated: rec.invalidated };
+    return apiKeyInfo(rec);
   }
 
   async create(request: CreateApiKeyRequest): Promise<IssuedApiKey> {
-    const key = generateApiKey();
-    const rec: ApiKeyRecord = {
-      id: key.id,
-      name: request.name,
-      hash: hashApiKeySecret(key.secret),
-      metadata: request.metadata,
-      created_at: new Date().toISOString(),
-      invalidated: false,
-    };
+    const { record: rec, ...key } = issueBuiltinApiKey(request.name, request.metadata);
     await call(() => this.client.create({ index: this.index, id: rec.id, document: { id: rec.id, invalidated: false, doc: rec }, refresh: 'wait_for' }));
     return { ...this.info(rec), secret: key.secret, token: key.token };
   }

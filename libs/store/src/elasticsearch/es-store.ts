@@ -254,6 +254,16 @@ export class ElasticsearchFleetStore implements FleetStore {
     }
   }
 
+  private async deleteDoc(index: string, id: string): Promise<boolean> {
+    try {
+      await this.client.delete({ index, id, refresh: true });
+      return true;
+    } catch (err) {
+      if (is404(err)) return false;
+      throw err;
+    }
+  }
+
   /** Optimistic read-modify-write: retried on version conflicts, never a script. */
   private async mutateDoc<T extends object>(
     index: string,
@@ -411,15 +421,7 @@ export class ElasticsearchFleetStore implements FleetStore {
           return outcomes;
         }),
       delete: (id) =>
-        this.guard(async () => {
-          try {
-            await this.client.delete({ index, id, refresh: true });
-            return true;
-          } catch (err) {
-            if (is404(err)) return false;
-            throw err;
-          }
-        }),
+this.guard(() => this.deleteDoc(index, id)),
       findByAccessApiKeyId: (keyId) =>
         this.guard(() => this.firstHit<AgentDoc>(index, { query: { term: { access_api_key_id: keyId } }, sort: [{ _seq_no: 'desc' }] })),
       findByEnrollmentId: (enrollmentId) =>
@@ -626,15 +628,7 @@ export class ElasticsearchFleetStore implements FleetStore {
           return { total: res.total, items: res.hits.map((h) => h._source.doc) };
         }),
       delete: (id) =>
-        this.guard(async () => {
-          try {
-            await this.client.delete({ index, id, refresh: true });
-            return true;
-          } catch (err) {
-            if (is404(err)) return false;
-            throw err;
-          }
-        }),
+this.guard(() => this.deleteDoc(index, id)),
     };
   }
 }

@@ -13,14 +13,13 @@ import type {
 } from '../documents';
 import { deriveAgentStatus } from '../agent-status';
 import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '../errors';
-import { generateApiKey, hashApiKeySecret, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
+import { apiKeyInfo, issueBuiltinApiKey, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
 import type {
   ActionResultStore,
   ActionStore,
   AgentPolicyStore,
   AgentQuery,
   AgentStore,
-  ApiKeyInfo,
   CredentialStore,
   BulkItemOutcome,
   BulkUpdate,
@@ -462,7 +461,7 @@ export class SqliteFleetStore implements FleetStore {
     const get = db.prepare<[string], { doc: string }>('SELECT doc FROM api_keys WHERE id = ?');
     const insert = db.prepare('INSERT INTO api_keys (id, doc) VALUES (?, ?)');
     const replace = db.prepare('UPDATE api_keys SET doc = ? WHERE id = ?');
-    const info = (rec: ApiKeyRecord): ApiKeyInfo => ({ id: rec.id, name: rec.name, metadata: rec.metadata, invalidated: rec.invalidated });
+    const info = apiKeyInfo;
     const record = (id: string): ApiKeyRecord | undefined => {
       const row = get.get(id);
       return row ? (JSON.parse(row.doc) as ApiKeyRecord) : undefined;
@@ -481,15 +480,7 @@ export class SqliteFleetStore implements FleetStore {
     return {
       kind: 'builtin',
       create: (request) => this.guard(() => {
-        const key = generateApiKey();
-        const rec: ApiKeyRecord = {
-          id: key.id,
-          name: request.name,
-          hash: hashApiKeySecret(key.secret),
-          metadata: request.metadata,
-          created_at: new Date().toISOString(),
-          invalidated: false,
-        };
+        const { record: rec, ...key } = issueBuiltinApiKey(request.name, request.metadata);
         insert.run(rec.id, JSON.stringify(rec));
         return { ...info(rec), secret: key.secret, token: key.token };
       }),
