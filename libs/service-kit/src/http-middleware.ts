@@ -111,7 +111,7 @@ export function errorHandler(style: ErrorStyle = 'agent'): ErrorRequestHandler {
       next(err);
       return;
     }
-    const mapped = mapError(normalizeExpressError(err), style);
+    const mapped = mapError(err, style);
     const log = req.log ?? undefined;
     if (mapped.unexpected) log?.error({ err }, 'request failed');
     else log?.debug({ error: mapped.body.error, reason: mapped.body.message }, 'request refused');
@@ -123,6 +123,3 @@ export function errorHandler(style: ErrorStyle = 'agent'): ErrorRequestHandler {
 /** The 404 for unknown routes, in the same error shape. */
 export const notFound = (): RequestHandler => (req, _res, next) => next(new RouteNotFoundError(req.path));
 
-function normalizeExpressError(err: unknown): unknown {
-  return err;
-}

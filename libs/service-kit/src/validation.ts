@@ -22,6 +22,9 @@ export function validateInput<S extends z.ZodType>(schema: S, value: unknown): z
   return result.data;
 }
 
+/** Agent ids end up in URLs and document ids: a safe alphabet, 1-128 characters. */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
 /**
  * An agent's `local_metadata`: any JSON object, except that `elastic`, `host` and `os`, which the
  * indices map as objects, must be objects (a string there would make every later write of the

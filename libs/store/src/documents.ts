@@ -3,6 +3,9 @@
  * plugin and elastic/fleet-server read and write. Both store backends hold exactly these shapes.
  */
 
+/** Second-precision RFC 3339 UTC, the format of `enrolled_at` and `last_checkin`. */
+export const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
 /** Index (collection) names, as in Elasticsearch. */
 export const FleetIndex = {
   agents: '.fleet-agents',

@@ -11,3 +11,4 @@ export {
   type ElasticsearchCapabilities,
 } from './elasticsearch/es-store';
 export type { ElasticsearchConnection } from './elasticsearch/es-client';
+export * from './status-context';

@@ -4,6 +4,7 @@ import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import { ActionLookupCache } from './acks';
 import { ChangeFeedFollower } from './change-feed-follower';
+import { AckTokenCache } from './checkin';
 import type { GatewayConfig } from './gateway-config';
 import { createGatewayRouter } from './gateway-routes';
 import { HealthMonitor } from './health-monitor';
@@ -51,7 +52,7 @@ export function createCheckinGateway(
   let closing: Promise<void> | undefined;
   const router = createGatewayRouter(
     {
-      checkin: { store: deps.store, registry, policies, statusWrites, config: config.checkin, logger },
+      checkin: { store: deps.store, ackTokens: new AckTokenCache(), registry, policies, statusWrites, config: config.checkin, logger },
       acks: { store: deps.store, bus: deps.bus, authenticator, actionCache: new ActionLookupCache(deps.store), logger },
       store: deps.store,
       authenticator,

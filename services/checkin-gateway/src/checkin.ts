@@ -1,6 +1,6 @@
 import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
 import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
-import type { ActionDoc, AgentDoc, Component, FleetStore, Hit } from '@fleet/store';
+import { isoSeconds, type ActionDoc, type AgentDoc, type Component, type FleetStore, type Hit } from '@fleet/store';
 import { isDeepStrictEqual } from 'node:util';
 import type { CheckinConfig } from './gateway-config';
 import type { LongPollRegistry, WakeReason } from './long-poll-registry';
@@ -9,8 +9,33 @@ import { ensureOutputKeys } from './output-keys';
 import { isDeliverable, renderAction } from './render-actions';
 import type { StatusWriteBuffer } from './status-write-buffer';
 
+/**
+ * ack_token → `_seq_no`. Actions are never rewritten, so an entry stays true; bounded (the
+ * reference's 5000 entries), oldest first out. Saves a store read on almost every checkin, since
+ * agents send their last token each time.
+ */
+export class AckTokenCache {
+  private readonly entries = new Map<string, number>();
+
+  constructor(private readonly maxEntries = 5_000) {}
+
+  async resolve(store: FleetStore, token: string): Promise<number | undefined> {
+    const cached = this.entries.get(token);
+    if (cached !== undefined) return cached;
+    const hit = await store.actions.get(token);
+    if (!hit) return undefined;
+    this.entries.set(token, hit._seq_no);
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    return hit._seq_no;
+  }
+}
+
 export interface CheckinDeps {
   store: FleetStore;
+  ackTokens: AckTokenCache;
   registry: LongPollRegistry;
   policies: PolicyCache;
   statusWrites: StatusWriteBuffer;
@@ -43,7 +68,6 @@ export interface CheckinResult {
   outcome: 'delivered' | 'timeout' | 'shutdown' | 'aborted';
 }
 
-const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const UPGRADE_STATE_METADATA: Record<string, string | undefined> = { UPG_FAILED: 'error_msg', UPG_SCHEDULED: 'scheduled_at' };
 
 /**
@@ -188,10 +212,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
   checkUpgradeDetails(body.upgrade_details);
 
   let seqNo = doc.action_seq_no?.[0] ?? -1;
-  if (body.ack_token) {
-    const acked = await deps.store.actions.get(body.ack_token);
-    if (acked) seqNo = acked._seq_no;
-  }
+  if (body.ack_token) seqNo = (await deps.ackTokens.resolve(deps.store, body.ack_token)) ?? seqNo;
 
   const upgrade = upgradeFields(doc, body, now);
   if (upgrade) await deps.store.agents.update(agentId, upgrade);
@@ -258,7 +279,6 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
       check().catch((err: unknown) => {
         // A failed look-up must not end the poll: the feed follower will wake it again.
         deps.logger.warn({ err, 'fleet.agent.id': agentId }, 'checkin look-up failed');
-        if (!done && !waiter.started) finish(err instanceof Error ? err : new Error(String(err)));
       });
     };
 
@@ -267,7 +287,6 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
       apiKeyId: input.apiKeyId,
       policyId: doc.policy_id,
       revision,
-      started: false,
       wake(reason: WakeReason) {
         if (reason === 'shutdown') finish({ ackToken: body.ack_token ?? '', actions: [], outcome: 'shutdown' });
         else if (reason === 'revoked') finish(new AgentInactiveError());
@@ -288,11 +307,8 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
     input.signal.addEventListener('abort', onAbort);
     if (input.signal.aborted) onAbort();
 
-    check()
-      .then(() => {
-        waiter.started = true;
-      })
-      .catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+    // The first look-up's failure is the request's failure; later ones only log (above).
+    check().catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
   });
 }
 

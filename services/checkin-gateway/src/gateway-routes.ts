@@ -1,5 +1,6 @@
 import type { AckEvent, CheckinRequest, StatusResponse } from '@fleet/agent-protocol';
 import {
+  AGENT_ID_PATTERN,
   apiVersion,
   AuditReasonConflictError,
   BadRequestError,
@@ -29,8 +30,6 @@ import type { HealthMonitor } from './health-monitor';
 import { serializeCheckinResponse } from './render-actions';
 
 const gzipAsync = promisify(gzip);
-
-export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 
 const jsonObject = z.record(z.string(), z.unknown());
 const unit = z.object({ id: z.string(), type: z.string(), status: z.string(), message: z.string().optional(), payload: jsonObject.optional() });

@@ -10,6 +10,7 @@ import {
 import {
   DocumentConflictError,
   hashReplaceToken,
+  isoSeconds,
   newId,
   verifyReplaceToken,
   type AgentDoc,
@@ -43,7 +44,6 @@ export async function authenticateEnrollmentKey(
   return hit._source;
 }
 
-const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * Enrolls an agent (elastic/fleet-server's enroll flow): handles `enrollment_id` retries and

@@ -1,5 +1,6 @@
 import type { EnrollRequest } from '@fleet/agent-protocol';
 import {
+  AGENT_ID_PATTERN,
   apiVersion,
   checkAgentUserAgent,
   errorHandler,
@@ -15,9 +16,6 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { EnrollConfig } from './enrollment-config';
 import { authenticateEnrollmentKey, enrollAgent, type EnrollDeps } from './enroll-agent';
-
-/** Agent ids end up in URLs and document ids: keep them to a safe alphabet. */
-export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 
 
 const enrollBody = z.object({

@@ -4,11 +4,13 @@ import {
   agentKeyIds,
   deriveAgentStatus,
   newId,
+  statusContexts,
   type ActionDoc,
   type AgentDoc,
   type AgentStatus,
   type FleetStore,
   type Hit,
+  type StatusContext,
   type JsonValue,
 } from '@fleet/store';
 import { getAgentPolicy } from './agent-policies';
@@ -32,22 +34,13 @@ export type AgentView = Omit<AgentDoc, 'replace_token' | 'outputs'> & {
 
 const nowOf = (deps: { now?: () => Date }): Date => (deps.now ?? (() => new Date()))();
 
-async function statusContext(store: FleetStore, policyId: string, now: Date) {
-  const latest = await store.policies.latest(policyId);
-  const record = await store.agentPolicies.get(policyId);
-  return {
-    now,
-    ...(latest ? { latestPolicyRevision: latest._source.revision_idx } : {}),
-    ...(record ? { inactivityTimeoutSeconds: record.inactivity_timeout } : {}),
-  };
-}
-
-export async function agentView(store: FleetStore, hit: Hit<AgentDoc>, now: Date): Promise<AgentView> {
+/** The agent as the API shows it; `contextOf` gives each policy's status context (see `statusContexts`). */
+export async function agentView(hit: Hit<AgentDoc>, contextOf: (policyId: string) => Promise<StatusContext>): Promise<AgentView> {
   const { replace_token: _token, outputs, ...doc } = hit._source;
   const view: AgentView = {
     ...doc,
     id: hit._id,
-    status: deriveAgentStatus(hit._source, await statusContext(store, hit._source.policy_id, now)),
+    status: deriveAgentStatus(hit._source, await contextOf(hit._source.policy_id)),
     policy_revision: hit._source.policy_revision_idx ?? null,
   };
   if (outputs) {
@@ -65,7 +58,8 @@ export async function listAgents(
 ): Promise<{ items: AgentView[]; total: number }> {
   const now = nowOf(deps);
   const res = await deps.store.agents.query({ ...filter, ...page, now });
-  return { total: res.total, items: await Promise.all(res.items.map((h) => agentView(deps.store, h, now))) };
+  const contextOf = statusContexts(deps.store, now);
+  return { total: res.total, items: await Promise.all(res.items.map((h) => agentView(h, contextOf))) };
 }
 
 export async function getAgent(store: FleetStore, id: string): Promise<Hit<AgentDoc>> {

@@ -7,7 +7,7 @@ import {
   type Logger,
 } from '@fleet/service-kit';
 import { DELIVERABLE_ACTION_TYPES } from '@fleet/agent-protocol';
-import type { FleetStore } from '@fleet/store';
+import { statusContexts, type FleetStore } from '@fleet/store';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
@@ -208,7 +208,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.json({ items: result.items, total: result.total, page: q.page, perPage: q.perPage });
   });
   api.get('/agents/:id', async (req, res) => {
-    res.json({ item: await agentView(store, await getAgent(store, param(req, 'id')), new Date()) });
+    res.json({ item: await agentView(await getAgent(store, param(req, 'id')), statusContexts(store, new Date())) });
   });
   api.post('/agents/:id/actions', async (req, res) => {
     const id = param(req, 'id');

@@ -5,7 +5,31 @@ import type { ApiKeyInfo, CreateApiKeyRequest, CredentialStore, IssuedApiKey } f
 import { call, statusOf } from './es-client';
 import { ES_INDICES } from './es-indices';
 
-const INVALIDATE_RETRIES = 20;
+const SEARCHABLE_TRIES = 21;
+const isNotFound = (err: unknown): boolean => statusOf((err as { cause?: unknown }).cause ?? err) === 404;
+
+/**
+ * API keys are created without a refresh (as the reference does), so for a moment after creation the
+ * search-based key APIs do not find them. Runs `attempt` until it yields a value, waiting 250 ms
+ * between tries while the key is not found (an `undefined` result or a 404), `tries` times at most;
+ * then resolves undefined (or, with `rethrowNotFound`, throws the last 404).
+ */
+async function whenSearchable<T>(tries: number, attempt: () => Promise<T | undefined>, opts: { rethrowNotFound?: boolean } = {}): Promise<T | undefined> {
+  let lastNotFound: Error | undefined;
+  for (let i = 0; i < tries; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 250));
+    try {
+      const value = await attempt();
+      if (value !== undefined) return value;
+      lastNotFound = undefined;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      lastNotFound = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+  if (opts.rethrowNotFound && lastNotFound) throw lastNotFound;
+  return undefined;
+}
 
 /**
  * Agent and enrollment keys as real Elasticsearch API keys (`POST /_security/api_key`), verified with
@@ -53,49 +77,33 @@ export class SecurityApiCredentials implements CredentialStore {
 
   /** Key information; a key created moments ago is waited for (about 2 s at most) until it is searchable. */
   async get(id: string): Promise<ApiKeyInfo | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const res = await call(() => this.client.security.getApiKey({ id, owner: true }));
-        const key = res.api_keys[0];
-        if (key) return { id: key.id, name: key.name ?? '', metadata: key.metadata ?? {}, invalidated: key.invalidated === true };
-      } catch (err) {
-        if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404) throw err;
-      }
-      if (attempt >= 8) return undefined;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    return whenSearchable(9, async () => {
+      const key = (await call(() => this.client.security.getApiKey({ id, owner: true }))).api_keys[0];
+      return key ? { id: key.id, name: key.name ?? '', metadata: key.metadata ?? {}, invalidated: key.invalidated === true } : undefined;
+    });
   }
 
   /** Replaces a key's roles; a key created moments ago is waited for (bounded) until it is searchable. */
   async updateRoles(id: string, roleDescriptors: JsonObject): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
+    await whenSearchable(
+      SEARCHABLE_TRIES,
+      async () => {
         await call(() => this.client.security.updateApiKey({ id, role_descriptors: roleDescriptors as never }));
-        return;
-      } catch (err) {
-        if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404 || attempt >= INVALIDATE_RETRIES) throw err;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
+        return true;
+      },
+      { rethrowNotFound: true },
+    );
   }
 
   async invalidate(ids: string[]): Promise<string[]> {
-    if (!ids.length) return [];
     const invalidated: string[] = [];
-    // One call per key: an unknown id must not fail the others. A key created moments ago may not be
-    // searchable yet (creation is not refreshed): retry it for a bounded time before calling it unknown.
+    // One call per key: an unknown id must not fail the others; a key created moments ago is waited for.
     for (const id of ids) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const res = await call(() => this.client.security.invalidateApiKey({ ids: [id], owner: true }));
-          invalidated.push(...res.invalidated_api_keys);
-          if (res.invalidated_api_keys.length || res.previously_invalidated_api_keys.length || attempt >= INVALIDATE_RETRIES) break;
-        } catch (err) {
-          if (statusOf((err as { cause?: unknown }).cause ?? err) !== 404) throw err;
-          if (attempt >= INVALIDATE_RETRIES) break;
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      const res = await whenSearchable(SEARCHABLE_TRIES, async () => {
+        const r = await call(() => this.client.security.invalidateApiKey({ ids: [id], owner: true }));
+        return r.invalidated_api_keys.length || r.previously_invalidated_api_keys.length ? r : undefined;
+      });
+      if (res) invalidated.push(...res.invalidated_api_keys);
     }
     return invalidated;
   }
@@ -125,24 +133,20 @@ export class BuiltinEsCredentials implements CredentialStore {
     }
   }
 
-  private info(rec: ApiKeyRecord): ApiKeyInfo {
-    return apiKeyInfo(rec);
-  }
-
   async create(request: CreateApiKeyRequest): Promise<IssuedApiKey> {
     const { record: rec, ...key } = issueBuiltinApiKey(request.name, request.metadata);
     await call(() => this.client.create({ index: this.index, id: rec.id, document: { id: rec.id, invalidated: false, doc: rec }, refresh: 'wait_for' }));
-    return { ...this.info(rec), secret: key.secret, token: key.token };
+    return { ...apiKeyInfo(rec), secret: key.secret, token: key.token };
   }
 
   async verify(id: string, secret: string): Promise<ApiKeyInfo | undefined> {
     const found = await call(() => this.read(id));
-    return found && verifyApiKeySecret(secret, found.rec.hash) ? this.info(found.rec) : undefined;
+    return found && verifyApiKeySecret(secret, found.rec.hash) ? apiKeyInfo(found.rec) : undefined;
   }
 
   async get(id: string): Promise<ApiKeyInfo | undefined> {
     const found = await call(() => this.read(id));
-    return found ? this.info(found.rec) : undefined;
+    return found ? apiKeyInfo(found.rec) : undefined;
   }
 
   updateRoles(): Promise<void> {

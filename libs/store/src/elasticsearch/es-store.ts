@@ -1,7 +1,8 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
 import { randomUUID } from 'node:crypto';
-import { deriveAgentStatus, type StatusContext } from '../agent-status';
+import { deriveAgentStatus } from '../agent-status';
+import { statusContexts } from '../status-context';
 import type {
   ActionDoc,
   ActionResultDoc,
@@ -224,13 +225,8 @@ export class ElasticsearchFleetStore implements FleetStore {
   // ---- generic helpers --------------------------------------------------------------------
 
   private async getDoc<T>(index: string, id: string): Promise<Hit<T> | undefined> {
-    try {
-      const res = await this.client.get<T>({ index, id });
-      return res.found ? { _id: res._id, _seq_no: res._seq_no ?? -1, _source: res._source as T } : undefined;
-    } catch (err) {
-      if (is404(err)) return undefined;
-      throw err;
-    }
+    const found = await this.getVersioned<T>(index, id);
+    return found ? { _id: id, _seq_no: found.seqNo, _source: found.doc } : undefined;
   }
 
   private async getVersioned<T>(index: string, id: string) {
@@ -354,20 +350,6 @@ export class ElasticsearchFleetStore implements FleetStore {
   private createAgentStore(): AgentStore {
     const index = ES_INDICES.agents.alias;
     const name = '.fleet-agents';
-    const statusContextFor = async (policyId: string, now: Date, cache: Map<string, StatusContext>): Promise<StatusContext> => {
-      let ctx = cache.get(policyId);
-      if (!ctx) {
-        const latest = await this.policies.latest(policyId);
-        const record = await this.agentPolicies.get(policyId);
-        ctx = {
-          now,
-          ...(latest ? { latestPolicyRevision: latest._source.revision_idx } : {}),
-          ...(record ? { inactivityTimeoutSeconds: record.inactivity_timeout } : {}),
-        };
-        cache.set(policyId, ctx);
-      }
-      return ctx;
-    };
     return {
       get: (id) => this.guard(() => this.getDoc<AgentDoc>(index, id)),
       create: (id, doc) => this.guard(() => this.createDoc(index, id, doc, name)),
@@ -453,11 +435,11 @@ this.guard(() => this.deleteDoc(index, id)),
           }
           // Status is derived (as Kibana derives it): filter in memory over a bounded scan.
           const statuses = new Set(q.statuses);
-          const cache = new Map<string, StatusContext>();
+          const contextOf = statusContexts(this, q.now);
           const all = await this.scan<AgentDoc>(index, query, MAX_STATUS_SCAN);
           const matching: Hit<AgentDoc>[] = [];
           for (const h of all) {
-            if (statuses.has(deriveAgentStatus(h._source, await statusContextFor(h._source.policy_id, q.now, cache)))) matching.push(h);
+            if (statuses.has(deriveAgentStatus(h._source, await contextOf(h._source.policy_id)))) matching.push(h);
           }
           matching.sort((a, b) => (b._source.enrolled_at ?? '').localeCompare(a._source.enrolled_at ?? '') || a._id.localeCompare(b._id));
           return { total: matching.length, items: matching.slice(from, from + q.perPage) };
@@ -634,8 +616,7 @@ this.guard(() => this.deleteDoc(index, id)),
 }
 
 async function detect(client: Client, wanted: 'auto' | 'elasticsearch' | 'builtin'): Promise<ElasticsearchCapabilities> {
-  const health = await call(() => client.cluster.health({ timeout: '10s' }));
-  void health;
+  await call(() => client.cluster.health({ timeout: '10s' }));
   const nodes = await call(() => client.nodes.info({ node_id: '_local', metric: ['modules', 'plugins'] })).catch(() => undefined);
   let version = 'unknown';
   let fleetModule = false;

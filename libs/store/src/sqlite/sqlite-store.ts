@@ -461,7 +461,6 @@ export class SqliteFleetStore implements FleetStore {
     const get = db.prepare<[string], { doc: string }>('SELECT doc FROM api_keys WHERE id = ?');
     const insert = db.prepare('INSERT INTO api_keys (id, doc) VALUES (?, ?)');
     const replace = db.prepare('UPDATE api_keys SET doc = ? WHERE id = ?');
-    const info = apiKeyInfo;
     const record = (id: string): ApiKeyRecord | undefined => {
       const row = get.get(id);
       return row ? (JSON.parse(row.doc) as ApiKeyRecord) : undefined;
@@ -482,15 +481,15 @@ export class SqliteFleetStore implements FleetStore {
       create: (request) => this.guard(() => {
         const { record: rec, ...key } = issueBuiltinApiKey(request.name, request.metadata);
         insert.run(rec.id, JSON.stringify(rec));
-        return { ...info(rec), secret: key.secret, token: key.token };
+        return { ...apiKeyInfo(rec), secret: key.secret, token: key.token };
       }),
       verify: (id, secret) => this.guard(() => {
         const rec = record(id);
-        return rec && verifyApiKeySecret(secret, rec.hash) ? info(rec) : undefined;
+        return rec && verifyApiKeySecret(secret, rec.hash) ? apiKeyInfo(rec) : undefined;
       }),
       get: (id) => this.guard(() => {
         const rec = record(id);
-        return rec ? info(rec) : undefined;
+        return rec ? apiKeyInfo(rec) : undefined;
       }),
       invalidate: (ids) => this.guard(() => invalidate(ids)),
       updateRoles: () => this.guard(() => undefined),
