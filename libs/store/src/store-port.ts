@@ -84,6 +84,11 @@ export interface AgentStore {
   findByEnrollmentId(enrollmentId: string): Promise<Hit<AgentDoc> | undefined>;
   query(query: AgentQuery): Promise<Page<Hit<AgentDoc>>>;
   countByPolicy(policyId: string): Promise<number>;
+  /**
+   * Active agents of the policy whose last checkin (their enrollment, if they never checked in)
+   * is before `before`, oldest first, at most `limit`.
+   */
+  listSilent(query: { policyId: string; before: Date; limit: number }): Promise<Hit<AgentDoc>[]>;
 }
 
 export interface PolicyRevisionStore {

@@ -407,6 +407,21 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(await store.agents.countByPolicy('policy-2')).to.equal(0);
       });
 
+      it('When silent agents are listed, then only active agents of that policy silent since before the cutoff come back, oldest first', async function () {
+        await store.agents.create('fresh', agentDoc({ last_checkin: at(-MINUTE) }));
+        await store.agents.create('old', agentDoc({ last_checkin: at(-3 * HOUR) }));
+        await store.agents.create('older', agentDoc({ last_checkin: at(-5 * HOUR) }));
+        await store.agents.create('never', agentDoc({ enrolled_at: at(-4 * HOUR) }));
+        await store.agents.create('never-recent', agentDoc({ enrolled_at: at(-MINUTE) }));
+        await store.agents.create('inactive', agentDoc({ active: false, last_checkin: at(-9 * HOUR) }));
+        await store.agents.create('elsewhere', agentDoc({ policy_id: 'policy-2', last_checkin: at(-9 * HOUR) }));
+        const silent = await store.agents.listSilent({ policyId: 'policy-1', before: new Date(at(-2 * HOUR)), limit: 10 });
+        expect(ids(silent)).to.have.members(['older', 'never', 'old']);
+        expect(ids(silent).at(-1)).to.equal('old');
+        expect(await store.agents.listSilent({ policyId: 'policy-1', before: new Date(at(-2 * HOUR)), limit: 2 })).to.have.length(2);
+        expect(await store.agents.listSilent({ policyId: 'policy-9', before: new Date(), limit: 10 })).to.deep.equal([]);
+      });
+
       it('When an agent is deleted, then it is gone, lookups miss it, and a second delete reports false', async function () {
         await store.agents.create('agent-1', agentDoc({ access_api_key_id: 'key-1', enrollment_id: 'enr-1' }));
         await store.agents.create('agent-2', agentDoc());

@@ -420,6 +420,22 @@ this.guard(() => this.deleteDoc(index, id)),
             throw err;
           }
         }),
+      listSilent: ({ policyId, before, limit }) =>
+        this.guard(async () => {
+          const cutoff = before.toISOString();
+          const query: estypes.QueryDslQueryContainer = {
+            bool: {
+              filter: [{ term: { active: true } }, { term: { policy_id: policyId } }],
+              should: [
+                { range: { last_checkin: { lt: cutoff } } },
+                { bool: { must_not: { exists: { field: 'last_checkin' } }, filter: { range: { enrolled_at: { lt: cutoff } } } } },
+              ],
+              minimum_should_match: 1,
+            },
+          };
+          const sort: estypes.Sort = [{ last_checkin: { order: 'asc', unmapped_type: 'date', missing: '_first' } }, { 'agent.id': { order: 'asc', unmapped_type: 'keyword' } }];
+          return (await this.search<AgentDoc>(index, { query, sort, size: limit })).hits;
+        }),
       query: (q: AgentQuery) =>
         this.guard(async (): Promise<Page<Hit<AgentDoc>>> => {
           const filter: estypes.QueryDslQueryContainer[] = [];

@@ -167,6 +167,11 @@ export class SqliteFleetStore implements FleetStore {
     const latestRevisionStmt = db.prepare<[string], { r: number | null }>(
       'SELECT MAX(revision_idx) AS r FROM policy_revisions WHERE policy_id = ?',
     );
+    const silentStmt = db.prepare<[string, string, number], Row>(
+      `SELECT id, seq_no, doc FROM agents
+       WHERE policy_id = ? AND active = 1 AND COALESCE(json_extract(doc, '$.last_checkin'), enrolled_at) < ?
+       ORDER BY COALESCE(json_extract(doc, '$.last_checkin'), enrolled_at) ASC, id ASC LIMIT ?`,
+    );
     const policyRecordStmt = db.prepare<[string], { doc: string }>('SELECT doc FROM agent_policies WHERE id = ?');
 
     const params = (id: string, seq: number, doc: AgentDoc) => ({
@@ -225,6 +230,8 @@ export class SqliteFleetStore implements FleetStore {
         return row ? parse<AgentDoc>(row) : undefined;
       }),
       countByPolicy: (policyId) => this.guard(() => countByPolicyStmt.get(policyId)?.n ?? 0),
+      listSilent: ({ policyId, before, limit }) =>
+        this.guard(() => silentStmt.all(policyId, before.toISOString(), limit).map((r) => parse<AgentDoc>(r))),
       query: (q: AgentQuery) => this.guard((): Page<Hit<AgentDoc>> => {
         const where: string[] = [];
         const args: (string | number)[] = [];
