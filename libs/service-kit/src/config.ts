@@ -315,3 +315,24 @@ export const busSchema: convict.Schema<BusConfig> = {
     env: 'FLEET_BUS_POLICY_DEBOUNCE_MS',
   },
 };
+
+export interface JobsConfig {
+  backend: 'inprocess' | 'bullmq';
+  queue: string;
+  attempts: number;
+  backoffMs: number;
+  concurrency: number;
+}
+
+export const jobsSchema: convict.Schema<JobsConfig> = {
+  backend: {
+    doc: 'Where background jobs (key revocation, output-key retirement, action GC, inactive sweep) run: in-process (one process) or BullMQ on the Redis of bus.redisUrl (several replicas; the dispatchers run them).',
+    format: ['inprocess', 'bullmq'],
+    default: 'inprocess',
+    env: 'FLEET_JOBS_BACKEND',
+  },
+  queue: { doc: 'BullMQ queue name (Redis keys are prefixed `fleet:`).', format: String, default: 'fleet-jobs', env: 'FLEET_JOBS_QUEUE' },
+  attempts: { doc: 'Tries per background job before it is given up (and kept as failed for 7 days).', format: 'nat', default: 8, env: 'FLEET_JOBS_ATTEMPTS' },
+  backoffMs: { doc: 'First retry delay of a failed job; doubles on each retry.', format: 'nat', default: 1_000, env: 'FLEET_JOBS_BACKOFF_MS' },
+  concurrency: { doc: 'Jobs a worker runs at once (only dispatchers, and the all-in-one process, run jobs).', format: 'nat', default: 4, env: 'FLEET_JOBS_CONCURRENCY' },
+};

@@ -1,14 +1,17 @@
-import type { FleetServerState } from '@fleet/agent-protocol';
-import type { Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
+import { Router } from 'express';
+import type { Logger } from './logger';
+
+/** The states of Fleet Server's `/api/status` this process can be in. */
+export type ServiceState = 'STARTING' | 'HEALTHY' | 'DEGRADED' | 'STOPPING';
 
 /**
- * Fleet Server state for `/api/status`: HEALTHY while the store answers, DEGRADED while it does not
+ * The process's state, for `/api/status` and the readiness probe: HEALTHY while the store answers, DEGRADED while it does not
  * (also right from the start, when it is down then), STOPPING once shutdown begins. Checked every interval,
  * never per request.
  */
 export class HealthMonitor {
-  private current: FleetServerState = 'STARTING';
+  private current: ServiceState = 'STARTING';
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -18,14 +21,16 @@ export class HealthMonitor {
     private readonly intervalMs = 5_000,
   ) {}
 
-  get state(): FleetServerState {
+  get state(): ServiceState {
     return this.stopping ? 'STOPPING' : this.current;
   }
 
+  /** Checks once, then on the interval; a second call does nothing. */
   async start(): Promise<void> {
-    await this.check();
+    if (this.timer || this.stopping) return;
     this.timer = setInterval(() => void this.check(), this.intervalMs);
     this.timer.unref();
+    await this.check();
   }
 
   markStopping(): void {
@@ -33,7 +38,7 @@ export class HealthMonitor {
     clearInterval(this.timer);
   }
 
-  async check(): Promise<FleetServerState> {
+  async check(): Promise<ServiceState> {
     try {
       await this.store.ping();
       this.set('HEALTHY');
@@ -43,8 +48,29 @@ export class HealthMonitor {
     return this.state;
   }
 
-  private set(next: FleetServerState, err?: unknown): void {
+  private set(next: ServiceState, err?: unknown): void {
     if (next !== this.current) this.logger.info({ from: this.current, to: next, err }, 'fleet server state changed');
     this.current = next;
   }
+}
+
+/**
+ * Kubernetes-style probes: `/livez` answers while the process runs; `/readyz` answers 200 only while
+ * the store answers and the process is not shutting down, so load balancers send it no new work
+ * otherwise. Both read the monitor's last check; no probe reaches the store.
+ */
+export function probeRoutes(health: HealthMonitor): Router {
+  const router = Router();
+  router.get('/livez', (_req, res) => {
+    res.status(200).json({ status: 'alive' });
+  });
+  router.get('/readyz', (_req, res) => {
+    const state = health.state;
+    if (state === 'HEALTHY') {
+      res.status(200).json({ status: state });
+      return;
+    }
+    res.status(503).json({ statusCode: 503, error: 'Service Unavailable', message: `not ready: ${state}`, status: state });
+  });
+  return router;
 }

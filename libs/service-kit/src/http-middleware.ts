@@ -28,6 +28,8 @@ export const securityHeaders = (): RequestHandler =>
   });
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Load balancer and kubelet probes arrive every second or so: logged at debug, not info. */
+const PROBE_PATHS = new Set(['/livez', '/readyz']);
 
 /** Reads or creates `X-Request-Id`, echoes it, and gives the request a child logger. */
 export function requestContext(logger: Logger, replicaId: string): RequestHandler {
@@ -40,7 +42,8 @@ export function requestContext(logger: Logger, replicaId: string): RequestHandle
     const start = process.hrtime.bigint();
     res.once('finish', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      req.log.info(
+      const level = PROBE_PATHS.has(req.path) && res.statusCode === 200 ? 'debug' : 'info';
+      req.log[level](
         { 'http.request.method': req.method, 'url.path': req.path, 'http.response.status_code': res.statusCode, 'event.duration_ms': ms },
         'request',
       );

@@ -12,3 +12,4 @@ export * from './trust-proxy';
 export * from './validation';
 export * from './service-app';
 export * from './run-service';
+export * from './health-monitor';

@@ -1,13 +1,15 @@
 import type convict from 'convict';
 import type { Express } from 'express';
+import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import type { FleetStore } from '@fleet/store';
-import { loadConfig, type BusConfig, type HttpConfig, type LogConfig, type ServerIdentityConfig, type StoreConfig } from './config';
+import { loadConfig, type BusConfig, type HttpConfig, type JobsConfig, type LogConfig, type ServerIdentityConfig, type StoreConfig } from './config';
+import { HealthMonitor, probeRoutes } from './health-monitor';
 import { errorHandler, notFound } from './http-middleware';
 import { startHttpServer } from './http-server';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './logger';
-import { createServiceApp, loadConfigOrExit, openBus, openStore, replicaName, runMain } from './service-app';
+import { createServiceApp, loadConfigOrExit, openBus, openJobQueue, openStore, replicaName, runMain } from './service-app';
 
 export interface BaseServiceConfig {
   log: LogConfig;
@@ -15,6 +17,7 @@ export interface BaseServiceConfig {
   store: StoreConfig;
   server: ServerIdentityConfig;
   bus: BusConfig;
+  jobs: JobsConfig;
 }
 
 export interface ServiceContext<T> {
@@ -22,6 +25,10 @@ export interface ServiceContext<T> {
   logger: Logger;
   store: FleetStore;
   bus: NotificationBus;
+  /** Background jobs: every service enqueues; the dispatcher also runs the worker. */
+  jobs: JobQueue;
+  /** Store reachability and shutdown state (behind `/readyz`; the gateway's `/api/status` too). */
+  health: HealthMonitor;
   lifecycle: Lifecycle;
   /** Mount the service's routers here; the 404 and error handlers are added after. */
   app: Express;
@@ -51,17 +58,25 @@ export function runService<T extends BaseServiceConfig>(
       lifecycle.onClose('store', () => store.close());
       const bus = await openBus(config.bus, logger);
       lifecycle.onClose('notification bus', () => bus.close());
+      const jobs = openJobQueue(config.jobs, { redisUrl: config.bus.redisUrl, store, logger });
+      lifecycle.onClose('job queue', () => jobs.close());
+      const health = new HealthMonitor(store, logger);
+      await health.start();
       const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http });
-      const hooks = await build({ config, logger, store, bus, lifecycle, app });
+      app.use(probeRoutes(health));
+      const hooks = await build({ config, logger, store, bus, jobs, health, lifecycle, app });
       app.use(notFound());
       app.use(errorHandler('agent'));
       const server = await startHttpServer(app, config.http, logger);
       lifecycle.onClose('http server', () => server.close());
       const beforeClose = hooks?.beforeClose;
       if (beforeClose) lifecycle.onClose('before close', beforeClose);
+      // Runs first on shutdown: the readiness probe fails before anything closes.
+      lifecycle.onClose('mark not ready', () => health.markStopping());
       lifecycle.installSignalHandlers();
       return lifecycle;
     },
     logger,
   );
 }
+

@@ -1,8 +1,9 @@
 import express, { type Express } from 'express';
 import { hostname } from 'node:os';
+import { BullMqJobQueue, InProcessJobQueue, storeOnlyJobHandlers, type JobQueue } from '@fleet/background-jobs';
 import { InProcessBus, RedisNotificationBus, type NotificationBus } from '@fleet/notifications';
 import { ElasticsearchFleetStore, SqliteFleetStore, type FleetStore } from '@fleet/store';
-import type { BusConfig, HttpConfig, StoreConfig } from './config';
+import type { BusConfig, HttpConfig, JobsConfig, StoreConfig } from './config';
 import { ConfigError, readSecretFile } from './config';
 import { requestContext, securityHeaders } from './http-middleware';
 import type { Logger } from './logger';
@@ -102,4 +103,23 @@ export async function openBus(config: BusConfig, logger: Logger): Promise<Notifi
   });
   logger.info({ channel: config.channel }, 'notification bus: redis');
   return bus;
+}
+
+/**
+ * Opens the background job queue. With BullMQ, a producer whose Redis is away runs revocations
+ * inline against the store instead of failing the request; only dispatchers start a worker.
+ */
+export function openJobQueue(config: JobsConfig, deps: { redisUrl: string; store: FleetStore; logger: Logger }): JobQueue {
+  const retry = { attempts: Math.max(1, config.attempts), backoffMs: config.backoffMs };
+  const logger = deps.logger.child({ component: 'jobs' });
+  if (config.backend === 'inprocess') return new InProcessJobQueue({ retry, logger });
+  logger.info({ queue: config.queue }, 'background jobs: bullmq');
+  return new BullMqJobQueue({
+    url: deps.redisUrl,
+    queueName: config.queue,
+    retry,
+    concurrency: config.concurrency,
+    inlineFallback: storeOnlyJobHandlers(deps.store),
+    logger,
+  });
 }

@@ -6,6 +6,7 @@ import {
   adminSchema,
   authCacheSchema,
   busSchema,
+  jobsSchema,
   httpSchema,
   logSchema,
   serverIdentitySchema,
@@ -13,6 +14,7 @@ import {
   type AdminConfig,
   type AuthCacheConfig,
   type BusConfig,
+  type JobsConfig,
   type HttpConfig,
   type LogConfig,
   type ServerIdentityConfig,
@@ -21,6 +23,7 @@ import {
 
 export interface AllInOneConfig extends GatewayConfig {
   bus: BusConfig;
+  jobs: JobsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -48,4 +51,5 @@ export const allInOneSchema: convict.Schema<AllInOneConfig> = {
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
   bus: busSchema,
+  jobs: jobsSchema,
 };

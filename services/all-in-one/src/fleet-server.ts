@@ -8,6 +8,8 @@ import {
   Lifecycle,
   notFound,
   openBus,
+  openJobQueue,
+  probeRoutes,
   openStore,
   replicaName,
   startHttpServer,
@@ -39,17 +41,20 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
   try {
     const bus = await openBus(config.bus, logger);
     lifecycle.onClose('notification bus', () => bus.close());
+    const jobs = openJobQueue(config.jobs, { redisUrl: config.bus.redisUrl, store, logger });
+    lifecycle.onClose('job queue', () => jobs.close());
     const dataDir = resolve(dirname(config.store.sqlite.path));
     const admin = resolveAdminToken(config.admin, dataDir);
     const authenticator = new ApiKeyAuthenticator(store.credentials, config.auth);
 
-    const dispatcher = createPolicyDispatcher({ store, bus, logger, adminToken: admin.token }, config);
+    const dispatcher = createPolicyDispatcher({ store, bus, jobs, logger, adminToken: admin.token }, config);
     lifecycle.onClose('policy dispatcher', () => dispatcher.close());
-    const enrollment = createEnrollmentService({ store, bus, logger, authenticator }, config);
-    const gateway = createCheckinGateway({ store, bus, logger, authenticator }, config);
+    const enrollment = createEnrollmentService({ store, bus, jobs, logger, authenticator }, config);
+    const gateway = createCheckinGateway({ store, bus, jobs, logger, authenticator }, config);
     lifecycle.onClose('checkin gateway', () => gateway.close());
 
     const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http });
+    app.use(probeRoutes(gateway.health));
     app.use(enrollment.router);
     app.use(gateway.router);
     app.use(dispatcher.router);

@@ -155,8 +155,8 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Agent 
     const doc = await h.server.store.agents.get(agent.agentId!);
     expect(doc?._source.active).to.equal(false);
     expect(doc?._source.unenrolled_at).to.be.a('string');
-    const key = await h.server.store.credentials.get(doc!._source.access_api_key_id);
-    expect(key?.invalidated).to.equal(true);
+    // Revocation is a background job: it lands moments after the ack.
+    await eventually(async () => (await h.server.store.credentials.get(doc!._source.access_api_key_id))?.invalidated);
     const err = await agent.checkin({ status: 'online', message: 'Running' }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(FleetApiError);
     expect((err as FleetApiError).status).to.equal(401);

@@ -4,12 +4,15 @@ import { Agent as HttpAgent } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTopology, type Topology } from '../../../deploy/topology/local-topology';
+import { BullMqJobQueue } from '@fleet/background-jobs';
+import { openTestStore } from '../../../libs/store/test/support/elasticsearch-env';
 import { wipeFleetIndices } from './support/elasticsearch-admin';
-import { localMetadata } from './support/fleet-server-harness';
+import { eventually, localMetadata } from './support/fleet-server-harness';
 import { startRedis, stopRedis } from '../../../libs/notifications/test/support/redis-server';
 
 const POLICY = 'fleet-default-policy';
 const FLEET_SIZE = 200;
+const JOBS_QUEUE = `topology-jobs-${process.pid}`;
 
 describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on Elasticsearch and Redis', function () {
   this.timeout(180_000);
@@ -40,6 +43,10 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
         // Slow feed polls: fast deliveries below can only come from the Redis notifications.
         FLEET_FEED_POLL_INTERVAL_MS: '10000',
         FLEET_BUS_CHANNEL: `topology-${process.pid}`,
+        FLEET_JOBS_QUEUE: JOBS_QUEUE,
+        // A fast repeatable job, to count its runs across the two dispatchers.
+        FLEET_ACTION_SWEEP_INTERVAL_MS: '1000',
+        FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'warn',
       },
     });
     admin = { Authorization: `Bearer ${readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim()}`, 'Content-Type': 'application/json' };
@@ -145,6 +152,42 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
       }
     }
   }
+
+  it('When two dispatchers run the background jobs, then each key revocation runs once and a repeatable job once per period, not once per dispatcher', async () => {
+    const token = readFileSync(join(topo.dataDir, 'enrollment-token'), 'utf8').trim();
+    const doomed = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const a = new FleetAgentClient({ url: topo.url, httpAgent });
+        await a.enroll(token, { type: 'PERMANENT', metadata: { local: localMetadata() } });
+        return a;
+      }),
+    );
+    // haproxy spreads these over both dispatchers; each enqueues a revocation job.
+    for (const a of doomed) await management('POST', `/api/fleet/agents/${a.agentId}/unenroll`, { revoke: true });
+    const keyIds = doomed.map((a) => Buffer.from(a.accessApiKey ?? '', 'base64').toString().split(':')[0] ?? '');
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const jobs = new BullMqJobQueue({ url: process.env.FLEET_TEST_REDIS_URL ?? '', queueName: JOBS_QUEUE, retry: { attempts: 1, backoffMs: 1 }, concurrency: 1, logger: quiet });
+    const store = await openTestStore();
+    try {
+      await eventually(async () => (await Promise.all(keyIds.map((id) => store.credentials.get(id)))).every((k) => k?.invalidated), 20_000);
+      const revocations = await jobs.finished('revoke-api-keys');
+      expect(revocations).to.have.length(20);
+      expect(revocations.every((j) => j.state === 'completed' && j.attempts === 1), JSON.stringify(revocations)).to.equal(true);
+
+      // Both dispatchers upserted the same schedulers: one of each.
+      expect((await jobs.schedules()).map((x) => x.id).sort()).to.deep.equal(['gc-expired-actions', 'sweep-inactive-agents']);
+      const from = Date.now();
+      await new Promise((r) => setTimeout(r, 5_000));
+      const runs = (await jobs.finished('gc-expired-actions')).filter((j) => (j.processedOn ?? 0) >= from).map((j) => j.processedOn ?? 0);
+      // One run a second for 5 s; a schedule per dispatcher would give about twice as many.
+      expect(runs.length, `gc runs: ${runs.length}`).to.be.within(3, 6);
+      for (let i = 1; i < runs.length; i++) expect(runs[i]! - runs[i - 1]!, 'two runs in one period').to.be.greaterThan(500);
+    } finally {
+      for (const a of doomed) a.close();
+      await jobs.close();
+      await store.close();
+    }
+  });
 
   it('When a gateway is killed (SIGKILL) with agents connected, then they reconnect through haproxy and get everything pending exactly once', async () => {
     const fleet = agents.slice(1, 61);

@@ -127,12 +127,12 @@ describe('Management API (Kibana-compatible)', function () {
     await request(h.url).get('/api/fleet/agents').set(h.admin).set('Elastic-Api-Version', '2023-10-31').expect(200);
   });
 
-  it('When expired actions are older than the retention, then the janitor deletes them and keeps the rest', async () => {
+  it('When expired actions are older than the retention, then the garbage-collection job deletes them and keeps the rest', async () => {
     const old = new Date(Date.now() - 40 * 86_400_000).toISOString();
     const recent = new Date(Date.now() - 86_400_000).toISOString();
     const a = await h.server.store.actions.create({ action_id: 'old', '@timestamp': old, expiration: old, type: 'SETTINGS', agents: ['x'] });
     const b = await h.server.store.actions.create({ action_id: 'recent', '@timestamp': recent, expiration: recent, type: 'SETTINGS', agents: ['x'] });
-    expect(await h.server.dispatcher.janitor.sweep()).to.equal(1);
+    expect(await h.server.dispatcher.jobHandlers['gc-expired-actions']({})).to.deep.equal({ deleted: 1 });
     expect(await h.server.store.actions.get(a._id)).to.equal(undefined);
     expect(await h.server.store.actions.get(b._id)).to.not.equal(undefined);
   });

@@ -1,7 +1,7 @@
 import { FleetAgentClient } from '@fleet/agent-protocol';
 import { expect } from 'chai';
 import request from 'supertest';
-import { enrollAgent, startHarness, type Harness } from './support/fleet-server-harness';
+import { enrollAgent, eventually, startHarness, type Harness } from './support/fleet-server-harness';
 
 const POLICY = 'fleet-default-policy';
 const monitoringRole = (index: string) => ({
@@ -87,7 +87,7 @@ describe('Per-agent output API keys (Elasticsearch security on)', function () {
     expect(Object.keys(data.policy.outputs)).to.deep.equal(['other']);
     expect((await h.server.store.credentials.get(oldKeyId))?.invalidated, 'not revoked before the ack').to.equal(false);
     await agent.ack([{ action_id: res.actions![0]!.id, agent_id: agent.agentId, timestamp: new Date().toISOString(), message: 'ok' }]);
-    expect((await h.server.store.credentials.get(oldKeyId))?.invalidated).to.equal(true);
+    await eventually(async () => (await h.server.store.credentials.get(oldKeyId))?.invalidated);
     expect((await keyPrivileges(data.policy.outputs.other!.api_key!, 'logs-c-default')).canWrite).to.equal(true);
   });
 
@@ -95,7 +95,7 @@ describe('Per-agent output API keys (Elasticsearch security on)', function () {
     const doc = await h.server.store.agents.get(agent.agentId!);
     const outputKeyId = doc!._source.outputs!.other!.api_key_id!;
     await request(h.url).post(`/api/fleet/agents/${agent.agentId}/unenroll`).set(h.admin).send({ revoke: true }).expect(200);
-    expect((await h.server.store.credentials.get(outputKeyId))?.invalidated).to.equal(true);
+    await eventually(async () => (await h.server.store.credentials.get(outputKeyId))?.invalidated);
   });
 
   it('When two checkins of a new agent race for its first key, then both get the same key and no other key stays valid', async () => {

@@ -1,13 +1,15 @@
+import { enqueueRevocation, retiringKeyIds, type JobQueue } from '@fleet/background-jobs';
 import type { AckEvent, AckResponse, AckResponseItem } from '@fleet/agent-protocol';
 import type { NotificationBus } from '@fleet/notifications';
 import type { ApiKeyAuthenticator, Logger } from '@fleet/service-kit';
 import { agentKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
 import { STATUS_CODES } from 'node:http';
-import { retireOutputKeys } from './output-keys';
 
 export interface AckDeps {
   store: FleetStore;
   bus: NotificationBus;
+  /** Revocations and output-key retirement run as background jobs. */
+  jobs: Pick<JobQueue, 'enqueue'>;
   authenticator: ApiKeyAuthenticator;
   actionCache: ActionLookupCache;
   logger: Logger;
@@ -103,16 +105,15 @@ export async function handleAcks(deps: AckDeps, agent: Hit<AgentDoc>, events: Ac
 
   if (policyAck) {
     const acked = policyAck.revision;
-    await deps.store.agents.mutate(agentId, (doc) =>
+    const updated = await deps.store.agents.mutate(agentId, (doc) =>
       doc.policy_id === agent._source.policy_id && acked > (doc.policy_revision_idx ?? -1)
         ? { policy_revision_idx: acked, updated_at: now.toISOString() }
         : undefined,
     );
-  }
-
-  if (policyAck && deps.store.credentials.kind === 'elasticsearch') {
-    // The agent runs the new revision: keys it no longer uses are revoked now.
-    await retireOutputKeys({ store: deps.store, logger: deps.logger }, agentId);
+    // The agent runs the new revision: the output keys it no longer uses can be revoked.
+    if (retiringKeyIds(updated._source).length) {
+      await deps.jobs.enqueue('retire-output-keys', { agent_id: agentId }, { dedupeId: `${agentId}/${updated._seq_no ?? ''}` });
+    }
   }
 
   if (unenroll) await deactivateAgent(deps, agentId, now);
@@ -152,15 +153,15 @@ function upgradeAckFields(agent: AgentDoc, event: AckEvent, now: Date): Partial<
 }
 
 /** Deactivates an agent after its UNENROLL ack: keys revoked at once, open polls ended. */
-export async function deactivateAgent(deps: Pick<AckDeps, 'store' | 'bus' | 'authenticator' | 'logger'>, agentId: string, now: Date): Promise<void> {
+export async function deactivateAgent(deps: Pick<AckDeps, 'store' | 'bus' | 'jobs' | 'authenticator' | 'logger'>, agentId: string, now: Date): Promise<void> {
   const updated = await deps.store.agents.update(agentId, {
     active: false,
     unenrolled_at: now.toISOString(),
     updated_at: now.toISOString(),
   });
   const keyIds = agentKeyIds(updated._source);
-  const revoked = await deps.store.credentials.invalidate(keyIds);
+  await enqueueRevocation(deps.jobs, { api_key_ids: keyIds, agent_id: agentId, reason: 'unenrolled' });
   deps.authenticator.forget(keyIds);
   await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: keyIds });
-  deps.logger.info({ 'fleet.agent.id': agentId, revoked: revoked.length }, 'agent unenrolled');
+  deps.logger.info({ 'fleet.agent.id': agentId, keys: keyIds.length }, 'agent unenrolled; key revocation queued');
 }

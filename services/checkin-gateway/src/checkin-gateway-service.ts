@@ -1,5 +1,6 @@
+import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
-import { ApiKeyAuthenticator, type AuthCacheConfig, type Logger, type ServerIdentityConfig } from '@fleet/service-kit';
+import { ApiKeyAuthenticator, HealthMonitor, type AuthCacheConfig, type Logger, type ServerIdentityConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import { ActionLookupCache } from './acks';
@@ -7,7 +8,6 @@ import { ChangeFeedFollower } from './change-feed-follower';
 import { AckTokenCache } from './checkin';
 import type { GatewayConfig } from './gateway-config';
 import { createGatewayRouter } from './gateway-routes';
-import { HealthMonitor } from './health-monitor';
 import { LongPollRegistry } from './long-poll-registry';
 import { PolicyCache } from './policy-cache';
 import { StatusWriteBuffer } from './status-write-buffer';
@@ -15,8 +15,11 @@ import { StatusWriteBuffer } from './status-write-buffer';
 export interface CheckinGatewayDeps {
   store: FleetStore;
   bus: NotificationBus;
+  jobs: Pick<JobQueue, 'enqueue'>;
   logger: Logger;
   authenticator?: ApiKeyAuthenticator;
+  /** The process's health monitor, when the host already runs one (for its readiness probe). */
+  health?: HealthMonitor;
 }
 
 export interface CheckinGateway {
@@ -43,7 +46,7 @@ export function createCheckinGateway(
   const registry = new LongPollRegistry();
   const policies = new PolicyCache(deps.store, logger);
   const statusWrites = new StatusWriteBuffer(deps.store, config.statusWrites, logger);
-  const health = new HealthMonitor(deps.store, logger);
+  const health = deps.health ?? new HealthMonitor(deps.store, logger);
   const follower = new ChangeFeedFollower(
     { store: deps.store, bus: deps.bus, registry, policies, authenticator, logger },
     config.feedPollIntervalMs,
@@ -53,7 +56,7 @@ export function createCheckinGateway(
   const router = createGatewayRouter(
     {
       checkin: { store: deps.store, ackTokens: new AckTokenCache(), registry, policies, statusWrites, config: config.checkin, logger },
-      acks: { store: deps.store, bus: deps.bus, authenticator, actionCache: new ActionLookupCache(deps.store), logger },
+      acks: { store: deps.store, bus: deps.bus, jobs: deps.jobs, authenticator, actionCache: new ActionLookupCache(deps.store), logger },
       store: deps.store,
       authenticator,
       health,

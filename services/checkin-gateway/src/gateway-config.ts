@@ -2,6 +2,7 @@ import type convict from 'convict';
 import {
   authCacheSchema,
   busSchema,
+  jobsSchema,
   httpSchema,
   logSchema,
   routeLimitSchema,
@@ -9,6 +10,7 @@ import {
   storeSchema,
   type AuthCacheConfig,
   type BusConfig,
+  type JobsConfig,
   type HttpConfig,
   type LogConfig,
   type RouteLimitConfig,
@@ -49,6 +51,7 @@ export interface GatewayConfig {
 
 export interface CheckinGatewayServiceConfig extends GatewayConfig {
   bus: BusConfig;
+  jobs: JobsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -125,4 +128,5 @@ export const checkinGatewayServiceSchema: convict.Schema<CheckinGatewayServiceCo
   auth: authCacheSchema,
   ...gatewaySchema,
   bus: busSchema,
+  jobs: jobsSchema,
 };

@@ -15,6 +15,7 @@ import {
   RouteLimiter,
   validateAgentBody,
   type ApiKeyAuthenticator,
+  type HealthMonitor,
   type Logger,
 } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
@@ -26,7 +27,6 @@ import { handleAcks, type AckDeps } from './acks';
 import { authenticateAgent } from './authenticate-agent';
 import { checkin, grantedPollMs, type CheckinDeps } from './checkin';
 import type { GatewayConfig } from './gateway-config';
-import type { HealthMonitor } from './health-monitor';
 import { serializeCheckinResponse } from './render-actions';
 
 const gzipAsync = promisify(gzip);

@@ -126,23 +126,6 @@ function keysOf(recorded: Record<string, AgentOutput>, outputs: ElasticsearchOut
   return keys;
 }
 
-/** After the agent acked a new revision: revokes the keys it no longer uses. */
-export async function retireOutputKeys(deps: OutputKeyDeps, agentId: string): Promise<number> {
-  const current = await deps.store.agents.get(agentId);
-  if (!current) return 0;
-  const inUse = new Set(Object.values(current._source.outputs ?? {}).map((o) => o.api_key_id));
-  const toRetire = retiring(current._source).filter((r) => !inUse.has(r.id));
-  if (!toRetire.length) return 0;
-  await deps.store.credentials.invalidate(toRetire.map((r) => r.id));
-  await deps.store.agents.mutate(agentId, (doc) => {
-    const outputs: Record<string, AgentOutput> = {};
-    for (const [name, o] of Object.entries(doc.outputs ?? {})) outputs[name] = { ...o, to_retire_api_key_ids: [] };
-    return { outputs };
-  });
-  deps.logger.info({ 'fleet.agent.id': agentId, retired: toRetire.length }, 'retired output API keys revoked');
-  return toRetire.length;
-}
-
 function retiring(doc: AgentDoc) {
   return Object.values(doc.outputs ?? {}).flatMap((o) => o.to_retire_api_key_ids ?? []);
 }

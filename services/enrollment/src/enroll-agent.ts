@@ -1,3 +1,4 @@
+import { enqueueRevocation, type JobQueue } from '@fleet/background-jobs';
 import type { EnrollRequest, EnrollResponse } from '@fleet/agent-protocol';
 import {
   AgentNotReplaceableError,
@@ -24,6 +25,8 @@ import type { NotificationBus } from '@fleet/notifications';
 export interface EnrollDeps {
   store: FleetStore;
   bus: NotificationBus;
+  /** Revocations of replaced keys run as background jobs. */
+  jobs: Pick<JobQueue, 'enqueue'>;
   authenticator: ApiKeyAuthenticator;
   logger: Logger;
   pbkdf2: Pbkdf2Options;
@@ -136,15 +139,15 @@ export async function enrollAgent(
       await store.agents.create(agentId, doc);
     }
   } catch (err) {
-    await store.credentials.invalidate([key.id]);
+    await enqueueRevocation(deps.jobs, { api_key_ids: [key.id], agent_id: agentId, reason: 'enrollment-failed' });
     if (err instanceof DocumentConflictError) throw new ConflictError(`agent ${agentId} is being enrolled concurrently`);
     throw err;
   }
 
   if (revokeKeys.length) {
-    const revoked = await store.credentials.invalidate(revokeKeys);
+    await enqueueRevocation(deps.jobs, { api_key_ids: revokeKeys, agent_id: agentId, reason: 'replaced' });
     deps.authenticator.forget(revokeKeys);
-    if (replacing) await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: revoked });
+    if (replacing) await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: revokeKeys });
   }
   deps.authenticator.prime(key, key.secret);
   deps.logger.info({ 'fleet.agent.id': agentId, 'fleet.policy.id': enrollmentKey.policy_id, replaced: Boolean(replacing) }, 'agent enrolled');

@@ -2,6 +2,7 @@ import type convict from 'convict';
 import {
   authCacheSchema,
   busSchema,
+  jobsSchema,
   httpSchema,
   logSchema,
   routeLimitSchema,
@@ -9,6 +10,7 @@ import {
   storeSchema,
   type AuthCacheConfig,
   type BusConfig,
+  type JobsConfig,
   type HttpConfig,
   type LogConfig,
   type RouteLimitConfig,
@@ -23,6 +25,7 @@ export interface EnrollConfig {
 
 export interface EnrollmentServiceConfig {
   bus: BusConfig;
+  jobs: JobsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -70,4 +73,5 @@ export const enrollmentServiceSchema: convict.Schema<EnrollmentServiceConfig> = 
   auth: authCacheSchema,
   enroll: enrollSchema,
   bus: busSchema,
+  jobs: jobsSchema,
 };

@@ -1,3 +1,4 @@
+import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import { ApiKeyAuthenticator, type Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
@@ -8,6 +9,7 @@ import { createEnrollRouter } from './enroll-routes';
 export interface EnrollmentServiceDeps {
   store: FleetStore;
   bus: NotificationBus;
+  jobs: Pick<JobQueue, 'enqueue'>;
   logger: Logger;
   /** Shared with the gateway in the all-in-one process, so a new key is already cached there. */
   authenticator?: ApiKeyAuthenticator;
@@ -27,6 +29,7 @@ export function createEnrollmentService(
     {
       store: deps.store,
       bus: deps.bus,
+      jobs: deps.jobs,
       authenticator,
       logger: deps.logger.child({ component: 'enrollment' }),
       pbkdf2: config.enroll.pbkdf2,

@@ -1,3 +1,4 @@
+import { enqueueRevocation, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import { InputError, NotFoundError, parseSemVer } from '@fleet/service-kit';
 import {
@@ -19,6 +20,7 @@ import type { AgentFilter } from './agent-kuery';
 export interface AgentAdminDeps {
   store: FleetStore;
   bus: NotificationBus;
+  jobs: Pick<JobQueue, 'enqueue'>;
   actionExpirationDays: number;
   serverVersion: string;
   now?: () => Date;
@@ -112,10 +114,11 @@ export async function unenrollAgent(deps: AgentAdminDeps, id: string, revoke: bo
     active: false,
     unenrolled_at: now.toISOString(),
     unenrollment_started_at: hit._source.unenrollment_started_at ?? now.toISOString(),
+    unenrolled_reason: 'manual',
     updated_at: now.toISOString(),
   });
   const keys = agentKeyIds(updated._source);
-  await deps.store.credentials.invalidate(keys);
+  await enqueueRevocation(deps.jobs, { api_key_ids: keys, agent_id: id, reason: 'unenrolled' });
   await deps.bus.publish({ kind: 'agent-revoked', agent_id: id, api_key_ids: keys });
 }
 

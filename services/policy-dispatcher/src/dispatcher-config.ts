@@ -2,12 +2,14 @@ import type convict from 'convict';
 import {
   adminSchema,
   busSchema,
+  jobsSchema,
   httpSchema,
   logSchema,
   serverIdentitySchema,
   storeSchema,
   type AdminConfig,
   type BusConfig,
+  type JobsConfig,
   type HttpConfig,
   type LogConfig,
   type ServerIdentityConfig,
@@ -18,6 +20,8 @@ export interface DispatchConfig {
   feedPollIntervalMs: number;
   actionSweepIntervalMs: number;
   retainExpiredActionsMs: number;
+  inactiveSweepIntervalMs: number;
+  inactiveSweepBatch: number;
 }
 
 export interface FleetDefaultsConfig {
@@ -33,6 +37,7 @@ export interface FleetDefaultsConfig {
 
 export interface PolicyDispatcherServiceConfig {
   bus: BusConfig;
+  jobs: JobsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -50,7 +55,7 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
     env: 'FLEET_DISPATCH_FEED_POLL_INTERVAL_MS',
   },
   actionSweepIntervalMs: {
-    doc: 'How often expired actions are garbage-collected.',
+    doc: 'How often expired actions are garbage-collected (a repeatable background job; 0 turns it off).',
     format: 'nat',
     default: 3_600_000,
     env: 'FLEET_ACTION_SWEEP_INTERVAL_MS',
@@ -60,6 +65,18 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
     format: 'nat',
     default: 30 * 86_400_000,
     env: 'FLEET_RETAIN_EXPIRED_ACTIONS_MS',
+  },
+  inactiveSweepIntervalMs: {
+    doc: "How often agents silent for longer than their policy's unenroll_timeout are unenrolled (a repeatable background job; 0 turns it off).",
+    format: 'nat',
+    default: 60_000,
+    env: 'FLEET_INACTIVE_SWEEP_INTERVAL_MS',
+  },
+  inactiveSweepBatch: {
+    doc: 'Agents unenrolled per policy per sweep; the next sweep takes the rest.',
+    format: 'nat',
+    default: 500,
+    env: 'FLEET_INACTIVE_SWEEP_BATCH',
   },
 };
 
@@ -100,4 +117,5 @@ export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServi
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
   bus: busSchema,
+  jobs: jobsSchema,
 };

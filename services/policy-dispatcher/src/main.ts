@@ -5,10 +5,10 @@ import { bootstrapFleet } from './bootstrap';
 import { policyDispatcherServiceSchema } from './dispatcher-config';
 import { createPolicyDispatcher } from './policy-dispatcher-service';
 
-runService('policy-dispatcher', policyDispatcherServiceSchema, async ({ config, logger, store, bus, lifecycle, app }) => {
+runService('policy-dispatcher', policyDispatcherServiceSchema, async ({ config, logger, store, bus, jobs, lifecycle, app }) => {
   const dataDir = resolve(dirname(config.store.sqlite.path));
   const admin = resolveAdminToken(config.admin, dataDir);
-  const dispatcher = createPolicyDispatcher({ store, bus, logger, adminToken: admin.token }, config);
+  const dispatcher = createPolicyDispatcher({ store, bus, jobs, logger, adminToken: admin.token }, config);
   lifecycle.onClose('policy dispatcher', () => dispatcher.close());
   app.use(dispatcher.router);
   await dispatcher.start();

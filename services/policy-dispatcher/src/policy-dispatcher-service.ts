@@ -1,10 +1,10 @@
+import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import type { Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import type { AgentAdminDeps } from './agent-management';
 import type { PolicyDeps } from './agent-policies';
-import { ActionJanitor } from './action-janitor';
 import { ChangeDispatcher } from './change-dispatcher';
 import type { DispatchConfig, FleetDefaultsConfig } from './dispatcher-config';
 import { KeyedMutex } from './keyed-mutex';
@@ -13,6 +13,8 @@ import { createManagementRouter } from './management-routes';
 export interface PolicyDispatcherDeps {
   store: FleetStore;
   bus: NotificationBus;
+  /** The dispatcher runs the background job worker (and upserts the repeatable jobs). */
+  jobs: JobQueue;
   logger: Logger;
   adminToken: string;
 }
@@ -20,7 +22,8 @@ export interface PolicyDispatcherDeps {
 export interface PolicyDispatcher {
   router: Router;
   dispatcher: ChangeDispatcher;
-  janitor: ActionJanitor;
+  /** What each background job does (run by the worker; callable directly in tests). */
+  jobHandlers: JobHandlers;
   policyDeps: PolicyDeps;
   start(): Promise<void>;
   /** Idempotent. */
@@ -33,15 +36,19 @@ export function createPolicyDispatcher(
 ): PolicyDispatcher {
   const logger = deps.logger.child({ component: 'policy-dispatcher' });
   const dispatcher = new ChangeDispatcher(deps.store, deps.bus, logger, config.dispatch.feedPollIntervalMs);
-  const janitor = new ActionJanitor(
-    deps.store,
-    { intervalMs: config.dispatch.actionSweepIntervalMs, retainExpiredMs: config.dispatch.retainExpiredActionsMs },
-    logger,
-  );
+  const jobHandlers = createFleetJobHandlers({
+    store: deps.store,
+    bus: deps.bus,
+    jobs: deps.jobs,
+    logger: deps.logger.child({ component: 'jobs' }),
+    retainExpiredActionsMs: config.dispatch.retainExpiredActionsMs,
+    sweepBatchSize: config.dispatch.inactiveSweepBatch,
+  });
   const policyDeps: PolicyDeps = { store: deps.store, defaults: config.fleet, mutex: new KeyedMutex() };
   const agents: AgentAdminDeps = {
     store: deps.store,
     bus: deps.bus,
+    jobs: deps.jobs,
     actionExpirationDays: config.fleet.actionExpirationDays,
     serverVersion: config.server.version,
   };
@@ -50,14 +57,16 @@ export function createPolicyDispatcher(
   return {
     router,
     dispatcher,
-    janitor,
+    jobHandlers,
     policyDeps,
     async start() {
       await dispatcher.start();
-      janitor.start();
+      await deps.jobs.startWorker(jobHandlers, {
+        'gc-expired-actions': config.dispatch.actionSweepIntervalMs,
+        'sweep-inactive-agents': config.dispatch.inactiveSweepIntervalMs,
+      });
     },
     close() {
-      janitor.close();
       closing ??= dispatcher.close();
       return closing;
     },

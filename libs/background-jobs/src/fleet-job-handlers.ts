@@ -1,0 +1,122 @@
+import type { NotificationBus } from '@fleet/notifications';
+import { agentKeyIds, DocumentNotFoundError, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
+import type { JobLogger } from './job-logger';
+import { enqueueRevocation, type JobHandlers, type JobOutcome, type JobQueue } from './job-queue';
+
+export interface FleetJobDeps {
+  store: FleetStore;
+  bus: NotificationBus;
+  /** Where follow-up jobs go (the sweep hands revocations to their own job). */
+  jobs: Pick<JobQueue, 'enqueue'>;
+  logger: JobLogger;
+  /** Expired actions are deleted once they expired this long ago. */
+  retainExpiredActionsMs: number;
+  /** Agents unenrolled per policy per sweep (the next sweep takes the rest). */
+  sweepBatchSize: number;
+  now?: () => Date;
+}
+
+/**
+ * What each background job does. Every handler is idempotent: a job retried after a partial
+ * failure, or run twice (a late enqueue after the inline fallback), leaves the same end state.
+ */
+export function createFleetJobHandlers(deps: FleetJobDeps): JobHandlers {
+  const now = deps.now ?? (() => new Date());
+  return {
+    ...storeOnlyJobHandlers(deps.store),
+    'gc-expired-actions': async () => ({
+      deleted: await deps.store.actions.deleteExpiredBefore(new Date(now().getTime() - deps.retainExpiredActionsMs)),
+    }),
+    'sweep-inactive-agents': () => unenrollSilentAgents(deps, now()),
+  };
+}
+
+/**
+ * The jobs that need nothing but the store: what a producer runs inline when the queue cannot
+ * take the job (revocations must not wait for Redis to come back).
+ */
+export function storeOnlyJobHandlers(store: FleetStore): Pick<JobHandlers, 'revoke-api-keys' | 'retire-output-keys'> {
+  return {
+    'revoke-api-keys': async ({ api_key_ids }) => {
+      const revoked = await store.credentials.invalidate(api_key_ids);
+      return { requested: api_key_ids.length, revoked: revoked.length };
+    },
+    'retire-output-keys': ({ agent_id }) => retireOutputKeys(store, agent_id),
+  };
+}
+
+/** Revokes the output keys an agent no longer uses and forgets them in its document. */
+async function retireOutputKeys(store: FleetStore, agentId: string): Promise<JobOutcome> {
+  const current = await store.agents.get(agentId);
+  if (!current) return { retired: 0 };
+  const inUse = new Set(Object.values(current._source.outputs ?? {}).map((o) => o.api_key_id));
+  const retired = new Set(retiringKeyIds(current._source).filter((id) => !inUse.has(id)));
+  if (!retired.size) return { retired: 0 };
+  await store.credentials.invalidate([...retired]);
+  await store.agents.mutate(agentId, (doc) => {
+    const outputs: Record<string, AgentOutput> = {};
+    for (const [name, o] of Object.entries(doc.outputs ?? {})) {
+      outputs[name] = { ...o, to_retire_api_key_ids: (o.to_retire_api_key_ids ?? []).filter((r) => !retired.has(r.id)) };
+    }
+    return { outputs };
+  });
+  return { retired: retired.size };
+}
+
+/** Ids of the output keys an agent's document lists for retirement. */
+export function retiringKeyIds(doc: AgentDoc): string[] {
+  return Object.values(doc.outputs ?? {}).flatMap((o) => (o.to_retire_api_key_ids ?? []).map((r) => r.id));
+}
+
+/**
+ * Kibana's "unenroll inactive agents": an agent silent for longer than its policy's
+ * `unenroll_timeout` is unenrolled (reason `timeout`) and its keys revoked. Offline and inactive
+ * are not written: like Kibana, every reader derives them from `last_checkin`, which costs no
+ * writes however many agents go quiet.
+ */
+async function unenrollSilentAgents(deps: FleetJobDeps, now: Date): Promise<JobOutcome> {
+  let unenrolled = 0;
+  let policies = 0;
+  for (let page = 1; ; page++) {
+    const { items } = await deps.store.agentPolicies.list({ page, perPage: 100 });
+    for (const policy of items) {
+      if (!policy.unenroll_timeout || policy.unenroll_timeout <= 0) continue;
+      policies++;
+      const before = new Date(now.getTime() - policy.unenroll_timeout * 1_000);
+      const silent = await deps.store.agents.listSilent({ policyId: policy.id, before, limit: deps.sweepBatchSize });
+      for (const hit of silent) {
+        if (await unenrollSilentAgent(deps, hit._id, before, now)) unenrolled++;
+      }
+    }
+    if (items.length < 100) break;
+  }
+  return { policies, unenrolled };
+}
+
+async function unenrollSilentAgent(deps: FleetJobDeps, agentId: string, before: Date, now: Date): Promise<boolean> {
+  let unenrolled: AgentDoc | undefined;
+  try {
+    const hit = await deps.store.agents.mutate(agentId, (doc) => {
+      if (!stillSilent(doc, before)) return undefined;
+      unenrolled = doc;
+      return { active: false, unenrolled_at: now.toISOString(), unenrolled_reason: 'timeout', updated_at: now.toISOString() };
+    });
+    if (!unenrolled) return false;
+    unenrolled = hit._source;
+  } catch (err) {
+    if (err instanceof DocumentNotFoundError) return false;
+    throw err;
+  }
+  // The document is written first, so a checkin racing the sweep never meets revoked keys on an
+  // active agent; the revocation is its own durable job (inline if the queue is down).
+  const keys = agentKeyIds(unenrolled);
+  await enqueueRevocation(deps.jobs, { api_key_ids: keys, agent_id: agentId, reason: 'unenroll-timeout' });
+  await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: keys });
+  deps.logger.info({ 'fleet.agent.id': agentId, revoked: keys.length }, 'silent agent unenrolled (unenroll_timeout)');
+  return true;
+}
+
+function stillSilent(doc: AgentDoc, before: Date): boolean {
+  const last = doc.last_checkin ?? doc.enrolled_at;
+  return doc.active && typeof last === 'string' && Date.parse(last) < before.getTime();
+}

@@ -1,0 +1,5 @@
+export * from './job-queue';
+export * from './job-logger';
+export * from './bullmq-job-queue';
+export * from './in-process-job-queue';
+export * from './fleet-job-handlers';

@@ -1,0 +1,113 @@
+import { createFleetJobHandlers, InProcessJobQueue, type JobLogger } from '@fleet/background-jobs';
+import { InProcessBus, type NotificationEnvelope } from '@fleet/notifications';
+import { SqliteFleetStore, type AgentDoc, type AgentPolicyRecord } from '@fleet/store';
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const quiet: JobLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const HOUR = 3_600_000;
+
+function policy(id: string, unenrollTimeoutSeconds?: number): AgentPolicyRecord {
+  const now = new Date().toISOString();
+  return {
+    id,
+    name: id,
+    namespace: 'default',
+    revision: 1,
+    is_managed: false,
+    status: 'active',
+    monitoring_enabled: [],
+    inactivity_timeout: 1_209_600,
+    ...(unenrollTimeoutSeconds !== undefined ? { unenroll_timeout: unenrollTimeoutSeconds } : {}),
+    created_at: now,
+    updated_at: now,
+    updated_by: 'test',
+  };
+}
+
+describe('Fleet job handlers (embedded store)', function () {
+  let dir: string;
+  let store: SqliteFleetStore;
+  let bus: InProcessBus;
+  let jobs: InProcessJobQueue;
+  const now = new Date();
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fleet-jobs-'));
+    store = new SqliteFleetStore({ path: join(dir, 'fleet.db') });
+    bus = new InProcessBus();
+    jobs = new InProcessJobQueue({ retry: { attempts: 2, backoffMs: 10 }, logger: quiet });
+  });
+
+  afterEach(async () => {
+    await jobs.close();
+    await bus.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function agentWithKey(id: string, policyId: string, lastCheckinAgoMs: number): Promise<string> {
+    const key = await store.credentials.create({ name: id, metadata: {} });
+    const doc: AgentDoc = {
+      active: true,
+      type: 'PERMANENT',
+      enrolled_at: new Date(now.getTime() - 48 * HOUR).toISOString(),
+      last_checkin: new Date(now.getTime() - lastCheckinAgoMs).toISOString(),
+      policy_id: policyId,
+      access_api_key_id: key.id,
+      agent: { id, version: '8.15.0' },
+      local_metadata: {},
+      tags: [],
+      action_seq_no: [-1],
+    };
+    await store.agents.create(id, doc);
+    return key.id;
+  }
+
+  it("When agents are silent for longer than their policy's unenroll_timeout, then the sweep unenrolls them (reason timeout), revokes their keys and ends their polls; the rest stay", async () => {
+    await store.agentPolicies.create(policy('with-timeout', 3_600));
+    await store.agentPolicies.create(policy('no-timeout'));
+    const staleKey = await agentWithKey('stale', 'with-timeout', 2 * HOUR);
+    const freshKey = await agentWithKey('fresh', 'with-timeout', 10 * 60_000);
+    const elsewhereKey = await agentWithKey('elsewhere', 'no-timeout', 100 * HOUR);
+    const revoked: NotificationEnvelope[] = [];
+    bus.subscribe((e) => revoked.push(e));
+    const handlers = createFleetJobHandlers({ store, bus, jobs, logger: quiet, retainExpiredActionsMs: HOUR, sweepBatchSize: 100, now: () => now });
+    await jobs.startWorker(handlers, {});
+
+    expect(await handlers['sweep-inactive-agents']({})).to.deep.equal({ policies: 1, unenrolled: 1 });
+    await jobs.close();
+
+    const stale = (await store.agents.get('stale'))!._source;
+    expect(stale).to.include({ active: false, unenrolled_reason: 'timeout', unenrolled_at: now.toISOString() });
+    expect((await store.credentials.get(staleKey))?.invalidated).to.equal(true);
+    expect((await store.agents.get('fresh'))!._source.active).to.equal(true);
+    expect((await store.credentials.get(freshKey))?.invalidated).to.equal(false);
+    expect((await store.agents.get('elsewhere'))!._source.active).to.equal(true);
+    expect((await store.credentials.get(elsewhereKey))?.invalidated).to.equal(false);
+    expect(revoked.map((e) => e.notification)).to.deep.equal([{ kind: 'agent-revoked', agent_id: 'stale', api_key_ids: [staleKey] }]);
+    // A second sweep finds nothing more to do.
+    expect(await handlers['sweep-inactive-agents']({})).to.deep.equal({ policies: 1, unenrolled: 0 });
+  });
+
+  it('When an agent acked the revision that replaced an output key, then retirement revokes only the unused keys and forgets them', async () => {
+    const current = await store.credentials.create({ name: 'out-current', metadata: {} });
+    const old = await store.credentials.create({ name: 'out-old', metadata: {} });
+    const access = await agentWithKey('agent', 'p', 0);
+    await store.agents.update('agent', {
+      outputs: {
+        default: { api_key_id: current.id, api_key: 'x', type: 'elasticsearch', to_retire_api_key_ids: [{ id: old.id, retired_at: now.toISOString() }, { id: current.id, retired_at: now.toISOString() }] },
+      },
+    });
+    const handlers = createFleetJobHandlers({ store, bus, jobs, logger: quiet, retainExpiredActionsMs: HOUR, sweepBatchSize: 100 });
+    expect(await handlers['retire-output-keys']({ agent_id: 'agent' })).to.deep.equal({ retired: 1 });
+    expect((await store.credentials.get(old.id))?.invalidated).to.equal(true);
+    expect((await store.credentials.get(current.id))?.invalidated).to.equal(false);
+    expect((await store.credentials.get(access))?.invalidated).to.equal(false);
+    const left = (await store.agents.get('agent'))!._source.outputs!.default!.to_retire_api_key_ids;
+    expect(left).to.deep.equal([{ id: current.id, retired_at: now.toISOString() }]);
+    expect(await handlers['retire-output-keys']({ agent_id: 'missing' })).to.deep.equal({ retired: 0 });
+  });
+});
