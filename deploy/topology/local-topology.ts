@@ -7,7 +7,9 @@ import { join, resolve } from 'node:path';
 /**
  * The scaled-out topology as plain processes on this machine: 3 checkin-gateway, 2 enrollment and
  * 2 policy-dispatcher replicas sharing one Elasticsearch and one Redis, behind haproxy with
- * deploy/haproxy/haproxy.cfg. Every process listens on loopback.
+ * deploy/haproxy/haproxy.cfg. Every process listens on loopback. Each replica's environment is
+ * deploy/env/services.env plus deploy/env/<service>.env (what docker-compose gives the
+ * containers), with only the LOCAL_ADDRESSING keys replaced.
  */
 export interface TopologyOptions {
   elasticsearchUrl: string;
@@ -20,11 +22,15 @@ export interface TopologyOptions {
   fromSource?: boolean;
   /** Where replicas keep their token files. */
   dataDir?: string;
+  /** haproxy's port (default: a free one). */
+  lbPort?: number;
+  /** Where the replicas' logs (stdout) go; stderr is always inherited. */
+  logs?: 'inherit' | 'ignore';
 }
 
 export interface Replica {
   name: string;
-  service: 'checkin-gateway' | 'enrollment' | 'policy-dispatcher';
+  service: ServiceName;
   port: number;
   process: ChildProcess;
 }
@@ -41,6 +47,55 @@ export interface Topology {
 }
 
 const root = resolve(__dirname, '../..');
+const envDir = join(root, 'deploy', 'env');
+
+/**
+ * The keys whose container values (service DNS names, container paths, the compose network) mean
+ * nothing on this machine; the runner replaces them and nothing else.
+ */
+export const LOCAL_ADDRESSING = [
+  'FLEET_HTTP_HOST',
+  'FLEET_HTTP_PORT',
+  'FLEET_HTTP_TRUST_PROXY',
+  'FLEET_REPLICA_ID',
+  'FLEET_ES_HOSTS',
+  'FLEET_ES_SERVICE_TOKEN_FILE',
+  'FLEET_REDIS_URL',
+  'FLEET_SQLITE_PATH',
+  'FLEET_PUBLIC_URLS',
+  'FLEET_OUTPUT_HOSTS',
+] as const;
+export type LocalAddressing = Record<(typeof LOCAL_ADDRESSING)[number], string>;
+
+/** Reads a compose-style env file: `KEY=VALUE` lines, `#` comments and blank lines ignored. */
+export function readEnvFile(path: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [i, raw] of readFileSync(path, 'utf8').split('\n').entries()) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new Error(`${path}:${i + 1}: expected KEY=VALUE`);
+    env[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return env;
+}
+
+export type ServiceName = 'checkin-gateway' | 'enrollment' | 'policy-dispatcher';
+
+/** What docker-compose gives a service's containers: services.env, then the service's own file. */
+export function composeEnvironment(service: ServiceName): Record<string, string> {
+  return { ...readEnvFile(join(envDir, 'services.env')), ...readEnvFile(join(envDir, `${service}.env`)) };
+}
+
+/** A replica's environment here: the compose environment with the addressing keys replaced. */
+export function replicaEnvironment(service: ServiceName, local: LocalAddressing): Record<string, string> {
+  return { ...composeEnvironment(service), ...local };
+}
+
+/** The inherited environment minus FLEET_* (a replica gets exactly the files' configuration). */
+function baseEnvironment(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLEET_')));
+}
 
 /** The soft limit on open files of this process (haproxy inherits it). */
 function fdLimit(): number {
@@ -93,6 +148,8 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   const replicas: Replica[] = [];
   const ports = new Map<string, number>();
   for (const p of plan) ports.set(p.name, await freePort());
+  const lbPort = opts.lbPort ?? (await freePort());
+  const url = `http://127.0.0.1:${lbPort}`;
 
   const launch = (name: string, service: Replica['service'], port: number): ChildProcess => {
     const main = opts.fromSource ? join(root, 'services', service, 'src', 'main.ts') : join(root, 'services', service, 'dist', 'main.js');
@@ -100,20 +157,26 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     return spawn(process.execPath, args, {
       cwd: root,
       env: {
-        ...process.env,
-        FLEET_HTTP_HOST: '127.0.0.1',
-        FLEET_HTTP_PORT: String(port),
-        FLEET_REPLICA_ID: name,
-        FLEET_STORE_BACKEND: 'elasticsearch',
-        FLEET_ES_HOSTS: opts.elasticsearchUrl,
-        FLEET_ES_SERVICE_TOKEN_FILE: opts.serviceTokenFile,
-        FLEET_BUS_BACKEND: 'redis',
-        FLEET_REDIS_URL: opts.redisUrl,
-        FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
-        FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'warn',
+        ...baseEnvironment(),
+        ...replicaEnvironment(service, {
+          FLEET_HTTP_HOST: '127.0.0.1',
+          FLEET_HTTP_PORT: String(port),
+          FLEET_HTTP_TRUST_PROXY: '127.0.0.1',
+          FLEET_REPLICA_ID: name,
+          FLEET_ES_HOSTS: opts.elasticsearchUrl,
+          FLEET_ES_SERVICE_TOKEN_FILE: opts.serviceTokenFile,
+          FLEET_REDIS_URL: opts.redisUrl,
+          FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
+          FLEET_PUBLIC_URLS: url,
+          FLEET_OUTPUT_HOSTS: opts.elasticsearchUrl,
+        }),
+        ...(process.env.FLEET_LOG_LEVEL ? { FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL } : {}),
         ...opts.env,
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', opts.logs ?? 'ignore', 'inherit'],
+      // Its own process group: a Ctrl-C at the runner's terminal reaches the runner only, which
+      // then stops every replica gracefully (SIGTERM) instead of each getting two signals.
+      detached: true,
     });
   };
 
@@ -128,20 +191,14 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       const port = ports.get(p.name) ?? 0;
       const child = launch(p.name, p.service, port);
       replicas.push({ name: p.name, service: p.service, port, process: child });
-      const health = p.service === 'checkin-gateway' ? '/api/status' : '/nothing';
-      const ok = p.service === 'checkin-gateway' ? (s: number) => s === 200 : (s: number) => s === 404;
-      // The first dispatcher must finish bootstrapping before the others start.
-      if (p.name === 'dispatcher-1' || p.service === 'checkin-gateway') await waitFor(`http://127.0.0.1:${port}${health}`, ok, 60_000);
+      // The first dispatcher must finish bootstrapping before the others start (it listens after).
+      if (p.name === 'dispatcher-1') await waitFor(`http://127.0.0.1:${port}/readyz`, (st) => st === 200, 60_000);
     }
-    for (const r of replicas) {
-      const ok = r.service === 'checkin-gateway' ? (s: number) => s === 200 : (s: number) => s === 404;
-      await waitFor(`http://127.0.0.1:${r.port}${r.service === 'checkin-gateway' ? '/api/status' : '/nothing'}`, ok, 60_000);
-    }
-    const lbPort = await freePort();
+    for (const r of replicas) await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 60_000);
     const addr = (name: string) => `127.0.0.1:${ports.get(name) ?? 0}`;
     lb = spawn('haproxy', ['-f', join(root, 'deploy', 'haproxy', 'haproxy.cfg'), '-db'], {
       env: {
-        ...process.env,
+        ...baseEnvironment(),
         FLEET_LB_BIND: `127.0.0.1:${lbPort}`,
         // Within this host's file-descriptor limit (two per connection, plus a margin).
         FLEET_LB_MAXCONN: String(Math.max(1000, Math.floor((fdLimit() - 100) / 2))),
@@ -154,8 +211,8 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
         FLEET_DISPATCHER_2: addr('dispatcher-2'),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
+      detached: true,
     });
-    const url = `http://127.0.0.1:${lbPort}`;
     await waitFor(`${url}/api/status`, (s) => s === 200, 30_000);
     return {
       url,
@@ -171,7 +228,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
         const r = replicas.find((x) => x.name === name);
         if (!r) throw new Error(`no replica ${name}`);
         r.process = launch(r.name, r.service, r.port);
-        await waitFor(`http://127.0.0.1:${r.port}/api/status`, (s) => s === 200 || s === 404, 60_000);
+        await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 60_000);
       },
       close: closeAll,
     };
