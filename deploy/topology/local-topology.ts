@@ -32,6 +32,8 @@ export interface Replica {
   name: string;
   service: ServiceName;
   port: number;
+  /** Port of its Prometheus endpoint (GET /metrics). */
+  metricsPort: number;
   process: ChildProcess;
 }
 
@@ -57,6 +59,8 @@ export const LOCAL_ADDRESSING = [
   'FLEET_HTTP_HOST',
   'FLEET_HTTP_PORT',
   'FLEET_HTTP_TRUST_PROXY',
+  'FLEET_METRICS_HOST',
+  'FLEET_METRICS_PORT',
   'FLEET_REPLICA_ID',
   'FLEET_ES_HOSTS',
   'FLEET_ES_SERVICE_TOKEN_FILE',
@@ -148,6 +152,8 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   const replicas: Replica[] = [];
   const ports = new Map<string, number>();
   for (const p of plan) ports.set(p.name, await freePort());
+  const metricsPorts = new Map<string, number>();
+  for (const p of plan) metricsPorts.set(p.name, await freePort());
   const lbPort = opts.lbPort ?? (await freePort());
   const url = `http://127.0.0.1:${lbPort}`;
 
@@ -162,6 +168,8 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
           FLEET_HTTP_HOST: '127.0.0.1',
           FLEET_HTTP_PORT: String(port),
           FLEET_HTTP_TRUST_PROXY: '127.0.0.1',
+          FLEET_METRICS_HOST: '127.0.0.1',
+          FLEET_METRICS_PORT: String(metricsPorts.get(name) ?? 0),
           FLEET_REPLICA_ID: name,
           FLEET_ES_HOSTS: opts.elasticsearchUrl,
           FLEET_ES_SERVICE_TOKEN_FILE: opts.serviceTokenFile,
@@ -190,7 +198,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     for (const p of plan) {
       const port = ports.get(p.name) ?? 0;
       const child = launch(p.name, p.service, port);
-      replicas.push({ name: p.name, service: p.service, port, process: child });
+      replicas.push({ name: p.name, service: p.service, port, metricsPort: metricsPorts.get(p.name) ?? 0, process: child });
       // The first dispatcher must finish bootstrapping before the others start (it listens after).
       if (p.name === 'dispatcher-1') await waitFor(`http://127.0.0.1:${port}/readyz`, (st) => st === 200, 60_000);
     }

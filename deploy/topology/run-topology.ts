@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     logger.info(
       {
         url: topology.url,
-        replicas: topology.replicas.map((x) => `${x.name}@${x.port}`),
+        replicas: topology.replicas.map((x) => `${x.name}@${x.port} (metrics ${x.metricsPort})`),
         enrollmentTokenFile: join(topology.dataDir, 'enrollment-token'),
         adminTokenFile: join(topology.dataDir, 'admin-token'),
       },

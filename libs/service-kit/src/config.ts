@@ -336,3 +336,18 @@ export const jobsSchema: convict.Schema<JobsConfig> = {
   backoffMs: { doc: 'First retry delay of a failed job; doubles on each retry.', format: 'nat', default: 1_000, env: 'FLEET_JOBS_BACKOFF_MS' },
   concurrency: { doc: 'Jobs a worker runs at once (only dispatchers, and the all-in-one process, run jobs).', format: 'nat', default: 4, env: 'FLEET_JOBS_CONCURRENCY' },
 };
+
+export interface MetricsConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+}
+
+/** Prometheus metrics on their own listener, so they are never exposed on the agent port. */
+export function metricsSchema(defaultPort: number): convict.Schema<MetricsConfig> {
+  return {
+    enabled: { doc: 'Serve Prometheus metrics on GET /metrics of a separate listener.', format: Boolean, default: true, env: 'FLEET_METRICS_ENABLED' },
+    host: { doc: 'Address of the metrics listener.', format: String, default: '0.0.0.0', env: 'FLEET_METRICS_HOST' },
+    port: { doc: 'Port of the metrics listener (0 picks a free one).', format: 'port', default: defaultPort, env: 'FLEET_METRICS_PORT' },
+  };
+}

@@ -11,6 +11,7 @@ import {
   type ErrorStyle,
 } from './errors';
 import type { Logger } from './logger';
+import type { ServiceMetrics } from './metrics';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -32,7 +33,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const PROBE_PATHS = new Set(['/livez', '/readyz']);
 
 /** Reads or creates `X-Request-Id`, echoes it, and gives the request a child logger. */
-export function requestContext(logger: Logger, replicaId: string): RequestHandler {
+export function requestContext(logger: Logger, replicaId: string, metrics?: ServiceMetrics): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const incoming = req.headers['x-request-id'];
     req.id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -42,6 +43,9 @@ export function requestContext(logger: Logger, replicaId: string): RequestHandle
     const start = process.hrtime.bigint();
     res.once('finish', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      // The route pattern (bounded), never the raw path (agent ids would explode the series).
+      const route = req.route ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}` : 'unmatched';
+      metrics?.httpRequests.inc({ route, status_code: String(res.statusCode) });
       const level = PROBE_PATHS.has(req.path) && res.statusCode === 200 ? 'debug' : 'info';
       req.log[level](
         { 'http.request.method': req.method, 'url.path': req.path, 'http.response.status_code': res.statusCode, 'event.duration_ms': ms },

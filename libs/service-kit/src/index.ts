@@ -13,3 +13,4 @@ export * from './validation';
 export * from './service-app';
 export * from './run-service';
 export * from './health-monitor';
+export * from './metrics';

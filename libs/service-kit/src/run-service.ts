@@ -3,8 +3,9 @@ import type { Express } from 'express';
 import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import type { FleetStore } from '@fleet/store';
-import { loadConfig, type BusConfig, type HttpConfig, type JobsConfig, type LogConfig, type ServerIdentityConfig, type StoreConfig } from './config';
+import { loadConfig, type BusConfig, type HttpConfig, type JobsConfig, type LogConfig, type MetricsConfig, type ServerIdentityConfig, type StoreConfig } from './config';
 import { HealthMonitor, probeRoutes } from './health-monitor';
+import { ServiceMetrics, startMetricsServer } from './metrics';
 import { errorHandler, notFound } from './http-middleware';
 import { startHttpServer } from './http-server';
 import { Lifecycle } from './lifecycle';
@@ -18,6 +19,7 @@ export interface BaseServiceConfig {
   server: ServerIdentityConfig;
   bus: BusConfig;
   jobs: JobsConfig;
+  metrics: MetricsConfig;
 }
 
 export interface ServiceContext<T> {
@@ -29,6 +31,8 @@ export interface ServiceContext<T> {
   jobs: JobQueue;
   /** Store reachability and shutdown state (behind `/readyz`; the gateway's `/api/status` too). */
   health: HealthMonitor;
+  /** Prometheus metrics of this process (served on their own port). */
+  metrics: ServiceMetrics;
   lifecycle: Lifecycle;
   /** Mount the service's routers here; the 404 and error handlers are added after. */
   app: Express;
@@ -62,9 +66,14 @@ export function runService<T extends BaseServiceConfig>(
       lifecycle.onClose('job queue', () => jobs.close());
       const health = new HealthMonitor(store, logger);
       await health.start();
-      const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http });
+      const metrics = new ServiceMetrics(name);
+      if (config.metrics.enabled) {
+        const metricsServer = await startMetricsServer(metrics, config.metrics, logger);
+        lifecycle.onClose('metrics server', () => metricsServer.close());
+      }
+      const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http, metrics });
       app.use(probeRoutes(health));
-      const hooks = await build({ config, logger, store, bus, jobs, health, lifecycle, app });
+      const hooks = await build({ config, logger, store, bus, jobs, health, metrics, lifecycle, app });
       app.use(notFound());
       app.use(errorHandler('agent'));
       const server = await startHttpServer(app, config.http, logger);

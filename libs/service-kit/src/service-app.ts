@@ -7,19 +7,20 @@ import type { BusConfig, HttpConfig, JobsConfig, StoreConfig } from './config';
 import { ConfigError, readSecretFile } from './config';
 import { requestContext, securityHeaders } from './http-middleware';
 import type { Logger } from './logger';
+import type { ServiceMetrics } from './metrics';
 import { configureTrustProxy } from './trust-proxy';
 
 /** This replica's name: configured, else host and pid. */
 export const replicaName = (configured: string): string => configured || `${hostname()}-${process.pid}`;
 
 /** An Express app with the common front: security headers, request id and logging, proxy trust. */
-export function createServiceApp(opts: { logger: Logger; replicaId: string; http: HttpConfig }): Express {
+export function createServiceApp(opts: { logger: Logger; replicaId: string; http: HttpConfig; metrics?: ServiceMetrics }): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   configureTrustProxy(app, opts.http.trustProxy);
   app.use(securityHeaders());
-  app.use(requestContext(opts.logger, opts.replicaId));
+  app.use(requestContext(opts.logger, opts.replicaId, opts.metrics));
   return app;
 }
 

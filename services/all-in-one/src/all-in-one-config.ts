@@ -7,6 +7,7 @@ import {
   authCacheSchema,
   busSchema,
   jobsSchema,
+  metricsSchema,
   httpSchema,
   logSchema,
   serverIdentitySchema,
@@ -15,6 +16,7 @@ import {
   type AuthCacheConfig,
   type BusConfig,
   type JobsConfig,
+  type MetricsConfig,
   type HttpConfig,
   type LogConfig,
   type ServerIdentityConfig,
@@ -24,6 +26,7 @@ import {
 export interface AllInOneConfig extends GatewayConfig {
   bus: BusConfig;
   jobs: JobsConfig;
+  metrics: MetricsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -52,4 +55,5 @@ export const allInOneSchema: convict.Schema<AllInOneConfig> = {
   fleet: fleetDefaultsSchema,
   bus: busSchema,
   jobs: jobsSchema,
+  metrics: metricsSchema(9220),
 };

@@ -10,6 +10,8 @@ import {
   openBus,
   openJobQueue,
   probeRoutes,
+  ServiceMetrics,
+  startMetricsServer,
   openStore,
   replicaName,
   startHttpServer,
@@ -27,6 +29,8 @@ export interface RunningFleetServer {
   dispatcher: PolicyDispatcher;
   adminToken: string;
   adminTokenFile?: string;
+  /** The Prometheus endpoint, when metrics are enabled. */
+  metricsUrl?: string;
   enrollmentTokenFile: string;
   lifecycle: Lifecycle;
   /** Graceful shutdown: open polls answered, status flushed, store closed. Idempotent. */
@@ -46,14 +50,17 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
     const dataDir = resolve(dirname(config.store.sqlite.path));
     const admin = resolveAdminToken(config.admin, dataDir);
     const authenticator = new ApiKeyAuthenticator(store.credentials, config.auth);
+    const metrics = new ServiceMetrics('fleet-server');
+    const metricsServer = config.metrics.enabled ? await startMetricsServer(metrics, config.metrics, logger) : undefined;
+    if (metricsServer) lifecycle.onClose('metrics server', () => metricsServer.close());
 
     const dispatcher = createPolicyDispatcher({ store, bus, jobs, logger, adminToken: admin.token }, config);
     lifecycle.onClose('policy dispatcher', () => dispatcher.close());
     const enrollment = createEnrollmentService({ store, bus, jobs, logger, authenticator }, config);
-    const gateway = createCheckinGateway({ store, bus, jobs, logger, authenticator }, config);
+    const gateway = createCheckinGateway({ store, bus, jobs, logger, authenticator, metrics }, config);
     lifecycle.onClose('checkin gateway', () => gateway.close());
 
-    const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http });
+    const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http, metrics });
     app.use(probeRoutes(gateway.health));
     app.use(enrollment.router);
     app.use(gateway.router);
@@ -98,6 +105,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
       gateway,
       dispatcher,
       adminToken: admin.token,
+      ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
       ...(admin.file ? { adminTokenFile: admin.file } : {}),
       enrollmentTokenFile: boot.tokenFile,
       lifecycle,

@@ -83,6 +83,8 @@ describe('Long-poll hygiene', function () {
           FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
           FLEET_HTTP_PORT: String(port),
           FLEET_HTTP_HOST: '127.0.0.1',
+          FLEET_METRICS_HOST: '127.0.0.1',
+          FLEET_METRICS_PORT: '0',
           FLEET_LOG_LEVEL: 'warn',
           FLEET_CHECKIN_LONG_POLL_MS: '60000',
           FLEET_CHECKIN_JITTER_MS: '0',

@@ -22,6 +22,8 @@ describe('The three services as separate processes on one embedded store, told o
       ...process.env,
       FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
       FLEET_HTTP_HOST: '127.0.0.1',
+      FLEET_METRICS_HOST: '127.0.0.1',
+      FLEET_METRICS_PORT: '0',
       FLEET_LOG_LEVEL: 'warn',
       FLEET_CHECKIN_LONG_POLL_MS: '20000',
       FLEET_CHECKIN_JITTER_MS: '0',

@@ -1,6 +1,6 @@
 import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
-import { ApiKeyAuthenticator, HealthMonitor, type AuthCacheConfig, type Logger, type ServerIdentityConfig } from '@fleet/service-kit';
+import { ApiKeyAuthenticator, HealthMonitor, type ServiceMetrics, type AuthCacheConfig, type Logger, type ServerIdentityConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import { ActionLookupCache } from './acks';
@@ -20,6 +20,8 @@ export interface CheckinGatewayDeps {
   authenticator?: ApiKeyAuthenticator;
   /** The process's health monitor, when the host already runs one (for its readiness probe). */
   health?: HealthMonitor;
+  /** Where the gateway's gauges (open long polls) are registered. */
+  metrics?: ServiceMetrics;
 }
 
 export interface CheckinGateway {
@@ -44,6 +46,7 @@ export function createCheckinGateway(
   const logger = deps.logger.child({ component: 'checkin-gateway' });
   const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.credentials, config.auth);
   const registry = new LongPollRegistry();
+  deps.metrics?.gauge('fleet_checkin_inflight_longpolls', 'Checkin long polls open on this replica.', () => registry.size);
   const policies = new PolicyCache(deps.store, logger);
   const statusWrites = new StatusWriteBuffer(deps.store, config.statusWrites, logger);
   const health = deps.health ?? new HealthMonitor(deps.store, logger);

@@ -3,6 +3,7 @@ import {
   authCacheSchema,
   busSchema,
   jobsSchema,
+  metricsSchema,
   httpSchema,
   logSchema,
   routeLimitSchema,
@@ -11,6 +12,7 @@ import {
   type AuthCacheConfig,
   type BusConfig,
   type JobsConfig,
+  type MetricsConfig,
   type HttpConfig,
   type LogConfig,
   type RouteLimitConfig,
@@ -52,6 +54,7 @@ export interface GatewayConfig {
 export interface CheckinGatewayServiceConfig extends GatewayConfig {
   bus: BusConfig;
   jobs: JobsConfig;
+  metrics: MetricsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -129,4 +132,5 @@ export const checkinGatewayServiceSchema: convict.Schema<CheckinGatewayServiceCo
   ...gatewaySchema,
   bus: busSchema,
   jobs: jobsSchema,
+  metrics: metricsSchema(9231),
 };

@@ -2,9 +2,9 @@ import { runService } from '@fleet/service-kit';
 import { createCheckinGateway } from './checkin-gateway-service';
 import { checkinGatewayServiceSchema } from './gateway-config';
 
-runService('checkin-gateway', checkinGatewayServiceSchema, async ({ config, logger, store, bus, jobs, health, lifecycle, app }) => {
+runService('checkin-gateway', checkinGatewayServiceSchema, async ({ config, logger, store, bus, jobs, health, metrics, lifecycle, app }) => {
   // Notifications (in-process or Redis) make deliveries immediate; the change-feed poll makes them certain.
-  const gateway = createCheckinGateway({ store, bus, jobs, health, logger }, config);
+  const gateway = createCheckinGateway({ store, bus, jobs, health, metrics, logger }, config);
   lifecycle.onClose('checkin gateway', () => gateway.close());
   app.use(gateway.router);
   await gateway.start();

@@ -3,6 +3,7 @@ import {
   authCacheSchema,
   busSchema,
   jobsSchema,
+  metricsSchema,
   httpSchema,
   logSchema,
   routeLimitSchema,
@@ -11,6 +12,7 @@ import {
   type AuthCacheConfig,
   type BusConfig,
   type JobsConfig,
+  type MetricsConfig,
   type HttpConfig,
   type LogConfig,
   type RouteLimitConfig,
@@ -26,6 +28,7 @@ export interface EnrollConfig {
 export interface EnrollmentServiceConfig {
   bus: BusConfig;
   jobs: JobsConfig;
+  metrics: MetricsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -74,4 +77,5 @@ export const enrollmentServiceSchema: convict.Schema<EnrollmentServiceConfig> = 
   enroll: enrollSchema,
   bus: busSchema,
   jobs: jobsSchema,
+  metrics: metricsSchema(9230),
 };

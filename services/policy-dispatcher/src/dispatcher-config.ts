@@ -3,6 +3,7 @@ import {
   adminSchema,
   busSchema,
   jobsSchema,
+  metricsSchema,
   httpSchema,
   logSchema,
   serverIdentitySchema,
@@ -10,6 +11,7 @@ import {
   type AdminConfig,
   type BusConfig,
   type JobsConfig,
+  type MetricsConfig,
   type HttpConfig,
   type LogConfig,
   type ServerIdentityConfig,
@@ -38,6 +40,7 @@ export interface FleetDefaultsConfig {
 export interface PolicyDispatcherServiceConfig {
   bus: BusConfig;
   jobs: JobsConfig;
+  metrics: MetricsConfig;
   log: LogConfig;
   http: HttpConfig;
   store: StoreConfig;
@@ -118,4 +121,5 @@ export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServi
   fleet: fleetDefaultsSchema,
   bus: busSchema,
   jobs: jobsSchema,
+  metrics: metricsSchema(9232),
 };

@@ -1,0 +1,81 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { MetricsConfig } from './config';
+import type { Logger } from './logger';
+
+/**
+ * One process's Prometheus metrics: Node's defaults (event-loop lag, heap, GC, handles), requests by
+ * route and status, and whatever gauges the services register. Every series carries `service`.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<'route' | 'status_code'>;
+
+  constructor(service: string) {
+    this.registry.setDefaultLabels({ service });
+    collectDefaultMetrics({ register: this.registry });
+    this.httpRequests = new Counter({
+      name: 'fleet_http_requests_total',
+      help: 'HTTP requests answered, by route pattern and status code (429 = rate or capacity limited).',
+      labelNames: ['route', 'status_code'],
+      registers: [this.registry],
+    });
+  }
+
+  /** A gauge read when Prometheus scrapes (e.g. open long polls); registering a name twice is a no-op. */
+  gauge(name: string, help: string, read: () => number): void {
+    if (this.registry.getSingleMetric(name)) return;
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+}
+
+export interface RunningMetricsServer {
+  url: string;
+  port: number;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Serves `GET /metrics` on its own listener; anything else is 404. */
+export async function startMetricsServer(metrics: ServiceMetrics, config: MetricsConfig, logger: Logger): Promise<RunningMetricsServer> {
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'only GET /metrics here' }));
+      return;
+    }
+    metrics.registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
+      (err: unknown) => {
+        logger.warn({ err }, 'metrics collection failed');
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 500, error: 'Internal Server Error', message: 'metrics collection failed' }));
+      },
+    );
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ host: config.host, port }, 'metrics listening');
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}/metrics`,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      })),
+  };
+}
