@@ -351,3 +351,27 @@ export function metricsSchema(defaultPort: number): convict.Schema<MetricsConfig
     port: { doc: 'Port of the metrics listener (0 picks a free one).', format: 'port', default: defaultPort, env: 'FLEET_METRICS_PORT' },
   };
 }
+
+/** What every process (each service and the all-in-one one) is configured with. */
+export interface BaseServiceConfig {
+  log: LogConfig;
+  http: HttpConfig;
+  store: StoreConfig;
+  server: ServerIdentityConfig;
+  bus: BusConfig;
+  jobs: JobsConfig;
+  metrics: MetricsConfig;
+}
+
+/** The common part of every process's schema; only the default ports differ. */
+export function baseServiceSchema(ports: { http: number; metrics: number }): convict.Schema<BaseServiceConfig> {
+  return {
+    log: logSchema,
+    http: httpSchema(ports.http),
+    store: storeSchema,
+    server: serverIdentitySchema,
+    bus: busSchema,
+    jobs: jobsSchema,
+    metrics: metricsSchema(ports.metrics),
+  };
+}

@@ -5,32 +5,13 @@ import { dispatchSchema, fleetDefaultsSchema, type DispatchConfig, type FleetDef
 import {
   adminSchema,
   authCacheSchema,
-  busSchema,
-  jobsSchema,
-  metricsSchema,
-  httpSchema,
-  logSchema,
-  serverIdentitySchema,
-  storeSchema,
+  baseServiceSchema,
   type AdminConfig,
   type AuthCacheConfig,
-  type BusConfig,
-  type JobsConfig,
-  type MetricsConfig,
-  type HttpConfig,
-  type LogConfig,
-  type ServerIdentityConfig,
-  type StoreConfig,
+  type BaseServiceConfig,
 } from '@fleet/service-kit';
 
-export interface AllInOneConfig extends GatewayConfig {
-  bus: BusConfig;
-  jobs: JobsConfig;
-  metrics: MetricsConfig;
-  log: LogConfig;
-  http: HttpConfig;
-  store: StoreConfig;
-  server: ServerIdentityConfig;
+export interface AllInOneConfig extends GatewayConfig, BaseServiceConfig {
   auth: AuthCacheConfig;
   admin: AdminConfig;
   enroll: EnrollConfig;
@@ -43,17 +24,11 @@ export interface AllInOneConfig extends GatewayConfig {
  * (same keys, same environment variables), listening on 8220.
  */
 export const allInOneSchema: convict.Schema<AllInOneConfig> = {
-  log: logSchema,
-  http: httpSchema(8220),
-  store: storeSchema,
-  server: serverIdentitySchema,
+  ...baseServiceSchema({ http: 8220, metrics: 9220 }),
   auth: authCacheSchema,
   admin: adminSchema,
   enroll: enrollSchema,
   ...gatewaySchema,
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
-  bus: busSchema,
-  jobs: jobsSchema,
-  metrics: metricsSchema(9220),
 };

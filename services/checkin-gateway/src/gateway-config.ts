@@ -1,23 +1,11 @@
 import type convict from 'convict';
 import {
   authCacheSchema,
-  busSchema,
-  jobsSchema,
-  metricsSchema,
-  httpSchema,
-  logSchema,
+  baseServiceSchema,
   routeLimitSchema,
-  serverIdentitySchema,
-  storeSchema,
   type AuthCacheConfig,
-  type BusConfig,
-  type JobsConfig,
-  type MetricsConfig,
-  type HttpConfig,
-  type LogConfig,
+  type BaseServiceConfig,
   type RouteLimitConfig,
-  type ServerIdentityConfig,
-  type StoreConfig,
 } from '@fleet/service-kit';
 
 export interface CheckinConfig {
@@ -51,14 +39,7 @@ export interface GatewayConfig {
   limits: GatewayLimits;
 }
 
-export interface CheckinGatewayServiceConfig extends GatewayConfig {
-  bus: BusConfig;
-  jobs: JobsConfig;
-  metrics: MetricsConfig;
-  log: LogConfig;
-  http: HttpConfig;
-  store: StoreConfig;
-  server: ServerIdentityConfig;
+export interface CheckinGatewayServiceConfig extends GatewayConfig, BaseServiceConfig {
   auth: AuthCacheConfig;
 }
 
@@ -124,13 +105,7 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
 
 /** The checkin gateway's schema (one per service). */
 export const checkinGatewayServiceSchema: convict.Schema<CheckinGatewayServiceConfig> = {
-  log: logSchema,
-  http: httpSchema(8231),
-  store: storeSchema,
-  server: serverIdentitySchema,
+  ...baseServiceSchema({ http: 8231, metrics: 9231 }),
   auth: authCacheSchema,
   ...gatewaySchema,
-  bus: busSchema,
-  jobs: jobsSchema,
-  metrics: metricsSchema(9231),
 };

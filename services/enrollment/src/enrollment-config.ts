@@ -1,23 +1,11 @@
 import type convict from 'convict';
 import {
   authCacheSchema,
-  busSchema,
-  jobsSchema,
-  metricsSchema,
-  httpSchema,
-  logSchema,
+  baseServiceSchema,
   routeLimitSchema,
-  serverIdentitySchema,
-  storeSchema,
   type AuthCacheConfig,
-  type BusConfig,
-  type JobsConfig,
-  type MetricsConfig,
-  type HttpConfig,
-  type LogConfig,
+  type BaseServiceConfig,
   type RouteLimitConfig,
-  type ServerIdentityConfig,
-  type StoreConfig,
 } from '@fleet/service-kit';
 
 export interface EnrollConfig {
@@ -25,14 +13,7 @@ export interface EnrollConfig {
   pbkdf2: { iterations: number; keyLength: number; saltLength: number };
 }
 
-export interface EnrollmentServiceConfig {
-  bus: BusConfig;
-  jobs: JobsConfig;
-  metrics: MetricsConfig;
-  log: LogConfig;
-  http: HttpConfig;
-  store: StoreConfig;
-  server: ServerIdentityConfig;
+export interface EnrollmentServiceConfig extends BaseServiceConfig {
   auth: AuthCacheConfig;
   enroll: EnrollConfig;
 }
@@ -69,13 +50,7 @@ export const enrollSchema: convict.Schema<EnrollConfig> = {
 
 /** The enrollment service's schema (one per service). */
 export const enrollmentServiceSchema: convict.Schema<EnrollmentServiceConfig> = {
-  log: logSchema,
-  http: httpSchema(8230),
-  store: storeSchema,
-  server: serverIdentitySchema,
+  ...baseServiceSchema({ http: 8230, metrics: 9230 }),
   auth: authCacheSchema,
   enroll: enrollSchema,
-  bus: busSchema,
-  jobs: jobsSchema,
-  metrics: metricsSchema(9230),
 };

@@ -1,21 +1,9 @@
 import type convict from 'convict';
 import {
   adminSchema,
-  busSchema,
-  jobsSchema,
-  metricsSchema,
-  httpSchema,
-  logSchema,
-  serverIdentitySchema,
-  storeSchema,
+  baseServiceSchema,
   type AdminConfig,
-  type BusConfig,
-  type JobsConfig,
-  type MetricsConfig,
-  type HttpConfig,
-  type LogConfig,
-  type ServerIdentityConfig,
-  type StoreConfig,
+  type BaseServiceConfig,
 } from '@fleet/service-kit';
 
 export interface DispatchConfig {
@@ -37,14 +25,7 @@ export interface FleetDefaultsConfig {
   bootstrap: boolean;
 }
 
-export interface PolicyDispatcherServiceConfig {
-  bus: BusConfig;
-  jobs: JobsConfig;
-  metrics: MetricsConfig;
-  log: LogConfig;
-  http: HttpConfig;
-  store: StoreConfig;
-  server: ServerIdentityConfig;
+export interface PolicyDispatcherServiceConfig extends BaseServiceConfig {
   admin: AdminConfig;
   dispatch: DispatchConfig;
   fleet: FleetDefaultsConfig;
@@ -112,14 +93,8 @@ export const fleetDefaultsSchema: convict.Schema<FleetDefaultsConfig> = {
 
 /** The policy dispatcher's schema (one per service). */
 export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServiceConfig> = {
-  log: logSchema,
-  http: httpSchema(8232),
-  store: storeSchema,
-  server: serverIdentitySchema,
+  ...baseServiceSchema({ http: 8232, metrics: 9232 }),
   admin: adminSchema,
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
-  bus: busSchema,
-  jobs: jobsSchema,
-  metrics: metricsSchema(9232),
 };
