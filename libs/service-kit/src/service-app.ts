@@ -3,11 +3,13 @@ import { hostname } from 'node:os';
 import { BullMqJobQueue, InProcessJobQueue, storeOnlyJobHandlers, type JobQueue } from '@fleet/background-jobs';
 import { InProcessBus, RedisNotificationBus, type NotificationBus } from '@fleet/notifications';
 import { ElasticsearchFleetStore, SqliteFleetStore, type FleetStore } from '@fleet/store';
-import type { BusConfig, HttpConfig, JobsConfig, StoreConfig } from './config';
+import type { BaseServiceConfig, BusConfig, HttpConfig, JobsConfig, StoreConfig } from './config';
+import { HealthMonitor } from './health-monitor';
+import type { Lifecycle } from './lifecycle';
+import { ServiceMetrics, startMetricsServer } from './metrics';
 import { ConfigError, readSecretFile } from './config';
 import { requestContext, securityHeaders } from './http-middleware';
 import type { Logger } from './logger';
-import type { ServiceMetrics } from './metrics';
 import { configureTrustProxy } from './trust-proxy';
 
 /** This replica's name: configured, else host and pid. */
@@ -123,4 +125,41 @@ export function openJobQueue(config: JobsConfig, deps: { redisUrl: string; store
     inlineFallback: storeOnlyJobHandlers(deps.store),
     logger,
   });
+}
+
+/** What every process runs on: the store, the notification bus, the job queue, health and metrics. */
+export interface ProcessResources {
+  store: FleetStore;
+  bus: NotificationBus;
+  jobs: JobQueue;
+  /** Store reachability and shutdown state (behind `/readyz`, and the gateway's `/api/status`). */
+  health: HealthMonitor;
+  metrics: ServiceMetrics;
+  /** The Prometheus endpoint, when metrics are enabled. */
+  metricsUrl?: string;
+}
+
+/**
+ * Opens a process's resources in dependency order and registers each one's close with the
+ * lifecycle, which closes them in reverse.
+ */
+export async function openProcessResources(
+  name: string,
+  config: BaseServiceConfig,
+  logger: Logger,
+  lifecycle: Lifecycle,
+): Promise<ProcessResources> {
+  const store = await openStore(config.store, logger);
+  lifecycle.onClose('store', () => store.close());
+  const bus = await openBus(config.bus, logger);
+  lifecycle.onClose('notification bus', () => bus.close());
+  const jobs = openJobQueue(config.jobs, { redisUrl: config.bus.redisUrl, store, logger });
+  lifecycle.onClose('job queue', () => jobs.close());
+  const health = new HealthMonitor(store, logger);
+  await health.start();
+  const metrics = new ServiceMetrics(name);
+  if (!config.metrics.enabled) return { store, bus, jobs, health, metrics };
+  const metricsServer = await startMetricsServer(metrics, config.metrics, logger);
+  lifecycle.onClose('metrics server', () => metricsServer.close());
+  return { store, bus, jobs, health, metrics, metricsUrl: metricsServer.url };
 }

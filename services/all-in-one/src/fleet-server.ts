@@ -7,12 +7,8 @@ import {
   errorHandler,
   Lifecycle,
   notFound,
-  openBus,
-  openJobQueue,
   probeRoutes,
-  ServiceMetrics,
-  startMetricsServer,
-  openStore,
+  openProcessResources,
   replicaName,
   startHttpServer,
   type Logger,
@@ -40,28 +36,20 @@ export interface RunningFleetServer {
 /** Starts enrollment, checkin gateway and policy dispatcher in one process on one port. */
 export async function startFleetServer(config: AllInOneConfig, logger: Logger): Promise<RunningFleetServer> {
   const lifecycle = new Lifecycle(logger);
-  const store = await openStore(config.store, logger);
-  lifecycle.onClose('store', () => store.close());
   try {
-    const bus = await openBus(config.bus, logger);
-    lifecycle.onClose('notification bus', () => bus.close());
-    const jobs = openJobQueue(config.jobs, { redisUrl: config.bus.redisUrl, store, logger });
-    lifecycle.onClose('job queue', () => jobs.close());
+    const { store, bus, jobs, health, metrics, metricsUrl } = await openProcessResources('fleet-server', config, logger, lifecycle);
     const dataDir = resolve(dirname(config.store.sqlite.path));
     const admin = resolveAdminToken(config.admin, dataDir);
     const authenticator = new ApiKeyAuthenticator(store.credentials, config.auth);
-    const metrics = new ServiceMetrics('fleet-server');
-    const metricsServer = config.metrics.enabled ? await startMetricsServer(metrics, config.metrics, logger) : undefined;
-    if (metricsServer) lifecycle.onClose('metrics server', () => metricsServer.close());
 
     const dispatcher = createPolicyDispatcher({ store, bus, jobs, logger, adminToken: admin.token }, config);
     lifecycle.onClose('policy dispatcher', () => dispatcher.close());
     const enrollment = createEnrollmentService({ store, bus, jobs, logger, authenticator }, config);
-    const gateway = createCheckinGateway({ store, bus, jobs, logger, authenticator, metrics }, config);
+    const gateway = createCheckinGateway({ store, bus, jobs, logger, authenticator, health, metrics }, config);
     lifecycle.onClose('checkin gateway', () => gateway.close());
 
     const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http, metrics });
-    app.use(probeRoutes(gateway.health));
+    app.use(probeRoutes(health));
     app.use(enrollment.router);
     app.use(gateway.router);
     app.use(dispatcher.router);
@@ -105,7 +93,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
       gateway,
       dispatcher,
       adminToken: admin.token,
-      ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
+      ...(metricsUrl ? { metricsUrl } : {}),
       ...(admin.file ? { adminTokenFile: admin.file } : {}),
       enrollmentTokenFile: boot.tokenFile,
       lifecycle,
