@@ -1,5 +1,5 @@
 import type { NotificationBus } from '@fleet/notifications';
-import { agentKeyIds, DocumentNotFoundError, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
+import { agentKeyIds, DocumentNotFoundError, retiringKeyIds, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
 import type { JobLogger } from './job-logger';
 import { enqueueRevocation, type JobHandlers, type JobOutcome, type JobQueue } from './job-queue';
 
@@ -63,11 +63,6 @@ async function retireOutputKeys(store: FleetStore, agentId: string): Promise<Job
   return { retired: retired.size };
 }
 
-/** Ids of the output keys an agent's document lists for retirement. */
-export function retiringKeyIds(doc: AgentDoc): string[] {
-  return Object.values(doc.outputs ?? {}).flatMap((o) => (o.to_retire_api_key_ids ?? []).map((r) => r.id));
-}
-
 /**
  * Kibana's "unenroll inactive agents": an agent silent for longer than its policy's
  * `unenroll_timeout` is unenrolled (reason `timeout`) and its keys revoked. Offline and inactive
@@ -94,19 +89,19 @@ async function unenrollSilentAgents(deps: FleetJobDeps, now: Date): Promise<JobO
 }
 
 async function unenrollSilentAgent(deps: FleetJobDeps, agentId: string, before: Date, now: Date): Promise<boolean> {
-  let unenrolled: AgentDoc | undefined;
+  let changed = false;
+  let unenrolled: AgentDoc;
   try {
     const hit = await deps.store.agents.mutate(agentId, (doc) => {
-      if (!stillSilent(doc, before)) return undefined;
-      unenrolled = doc;
-      return { active: false, unenrolled_at: now.toISOString(), unenrolled_reason: 'timeout', updated_at: now.toISOString() };
+      changed = stillSilent(doc, before);
+      return changed ? { active: false, unenrolled_at: now.toISOString(), unenrolled_reason: 'timeout', updated_at: now.toISOString() } : undefined;
     });
-    if (!unenrolled) return false;
     unenrolled = hit._source;
   } catch (err) {
     if (err instanceof DocumentNotFoundError) return false;
     throw err;
   }
+  if (!changed) return false;
   // The document is written first, so a checkin racing the sweep never meets revoked keys on an
   // active agent; the revocation is its own durable job (inline if the queue is down).
   const keys = agentKeyIds(unenrolled);

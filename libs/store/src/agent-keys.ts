@@ -9,3 +9,8 @@ export function agentKeyIds(agent: AgentDoc): string[] {
   }
   return [...ids].filter(Boolean);
 }
+
+/** Ids of the output keys an agent's document lists for retirement. */
+export function retiringKeyIds(agent: AgentDoc): string[] {
+  return Object.values(agent.outputs ?? {}).flatMap((o) => (o.to_retire_api_key_ids ?? []).map((r) => r.id));
+}

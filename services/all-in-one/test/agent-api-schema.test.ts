@@ -10,7 +10,7 @@ import {
 } from '@fleet/agent-protocol';
 import { AssertionError, expect } from 'chai';
 import request from 'supertest';
-import { localMetadata, startHarness, type Harness } from './support/fleet-server-harness';
+import { HEALTHY_COMPONENTS as COMPONENTS, localMetadata, startHarness, type Harness } from './support/fleet-server-harness';
 import { expectMatches, hasSchema, loadReferenceOpenApi, referenceOpenApiPath, validatorFor } from './support/reference-openapi';
 
 /**
@@ -19,18 +19,6 @@ import { expectMatches, hasSchema, loadReferenceOpenApi, referenceOpenApiPath, v
  * read from outside the repo at test time; see support/reference-openapi.ts).
  */
 
-const COMPONENTS: CheckinRequest['components'] = [
-  {
-    id: 'filestream-default',
-    type: 'filestream',
-    status: 'HEALTHY',
-    message: "Healthy: communicating with pid '4242'",
-    units: [
-      { id: 'filestream-default', type: 'output', status: 'HEALTHY', message: 'Healthy' },
-      { id: 'filestream-default-filestream-system-1', type: 'input', status: 'HEALTHY', message: 'Healthy', payload: { streams: {} } },
-    ],
-  },
-];
 
 /** Validates each action of a checkin response against `action`, when the document defines it. */
 function expectActionsMatch(res: CheckinResponse): void {

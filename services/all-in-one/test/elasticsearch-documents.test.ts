@@ -4,7 +4,7 @@ import type { AckEvent, CheckinRequest, CheckinResponse, EnrollResponse, FleetAg
 import { policyRevisionDocId } from '@fleet/store';
 import { AssertionError, expect } from 'chai';
 import request from 'supertest';
-import { localMetadata, startHarness, type Harness } from './support/fleet-server-harness';
+import { HEALTHY_COMPONENTS as COMPONENTS, localMetadata, startHarness, type Harness } from './support/fleet-server-harness';
 import {
   asModel,
   expectDocumentMatches,
@@ -41,18 +41,6 @@ const INDEX = {
 type Doc = Record<string, unknown>;
 type Documents = Record<keyof typeof INDEX, RawHit<Doc>[]>;
 
-const COMPONENTS: NonNullable<CheckinRequest['components']> = [
-  {
-    id: 'filestream-default',
-    type: 'filestream',
-    status: 'HEALTHY',
-    message: "Healthy: communicating with pid '4242'",
-    units: [
-      { id: 'filestream-default', type: 'output', status: 'HEALTHY', message: 'Healthy' },
-      { id: 'filestream-default-filestream-system-1', type: 'input', status: 'HEALTHY', message: 'Healthy', payload: { streams: {} } },
-    ],
-  },
-];
 
 /** What elastic-agent sends as `local_metadata` once enrolled: its own id included. */
 const agentLocalMetadata = (agentId: string, hostname: string) => {

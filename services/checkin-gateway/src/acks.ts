@@ -1,8 +1,8 @@
-import { enqueueRevocation, retiringKeyIds, type JobQueue } from '@fleet/background-jobs';
+import { enqueueRevocation, type JobQueue } from '@fleet/background-jobs';
 import type { AckEvent, AckResponse, AckResponseItem } from '@fleet/agent-protocol';
 import type { NotificationBus } from '@fleet/notifications';
 import type { ApiKeyAuthenticator, Logger } from '@fleet/service-kit';
-import { agentKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
+import { agentKeyIds, retiringKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
 import { STATUS_CODES } from 'node:http';
 
 export interface AckDeps {
@@ -112,7 +112,7 @@ export async function handleAcks(deps: AckDeps, agent: Hit<AgentDoc>, events: Ac
     );
     // The agent runs the new revision: the output keys it no longer uses can be revoked.
     if (retiringKeyIds(updated._source).length) {
-      await deps.jobs.enqueue('retire-output-keys', { agent_id: agentId }, { dedupeId: `${agentId}/${updated._seq_no ?? ''}` });
+      await deps.jobs.enqueue('retire-output-keys', { agent_id: agentId }, { dedupeId: `${agentId}/${updated._seq_no}` });
     }
   }
 

@@ -1,4 +1,4 @@
-import { FleetAgentClient, type AgentClientOptions } from '@fleet/agent-protocol';
+import { FleetAgentClient, type AgentClientOptions, type CheckinRequest } from '@fleet/agent-protocol';
 import { loadConfig, createLogger } from '@fleet/service-kit';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,3 +154,17 @@ export function rawPost(url: string, path: string, headers: Record<string, strin
     req.end(body);
   });
 }
+
+/** What a healthy agent running one filestream input reports in `components`. */
+export const HEALTHY_COMPONENTS: NonNullable<CheckinRequest['components']> = [
+  {
+    id: 'filestream-default',
+    type: 'filestream',
+    status: 'HEALTHY',
+    message: "Healthy: communicating with pid '4242'",
+    units: [
+      { id: 'filestream-default', type: 'output', status: 'HEALTHY', message: 'Healthy' },
+      { id: 'filestream-default-filestream-system-1', type: 'input', status: 'HEALTHY', message: 'Healthy', payload: { streams: {} } },
+    ],
+  },
+];
