@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,8 +24,12 @@ export interface TopologyOptions {
   dataDir?: string;
   /** haproxy's port (default: a free one). */
   lbPort?: number;
-  /** Where the replicas' logs (stdout) go; stderr is always inherited. */
-  logs?: 'inherit' | 'ignore';
+  /**
+   * Where the replicas' logs (stdout) go: the runner's terminal, or (default) one file per replica
+   * in `dataDir` (`<name>.log`), whose tail is quoted when a replica fails to come up. stderr is
+   * always inherited.
+   */
+  logs?: 'inherit' | 'files';
 }
 
 export interface Replica {
@@ -35,6 +39,8 @@ export interface Replica {
   /** Port of its Prometheus endpoint (GET /metrics). */
   metricsPort: number;
   process: ChildProcess;
+  /** Its log file, when logs go to files. */
+  logFile?: string;
 }
 
 export interface Topology {
@@ -112,27 +118,81 @@ function fdLimit(): number {
   }
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((res, rej) => {
+/** The kernel's ephemeral range: outgoing connections take their local ports from it. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux: fall through to the IANA dynamic range
+  }
+  return [49152, 65535];
+}
+
+const canListen = (port: number): Promise<boolean> =>
+  new Promise((res) => {
     const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => res(p));
-    });
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
   });
 
-async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs: number): Promise<void> {
+const taken = new Set<number>();
+
+/**
+ * A free loopback port below the ephemeral range. The replicas bind their ports seconds after
+ * they are chosen, while the other processes open connections to Elasticsearch and Redis; a port
+ * from the ephemeral range could meanwhile become the local end of one of those connections (a
+ * replica then fails with EADDRINUSE). Ports below the range are never handed out that way.
+ */
+export async function reservePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const floor = Math.max(10_000, lo - 12_000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = floor + Math.floor(Math.random() * (lo - floor));
+    if (taken.has(port)) continue;
+    if (await canListen(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found in ${floor}-${lo - 1}`);
+}
+
+/** The last `lines` lines of a file, or '' when it cannot be read. */
+function tail(path: string | undefined, lines: number): string {
+  if (!path) return '';
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs: number, replica?: Replica): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
   while (Date.now() < deadline) {
+    const proc = replica?.process;
+    if (proc && (proc.exitCode !== null || proc.signalCode !== null)) {
+      const how = proc.exitCode !== null ? `exit code ${proc.exitCode}` : `signal ${proc.signalCode}`;
+      throw new Error(`${replica.name} stopped (${how}) before ${url} answered\n${tail(replica.logFile, 20)}`);
+    }
     const status = await fetch(url).then(
-      (r) => r.status,
-      () => 0,
+      async (r) => {
+        last = `${r.status} ${(await r.text()).slice(0, 300)}`;
+        return r.status;
+      },
+      (err: unknown) => {
+        const cause = err instanceof Error ? (err.cause as { code?: string } | undefined) : undefined;
+        last = cause?.code ?? (err instanceof Error ? err.message : 'fetch failed');
+        return 0;
+      },
     );
     if (ok(status)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${url} did not come up within ${timeoutMs} ms`);
+  const where = replica ? `${replica.name} (pid ${replica.process.pid ?? '?'}): ` : '';
+  throw new Error(`${where}${url} did not come up within ${timeoutMs} ms; last answer: ${last}\n${tail(replica?.logFile, 20)}`);
 }
 
 const exited = (p: ChildProcess): Promise<void> =>
@@ -151,16 +211,21 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   ];
   const replicas: Replica[] = [];
   const ports = new Map<string, number>();
-  for (const p of plan) ports.set(p.name, await freePort());
+  for (const p of plan) ports.set(p.name, await reservePort());
   const metricsPorts = new Map<string, number>();
-  for (const p of plan) metricsPorts.set(p.name, await freePort());
-  const lbPort = opts.lbPort ?? (await freePort());
+  for (const p of plan) metricsPorts.set(p.name, await reservePort());
+  const lbPort = opts.lbPort ?? (await reservePort());
+  const logTo = opts.logs ?? 'files';
+  const logFile = (name: string): string | undefined => (logTo === 'files' ? join(dataDir, `${name}.log`) : undefined);
   const url = `http://127.0.0.1:${lbPort}`;
 
   const launch = (name: string, service: Replica['service'], port: number): ChildProcess => {
+    const file = logFile(name);
+    // Appended to, so a restarted replica's log follows its first life's.
+    const out = file ? openSync(file, 'a') : 'inherit';
     const main = opts.fromSource ? join(root, 'services', service, 'src', 'main.ts') : join(root, 'services', service, 'dist', 'main.js');
     const args = opts.fromSource ? ['--conditions=@fleet/source', '--import', 'tsx', main] : [main];
-    return spawn(process.execPath, args, {
+    const child = spawn(process.execPath, args, {
       cwd: root,
       env: {
         ...baseEnvironment(),
@@ -181,11 +246,13 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
         ...(process.env.FLEET_LOG_LEVEL ? { FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL } : {}),
         ...opts.env,
       },
-      stdio: ['ignore', opts.logs ?? 'ignore', 'inherit'],
+      stdio: ['ignore', out, 'inherit'],
       // Its own process group: a Ctrl-C at the runner's terminal reaches the runner only, which
       // then stops every replica gracefully (SIGTERM) instead of each getting two signals.
       detached: true,
     });
+    if (typeof out === 'number') closeSync(out); // the child has its own descriptor now
+    return child;
   };
 
   let lb: ChildProcess | undefined;
@@ -198,11 +265,12 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     for (const p of plan) {
       const port = ports.get(p.name) ?? 0;
       const child = launch(p.name, p.service, port);
-      replicas.push({ name: p.name, service: p.service, port, metricsPort: metricsPorts.get(p.name) ?? 0, process: child });
+      const replica: Replica = { name: p.name, service: p.service, port, metricsPort: metricsPorts.get(p.name) ?? 0, process: child, logFile: logFile(p.name) };
+      replicas.push(replica);
       // The first dispatcher must finish bootstrapping before the others start (it listens after).
-      if (p.name === 'dispatcher-1') await waitFor(`http://127.0.0.1:${port}/readyz`, (st) => st === 200, 60_000);
+      if (p.name === 'dispatcher-1') await waitFor(`http://127.0.0.1:${port}/readyz`, (st) => st === 200, 60_000, replica);
     }
-    for (const r of replicas) await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 60_000);
+    for (const r of replicas) await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 90_000, r);
     const addr = (name: string) => `127.0.0.1:${ports.get(name) ?? 0}`;
     lb = spawn('haproxy', ['-f', join(root, 'deploy', 'haproxy', 'haproxy.cfg'), '-db'], {
       env: {
@@ -236,7 +304,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
         const r = replicas.find((x) => x.name === name);
         if (!r) throw new Error(`no replica ${name}`);
         r.process = launch(r.name, r.service, r.port);
-        await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 60_000);
+        await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 60_000, r);
       },
       close: closeAll,
     };
