@@ -220,11 +220,14 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   const url = `http://127.0.0.1:${lbPort}`;
 
   const launch = (name: string, service: Replica['service'], port: number): ChildProcess => {
-    const file = logFile(name);
+    const log = logFile(name);
     // Appended to, so a restarted replica's log follows its first life's.
-    const out = file ? openSync(file, 'a') : 'inherit';
-    const main = opts.fromSource ? join(root, 'services', service, 'src', 'main.ts') : join(root, 'services', service, 'dist', 'main.js');
-    const args = opts.fromSource ? ['--conditions=@fleet/source', '--import', 'tsx', main] : [main];
+    const out = log ? openSync(log, 'a') : 'inherit';
+    const file = (entry: string) => (opts.fromSource ? join(root, 'services', service, 'src', `${entry}.ts`) : join(root, 'services', service, 'dist', `${entry}.js`));
+    // The tracing preload first, as in the containers (it does nothing unless tracing is enabled).
+    const args = opts.fromSource
+      ? ['--conditions=@fleet/source', '--import', 'tsx', '--import', file('instrumentation'), file('main')]
+      : ['--require', file('instrumentation'), file('main')];
     const child = spawn(process.execPath, args, {
       cwd: root,
       env: {

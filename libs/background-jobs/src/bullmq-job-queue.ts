@@ -1,4 +1,5 @@
 import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
+import { BullMQOtel } from 'bullmq-otel';
 import { createHash } from 'node:crypto';
 import {
   JobQueueUnavailableError,
@@ -72,6 +73,8 @@ export class BullMqJobQueue implements JobQueue {
       connection: { url: opts.url, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'fleet-jobs-producer' },
       prefix: this.prefix,
       defaultJobOptions: this.jobOptions,
+      // A producer span per enqueue, and the trace context in the job, continued by the worker.
+      telemetry: new BullMQOtel({ tracerName: 'fleet-jobs' }),
     });
     this.queue.on('error', (err: Error) => opts.logger.warn({ reason: err.message }, 'job queue: redis error'));
   }
@@ -122,6 +125,7 @@ export class BullMqJobQueue implements JobQueue {
         prefix: this.prefix,
         concurrency: this.opts.concurrency,
         autorun: false,
+        telemetry: new BullMQOtel({ tracerName: 'fleet-jobs' }),
       },
     );
     worker.on('completed', (job: Job, outcome: JobOutcome) => {

@@ -1,3 +1,4 @@
+import { currentTraceparent } from '@fleet/telemetry';
 import { randomUUID } from 'node:crypto';
 import { PolicyDebouncer } from './policy-debouncer';
 
@@ -43,6 +44,7 @@ export type NotificationHandler = (envelope: NotificationEnvelope) => void;
  */
 export interface NotificationBus {
   readonly senderId: string;
+  /** `traceparent` defaults to the active span's, so receivers continue the publisher's trace. */
   publish(notification: FleetNotification, traceparent?: string): Promise<void>;
   subscribe(handler: NotificationHandler): () => void;
   /** Idempotent. */
@@ -61,7 +63,7 @@ export class InProcessBus implements NotificationBus {
     this.debouncer = new PolicyDebouncer(opts.policyDebounceMs ?? 0, (n, tp) => this.deliver(n, tp));
   }
 
-  publish(notification: FleetNotification, traceparent?: string): Promise<void> {
+  publish(notification: FleetNotification, traceparent: string | undefined = currentTraceparent()): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (notification.kind === 'policy-revision') return this.debouncer.offer(notification, traceparent);
     return this.deliver(notification, traceparent);

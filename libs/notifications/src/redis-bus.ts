@@ -1,3 +1,4 @@
+import { currentTraceparent } from '@fleet/telemetry';
 import { Redis, type RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { FleetNotification, NotificationBus, NotificationEnvelope, NotificationHandler } from './notification-bus';
@@ -83,7 +84,7 @@ export class RedisNotificationBus implements NotificationBus {
     return this.publisher.status === 'ready' && this.subscriber.status === 'ready';
   }
 
-  publish(notification: FleetNotification, traceparent?: string): Promise<void> {
+  publish(notification: FleetNotification, traceparent: string | undefined = currentTraceparent()): Promise<void> {
     if (this.closing) return Promise.resolve();
     if (notification.kind === 'policy-revision') return this.debouncer.offer(notification, traceparent);
     return this.send(notification, traceparent);

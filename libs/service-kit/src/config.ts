@@ -1,3 +1,4 @@
+import { tracingSchema, type TracingConfig } from '@fleet/telemetry';
 import convict from 'convict';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -361,6 +362,7 @@ export interface BaseServiceConfig {
   bus: BusConfig;
   jobs: JobsConfig;
   metrics: MetricsConfig;
+  tracing: TracingConfig;
 }
 
 /** The common part of every process's schema; only the default ports differ. */
@@ -373,5 +375,6 @@ export function baseServiceSchema(ports: { http: number; metrics: number }): con
     bus: busSchema,
     jobs: jobsSchema,
     metrics: metricsSchema(ports.metrics),
+    tracing: tracingSchema,
   };
 }

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { BullMqJobQueue, InProcessJobQueue, storeOnlyJobHandlers, type JobQueue } from '@fleet/background-jobs';
 import { InProcessBus, RedisNotificationBus, type NotificationBus } from '@fleet/notifications';
 import { ElasticsearchFleetStore, SqliteFleetStore, type FleetStore } from '@fleet/store';
+import { shutdownTracing } from '@fleet/telemetry';
 import type { BaseServiceConfig, BusConfig, HttpConfig, JobsConfig, StoreConfig } from './config';
 import { HealthMonitor } from './health-monitor';
 import type { Lifecycle } from './lifecycle';
@@ -149,6 +150,8 @@ export async function openProcessResources(
   logger: Logger,
   lifecycle: Lifecycle,
 ): Promise<ProcessResources> {
+  // Registered first, so it runs last on shutdown: the spans of the drain are exported too.
+  lifecycle.onClose('tracing', () => shutdownTracing());
   const store = await openStore(config.store, logger);
   lifecycle.onClose('store', () => store.close());
   const bus = await openBus(config.bus, logger);

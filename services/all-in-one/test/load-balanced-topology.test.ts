@@ -8,6 +8,7 @@ import { BullMqJobQueue } from '@fleet/background-jobs';
 import { openTestStore } from '../../../libs/store/test/support/elasticsearch-env';
 import { wipeFleetIndices } from './support/elasticsearch-admin';
 import { eventually, localMetadata } from './support/fleet-server-harness';
+import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from './support/otlp-receiver';
 import { startRedis, stopRedis } from '../../../libs/notifications/test/support/redis-server';
 
 const POLICY = 'fleet-default-policy';
@@ -20,6 +21,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
   let admin: Record<string, string>;
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1000 });
   const agents: FleetAgentClient[] = [];
+  let otlp: OtlpReceiver;
 
   const management = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${topo.url}${path}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -31,6 +33,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
 
   before(async () => {
     await wipeFleetIndices();
+    otlp = await OtlpReceiver.start();
     topo = await startTopology({
       elasticsearchUrl: process.env.FLEET_ES_URL ?? '',
       serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '',
@@ -47,6 +50,10 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
         // A fast repeatable job, to count its runs across the two dispatchers.
         FLEET_ACTION_SWEEP_INTERVAL_MS: '1000',
         FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'warn',
+        // Every replica traces to the receiver, as they would to Jaeger.
+        FLEET_TRACING_ENABLED: 'true',
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       },
     });
     admin = { Authorization: `Bearer ${readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim()}`, 'Content-Type': 'application/json' };
@@ -55,6 +62,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     for (const a of agents) a.close();
     httpAgent.destroy();
     await topo?.close();
+    await otlp?.close();
   });
 
   it('When an agent checks in repeatedly, then its checkins land on different gateway replicas and it notices nothing', async () => {
@@ -116,6 +124,86 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     for (const [i, a] of fleet.entries()) await ackAll(a, answers[i] as CheckinResponse);
   });
 
+  it('When a policy changes, then its rollout is one trace from the management API write through a dispatcher to every gateway, and each delivery links to it', async () => {
+    const fleet = agents.slice(1, 31);
+    const current = (await management('GET', `/api/fleet/agent_policies/${POLICY}`)).item as { revision: number };
+    const polls = fleet.map((a) => a.checkin({ status: 'online', message: '', agent_policy_id: POLICY, policy_revision_idx: current.revision }));
+    await new Promise((r) => setTimeout(r, 1000));
+    await management('PUT', `/api/fleet/agent_policies/${POLICY}`, { description: 'traced rollout' });
+    const answers = await Promise.all(polls);
+    const heldBy = new Set(fleet.map((a) => String(a.lastResponseHeaders['x-fleet-replica'])));
+    for (const [i, a] of fleet.entries()) await ackAll(a, answers[i] as CheckinResponse);
+    const revision = current.revision + 1;
+
+    // The announcement: a producer span on the dispatcher that handled the write, in the write's trace.
+    const announce = await eventually(
+      () => otlp.spans.find((s) => s.name === 'fleet.notify policy-revision' && s.attributes['fleet.policy.revision'] === revision),
+      15_000,
+      100,
+    );
+    const byId = (trace: ReceivedSpan[]) => new Map(trace.map((s) => [s.spanId, s]));
+    const rootOf = (trace: ReceivedSpan[], span: ReceivedSpan) => {
+      const index = byId(trace);
+      let at = span;
+      for (let parent = index.get(at.parentSpanId); parent; parent = index.get(at.parentSpanId)) at = parent;
+      return at;
+    };
+    // Every gateway (all three, not only those holding polls) handled the notification in that trace.
+    const consumers = await eventually(() => {
+      const found = otlp.trace(announce.traceId).filter((s) => s.name === 'fleet.notification policy-revision' && s.kind === SPAN_KIND.CONSUMER);
+      return new Set(found.map((s) => s.instance)).size === 3 ? found : undefined;
+    }, 15_000, 100);
+    expect(consumers.every((c) => c.service === 'checkin-gateway' && c.parentSpanId === announce.spanId)).to.equal(true);
+    const trace = otlp.trace(announce.traceId);
+    const root = rootOf(trace, announce);
+    expect(root.service).to.equal('policy-dispatcher');
+    expect(root.kind).to.equal(SPAN_KIND.SERVER);
+    expect(root.name).to.match(/^PUT /);
+    expect(root.instance).to.equal(announce.instance);
+    // Its pieces: Express routing, the Elasticsearch writes, the Redis PUBLISH.
+    expect(trace.some((s) => s.scope.includes('express') && s.service === 'policy-dispatcher'), 'express span').to.equal(true);
+    expect(trace.some((s) => s.kind === SPAN_KIND.CLIENT && s.attributes['db.system'] === 'elasticsearch'), 'elasticsearch span').to.equal(true);
+    expect(trace.some((s) => s.scope.includes('ioredis') && /publish/i.test(s.name)), 'redis publish span').to.equal(true);
+
+    // The fan-out: each agent's delivery is in its own checkin's trace, linked to its gateway's consumer span.
+    const consumerIds = new Map(consumers.map((c) => [c.spanId, c]));
+    const deliveries = await eventually(() => {
+      const found = otlp.spans.filter((s) => s.name === 'fleet.checkin.deliver' && s.links.some((l) => consumerIds.has(l.spanId)));
+      return found.length >= fleet.length ? found : undefined;
+    }, 15_000, 100);
+    expect(deliveries).to.have.length(fleet.length);
+    for (const d of deliveries) {
+      const consumer = consumerIds.get(d.links.find((l) => consumerIds.has(l.spanId))?.spanId ?? '');
+      expect(consumer?.instance, 'delivered by the replica that consumed the notification').to.equal(d.instance);
+      expect(d.traceId).to.not.equal(announce.traceId);
+      const checkinRoot = rootOf(otlp.trace(d.traceId), d);
+      expect(checkinRoot.kind).to.equal(SPAN_KIND.SERVER);
+      expect(checkinRoot.name).to.match(/^POST .*checkin/);
+    }
+    expect(new Set(deliveries.map((d) => d.instance))).to.deep.equal(heldBy);
+  });
+
+  it('When an agent is force-unenrolled, then the key-revocation job runs in the request\'s trace, through BullMQ', async () => {
+    const token = readFileSync(join(topo.dataDir, 'enrollment-token'), 'utf8').trim();
+    const doomed = new FleetAgentClient({ url: topo.url, httpAgent });
+    await doomed.enroll(token, { type: 'PERMANENT', metadata: { local: localMetadata() } });
+    doomed.close();
+    await management('POST', `/api/fleet/agents/${doomed.agentId}/unenroll`, { revoke: true });
+    const request = await eventually(
+      () => otlp.spans.find((s) => s.kind === SPAN_KIND.SERVER && s.name.startsWith('POST ') && s.attributes['url.path'] === `/api/fleet/agents/${doomed.agentId}/unenroll`),
+      15_000,
+      100,
+    );
+    const jobSpans = await eventually(() => {
+      const spans = otlp.trace(request.traceId).filter((s) => s.scope === 'fleet-jobs');
+      return spans.some((s) => s.kind === SPAN_KIND.PRODUCER) && spans.some((s) => s.kind === SPAN_KIND.CONSUMER) ? spans : undefined;
+    }, 20_000, 100);
+    const worker = jobSpans.find((s) => s.kind === SPAN_KIND.CONSUMER);
+    expect(worker?.service).to.equal('policy-dispatcher');
+    // The revocation itself (Elasticsearch's invalidate API key) is part of the same trace.
+    expect(otlp.trace(request.traceId).some((s) => s.attributes['db.system'] === 'elasticsearch' && /invalidate/i.test(s.name)), 'invalidate span').to.equal(true);
+  });
+
   it('When an action targets a subset of agents, then exactly that subset receives it, whichever replica holds them', async () => {
     const fleet = agents.slice(1, 1 + FLEET_SIZE);
     const subset = new Set(fleet.slice(0, 20).map((a) => a.agentId));
@@ -162,15 +250,17 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
         return a;
       }),
     );
-    // haproxy spreads these over both dispatchers; each enqueues a revocation job.
-    for (const a of doomed) await management('POST', `/api/fleet/agents/${a.agentId}/unenroll`, { revoke: true });
-    const keyIds = doomed.map((a) => Buffer.from(a.accessApiKey ?? '', 'base64').toString().split(':')[0] ?? '');
     const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
     const jobs = new BullMqJobQueue({ url: process.env.FLEET_TEST_REDIS_URL ?? '', queueName: JOBS_QUEUE, retry: { attempts: 1, backoffMs: 1 }, concurrency: 1, logger: quiet });
     const store = await openTestStore();
     try {
+      // Revocations of earlier tests are not this test's.
+      const earlier = new Set((await jobs.finished('revoke-api-keys')).map((j) => j.id));
+      // haproxy spreads these over both dispatchers; each enqueues a revocation job.
+      for (const a of doomed) await management('POST', `/api/fleet/agents/${a.agentId}/unenroll`, { revoke: true });
+      const keyIds = doomed.map((a) => Buffer.from(a.accessApiKey ?? '', 'base64').toString().split(':')[0] ?? '');
       await eventually(async () => (await Promise.all(keyIds.map((id) => store.credentials.get(id)))).every((k) => k?.invalidated), 20_000);
-      const revocations = await jobs.finished('revoke-api-keys');
+      const revocations = (await jobs.finished('revoke-api-keys')).filter((j) => !earlier.has(j.id));
       expect(revocations).to.have.length(20);
       expect(revocations.every((j) => j.state === 'completed' && j.attempts === 1), JSON.stringify(revocations)).to.equal(true);
 

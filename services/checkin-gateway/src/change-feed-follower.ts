@@ -1,6 +1,7 @@
 import type { NotificationBus, NotificationEnvelope } from '@fleet/notifications';
 import type { ApiKeyAuthenticator, Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
+import { activeSpanContext, contextFromTraceparent, inSpan, SpanKind, type SpanContext } from '@fleet/telemetry';
 import type { LongPollRegistry } from './long-poll-registry';
 import type { PolicyCache } from './policy-cache';
 
@@ -10,6 +11,9 @@ const PAGE = 1000;
  * Turns changes into wake-ups for this replica's open polls. Notifications make it immediate; a
  * bounded poll of the policy and action change feeds makes it certain, so a lost notification
  * only delays a delivery.
+ *
+ * Tracing: each notification is handled in a consumer span that continues the publisher's trace
+ * (its traceparent); the polls it wakes answer in their own requests' traces, with a link to it.
  */
 export class ChangeFeedFollower {
   /** Positions in the feeds; undefined until the store first answers (no replay of history). */
@@ -60,39 +64,59 @@ export class ChangeFeedFollower {
     if (this.closed) return;
     this.notificationsHandled += 1;
     const n = envelope.notification;
-    switch (n.kind) {
-      case 'policy-revision':
-        this.policyChanged(n.policy_id, n.revision_idx);
-        break;
-      case 'action':
-        // Wake the agents once the action is visible to their look-ups (else they would find nothing).
-        void this.deps.store.actions
-          .awaitVisible(n.seq_no)
-          .catch((err: unknown) => this.deps.logger.warn({ err }, 'action visibility check failed'))
-          .finally(() => this.deps.registry.wakeAgents(n.agents));
-        break;
-      case 'agent-revoked':
-        this.deps.authenticator.forget(n.api_key_ids);
-        this.deps.registry.revokeKeys(n.agent_id, n.api_key_ids);
-        break;
-    }
+    const attributes =
+      n.kind === 'policy-revision'
+        ? { 'fleet.policy.id': n.policy_id, 'fleet.policy.revision': n.revision_idx }
+        : n.kind === 'action'
+          ? { 'fleet.action.doc_id': n.action_doc_id, 'fleet.action.agents': n.agents.length }
+          : { 'fleet.agent.id': n.agent_id };
+    void inSpan(
+      `fleet.notification ${n.kind}`,
+      { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(envelope.traceparent), attributes },
+      async (span) => {
+        const cause = activeSpanContext();
+        let woken = 0;
+        switch (n.kind) {
+          case 'policy-revision':
+            woken = await this.policyChanged(n.policy_id, n.revision_idx, cause);
+            break;
+          case 'action':
+            // Wake the agents once the action is visible to their look-ups (else they would find nothing).
+            await this.deps.store.actions
+              .awaitVisible(n.seq_no)
+              .catch((err: unknown) => this.deps.logger.warn({ err }, 'action visibility check failed'));
+            woken = this.deps.registry.wakeAgents(n.agents, 'actions', cause);
+            break;
+          case 'agent-revoked':
+            this.deps.authenticator.forget(n.api_key_ids);
+            woken = this.deps.registry.revokeKeys(n.agent_id, n.api_key_ids);
+            break;
+        }
+        span.setAttribute('fleet.longpolls.woken', woken);
+      },
+    );
   }
 
-  private policyChanged(policyId: string, revision: number, attempt = 0): void {
+  /**
+   * Refreshes the policy cache and wakes the polls behind on it; retried (a few times, a second
+   * apart) while the store does not show the announced revision yet. Resolves with the number of
+   * polls the first attempt woke; never rejects.
+   */
+  private async policyChanged(policyId: string, revision: number, cause?: SpanContext, attempt = 0): Promise<number> {
     const retry = () => {
       if (this.closed || attempt >= 5) return;
-      setTimeout(() => this.policyChanged(policyId, revision, attempt + 1), 1_000).unref();
+      setTimeout(() => void this.policyChanged(policyId, revision, cause, attempt + 1), 1_000).unref();
     };
-    this.deps.policies
-      .announce(policyId, revision)
-      .then((prepared) => {
-        if (prepared) this.deps.registry.wakePolicy(policyId, prepared.revision);
-        if (!prepared || prepared.revision < revision) retry();
-      })
-      .catch((err: unknown) => {
-        this.deps.logger.warn({ err, 'fleet.policy.id': policyId }, 'policy refresh failed');
-        retry();
-      });
+    try {
+      const prepared = await this.deps.policies.announce(policyId, revision);
+      const woken = prepared ? this.deps.registry.wakePolicy(policyId, prepared.revision, cause) : 0;
+      if (!prepared || prepared.revision < revision) retry();
+      return woken;
+    } catch (err) {
+      this.deps.logger.warn({ err, 'fleet.policy.id': policyId }, 'policy refresh failed');
+      retry();
+      return 0;
+    }
   }
 
   private async readFeeds(): Promise<void> {
@@ -103,7 +127,7 @@ export class ChangeFeedFollower {
     }
     for (;;) {
       const hits = await this.deps.store.policies.changesSince(this.policySeq, PAGE);
-      for (const h of hits) this.policyChanged(h._source.policy_id, h._source.revision_idx);
+      for (const h of hits) void this.policyChanged(h._source.policy_id, h._source.revision_idx);
       const last = hits[hits.length - 1];
       if (last) this.policySeq = last._seq_no;
       if (hits.length < PAGE) break;

@@ -1,6 +1,7 @@
 import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
 import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
 import { isoSeconds, type ActionDoc, type AgentDoc, type Component, type FleetStore, type Hit } from '@fleet/store';
+import { activeContext, markEvent, runInContext, type SpanContext } from '@fleet/telemetry';
 import { isDeepStrictEqual } from 'node:util';
 import type { CheckinConfig } from './gateway-config';
 import type { LongPollRegistry, WakeReason } from './long-poll-registry';
@@ -230,8 +231,11 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
   const jitter = Math.floor((deps.random ?? Math.random)() * deps.config.jitterMs);
   if (jitter < pollMs) pollMs -= jitter;
 
+  // Woken checks run in this request's trace, not in the trace of whatever woke them.
+  const requestContext = activeContext();
   return new Promise<CheckinResult>((resolve, reject) => {
     let done = false;
+    const wokenBy: SpanContext[] = [];
     let checking = false;
     let recheck = false;
     let cursor = seqNo;
@@ -260,6 +264,8 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
           if (done) return;
           cursor = found.cursor;
           if (found.policy || found.actions.length) {
+            // The fan-out (one notification, many polls) shows as links from each delivery.
+            if (wokenBy.length) markEvent('fleet.checkin.deliver', wokenBy, { 'fleet.actions': found.actions.length });
             const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, found.policy) : undefined;
             finish({
               ackToken: found.ackToken,
@@ -287,10 +293,13 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
       apiKeyId: input.apiKeyId,
       policyId: doc.policy_id,
       revision,
-      wake(reason: WakeReason) {
+      wake(reason: WakeReason, cause?: SpanContext) {
         if (reason === 'shutdown') finish({ ackToken: body.ack_token ?? '', actions: [], outcome: 'shutdown' });
         else if (reason === 'revoked') finish(new AgentInactiveError());
-        else runCheck();
+        else {
+          if (cause && wokenBy.length < 8) wokenBy.push(cause);
+          runInContext(requestContext, runCheck);
+        }
       },
     };
     // Registered before the first look-up, so a change racing with it still wakes this poll.

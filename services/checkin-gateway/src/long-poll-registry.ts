@@ -1,3 +1,5 @@
+import type { SpanContext } from '@fleet/telemetry';
+
 /** Why a waiting checkin is woken. */
 export type WakeReason = 'actions' | 'policy' | 'revoked' | 'shutdown';
 
@@ -8,7 +10,8 @@ export interface Waiter {
   readonly policyId: string;
   /** The policy revision this agent runs; a newer one wakes it. */
   revision: number;
-  wake(reason: WakeReason): void;
+  /** `cause`: the span of the notification that woke it, linked from the delivery. */
+  wake(reason: WakeReason, cause?: SpanContext): void;
 }
 
 /**
@@ -39,13 +42,13 @@ export class LongPollRegistry {
   }
 
   /** Wakes the polls of these agents (new actions for them). Returns how many were woken. */
-  wakeAgents(agentIds: Iterable<string>, reason: WakeReason = 'actions'): number {
+  wakeAgents(agentIds: Iterable<string>, reason: WakeReason = 'actions', cause?: SpanContext): number {
     let woken = 0;
     for (const id of agentIds) {
       const set = this.byAgent.get(id);
       if (!set) continue;
       for (const w of [...set]) {
-        w.wake(reason);
+        w.wake(reason, cause);
         woken += 1;
       }
     }
@@ -53,13 +56,13 @@ export class LongPollRegistry {
   }
 
   /** Wakes the polls on `policyId` that run an older revision. */
-  wakePolicy(policyId: string, revision: number): number {
+  wakePolicy(policyId: string, revision: number, cause?: SpanContext): number {
     const set = this.byPolicy.get(policyId);
     if (!set) return 0;
     let woken = 0;
     for (const w of [...set]) {
       if (w.revision < revision) {
-        w.wake('policy');
+        w.wake('policy', cause);
         woken += 1;
       }
     }

@@ -1,6 +1,7 @@
-import type { NotificationBus } from '@fleet/notifications';
+import type { FleetNotification, NotificationBus } from '@fleet/notifications';
 import type { Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
+import { activeContext, inSpan, SpanKind, type Context } from '@fleet/telemetry';
 
 const PAGE = 1000;
 
@@ -9,6 +10,10 @@ const PAGE = 1000;
  * revision no newer than the one already announced is ignored; several revisions of one policy
  * seen in one pass are announced once, as the latest. A checkpoint advances only after its
  * notifications were published, so a failure is retried, never skipped.
+ *
+ * Tracing: a write made by this process (a management API request) wakes a pass; the pass
+ * announces what it finds in a producer span that continues the trace of the latest such write,
+ * and the notification carries that span's traceparent to every gateway.
  */
 export class ChangeDispatcher {
   /** Positions in the feeds; undefined until the store first answers (no replay of history). */
@@ -20,6 +25,8 @@ export class ChangeDispatcher {
   private again = false;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
+  /** Trace context of the latest local write not yet covered by a pass. */
+  private writeContext: Context | undefined;
   published = 0;
 
   constructor(
@@ -31,7 +38,10 @@ export class ChangeDispatcher {
 
   async start(): Promise<void> {
     await this.kick();
-    this.unsubscribe = this.store.onLocalWrite(() => void this.kick());
+    this.unsubscribe = this.store.onLocalWrite(() => {
+      this.writeContext = activeContext();
+      void this.kick();
+    });
     this.timer = setInterval(() => void this.kick(), this.pollIntervalMs);
     this.timer.unref();
   }
@@ -72,6 +82,8 @@ export class ChangeDispatcher {
       this.actionSeq = await this.store.actions.checkpoint();
       return;
     }
+    const parent = this.writeContext;
+    this.writeContext = undefined;
     for (;;) {
       const hits = await this.store.policies.changesSince(this.policySeq, PAGE);
       const latest = new Map<string, { revision: number; seq: number }>();
@@ -85,7 +97,7 @@ export class ChangeDispatcher {
         if (!seen || revision > seen.revision) latest.set(id, { revision, seq: h._seq_no });
       }
       for (const [id, { revision, seq }] of latest) {
-        await this.bus.publish({ kind: 'policy-revision', policy_id: id, revision_idx: revision, seq_no: seq });
+        await this.announce({ kind: 'policy-revision', policy_id: id, revision_idx: revision, seq_no: seq }, parent);
         this.announced.set(id, revision);
         this.published += 1;
         this.logger.info({ 'fleet.policy.id': id, revision }, 'policy revision announced');
@@ -99,12 +111,23 @@ export class ChangeDispatcher {
       for (const h of hits) {
         const agents = h._source.agents ?? [];
         if (agents.length) {
-          await this.bus.publish({ kind: 'action', action_doc_id: h._id, seq_no: h._seq_no, agents });
+          await this.announce({ kind: 'action', action_doc_id: h._id, seq_no: h._seq_no, agents }, parent);
           this.published += 1;
         }
         this.actionSeq = h._seq_no;
       }
       if (hits.length < PAGE) break;
     }
+  }
+
+  /** Publishes in a producer span; the bus sends that span's traceparent along. */
+  private announce(n: FleetNotification, parent: Context | undefined): Promise<void> {
+    const attributes =
+      n.kind === 'policy-revision'
+        ? { 'fleet.policy.id': n.policy_id, 'fleet.policy.revision': n.revision_idx }
+        : n.kind === 'action'
+          ? { 'fleet.action.doc_id': n.action_doc_id, 'fleet.action.agents': n.agents.length }
+          : { 'fleet.agent.id': n.agent_id };
+    return inSpan(`fleet.notify ${n.kind}`, { kind: SpanKind.PRODUCER, attributes, ...(parent ? { parent } : {}) }, () => this.bus.publish(n));
   }
 }
