@@ -10,6 +10,8 @@ import {
   type ServiceName,
 } from '../../../deploy/topology/local-topology';
 import { schemaLeaves, SERVICES } from '../../../scripts/config-reference';
+import { composeContainerEnvironment, composeFleetServices, k8sContainerEnvironment, k8sFleetContainers, readCompose } from './support/deploy-model';
+import { overlayNames, renderOverlay } from './support/deploy-tools';
 
 const ENV_DIR = join(__dirname, '../../../deploy/env');
 const SERVICE_NAMES: ServiceName[] = ['checkin-gateway', 'enrollment', 'policy-dispatcher'];
@@ -20,12 +22,39 @@ const knownVariables = (service: ServiceName): Set<string> => {
   return new Set(schemaLeaves(entry.schema).flatMap((l) => (l.env ? [l.env] : [])));
 };
 
-describe('Deployment environment (deploy/env, shared by docker-compose and the local runner)', function () {
+describe('Deployment environment (deploy/env shared by docker-compose and the local runner; docker-compose.yml; k8s overlays)', function () {
   it('When a service reads its env files, then every variable set there is one its config schema knows', () => {
     for (const service of SERVICE_NAMES) {
       const known = knownVariables(service);
       const unknown = Object.keys(composeEnvironment(service)).filter((k) => !known.has(k));
       expect(unknown, `${service}: unknown variables`).to.deep.equal([]);
+    }
+  });
+
+  it('When docker-compose.yml configures a Fleet replica, then every variable it sets (env_file and environment) is one its service schema knows', () => {
+    const fleet = composeFleetServices(readCompose());
+    expect(fleet.map((f) => f.service)).to.include.members(SERVICE_NAMES);
+    for (const { name, service, spec } of fleet) {
+      const known = knownVariables(service);
+      const unknown = Object.keys(composeContainerEnvironment(spec)).filter((k) => !known.has(k));
+      expect(unknown, `${name} (${service}): unknown variables`).to.deep.equal([]);
+    }
+  });
+
+  it('When a kustomize overlay configures a Fleet container, then every variable it gets (env and envFrom ConfigMaps) is one its service schema knows', function () {
+    // Renders k8s/overlays/* with kustomize, built on the first run (see support/deploy-tools.ts).
+    this.timeout(600_000);
+    for (const overlay of overlayNames()) {
+      const objects = renderOverlay(overlay);
+      const containers = k8sFleetContainers(objects);
+      expect(containers.map((c) => c.service).sort(), overlay).to.deep.equal([...SERVICE_NAMES].sort());
+      for (const { service, container } of containers) {
+        const known = knownVariables(service);
+        const env = k8sContainerEnvironment(objects, container);
+        expect(env, `${overlay} ${service}: the ConfigMaps reach the container`).to.include({ FLEET_STORE_BACKEND: 'elasticsearch', FLEET_BUS_BACKEND: 'redis' });
+        const unknown = Object.keys(env).filter((k) => !known.has(k));
+        expect(unknown, `${overlay} ${service}: unknown variables`).to.deep.equal([]);
+      }
     }
   });
 

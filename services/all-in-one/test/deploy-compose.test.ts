@@ -1,0 +1,216 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { composeEnvironment } from '../../../deploy/topology/local-topology';
+import {
+  COMPOSE_FILE,
+  composeContainerEnvironment,
+  composeDependsOn,
+  composeEnvFiles,
+  composeEnvironmentBlock,
+  composeFleetServices,
+  composeMounts,
+  readCompose,
+  schemaDefault,
+  type ComposeModel,
+} from './support/deploy-model';
+import { composeSchemaErrors, interpolate, loadCompose } from './support/deploy-schemas';
+import { COMPOSE_SPEC, composeSpecSchemaPath, REPO_ROOT } from './support/deploy-tools';
+
+const HAPROXY_CFG = join(REPO_ROOT, 'deploy', 'haproxy', 'haproxy.cfg');
+
+/** Compose durations as seconds (`30s`, `1m30s`, `2m`). */
+function durationSeconds(text: string): number {
+  let total = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms' | 's' | 'm' | 'h'];
+  return total;
+}
+
+/** An IPv4 address as a number, and whether it lies in a CIDR. */
+const ipv4 = (a: string): number => a.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+function inCidr(address: string, cidr: string): boolean {
+  const [base = '', bits = '32'] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipv4(address) / size) === Math.floor(ipv4(base) / size);
+}
+
+const deepCopy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+describe('docker-compose.yml (Compose Specification schema, and what the stack needs to work)', function () {
+  // The first run fetches the schema with `go mod download` (cached afterwards).
+  this.timeout(600_000);
+  let model: ComposeModel;
+
+  before(() => {
+    composeSpecSchemaPath();
+    model = readCompose();
+  });
+
+  it(`When docker-compose.yml is checked against the Compose Specification (compose-go ${COMPOSE_SPEC.version}), then it is valid`, () => {
+    expect(composeSchemaErrors(model)).to.deep.equal([]);
+  });
+
+  it('When a compose file breaks the specification, then the schema check rejects it', () => {
+    const mutations: [string, (m: ComposeModel) => void][] = [
+      ['an unknown service key', (m) => (m.services['gateway-1']!['restart_policy'] = 'always')],
+      ['an unknown depends_on condition', (m) => (m.services['gateway-1']!.depends_on = { redis: { condition: 'service_ready' } })],
+      ['a healthcheck test of the wrong type', (m) => (m.services['redis']!.healthcheck = { test: 42 as unknown as string })],
+      ['a volume that is a number', (m) => (m.services['dispatcher-1']!.volumes = [5 as unknown as string])],
+    ];
+    for (const [what, mutate] of mutations) {
+      const broken = deepCopy(model);
+      mutate(broken);
+      expect(composeSchemaErrors(broken), what).to.not.be.empty;
+    }
+    // And a YAML-level break: a service that is a list.
+    const text = readFileSync(COMPOSE_FILE, 'utf8');
+    expect(text).to.contain('\n  redis:\n    image:');
+    const asList = loadCompose(text.replace('\n  redis:\n    image:', '\n  redis:\n    - oops\n  redis-old:\n    image:'));
+    expect(composeSchemaErrors(asList).join('\n')).to.contain('/services/redis ');
+  });
+
+  it('When variables are interpolated, then defaults, overrides and $$ behave as in Compose', () => {
+    expect(interpolate('${A:-x}/${B-y}/$$C/${D}', { B: '' })).to.equal('x//$C/');
+    expect(interpolate('${A:-x}', { A: 'set' })).to.equal('set');
+    expect(() => interpolate('${A:?needed}', {})).to.throw(/A is not set/);
+    const overridden = loadCompose(readFileSync(COMPOSE_FILE, 'utf8'), { FLEET_PORT: '9000' }) as ComposeModel;
+    expect(overridden.services['haproxy']!.ports).to.deep.equal(['9000:8220']);
+  });
+
+  it('When compose starts a Fleet replica, then it builds the service target and reads the env files the local runner reads', () => {
+    const fleet = composeFleetServices(model);
+    expect(fleet.map((f) => f.name).sort()).to.deep.equal(['dispatcher-1', 'dispatcher-2', 'enrollment-1', 'enrollment-2', 'gateway-1', 'gateway-2', 'gateway-3']);
+    for (const { name, service, spec } of fleet) {
+      expect(spec.build?.dockerfile, name).to.equal('deploy/docker/Dockerfile');
+      expect(composeEnvFiles(spec), name).to.deep.equal(['deploy/env/services.env', `deploy/env/${service}.env`]);
+      // Everything from the files reaches the container unchanged; environment: only adds.
+      const files = composeEnvironment(service);
+      const block = composeEnvironmentBlock(spec);
+      expect(Object.keys(block).filter((k) => k in files), `${name} overrides its env files`).to.deep.equal([]);
+      expect(block['FLEET_REPLICA_ID'], name).to.equal(name);
+    }
+  });
+
+  it('When haproxy routes to the replicas, then every server it names is a compose replica of that backend on its HTTP port', () => {
+    const cfg = readFileSync(HAPROXY_CFG, 'utf8');
+    const lb = model.services['haproxy']!;
+    const lbEnv = composeEnvironmentBlock(lb);
+    // Every variable haproxy.cfg reads without a default is set.
+    const required = [...cfg.matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]!);
+    expect(required.filter((v) => !lbEnv[v])).to.deep.equal([]);
+    expect(lbEnv['FLEET_LB_BIND']).to.match(/:8220$/);
+    expect(lb.ports).to.deep.equal(['8220:8220']);
+    const mounts = composeMounts(lb);
+    expect(mounts).to.deep.include({ source: './deploy/haproxy/haproxy.cfg', target: '/usr/local/etc/haproxy/haproxy.cfg', readOnly: true });
+
+    const fleet = composeFleetServices(model);
+    const backends: [RegExp, string][] = [
+      [/^FLEET_GATEWAY_\d$/, 'checkin-gateway'],
+      [/^FLEET_ENROLLMENT_\d$/, 'enrollment'],
+      [/^FLEET_DISPATCHER_\d$/, 'policy-dispatcher'],
+    ];
+    const targets = new Set<string>();
+    for (const [pattern, service] of backends) {
+      for (const [key, value] of Object.entries(lbEnv).filter(([k]) => pattern.test(k))) {
+        const [host = '', port = ''] = value.split(':');
+        const replica = fleet.find((f) => f.name === host);
+        expect(replica?.service, `${key}=${value}`).to.equal(service);
+        expect(composeContainerEnvironment(replica!.spec)['FLEET_HTTP_PORT'], `${key}=${value}`).to.equal(port);
+        targets.add(host);
+      }
+    }
+    // Every replica is behind haproxy, and haproxy starts after them (their names resolve).
+    expect([...targets].sort()).to.deep.equal(fleet.map((f) => f.name).sort());
+    expect(Object.keys(composeDependsOn(lb)).sort()).to.deep.equal([...targets].sort());
+  });
+
+  it("When the replicas trust X-Forwarded-For, then the trusted address is haproxy's fixed address, inside the network but outside the dynamic range", () => {
+    const trusted = composeEnvironment('checkin-gateway')['FLEET_HTTP_TRUST_PROXY'];
+    const lbNetworks = model.services['haproxy']!.networks as Record<string, { ipv4_address?: string }>;
+    const [networkName, attachment] = Object.entries(lbNetworks)[0]!;
+    expect(attachment.ipv4_address).to.equal(trusted);
+    const ipam = model.networks?.[networkName]?.ipam?.config?.[0];
+    expect(ipam?.subnet).to.be.a('string');
+    expect(inCidr(trusted!, ipam!.subnet!), 'in the subnet').to.equal(true);
+    expect(inCidr(trusted!, ipam!.ip_range!), 'outside the dynamic range').to.equal(false);
+    // Only haproxy has a fixed address; every other service is on the same (default) network.
+    for (const [name, spec] of Object.entries(model.services)) if (name !== 'haproxy') expect(spec.networks, name).to.equal(undefined);
+  });
+
+  it('When a Fleet replica starts, then it has waited for Elasticsearch, the service token, Redis and (gateways, enrollment) the first dispatcher', () => {
+    for (const { name, spec } of composeFleetServices(model)) {
+      const deps = composeDependsOn(spec);
+      expect(deps, name).to.include({ elasticsearch: 'service_healthy', 'es-service-token': 'service_completed_successfully', redis: 'service_healthy' });
+      if (name !== 'dispatcher-1') expect(deps['dispatcher-1'], name).to.equal('service_healthy');
+      for (const dep of Object.keys(deps)) expect(model.services, `${name} depends on ${dep}`).to.have.property(dep);
+    }
+    for (const [name, spec] of Object.entries(model.services)) {
+      for (const [dep, condition] of Object.entries(composeDependsOn(spec))) {
+        if (condition === 'service_healthy') expect(model.services[dep]?.healthcheck, `${name} waits for ${dep} to be healthy`).to.not.equal(undefined);
+      }
+    }
+  });
+
+  it('When the one-shot writes the service token, then every replica reads that file from the same volume, read-only', () => {
+    const writer = model.services['es-service-token']!;
+    const tokenFile = composeEnvironmentBlock(writer)['TOKEN_FILE']!;
+    const writerMount = composeMounts(writer).find((m) => tokenFile.startsWith(`${m.target}/`));
+    expect(writerMount, 'the token file is on a volume').to.not.equal(undefined);
+    expect(writer.restart).to.equal('no');
+    expect(model.volumes).to.have.property(writerMount!.source);
+    for (const { name, spec } of composeFleetServices(model)) {
+      const env = composeContainerEnvironment(spec);
+      expect(env['FLEET_ES_SERVICE_TOKEN_FILE'], name).to.equal(tokenFile);
+      const mount = composeMounts(spec).find((m) => m.target === writerMount!.target);
+      expect(mount, name).to.deep.equal({ source: writerMount!.source, target: writerMount!.target, readOnly: true });
+    }
+    // Elasticsearch and the one-shot use the same password variable, with the same default.
+    expect(composeEnvironmentBlock(writer)['ELASTIC_PASSWORD']).to.equal(composeEnvironmentBlock(model.services['elasticsearch']!)['ELASTIC_PASSWORD']);
+  });
+
+  it('When the dispatchers write the token files, then they share one data volume at FLEET_SQLITE_PATH', () => {
+    const dispatchers = composeFleetServices(model).filter((f) => f.service === 'policy-dispatcher');
+    expect(dispatchers.length).to.be.greaterThan(1);
+    const sources = dispatchers.map(({ spec }) => {
+      const dataDir = composeContainerEnvironment(spec)['FLEET_SQLITE_PATH']!.replace(/\/[^/]+$/, '');
+      const mount = composeMounts(spec).find((m) => m.target === dataDir);
+      expect(mount?.readOnly).to.equal(false);
+      return mount?.source;
+    });
+    expect(new Set(sources).size).to.equal(1);
+    expect(model.volumes).to.have.property(sources[0]!);
+  });
+
+  it("When compose checks a replica's health, then it asks /readyz on the replica's own HTTP port, and the grace period covers the drain", () => {
+    for (const { name, spec } of composeFleetServices(model)) {
+      const test = spec.healthcheck?.test;
+      expect(Array.isArray(test) ? test.join(' ') : test, name).to.match(/process\.env\.FLEET_HTTP_PORT\+'\/readyz'/);
+      expect(composeContainerEnvironment(spec)['FLEET_HTTP_PORT'], name).to.match(/^\d+$/);
+      // Polls answered at once, then up to FLEET_HTTP_DRAIN_TIMEOUT_MS for in-flight requests.
+      const drainMs = Number(composeContainerEnvironment(spec)['FLEET_HTTP_DRAIN_TIMEOUT_MS'] ?? schemaDefault('checkin-gateway', 'http.drainTimeoutMs'));
+      expect(durationSeconds(spec.stop_grace_period ?? '10s'), name).to.be.at.least(drainMs / 1000 + 15);
+    }
+  });
+
+  it('When traces are exported, then the OTLP endpoint is the Jaeger service on its OTLP/HTTP port, and its UI is published', () => {
+    const jaeger = model.services['jaeger']!;
+    expect(jaeger.image).to.match(/^jaegertracing\/jaeger:2\./);
+    expect(jaeger.ports).to.deep.equal(['16686:16686']);
+    for (const { name, spec } of composeFleetServices(model)) {
+      const env = composeContainerEnvironment(spec);
+      expect(env['FLEET_TRACING_ENABLED'], name).to.equal('true');
+      const endpoint = new URL(env['OTEL_EXPORTER_OTLP_ENDPOINT']!);
+      expect(endpoint.hostname, name).to.equal('jaeger');
+      expect((jaeger.expose ?? []).map(String), name).to.include(endpoint.port);
+      expect(endpoint.port === '4318' ? env['OTEL_EXPORTER_OTLP_PROTOCOL'] : 'grpc', name).to.match(/^http\//);
+    }
+  });
+
+  it('When Redis holds the bus and BullMQ jobs, then it keeps every key and an append-only file', () => {
+    const command = (model.services['redis']!['command'] as string[]).join(' ');
+    expect(command).to.contain('--appendonly yes').and.to.contain('--maxmemory-policy noeviction');
+    const es = composeEnvironmentBlock(model.services['elasticsearch']!);
+    expect(es['xpack.security.enabled']).to.equal('true');
+    expect(model.services['elasticsearch']!.image).to.match(/^docker\.elastic\.co\/elasticsearch\/elasticsearch:8\.19\.\d+$/);
+  });
+});
