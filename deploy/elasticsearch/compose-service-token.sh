@@ -15,14 +15,14 @@ auth="elastic:${ELASTIC_PASSWORD:?ELASTIC_PASSWORD must be set}"
 api="$ES_URL/_security/service/elastic/fleet-server/credential/token/$TOKEN_NAME"
 
 tries=0
-until curl -fsS -o /dev/null -u "$auth" "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=5s"; do
+until curl -fs -o /dev/null -u "$auth" "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=5s"; do
   tries=$((tries + 1))
   if [ "$tries" -ge 90 ]; then echo "Elasticsearch at $ES_URL did not become ready" >&2; exit 1; fi
   sleep 2
 done
 
 if [ -s "$TOKEN_FILE" ] &&
-  curl -fsS -o /dev/null -H "Authorization: Bearer $(cat "$TOKEN_FILE")" "$ES_URL/_security/_authenticate"; then
+  curl -fs -o /dev/null -H "Authorization: Bearer $(cat "$TOKEN_FILE")" "$ES_URL/_security/_authenticate"; then
   echo "service token in $TOKEN_FILE still authenticates; kept"
   exit 0
 fi

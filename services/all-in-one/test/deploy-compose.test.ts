@@ -1,6 +1,9 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { adminDelete } from '../../../libs/store/test/support/elasticsearch-env';
 import { composeEnvironment } from '../../../deploy/topology/local-topology';
 import {
   COMPOSE_FILE,
@@ -212,5 +215,49 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
     const es = composeEnvironmentBlock(model.services['elasticsearch']!);
     expect(es['xpack.security.enabled']).to.equal('true');
     expect(model.services['elasticsearch']!.image).to.match(/^docker\.elastic\.co\/elasticsearch\/elasticsearch:8\.19\.\d+$/);
+  });
+
+  it('When the token one-shot runs against a secured Elasticsearch, then it writes a service token that authenticates, and keeps it on the next run', async function () {
+    // The suite's Elasticsearch node (the mocha fixture); a run of this file alone has none.
+    const url = process.env.FLEET_ES_URL;
+    const passwordFile = process.env.FLEET_ES_PASSWORD_FILE;
+    if (!url || !passwordFile) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-compose-token-'));
+    const tokenName = `compose-test-${process.pid}`;
+    const tokenFile = join(dir, 'fleet-es-service-token');
+    const runOneShot = (): string =>
+      execFileSync('sh', [join(REPO_ROOT, 'deploy', 'elasticsearch', 'compose-service-token.sh')], {
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH,
+          ELASTIC_PASSWORD: readFileSync(passwordFile, 'utf8').trim(),
+          ES_URL: url,
+          TOKEN_FILE: tokenFile,
+          TOKEN_NAME: tokenName,
+          TOKEN_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+        },
+      });
+    const authenticate = async (): Promise<{ username?: string; token?: { name?: string } }> => {
+      const res = await fetch(`${url}/_security/_authenticate`, { headers: { authorization: `Bearer ${readFileSync(tokenFile, 'utf8')}` } });
+      expect(res.status).to.equal(200);
+      return (await res.json()) as { username?: string; token?: { name?: string } };
+    };
+    try {
+      expect(runOneShot()).to.contain('written');
+      expect(statSync(tokenFile).mode & 0o777).to.equal(0o600);
+      expect(await authenticate()).to.deep.include({ username: 'elastic/fleet-server', token: { name: tokenName, type: '_service_account_index' } });
+      const first = readFileSync(tokenFile, 'utf8');
+      expect(first).to.not.contain('\n');
+      expect(runOneShot()).to.contain('kept');
+      expect(readFileSync(tokenFile, 'utf8')).to.equal(first);
+      // A file that no longer authenticates (a wiped cluster) is replaced by a new token.
+      writeFileSync(tokenFile, 'stale');
+      expect(runOneShot()).to.contain('written');
+      expect(readFileSync(tokenFile, 'utf8')).to.not.equal(first);
+      await authenticate();
+    } finally {
+      await adminDelete(`/_security/service/elastic/fleet-server/credential/token/${tokenName}`);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
