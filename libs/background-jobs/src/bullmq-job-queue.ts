@@ -58,6 +58,8 @@ export class BullMqJobQueue implements JobQueue {
   readonly kind = 'bullmq' as const;
   private readonly queue: Queue;
   private worker: Worker | undefined;
+  private producerClient: { status: string } | undefined;
+  private workerClient: { status: string } | undefined;
   private readonly jobOptions: JobsOptions;
   private closing: Promise<void> | undefined;
 
@@ -77,6 +79,17 @@ export class BullMqJobQueue implements JobQueue {
       telemetry: new BullMQOtel({ tracerName: 'fleet-jobs' }),
     });
     this.queue.on('error', (err: Error) => opts.logger.warn({ reason: err.message }, 'job queue: redis error'));
+    this.queue.getBackend().client.then(
+      (c) => (this.producerClient = c),
+      () => undefined, // reported through the 'error' event above
+    );
+  }
+
+  /** Ready state of the producer and (when started) worker connections, for the metrics. */
+  connectionStates(): Record<string, boolean> {
+    const states: Record<string, boolean> = { 'jobs-producer': this.producerClient?.status === 'ready' };
+    if (this.worker) states['jobs-worker'] = this.workerClient?.status === 'ready';
+    return states;
   }
 
   get queueName(): string {
@@ -137,6 +150,10 @@ export class BullMqJobQueue implements JobQueue {
     });
     worker.on('error', (err: Error) => logger.warn({ reason: err.message }, 'job worker: redis error'));
     this.worker = worker;
+    worker.getBackend().client.then(
+      (c) => (this.workerClient = c),
+      () => undefined, // reported through the 'error' event above
+    );
     for (const [name, every] of Object.entries(schedules) as [keyof JobSchedules, number][]) {
       if (every > 0) await this.queue.upsertJobScheduler(name, { every }, { name, data: {}, opts: { ...this.jobOptions } });
       else await this.queue.removeJobScheduler(name);

@@ -26,6 +26,10 @@ interface PendingJob {
  */
 export class InProcessJobQueue implements JobQueue {
   readonly kind = 'inprocess' as const;
+
+  connectionStates(): Record<string, boolean> {
+    return {};
+  }
   private handlers: JobHandlers | undefined;
   private readonly backlog: PendingJob[] = [];
   private readonly running = new Set<Promise<void>>();

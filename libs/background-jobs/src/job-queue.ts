@@ -44,6 +44,8 @@ export interface JobQueue {
   startWorker(handlers: JobHandlers, schedules: JobSchedules): Promise<void>;
   /** Idempotent: stops taking jobs, waits for running ones, closes connections. */
   close(): Promise<void>;
+  /** Whether each Redis connection of the queue is up, by connection name (none in process). */
+  connectionStates(): Record<string, boolean>;
 }
 
 export class JobQueueUnavailableError extends Error {

@@ -49,6 +49,8 @@ export interface NotificationBus {
   subscribe(handler: NotificationHandler): () => void;
   /** Idempotent. */
   close(): Promise<void>;
+  /** Whether each connection of the bus is up, by connection name (none in process). */
+  connectionStates(): Record<string, boolean>;
 }
 
 /** The all-in-one bus: fan-out inside one process (handlers run on a later microtask). */
@@ -72,6 +74,10 @@ export class InProcessBus implements NotificationBus {
   subscribe(handler: NotificationHandler): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
+  }
+
+  connectionStates(): Record<string, boolean> {
+    return {};
   }
 
   async close(): Promise<void> {

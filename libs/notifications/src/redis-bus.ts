@@ -80,6 +80,10 @@ export class RedisNotificationBus implements NotificationBus {
     }
   }
 
+  connectionStates(): Record<string, boolean> {
+    return { 'bus-publisher': this.publisher.status === 'ready', 'bus-subscriber': this.subscriber.status === 'ready' };
+  }
+
   get connected(): boolean {
     return this.publisher.status === 'ready' && this.subscriber.status === 'ready';
   }

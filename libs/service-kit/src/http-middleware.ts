@@ -46,6 +46,9 @@ export function requestContext(logger: Logger, replicaId: string, metrics?: Serv
       // The route pattern (bounded), never the raw path (agent ids would explode the series).
       const route = req.route ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}` : 'unmatched';
       metrics?.httpRequests.inc({ route, status_code: String(res.statusCode) });
+      if (metrics && (res.statusCode === 429 || res.statusCode === 503)) {
+        metrics.httpRefused.inc({ route, reason: (res.locals as { refusal?: string }).refusal ?? 'other' });
+      }
       const level = PROBE_PATHS.has(req.path) && res.statusCode === 200 ? 'debug' : 'info';
       req.log[level](
         { 'http.request.method': req.method, 'url.path': req.path, 'http.response.status_code': res.statusCode, 'event.duration_ms': ms },
@@ -119,6 +122,8 @@ export function errorHandler(style: ErrorStyle = 'agent'): ErrorRequestHandler {
       return;
     }
     const mapped = mapError(err, style);
+    // For the refusal counter: the failure kind (a bounded set of class names), never its message.
+    if (!mapped.unexpected && err instanceof Error) (res.locals as { refusal?: string }).refusal = refusalReason(err);
     const log = req.log ?? undefined;
     if (mapped.unexpected) log?.error({ err }, 'request failed');
     else log?.debug({ error: mapped.body.error, reason: mapped.body.message }, 'request refused');
@@ -130,3 +135,10 @@ export function errorHandler(style: ErrorStyle = 'agent'): ErrorRequestHandler {
 /** The 404 for unknown routes, in the same error shape. */
 export const notFound = (): RequestHandler => (req, _res, next) => next(new RouteNotFoundError(req.path));
 
+/** `RateLimitError` → `rate_limit`: the refusal reason label. */
+function refusalReason(err: Error): string {
+  return err.constructor.name
+    .replace(/Error$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MetricsConfig } from './config';
+import { mapError } from './errors';
 import type { Logger } from './logger';
 
 /**
@@ -11,6 +12,7 @@ import type { Logger } from './logger';
 export class ServiceMetrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'route' | 'status_code'>;
+  readonly httpRefused: Counter<'route' | 'reason'>;
 
   constructor(service: string) {
     this.registry.setDefaultLabels({ service });
@@ -20,6 +22,41 @@ export class ServiceMetrics {
       help: 'HTTP requests answered, by route pattern and status code (429 = rate or capacity limited).',
       labelNames: ['route', 'status_code'],
       registers: [this.registry],
+    });
+    this.httpRefused = new Counter({
+      name: 'fleet_http_refused_total',
+      help: 'Requests refused with 429 or 503 before any work, by route pattern and reason (the limit or condition that refused them).',
+      labelNames: ['route', 'reason'],
+      registers: [this.registry],
+    });
+  }
+
+  /** A counter; asking for a name again returns the same one. */
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Counter<L>;
+    return new Counter<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** A histogram; asking for a name again returns the same one. */
+  histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Histogram<L>;
+    return new Histogram<L>({ name, help, labelNames, buckets, registers: [this.registry] });
+  }
+
+  /** A gauge with labels, read at scrape time as [labels, value] pairs; registering a name twice is a no-op. */
+  labeledGauge<L extends string>(name: string, help: string, labelNames: readonly L[], read: () => Array<[Partial<Record<L, string>>, number]>): void {
+    if (this.registry.getSingleMetric(name)) return;
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      },
     });
   }
 
@@ -34,6 +71,29 @@ export class ServiceMetrics {
         this.set(read());
       },
     });
+  }
+}
+
+/** A counter of requests (or jobs) by `outcome`. */
+export type OutcomeCounter = Counter<'outcome'>;
+
+/** The outcome label of a failed request: limited (429), unavailable (503), rejected (other 4xx), failed (5xx). */
+export function failureOutcome(err: unknown): 'limited' | 'unavailable' | 'rejected' | 'failed' {
+  const { status } = mapError(err);
+  if (status === 429) return 'limited';
+  if (status === 503) return 'unavailable';
+  return status < 500 ? 'rejected' : 'failed';
+}
+
+/** Runs a request's work and counts its outcome: `success(result)` when it resolves, the failure kind when it throws. */
+export async function countOutcome<T>(counter: OutcomeCounter | undefined, success: (result: T) => string, work: () => Promise<T>): Promise<T> {
+  try {
+    const result = await work();
+    counter?.inc({ outcome: success(result) });
+    return result;
+  } catch (err) {
+    counter?.inc({ outcome: failureOutcome(err) });
+    throw err;
   }
 }
 

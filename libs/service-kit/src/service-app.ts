@@ -161,8 +161,29 @@ export async function openProcessResources(
   const health = new HealthMonitor(store, logger);
   await health.start();
   const metrics = new ServiceMetrics(name);
+  registerResourceMetrics(metrics, store, bus, jobs);
   if (!config.metrics.enabled) return { store, bus, jobs, health, metrics };
   const metricsServer = await startMetricsServer(metrics, config.metrics, logger);
   lifecycle.onClose('metrics server', () => metricsServer.close());
   return { store, bus, jobs, health, metrics, metricsUrl: metricsServer.url };
+}
+
+/** Store write path and Redis connections, read at scrape time (nothing is kept per request). */
+function registerResourceMetrics(metrics: ServiceMetrics, store: FleetStore, bus: NotificationBus, jobs: JobQueue): void {
+  metrics.gauge('fleet_store_pending_writes', 'Writes accepted and not yet confirmed by the store (the bulk queue depth).', () => store.pendingWrites());
+  const bulkSeconds = metrics.histogram(
+    'fleet_store_bulk_duration_seconds',
+    'Duration of the grouped write requests (_bulk) sent to the store, by outcome.',
+    ['outcome'],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
+  const bulkOps = metrics.counter('fleet_store_bulk_operations_total', 'Operations sent in grouped write requests, by outcome of the request.', ['outcome']);
+  store.onBulkWrite(({ seconds, operations, ok }) => {
+    const outcome = ok ? 'ok' : 'failed';
+    bulkSeconds.observe({ outcome }, seconds);
+    bulkOps.inc({ outcome }, operations);
+  });
+  metrics.labeledGauge('fleet_redis_connected', 'Whether each Redis connection (bus publisher/subscriber, job producer/worker) is ready: 1 up, 0 down.', ['connection'], () =>
+    Object.entries({ ...bus.connectionStates(), ...jobs.connectionStates() }).map(([connection, up]) => [{ connection }, up ? 1 : 0]),
+  );
 }

@@ -34,11 +34,18 @@ export interface FleetStore {
   ping(): Promise<void>;
   /** Registers a listener called after local writes to a watched collection; returns an unsubscribe. */
   onLocalWrite(listener: (collection: WatchedCollection) => void): () => void;
+  /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */
+  pendingWrites(): number;
+  /** Registers a listener for every grouped write sent to the backend (metrics); returns an unsubscribe. */
+  onBulkWrite(listener: BulkWriteListener): () => void;
   /** Idempotent. */
   close(): Promise<void>;
 }
 
 export type WatchedCollection = 'policies' | 'actions';
+
+/** One grouped write request: its duration, its operations, and whether the request failed as a whole. */
+export type BulkWriteListener = (e: { seconds: number; operations: number; ok: boolean }) => void;
 
 export interface Page<T> {
   items: T[];

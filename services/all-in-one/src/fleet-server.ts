@@ -44,7 +44,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
 
     const dispatcher = createPolicyDispatcher({ store, bus, jobs, logger, adminToken: admin.token }, config);
     lifecycle.onClose('policy dispatcher', () => dispatcher.close());
-    const enrollment = createEnrollmentService({ store, bus, jobs, logger, authenticator }, config);
+    const enrollment = createEnrollmentService({ store, bus, jobs, logger, authenticator, metrics }, config);
     const gateway = createCheckinGateway({ store, bus, jobs, logger, authenticator, health, metrics }, config);
     lifecycle.onClose('checkin gateway', () => gateway.close());
 

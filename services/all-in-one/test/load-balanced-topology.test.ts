@@ -313,14 +313,24 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     const fleet = agents.slice(1, 61);
     const start = ((await management('GET', `/api/fleet/agent_policies/${POLICY}`)).item as { revision: number }).revision;
     const running = new Map<string, number>(fleet.map((a) => [a.agentId ?? '', start]));
+    const dispatcher = topo.replicas.find((r) => r.name === 'dispatcher-1');
+    const redisConnected = async (connection: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${dispatcher?.metricsPort ?? 0}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('fleet_redis_connected{') && l.includes(`connection="${connection}"`));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    for (const c of ['bus-publisher', 'bus-subscriber', 'jobs-producer', 'jobs-worker']) expect(await redisConnected(c), c).to.equal(1);
     await stopRedis();
     try {
+      // The metrics say so: what an alert on fleet_redis_connected would see.
+      await eventually(async () => (await redisConnected('bus-publisher')) === 0 && (await redisConnected('jobs-worker')) === 0, 10_000, 100);
       // Two revisions while Redis is down (the dispatchers' notifications are lost) ...
       await management('PUT', `/api/fleet/agent_policies/${POLICY}`, { description: 'during the outage 1' });
       await management('PUT', `/api/fleet/agent_policies/${POLICY}`, { description: 'during the outage 2' });
     } finally {
       await startRedis();
     }
+    await eventually(async () => (await redisConnected('bus-subscriber')) === 1 && (await redisConnected('jobs-worker')) === 1, 15_000, 100);
     // ... and one after it is back.
     await management('PUT', `/api/fleet/agent_policies/${POLICY}`, { description: 'after the outage' });
     const latest = start + 3;

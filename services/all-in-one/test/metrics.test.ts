@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
+import type { CheckinResponse, FleetAgentClient } from '@fleet/agent-protocol';
 import { enrollAgent, eventually, startHarness, type Harness } from './support/fleet-server-harness';
 
 const POLICY = 'fleet-default-policy';
@@ -9,6 +10,16 @@ function gaugeValue(text: string, name: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
+
+/** The value of the series of `name` carrying every given label (0 when there is none yet). */
+function seriesValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+const ackAll = (a: FleetAgentClient, res: CheckinResponse) =>
+  a.ack((res.actions ?? []).map((x) => ({ action_id: x.id, agent_id: a.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
 
 describe('Prometheus metrics (separate listener)', function () {
   let h: Harness;
@@ -51,9 +62,70 @@ describe('Prometheus metrics (separate listener)', function () {
     expect(text).to.match(/process_resident_memory_bytes\{service="fleet-server"\}/);
   });
 
+  it('When agents enroll, check in, ack and get a new revision, then the outcome counters and the rollout lag record it', async () => {
+    const before = await scrape();
+    const agent = await enrollAgent(h);
+    await ackAll(agent, await agent.checkin({ status: 'online', message: '' }));
+    const poll = agent.checkin({ status: 'online', message: '' });
+    await eventually(async () => gaugeValue(await scrape(), 'fleet_checkin_inflight_longpolls') === 1, 5_000);
+    await request(h.url).put(`/api/fleet/agent_policies/${POLICY}`).set(h.admin).send({ description: 'lag' }).expect(200);
+    await ackAll(agent, await poll);
+    const bad = h.agent();
+    bad.agentId = agent.agentId;
+    bad.accessApiKey = Buffer.from('nokey:nosecret').toString('base64');
+    await bad.checkin({ status: 'online', message: '' }).catch(() => undefined);
+    agent.close();
+    bad.close();
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string> = {}) => seriesValue(after, name, labels) - seriesValue(before, name, labels);
+    expect(delta('fleet_enrollments_total', { outcome: 'enrolled' })).to.equal(1);
+    expect(delta('fleet_checkins_total', { outcome: 'delivered' })).to.equal(2);
+    expect(delta('fleet_checkins_total', { outcome: 'rejected' })).to.equal(1);
+    expect(delta('fleet_acks_total', { outcome: 'ok' })).to.equal(2);
+    // Both deliveries were of revisions written moments before: well under 5 s after the write.
+    expect(delta('fleet_policy_rollout_lag_seconds_count')).to.equal(2);
+    expect(delta('fleet_policy_rollout_lag_seconds_bucket', { le: '5' })).to.equal(2);
+    // The embedded store writes synchronously: nothing ever waits.
+    expect(gaugeValue(after, 'fleet_store_pending_writes')).to.equal(0);
+  });
+
   it('When anything but GET /metrics is asked of the metrics listener, then it answers 404 in the error shape', async () => {
     const res = await fetch((h.server.metricsUrl ?? '').replace('/metrics', '/other'));
     expect(res.status).to.equal(404);
     expect(await res.json()).to.deep.equal({ statusCode: 404, error: 'Not Found', message: 'only GET /metrics here' });
+  });
+});
+
+describe('Prometheus metrics: refusals and the Elasticsearch write path', function () {
+  this.timeout(60_000);
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ limits: { status: { intervalMs: 60_000, burst: 2, max: 0 } } }, undefined, 'elasticsearch');
+  });
+  after(async () => h.stop());
+  const scrape = async () => (await fetch(h.server.metricsUrl ?? '')).text();
+
+  it('When a route limit refuses requests, then fleet_http_refused_total counts them by route pattern and reason', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await request(h.url).get('/api/status')).status);
+    expect(statuses.filter((s) => s === 429)).to.have.length(3);
+    const text = await scrape();
+    expect(seriesValue(text, 'fleet_http_refused_total', { route: '/api/status', reason: 'rate_limit' })).to.equal(3);
+  });
+
+  it('When agents check in, then their grouped status writes show as bulk requests with durations, and the queue drains to zero', async () => {
+    const before = await scrape();
+    const agents = await Promise.all([1, 2, 3].map(() => enrollAgent(h)));
+    for (const a of agents) await ackAll(a, await a.checkin({ status: 'online', message: '' }));
+    for (const a of agents) a.close();
+    const after = await eventually(async () => {
+      const text = await scrape();
+      return seriesValue(text, 'fleet_store_bulk_duration_seconds_count', { outcome: 'ok' }) > seriesValue(before, 'fleet_store_bulk_duration_seconds_count', { outcome: 'ok' }) &&
+        gaugeValue(text, 'fleet_store_pending_writes') === 0
+        ? text
+        : undefined;
+    }, 10_000, 100);
+    expect(seriesValue(after, 'fleet_store_bulk_operations_total', { outcome: 'ok' })).to.be.greaterThan(seriesValue(before, 'fleet_store_bulk_operations_total', { outcome: 'ok' }));
+    expect(seriesValue(after, 'fleet_store_bulk_duration_seconds_sum', { outcome: 'ok' })).to.be.greaterThan(0);
   });
 });

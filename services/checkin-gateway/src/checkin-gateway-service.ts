@@ -46,9 +46,17 @@ export function createCheckinGateway(
   const logger = deps.logger.child({ component: 'checkin-gateway' });
   const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.credentials, config.auth);
   const registry = new LongPollRegistry();
-  deps.metrics?.gauge('fleet_checkin_inflight_longpolls', 'Checkin long polls open on this replica.', () => registry.size);
+  const metrics = deps.metrics;
+  metrics?.gauge('fleet_checkin_inflight_longpolls', 'Checkin long polls open on this replica.', () => registry.size);
   const policies = new PolicyCache(deps.store, logger);
   const statusWrites = new StatusWriteBuffer(deps.store, config.statusWrites, logger);
+  metrics?.gauge('fleet_checkin_pending_status_writes', 'Agents whose checkin status waits in this replica for the next grouped write.', () => statusWrites.size);
+  const rolloutLag = metrics?.histogram(
+    'fleet_policy_rollout_lag_seconds',
+    'From a policy revision being written to its delivery to an agent (observed per agent, at delivery).',
+    [],
+    [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600],
+  );
   const health = deps.health ?? new HealthMonitor(deps.store, logger);
   const follower = new ChangeFeedFollower(
     { store: deps.store, bus: deps.bus, registry, policies, authenticator, logger },
@@ -58,13 +66,30 @@ export function createCheckinGateway(
   let closing: Promise<void> | undefined;
   const router = createGatewayRouter(
     {
-      checkin: { store: deps.store, ackTokens: new AckTokenCache(), registry, policies, statusWrites, config: config.checkin, logger },
+      checkin: {
+        store: deps.store,
+        ackTokens: new AckTokenCache(),
+        registry,
+        policies,
+        statusWrites,
+        config: config.checkin,
+        logger,
+        ...(rolloutLag ? { onPolicyDelivered: (lagSeconds: number) => rolloutLag.observe(lagSeconds) } : {}),
+      },
       acks: { store: deps.store, bus: deps.bus, jobs: deps.jobs, authenticator, actionCache: new ActionLookupCache(deps.store), logger },
       store: deps.store,
       authenticator,
       health,
       logger,
       isDraining: () => draining,
+      ...(metrics
+        ? {
+            outcomes: {
+              checkins: metrics.counter('fleet_checkins_total', 'Checkins by outcome: delivered, timeout (nothing new), shutdown, aborted (agent left), rejected (4xx), limited (429), unavailable (503), failed (5xx).', ['outcome']),
+              acks: metrics.counter('fleet_acks_total', 'Ack requests by outcome: ok, item_errors (some events refused), rejected (4xx), limited (429), unavailable (503), failed (5xx).', ['outcome']),
+            },
+          }
+        : {}),
     },
     config,
     config.server.version,

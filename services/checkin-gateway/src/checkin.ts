@@ -44,6 +44,8 @@ export interface CheckinDeps {
   logger: Logger;
   now?: () => Date;
   random?: () => number;
+  /** Called when an agent gets a policy revision, with the seconds since the revision was written. */
+  onPolicyDelivered?: (lagSeconds: number) => void;
 }
 
 export interface CheckinInput {
@@ -266,6 +268,10 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
           if (found.policy || found.actions.length) {
             // The fan-out (one notification, many polls) shows as links from each delivery.
             if (wokenBy.length) markEvent('fleet.checkin.deliver', wokenBy, { 'fleet.actions': found.actions.length });
+            if (found.policy && deps.onPolicyDelivered) {
+              const written = Date.parse(found.policy.createdAt);
+              if (Number.isFinite(written)) deps.onPolicyDelivered(Math.max(0, (Date.now() - written) / 1000));
+            }
             const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, found.policy) : undefined;
             finish({
               ackToken: found.ackToken,

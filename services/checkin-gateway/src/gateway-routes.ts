@@ -5,6 +5,7 @@ import {
   AuditReasonConflictError,
   BadRequestError,
   checkAgentUserAgent,
+  countOutcome,
   DrainingError,
   errorHandler,
   localMetadataSchema,
@@ -17,6 +18,7 @@ import {
   type ApiKeyAuthenticator,
   type HealthMonitor,
   type Logger,
+  type OutcomeCounter,
 } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { Router, type Request, type Response } from 'express';
@@ -87,6 +89,8 @@ export interface GatewayRouteDeps {
   health: HealthMonitor;
   logger: Logger;
   isDraining: () => boolean;
+  /** Checkins and ack requests counted by outcome. */
+  outcomes?: { checkins: OutcomeCounter; acks: OutcomeCounter };
 }
 
 function agentIdParam(req: Request): string {
@@ -113,33 +117,38 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
 
   router.post('/api/fleet/agents/:id/checkin', apiVersion(), limiters.checkin.middleware(), async (req, res) => {
     const startedAt = Date.now();
-    if (deps.isDraining()) throw new DrainingError();
-    const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
-    const agentId = agentIdParam(req);
-    const creds = parseApiKeyHeader(req.headers.authorization);
-    const raw = await readBody(req, {
-      maxBytes: config.limits.checkin.maxBodyBytes,
-      maxDecompressedBytes: config.checkin.maxDecompressedBodyBytes,
+    let agentId = '';
+    const result = await countOutcome(deps.outcomes?.checkins, (r) => r.outcome, async () => {
+      agentId = agentIdParam(req);
+      if (deps.isDraining()) throw new DrainingError();
+      const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
+      const creds = parseApiKeyHeader(req.headers.authorization);
+      const raw = await readBody(req, {
+        maxBytes: config.limits.checkin.maxBodyBytes,
+        maxDecompressedBytes: config.checkin.maxDecompressedBodyBytes,
+      });
+      const body = validateAgentBody(checkinBody, parseJsonObject(raw)) as CheckinRequest;
+      const pollMs = grantedPollMs(config.checkin, body.poll_timeout);
+      const agent = await authenticateAgent(deps, creds, agentId);
+      const abort = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) abort.abort();
+      });
+      return checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: abort.signal });
     });
-    const body = validateAgentBody(checkinBody, parseJsonObject(raw)) as CheckinRequest;
-    const pollMs = grantedPollMs(config.checkin, body.poll_timeout);
-    const agent = await authenticateAgent(deps, creds, agentId);
-    const abort = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const result = await checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: abort.signal });
     if (result.outcome === 'aborted') return;
     await sendJson(req, res, serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions, result.policyDataJson), config);
   });
 
   router.post('/api/fleet/agents/:id/acks', apiVersion(), limiters.ack.middleware(), async (req, res) => {
-    const agentId = agentIdParam(req);
-    const creds = parseApiKeyHeader(req.headers.authorization);
-    const raw = await readBody(req, { maxBytes: config.limits.ack.maxBodyBytes, maxDecompressedBytes: config.limits.ack.maxBodyBytes * 4 });
-    const body = validateAgentBody(ackBody, parseJsonObject(raw));
-    const agent = await authenticateAgent(deps, creds, agentId);
-    const result = await handleAcks(deps.acks, agent, body.events as AckEvent[]);
+    const result = await countOutcome(deps.outcomes?.acks, (r) => (r.status === 200 ? 'ok' : 'item_errors'), async () => {
+      const agentId = agentIdParam(req);
+      const creds = parseApiKeyHeader(req.headers.authorization);
+      const raw = await readBody(req, { maxBytes: config.limits.ack.maxBodyBytes, maxDecompressedBytes: config.limits.ack.maxBodyBytes * 4 });
+      const body = validateAgentBody(ackBody, parseJsonObject(raw));
+      const agent = await authenticateAgent(deps, creds, agentId);
+      return handleAcks(deps.acks, agent, body.events as AckEvent[]);
+    });
     res.status(result.status).json(result.body);
   });
 

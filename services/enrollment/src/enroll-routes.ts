@@ -3,6 +3,7 @@ import {
   AGENT_ID_PATTERN,
   apiVersion,
   checkAgentUserAgent,
+  countOutcome,
   errorHandler,
   localMetadataSchema,
   parseApiKeyHeader,
@@ -11,6 +12,7 @@ import {
   readBody,
   RouteLimiter,
   validateAgentBody,
+  type OutcomeCounter,
 } from '@fleet/service-kit';
 import { Router } from 'express';
 import { z } from 'zod';
@@ -32,18 +34,20 @@ const enrollBody = z.object({
 });
 
 /** `POST /api/fleet/agents/enroll`: limits, then request shape, then the key, then the domain. */
-export function createEnrollRouter(deps: EnrollDeps, config: EnrollConfig, serverVersion: string): Router {
+export function createEnrollRouter(deps: EnrollDeps, config: EnrollConfig, serverVersion: string, outcomes?: OutcomeCounter): Router {
   const router = Router();
   const limiter = new RouteLimiter(config.limit);
   const version = parseSemVer(serverVersion) ?? { major: 9, minor: 6, patch: 0 };
   const limits = { maxBytes: config.limit.maxBodyBytes, maxDecompressedBytes: config.limit.maxBodyBytes * 4 };
 
   router.post('/api/fleet/agents/enroll', apiVersion(), limiter.middleware(), async (req, res) => {
-    const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
-    const creds = parseApiKeyHeader(req.headers.authorization);
-    const body = validateAgentBody(enrollBody, parseJsonObject(await readBody(req, limits))) as EnrollRequest;
-    const enrollmentKey = await authenticateEnrollmentKey(deps, creds);
-    const result = await enrollAgent(deps, enrollmentKey, body, agentVersion);
+    const result = await countOutcome(outcomes, () => 'enrolled', async () => {
+      const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
+      const creds = parseApiKeyHeader(req.headers.authorization);
+      const body = validateAgentBody(enrollBody, parseJsonObject(await readBody(req, limits))) as EnrollRequest;
+      const enrollmentKey = await authenticateEnrollmentKey(deps, creds);
+      return enrollAgent(deps, enrollmentKey, body, agentVersion);
+    });
     res.status(200).json(result);
   });
   router.use(errorHandler('agent'));

@@ -1,6 +1,6 @@
 import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
-import { ApiKeyAuthenticator, type Logger } from '@fleet/service-kit';
+import { ApiKeyAuthenticator, type Logger, type ServiceMetrics } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import type { EnrollmentServiceConfig } from './enrollment-config';
@@ -13,6 +13,8 @@ export interface EnrollmentServiceDeps {
   logger: Logger;
   /** Shared with the gateway in the all-in-one process, so a new key is already cached there. */
   authenticator?: ApiKeyAuthenticator;
+  /** Where enrollments are counted by outcome. */
+  metrics?: ServiceMetrics;
 }
 
 export interface EnrollmentService {
@@ -36,6 +38,7 @@ export function createEnrollmentService(
     },
     config.enroll,
     config.server.version,
+    deps.metrics?.counter('fleet_enrollments_total', 'Enrollment requests by outcome: enrolled, rejected (4xx), limited (429), unavailable (503), failed (5xx).', ['outcome']),
   );
   return { router, authenticator };
 }

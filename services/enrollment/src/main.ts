@@ -2,7 +2,7 @@ import { runService } from '@fleet/service-kit';
 import { enrollmentServiceSchema } from './enrollment-config';
 import { createEnrollmentService } from './enrollment-service';
 
-runService('enrollment', enrollmentServiceSchema, ({ config, logger, store, bus, jobs, app }) => {
-  app.use(createEnrollmentService({ store, bus, jobs, logger }, config).router);
+runService('enrollment', enrollmentServiceSchema, ({ config, logger, store, bus, jobs, metrics, app }) => {
+  app.use(createEnrollmentService({ store, bus, jobs, logger, metrics }, config).router);
   return Promise.resolve();
 });

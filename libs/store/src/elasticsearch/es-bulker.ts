@@ -1,6 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { StoreOverloadedError } from '../errors';
 import { isTransient, translate } from './es-client';
+import type { BulkWriteListener } from '../store-port';
 
 export interface BulkOp {
   action: 'create' | 'index' | 'delete';
@@ -55,6 +56,7 @@ export class EsBulker {
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly listeners = new Set<BulkWriteListener>();
   batches = 0;
 
   constructor(
@@ -64,6 +66,16 @@ export class EsBulker {
 
   get pendingOps(): number {
     return this.pending;
+  }
+
+  onBulk(listener: BulkWriteListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private report(started: bigint, operations: number, ok: boolean): void {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    for (const l of this.listeners) l({ seconds, operations, ok });
   }
 
   submit(ops: BulkOp[]): Promise<BulkResult[]> {
@@ -113,8 +125,10 @@ export class EsBulker {
     let todo = batch;
     for (let attempt = 0; todo.length; attempt++) {
       const retry: Waiting[] = [];
+      const started = process.hrtime.bigint();
       try {
         const res = await this.client.bulk({ operations: todo.flatMap((w) => encode(w.op)), refresh: false });
+        this.report(started, todo.length, true);
         res.items.forEach((item, i) => {
           const w = todo[i];
           if (!w) return;
@@ -127,6 +141,7 @@ export class EsBulker {
           this.settle(w, { status, ...(r?.error?.type ? { errorType: r.error.type } : {}), ...(r?._seq_no !== undefined ? { seqNo: r._seq_no } : {}) });
         });
       } catch (err) {
+        this.report(started, todo.length, false);
         if (isTransient(err) && attempt < this.opts.maxRetries) retry.push(...todo);
         else {
           const failure = translate(err);

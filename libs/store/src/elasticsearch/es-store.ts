@@ -27,6 +27,7 @@ import type {
   Page,
   PolicyRevisionStore,
   WatchedCollection,
+  BulkWriteListener,
 } from '../store-port';
 import { BuiltinEsCredentials, SecurityApiCredentials } from './es-credentials';
 import { call, createClient, errorType, statusOf, translate, type ElasticsearchConnection } from './es-client';
@@ -176,6 +177,14 @@ export class ElasticsearchFleetStore implements FleetStore {
   onLocalWrite(listener: (c: WatchedCollection) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  pendingWrites(): number {
+    return this.bulker.pendingOps;
+  }
+
+  onBulkWrite(listener: BulkWriteListener): () => void {
+    return this.bulker.onBulk(listener);
   }
 
   close(): Promise<void> {

@@ -103,6 +103,16 @@ export class SqliteFleetStore implements FleetStore {
     return () => this.listeners.delete(listener);
   }
 
+  /** Writes are synchronous transactions: nothing is ever pending. */
+  pendingWrites(): number {
+    return 0;
+  }
+
+  /** No grouped writes to report: every write is its own transaction. */
+  onBulkWrite(): () => void {
+    return () => undefined;
+  }
+
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
