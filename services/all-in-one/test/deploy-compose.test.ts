@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adminDelete } from '../../../libs/store/test/support/elasticsearch-env';
@@ -215,6 +215,44 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
     const es = composeEnvironmentBlock(model.services['elasticsearch']!);
     expect(es['xpack.security.enabled']).to.equal('true');
     expect(model.services['elasticsearch']!.image).to.match(/^docker\.elastic\.co\/elasticsearch\/elasticsearch:8\.19\.\d+$/);
+  });
+
+  it('When compose mounts volumes and files, then every named volume is declared and every env file and bind-mounted file exists', () => {
+    const declared = Object.keys(model.volumes ?? {});
+    const used = new Set<string>();
+    for (const [name, spec] of Object.entries(model.services)) {
+      for (const f of composeEnvFiles(spec)) expect(existsSync(join(REPO_ROOT, f)), `${name} env_file ${f}`).to.equal(true);
+      for (const m of composeMounts(spec)) {
+        if (m.source.startsWith('.') || m.source.startsWith('/')) expect(existsSync(join(REPO_ROOT, m.source)), `${name} mounts ${m.source}`).to.equal(true);
+        else {
+          expect(declared, `${name} mounts volume ${m.source}`).to.include(m.source);
+          used.add(m.source);
+        }
+      }
+    }
+    expect([...used].sort()).to.deep.equal([...declared].sort());
+  });
+
+  it('When compose builds a replica, then the Dockerfile has its target, which runs the service\'s tracing preload and main under tini as uid 1000', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'deploy', 'docker', 'Dockerfile'), 'utf8');
+    const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)\s+AS\s+(\S+)\s*$/gm)].map((m) => ({ from: m[1]!, name: m[2]! }));
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    expect(dockerfile).to.match(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    expect(dockerfile).to.contain('npm ci --omit=dev');
+    expect(runtime).to.match(/^USER 1000:1000$/m);
+    expect(runtime).to.match(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+    for (const { name, service } of composeFleetServices(model)) {
+      const stage = stages.find((st) => st.name === service);
+      expect(stage?.from, `${name}: target ${service}`).to.equal('runtime');
+      const body = dockerfile.slice(dockerfile.indexOf(`AS ${service}\n`));
+      const cmd = /^CMD (\[.*\])$/m.exec(body)?.[1];
+      expect(JSON.parse(cmd ?? '[]'), name).to.deep.equal(['node', '--require', `/app/services/${service}/dist/instrumentation.js`, `/app/services/${service}/dist/main.js`]);
+      for (const entry of ['instrumentation', 'main']) expect(existsSync(join(REPO_ROOT, 'services', service, 'src', `${entry}.ts`)), `${service} ${entry}.ts`).to.equal(true);
+    }
+    // The build context keeps what the build reads.
+    const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json', 'libs', 'services']) expect(ignored, needed).to.not.include(needed);
+    expect(ignored).to.include.members(['**/node_modules', '**/dist', '.git']);
   });
 
   it('When the token one-shot runs against a secured Elasticsearch, then it writes a service token that authenticates, and keeps it on the next run', async function () {
