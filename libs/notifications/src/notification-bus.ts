@@ -27,6 +27,18 @@ export interface AgentRevokedNotification {
 
 export type FleetNotification = PolicyRevisionNotification | ActionNotification | AgentRevokedNotification;
 
+/** Span attributes naming what a notification is about (publisher and receivers use the same). */
+export function notificationAttributes(n: FleetNotification): Record<string, string | number> {
+  switch (n.kind) {
+    case 'policy-revision':
+      return { 'fleet.policy.id': n.policy_id, 'fleet.policy.revision': n.revision_idx };
+    case 'action':
+      return { 'fleet.action.doc_id': n.action_doc_id, 'fleet.action.agents': n.agents.length };
+    case 'agent-revoked':
+      return { 'fleet.agent.id': n.agent_id };
+  }
+}
+
 export interface NotificationEnvelope {
   /** Id of the publishing process. */
   sender: string;

@@ -1,4 +1,4 @@
-import type { NotificationBus, NotificationEnvelope } from '@fleet/notifications';
+import { notificationAttributes, type NotificationBus, type NotificationEnvelope } from '@fleet/notifications';
 import type { ApiKeyAuthenticator, Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { activeSpanContext, contextFromTraceparent, inSpan, SpanKind, type SpanContext } from '@fleet/telemetry';
@@ -64,12 +64,7 @@ export class ChangeFeedFollower {
     if (this.closed) return;
     this.notificationsHandled += 1;
     const n = envelope.notification;
-    const attributes =
-      n.kind === 'policy-revision'
-        ? { 'fleet.policy.id': n.policy_id, 'fleet.policy.revision': n.revision_idx }
-        : n.kind === 'action'
-          ? { 'fleet.action.doc_id': n.action_doc_id, 'fleet.action.agents': n.agents.length }
-          : { 'fleet.agent.id': n.agent_id };
+    const attributes = notificationAttributes(n);
     void inSpan(
       `fleet.notification ${n.kind}`,
       { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(envelope.traceparent), attributes },

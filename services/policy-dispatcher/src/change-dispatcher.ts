@@ -1,4 +1,4 @@
-import type { FleetNotification, NotificationBus } from '@fleet/notifications';
+import { notificationAttributes, type FleetNotification, type NotificationBus } from '@fleet/notifications';
 import type { Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { activeContext, inSpan, SpanKind, type Context } from '@fleet/telemetry';
@@ -122,12 +122,7 @@ export class ChangeDispatcher {
 
   /** Publishes in a producer span; the bus sends that span's traceparent along. */
   private announce(n: FleetNotification, parent: Context | undefined): Promise<void> {
-    const attributes =
-      n.kind === 'policy-revision'
-        ? { 'fleet.policy.id': n.policy_id, 'fleet.policy.revision': n.revision_idx }
-        : n.kind === 'action'
-          ? { 'fleet.action.doc_id': n.action_doc_id, 'fleet.action.agents': n.agents.length }
-          : { 'fleet.agent.id': n.agent_id };
+    const attributes = notificationAttributes(n);
     return inSpan(`fleet.notify ${n.kind}`, { kind: SpanKind.PRODUCER, attributes, ...(parent ? { parent } : {}) }, () => this.bus.publish(n));
   }
 }
