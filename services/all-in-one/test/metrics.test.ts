@@ -26,7 +26,7 @@ describe('Prometheus metrics (separate listener)', function () {
   before(async () => {
     h = await startHarness({ checkin: { longPollMs: 20_000, jitterMs: 0, minPollMs: 1000, timestampIntervalMs: 1000 } });
   });
-  after(async () => h.stop());
+  after(async () => h?.stop());
 
   const scrape = async () => {
     const res = await fetch(h.server.metricsUrl ?? '');
@@ -102,7 +102,7 @@ describe('Prometheus metrics: refusals and the Elasticsearch write path', functi
   before(async () => {
     h = await startHarness({ limits: { status: { intervalMs: 60_000, burst: 2, max: 0 } } }, undefined, 'elasticsearch');
   });
-  after(async () => h.stop());
+  after(async () => h?.stop());
   const scrape = async () => (await fetch(h.server.metricsUrl ?? '')).text();
 
   it('When a route limit refuses requests, then fleet_http_refused_total counts them by route pattern and reason', async () => {
