@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { HttpConfig } from './config';
 import type { Logger } from './logger';
@@ -29,6 +29,18 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
   server.timeout = 0;
   server.maxHeadersCount = 100;
   const sockets = new Set<Socket>();
+  // Answers not yet sent, so that once draining starts each of them closes its connection.
+  const pending = new Set<ServerResponse>();
+  let draining = false;
+  // Before the app's own listener, so the header is set before anything is sent.
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (draining) {
+      res.setHeader('Connection', 'close');
+      return;
+    }
+    pending.add(res);
+    res.once('close', () => pending.delete(res));
+  });
   server.on('connection', (socket: Socket) => {
     if (cfg.maxConnections > 0 && sockets.size >= cfg.maxConnections) {
       socket.destroy();
@@ -55,6 +67,12 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
+      // From now on every answer ends its keep-alive connection: an agent's next request then
+      // finds the port closed (and goes to another replica) instead of getting 503s on a
+      // connection that keeps this process alive until the drain timeout cuts it.
+      draining = true;
+      for (const res of pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+      pending.clear();
       const timer = setTimeout(() => {
         server.closeAllConnections();
       }, cfg.drainTimeoutMs);
