@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { reservePort } from '../deploy/topology/local-topology';
+
+const root = resolve(__dirname, '..');
+
+/** The all-in-one server as a separate process (built `dist/`, as `npm start` runs it), for load tests. */
+export interface ServerProcess {
+  url: string;
+  metricsUrl: string;
+  pid: number;
+  dataDir: string;
+  enrollmentToken: string;
+  adminToken: string;
+  /** A series' value from /metrics (the first line of that name), or 0. */
+  metric(name: string): Promise<number>;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<void>;
+  /** Stops and starts again on the same ports and data (a gateway restart). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function waitReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} not ready within ${timeoutMs} ms`);
+}
+
+export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'fleet-bench-'));
+  const port = await reservePort();
+  const metricsPort = await reservePort();
+  const url = `http://127.0.0.1:${port}`;
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const launch = () =>
+    spawn(process.execPath, ['--require', join(root, 'services/all-in-one/dist/instrumentation.js'), join(root, 'services/all-in-one/dist/main.js')], {
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLEET_'))),
+        FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
+        FLEET_HTTP_HOST: '127.0.0.1',
+        FLEET_HTTP_PORT: String(port),
+        FLEET_METRICS_HOST: '127.0.0.1',
+        FLEET_METRICS_PORT: String(metricsPort),
+        FLEET_PUBLIC_URLS: url,
+        FLEET_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  let child = launch();
+  await waitReady(url, child, 60_000);
+  const stop = () =>
+    new Promise<void>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r();
+      child.once('exit', () => r());
+      child.kill('SIGTERM');
+    });
+  return {
+    url,
+    metricsUrl,
+    get pid() {
+      return child.pid ?? 0;
+    },
+    dataDir,
+    enrollmentToken: readFileSync(join(dataDir, 'enrollment-token'), 'utf8').trim(),
+    adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+    async metric(name) {
+      const text = await (await fetch(metricsUrl)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    },
+    stop,
+    async restart() {
+      await stop();
+      child = launch();
+      await waitReady(url, child, 60_000);
+    },
+    async close() {
+      await stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

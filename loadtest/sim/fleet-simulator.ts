@@ -1,0 +1,240 @@
+import { FleetAgentClient, FleetApiError, type CheckinResponse } from '@fleet/agent-protocol';
+import { Agent as HttpAgent } from 'node:http';
+import { distribution, ErrorTally, type Distribution } from './measurements';
+
+export interface SimulatorOptions {
+  /** Fleet Server (or load balancer) URL. */
+  url: string;
+  enrollmentToken: string;
+  /** Management API token (policy updates in the rollout scenario). */
+  adminToken: string;
+  /**
+   * Loopback source addresses the agents' sockets are spread over (127.0.0.1, 127.0.0.2, …): each
+   * source address has its own ~28,000 ephemeral ports towards one server port.
+   */
+  sourceAddresses?: string[];
+  /** Poll timeout the agents ask for (Go duration; the server grants it minus 2 min, within its bounds). */
+  pollTimeout?: string;
+  agentVersion?: string;
+}
+
+interface SimAgent {
+  client: FleetAgentClient;
+  policyId: string;
+  revision: number;
+  abort?: AbortController;
+  /** When this agent received each revision (ms since epoch). */
+  receivedAt: Map<number, number>;
+}
+
+export interface EnrollResult {
+  agents: number;
+  seconds: number;
+  perSecond: number;
+  latencyMs: Distribution;
+  errors: Record<string, number>;
+}
+
+export interface RolloutResult {
+  agents: number;
+  revision: number;
+  /** Time of the management API call's answer after it was sent. */
+  apiMs: number;
+  /** From sending the management API call to each agent receiving the revision. */
+  deliveryMs: Distribution;
+  missing: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `Retry-After` in ms (seconds in the header), with jitter so a refused crowd does not return at once. */
+function retryAfterMs(err: FleetApiError): number {
+  const s = Number(err.headers['retry-after'] ?? 1);
+  return (Number.isFinite(s) && s > 0 ? s : 1) * 1000 * (0.5 + Math.random());
+}
+
+/**
+ * Many Elastic Agents in one process, speaking the real protocol through FleetAgentClient: enroll,
+ * first checkin and ack, then a long-poll loop per agent (checkin; on a new revision record the
+ * time, ack it; on 429 wait Retry-After; on any other failure back off a second). Nothing is kept
+ * per request: an agent is its client, its revision and the times it got revisions.
+ */
+export class FleetSimulator {
+  readonly errors = new ErrorTally();
+  readonly agents: SimAgent[] = [];
+  /** Polls sent and not yet answered. */
+  openPolls = 0;
+  /** Checkins answered (any outcome) since the start. */
+  checkinsDone = 0;
+  /** Poll timeout the agents ask for from their next checkin on (see SimulatorOptions). */
+  pollTimeout: string | undefined;
+  private holding = false;
+  private readonly loops = new Set<Promise<void>>();
+  private readonly httpAgents: { address: string; agent: HttpAgent }[];
+
+  constructor(private readonly opts: SimulatorOptions) {
+    this.pollTimeout = opts.pollTimeout;
+    const addresses = opts.sourceAddresses?.length ? opts.sourceAddresses : ['127.0.0.1'];
+    this.httpAgents = addresses.map((address) => ({ address, agent: new HttpAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1_000_000, localAddress: address }) }));
+  }
+
+  private newClient(i: number): FleetAgentClient {
+    const pick = this.httpAgents[i % this.httpAgents.length] ?? this.httpAgents[0];
+    return new FleetAgentClient({
+      url: this.opts.url,
+      httpAgent: pick?.agent,
+      ...(pick ? { localAddress: pick.address } : {}),
+      ...(this.opts.agentVersion ? { agentVersion: this.opts.agentVersion } : {}),
+    });
+  }
+
+  private record(err: unknown): void {
+    if (err instanceof FleetApiError) this.errors.add(err.status);
+    else this.errors.add((err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message.slice(0, 40) : 'error'));
+  }
+
+  /** Enrolls `count` more agents, `concurrency` at a time; 429s are retried after Retry-After. */
+  async enroll(count: number, concurrency: number): Promise<EnrollResult> {
+    const latencies: number[] = [];
+    const errorsBefore = this.errors.toJSON();
+    const start = Date.now();
+    let next = 0;
+    const base = this.agents.length;
+    const worker = async () => {
+      for (let i = next++; i < count; i = next++) {
+        const client = this.newClient(base + i);
+        for (;;) {
+          const t0 = performance.now();
+          try {
+            await client.enroll(this.opts.enrollmentToken, { type: 'PERMANENT', metadata: { local: { elastic: { agent: { version: '9.1.0', id: `sim-${base + i}` } }, host: { hostname: `sim-${base + i}` } }, user_provided: {} } });
+            latencies.push(performance.now() - t0);
+            break;
+          } catch (err) {
+            this.record(err);
+            await sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
+          }
+        }
+        this.agents.push({ client, policyId: '', revision: 0, receivedAt: new Map() });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    const seconds = (Date.now() - start) / 1000;
+    const errors = Object.fromEntries(Object.entries(this.errors.toJSON()).map(([k, v]) => [k, v - (errorsBefore[k] ?? 0)]).filter(([, v]) => Number(v) > 0));
+    return { agents: count, seconds, perSecond: count / seconds, latencyMs: distribution(latencies), errors };
+  }
+
+  /** First checkin of every agent (answered at once with its policy) and the policy ack; returns checkin latencies. */
+  async prime(concurrency: number): Promise<Distribution> {
+    const latencies: number[] = [];
+    let next = 0;
+    const todo = this.agents.filter((a) => a.revision === 0);
+    const worker = async () => {
+      for (let i = next++; i < todo.length; i = next++) {
+        const a = todo[i];
+        if (!a) continue;
+        for (;;) {
+          const t0 = performance.now();
+          try {
+            const res = await a.client.checkin({ status: 'online', message: '' });
+            latencies.push(performance.now() - t0);
+            await this.accept(a, res);
+            break;
+          } catch (err) {
+            this.record(err);
+            await sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+    return distribution(latencies);
+  }
+
+  /** Takes a checkin answer: records a new revision and acks every action in it. */
+  private async accept(a: SimAgent, res: CheckinResponse): Promise<void> {
+    const actions = res.actions ?? [];
+    for (const action of actions) {
+      if (action.type !== 'POLICY_CHANGE') continue;
+      const [, policyId, rev] = action.id.split(':');
+      const revision = Number(rev);
+      if (revision > a.revision) {
+        a.revision = revision;
+        a.policyId = policyId ?? a.policyId;
+        a.receivedAt.set(revision, Date.now());
+      }
+    }
+    if (actions.length) {
+      await a.client.ack(actions.map((x) => ({ action_id: x.id, agent_id: a.client.agentId ?? '', timestamp: new Date().toISOString(), message: 'ok' })));
+    }
+  }
+
+  /** Starts every agent's long-poll loop (returns at once). */
+  hold(): void {
+    if (this.holding) return;
+    this.holding = true;
+    for (const a of this.agents) {
+      const loop = this.pollLoop(a).finally(() => this.loops.delete(loop));
+      this.loops.add(loop);
+    }
+  }
+
+  private async pollLoop(a: SimAgent): Promise<void> {
+    while (this.holding) {
+      a.abort = new AbortController();
+      this.openPolls += 1;
+      try {
+        const res = await a.client.checkin(
+          { status: 'online', message: '', agent_policy_id: a.policyId, policy_revision_idx: a.revision, ...(this.pollTimeout ? { poll_timeout: this.pollTimeout } : {}) },
+          { signal: a.abort.signal },
+        );
+        this.openPolls -= 1;
+        this.checkinsDone += 1;
+        await this.accept(a, res);
+      } catch (err) {
+        this.openPolls -= 1;
+        if (!this.holding) return;
+        this.record(err);
+        await sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
+      }
+    }
+  }
+
+  /** Waits until `held()` (e.g. the server's open-poll gauge) reaches `target`; returns the seconds it took. */
+  async waitHeld(held: () => Promise<number>, target: number, timeoutMs: number): Promise<number> {
+    const start = Date.now();
+    while (Date.now() - start < timeoutMs) {
+      if ((await held()) >= target) return (Date.now() - start) / 1000;
+      await sleep(250);
+    }
+    throw new Error(`only ${await held()} of ${target} polls held after ${timeoutMs} ms`);
+  }
+
+  /** Changes the policy through the management API and measures when each holding agent gets it. */
+  async rollout(policyId: string, timeoutMs: number): Promise<RolloutResult> {
+    const sent = Date.now();
+    const res = await fetch(`${this.opts.url}/api/fleet/agent_policies/${policyId}`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${this.opts.adminToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ description: `rollout ${new Date().toISOString()}` }),
+    });
+    if (!res.ok) throw new Error(`policy update: ${res.status} ${await res.text()}`);
+    const apiMs = Date.now() - sent;
+    const revision = ((await res.json()) as { item: { revision: number } }).item.revision;
+    const on = this.agents.filter((a) => a.policyId === policyId);
+    const deadline = sent + timeoutMs;
+    while (Date.now() < deadline && on.some((a) => a.revision < revision)) await sleep(50);
+    const delays = on.flatMap((a) => {
+      const at = a.receivedAt.get(revision);
+      return at === undefined ? [] : [at - sent];
+    });
+    return { agents: on.length, revision, apiMs, deliveryMs: distribution(delays), missing: on.length - delays.length };
+  }
+
+  /** Ends the loops (open polls are aborted) and closes every socket. Idempotent. */
+  async stop(): Promise<void> {
+    this.holding = false;
+    for (const a of this.agents) a.abort?.abort();
+    await Promise.allSettled([...this.loops]);
+    for (const { agent } of this.httpAgents) agent.destroy();
+  }
+}

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+
+/** Percentiles of a sample (nearest-rank), in the sample's unit. */
+export interface Distribution {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p100: number;
+}
+
+export function distribution(values: number[]): Distribution {
+  if (!values.length) return { count: 0, p50: 0, p90: 0, p99: 0, p100: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
+  return { count: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), p100: sorted[sorted.length - 1] ?? 0 };
+}
+
+/** CPU time (user + system, seconds) and resident memory (bytes) of a process, from /proc. */
+export interface ProcessUsage {
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+export function processUsage(pid: number): ProcessUsage {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  return { cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssKb * 1024 };
+}
+
+/** Sum over several processes (the gateway tier). */
+export function tierUsage(pids: number[]): ProcessUsage {
+  return pids.map(processUsage).reduce((a, b) => ({ cpuSeconds: a.cpuSeconds + b.cpuSeconds, rssBytes: a.rssBytes + b.rssBytes }), { cpuSeconds: 0, rssBytes: 0 });
+}
+
+/** Counts of failures by HTTP status (or error code when there was no answer). */
+export class ErrorTally {
+  private readonly counts = new Map<string, number>();
+  add(key: string | number): void {
+    const k = String(key);
+    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+  }
+  get total(): number {
+    let n = 0;
+    for (const v of this.counts.values()) n += v;
+    return n;
+  }
+  toJSON(): Record<string, number> {
+    return Object.fromEntries([...this.counts.entries()].sort());
+  }
+}
