@@ -33,6 +33,9 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number): P
   throw new Error(`${url} not ready within ${timeoutMs} ms`);
 }
 
+/** Extra Node options for the server, e.g. `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it. */
+const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fleet-bench-'));
   const port = await reservePort();
@@ -40,7 +43,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   const url = `http://127.0.0.1:${port}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const launch = () =>
-    spawn(process.execPath, ['--require', join(root, 'services/all-in-one/dist/instrumentation.js'), join(root, 'services/all-in-one/dist/main.js')], {
+    spawn(process.execPath, [...nodeArgs, '--require', join(root, 'services/all-in-one/dist/instrumentation.js'), join(root, 'services/all-in-one/dist/main.js')], {
       env: {
         ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLEET_'))),
         FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
