@@ -12,7 +12,12 @@ import { startServerProcess } from './fleet-server-process';
  * to loadtest/results/. Never part of `npm test`.
  */
 const full = process.argv.includes('--full');
-const SIZE = full ? { enroll: 10_000, fleet: 18_000, rollout: 10_000 } : { enroll: 2_000, fleet: 2_000, rollout: 2_000 };
+// The full fleet stays below this machine's 20,000 open files per process: the simulator's
+// sockets and the restarted server's spawn share this process's limit.
+const SIZE = {
+  enroll: Number(process.env.BENCH_ENROLL ?? (full ? 10_000 : 2_000)),
+  fleet: Number(process.env.BENCH_AGENTS ?? (full ? 15_000 : 2_000)),
+};
 const POLICY = 'fleet-default-policy';
 const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
@@ -65,7 +70,7 @@ async function main(): Promise<void> {
     // 4. Policy rollout to every agent (all on the default policy); then short polls for the CPU figure.
     sim.pollTimeout = '2m1s'; // granted: max(min poll 1 s, 2m1s − 2 min) = 1 s, from each agent's next checkin
     const rollout = await sim.rollout(POLICY, 60_000);
-    row('policy rollout', `to ${rollout.agents} agents`, `p50 ${ms(rollout.deliveryMs.p50)}, p99 ${ms(rollout.deliveryMs.p99)}, p100 ${ms(rollout.deliveryMs.p100)}; missing ${rollout.missing}`, full ? 'p100 ≤ 2 s at 10,000' : 'p100 ≤ 2 s');
+    row('policy rollout', `to ${rollout.agents} agents`, `p50 ${ms(rollout.deliveryMs.p50)}, p99 ${ms(rollout.deliveryMs.p99)}, p100 ${ms(rollout.deliveryMs.p100)}; missing ${rollout.missing}`, 'p100 ≤ 2 s at 10,000');
 
     // 5. Steady-state checkin CPU: every agent checks in once a second with nothing new.
     await sleep(5_000);
@@ -102,6 +107,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  const cause = err instanceof Error && err.cause instanceof Error ? ` (cause: ${err.cause.message})` : '';
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${cause}\n`);
   process.exitCode = 1;
 });

@@ -6,7 +6,7 @@ import { reservePort } from '../deploy/topology/local-topology';
 
 const root = resolve(__dirname, '..');
 
-/** The all-in-one server as a separate process (built `dist/`, as `npm start` runs it), for load tests. */
+/** The all-in-one server as a separate process (built `dist/`, with `npm start`'s Node options), for load tests. */
 export interface ServerProcess {
   url: string;
   metricsUrl: string;
@@ -43,7 +43,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   const url = `http://127.0.0.1:${port}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const launch = () =>
-    spawn(process.execPath, [...nodeArgs, '--require', join(root, 'services/all-in-one/dist/instrumentation.js'), join(root, 'services/all-in-one/dist/main.js')], {
+    spawn(process.execPath, ['--max-semi-space-size=64', ...nodeArgs, '--require', join(root, 'services/all-in-one/dist/instrumentation.js'), join(root, 'services/all-in-one/dist/main.js')], {
       env: {
         ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLEET_'))),
         FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
@@ -75,7 +75,18 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     enrollmentToken: readFileSync(join(dataDir, 'enrollment-token'), 'utf8').trim(),
     adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
     async metric(name) {
-      const text = await (await fetch(metricsUrl)).text();
+      // A scrape can fail while the server is saturated (a reset kept-alive socket): try again
+      // on a new connection, a few times.
+      let text: string;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          text = await (await fetch(metricsUrl, { headers: { Connection: 'close' } })).text();
+          break;
+        } catch (err) {
+          if (attempt >= 4) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
       const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
       return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
     },

@@ -227,7 +227,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     // The tracing preload first, as in the containers (it does nothing unless tracing is enabled).
     const args = opts.fromSource
       ? ['--conditions=@fleet/source', '--import', 'tsx', '--import', file('instrumentation'), file('main')]
-      : ['--require', file('instrumentation'), file('main')];
+      : ['--max-semi-space-size=64', '--require', file('instrumentation'), file('main')];
     const child = spawn(process.execPath, args, {
       cwd: root,
       env: {
