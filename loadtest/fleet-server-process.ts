@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { reservePort } from '../deploy/topology/local-topology';
@@ -23,15 +23,22 @@ export interface ServerProcess {
   close(): Promise<void>;
 }
 
-async function waitReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitReady(url: string, supervisor: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if (supervisor.exitCode !== null) throw new Error(`server supervisor exited with ${supervisor.exitCode}`);
     if ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} not ready within ${timeoutMs} ms`);
 }
+
+/**
+ * Runs node again each time it exits, until the stop file exists. The restart happens in this
+ * shell, not in the load generator: with tens of thousands of sockets reconnecting, the load
+ * generator may have no file descriptor left to spawn a process with.
+ */
+const SUPERVISOR = 'while [ ! -e "$STOP_FILE" ]; do "$@" & echo $! > "$PID_FILE"; wait $!; done';
 
 /** Extra Node options for the server, e.g. `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it. */
 const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -42,34 +49,52 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   const metricsPort = await reservePort();
   const url = `http://127.0.0.1:${port}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-  const launch = () =>
-    spawn(process.execPath, ['--max-semi-space-size=64', ...nodeArgs, '--require', join(root, 'services/all-in-one/dist/instrumentation.js'), join(root, 'services/all-in-one/dist/main.js')], {
-      env: {
-        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLEET_'))),
-        FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
-        FLEET_HTTP_HOST: '127.0.0.1',
-        FLEET_HTTP_PORT: String(port),
-        FLEET_METRICS_HOST: '127.0.0.1',
-        FLEET_METRICS_PORT: String(metricsPort),
-        FLEET_PUBLIC_URLS: url,
-        FLEET_LOG_LEVEL: 'warn',
-        ...env,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  let child = launch();
-  await waitReady(url, child, 60_000);
-  const stop = () =>
-    new Promise<void>((r) => {
-      if (child.exitCode !== null || child.signalCode !== null) return r();
-      child.once('exit', () => r());
-      child.kill('SIGTERM');
-    });
+  const pidFile = join(dataDir, 'server.pid');
+  const stopFile = join(dataDir, 'stop');
+  const args = ['--max-semi-space-size=64', ...nodeArgs, '--require', join(root, 'services/all-in-one/dist/instrumentation.js'), join(root, 'services/all-in-one/dist/main.js')];
+  const supervisor = spawn('sh', ['-c', SUPERVISOR, 'fleet-server', process.execPath, ...args], {
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLEET_'))),
+      STOP_FILE: stopFile,
+      PID_FILE: pidFile,
+      FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
+      FLEET_HTTP_HOST: '127.0.0.1',
+      FLEET_HTTP_PORT: String(port),
+      FLEET_METRICS_HOST: '127.0.0.1',
+      FLEET_METRICS_PORT: String(metricsPort),
+      FLEET_PUBLIC_URLS: url,
+      FLEET_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitReady(url, supervisor, 60_000);
+  const serverPid = (): number => Number(readFileSync(pidFile, 'utf8').trim());
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const terminate = async (pid: number): Promise<void> => {
+    if (alive(pid)) process.kill(pid, 'SIGTERM');
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+  };
+  const stop = async (): Promise<void> => {
+    writeFileSync(stopFile, '');
+    if (supervisor.exitCode === null) {
+      const exited = new Promise<void>((r) => supervisor.once('exit', () => r()));
+      await terminate(serverPid());
+      await exited;
+    }
+  };
   return {
     url,
     metricsUrl,
     get pid() {
-      return child.pid ?? 0;
+      return serverPid();
     },
     dataDir,
     enrollmentToken: readFileSync(join(dataDir, 'enrollment-token'), 'utf8').trim(),
@@ -92,9 +117,10 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     },
     stop,
     async restart() {
-      await stop();
-      child = launch();
-      await waitReady(url, child, 60_000);
+      const old = serverPid();
+      await terminate(old);
+      while (serverPid() === old) await new Promise((r) => setTimeout(r, 50));
+      await waitReady(url, supervisor, 60_000);
     },
     async close() {
       await stop();
