@@ -50,6 +50,21 @@ describe('Management API (Kibana-compatible)', function () {
     expect(list.body.items).to.have.length(1);
   });
 
+  it('When a revision document outlived a failed update, then the next update goes past it instead of conflicting forever', async () => {
+    const created = await request(h.url).post('/api/fleet/agent_policies').set(h.admin).send({ name: 'orphan revision', namespace: 'default' }).expect(200);
+    const id = (created.body as { item: { id: string } }).item.id;
+    // What a timed-out update leaves: revision 2 written to .fleet-policies, the record still at 1.
+    const first = await h.server.store.policies.latest(id);
+    expect(first?._source.revision_idx).to.equal(1);
+    await h.server.store.policies.create({ ...(first?._source ?? ({} as never)), revision_idx: 2, '@timestamp': new Date().toISOString() });
+    const updated = await request(h.url).put(`/api/fleet/agent_policies/${id}`).set(h.admin).send({ description: 'after the orphan' });
+    expect(updated.status, JSON.stringify(updated.body)).to.equal(200);
+    expect((updated.body as { item: { revision: number } }).item.revision).to.equal(3);
+    expect((await h.server.store.policies.latest(id))?._source.revision_idx).to.equal(3);
+    const read = await request(h.url).get(`/api/fleet/agent_policies/${id}`).set(h.admin).expect(200);
+    expect((read.body as { item: { revision: number; description: string } }).item).to.include({ revision: 3, description: 'after the orphan' });
+  });
+
   it('When agents are listed, then filters by policy, status and tags and paging work', async () => {
     const online = await enrollAgent(h, {}, ['blue']);
     const first = await online.checkin({ status: 'online', message: '' });

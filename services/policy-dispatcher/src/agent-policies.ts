@@ -76,13 +76,17 @@ export async function updateAgentPolicy(deps: PolicyDeps, id: string, input: Age
   return deps.mutex.run(`policy:${id}`, async () => {
     const current = await getAgentPolicy(deps.store, id);
     if (input.name && input.name !== current.name) await assertNameFree(deps.store, input.name, id);
+    // A revision document can exist past the record's revision: an earlier update whose write
+    // landed after its caller had given up (a timeout), before the record was bumped. Agents may
+    // already run it, so the next revision goes past it rather than colliding with it forever.
+    const written = (await deps.store.policies.latest(id))?._source.revision_idx ?? 0;
     const now = nowOf(deps);
     const next: AgentPolicyRecord = {
       ...current,
       ...contentOf(input),
       ...definedOf(input),
       id,
-      revision: current.revision + 1,
+      revision: Math.max(current.revision, written) + 1,
       updated_at: now.toISOString(),
       updated_by: user,
     };
