@@ -19,6 +19,8 @@ const SIZE = {
   fleet: Number(process.env.BENCH_AGENTS ?? (full ? 15_000 : 2_000)),
 };
 const POLICY = 'fleet-default-policy';
+const OVERLOAD_SECONDS = Number(process.env.BENCH_OVERLOAD_SECONDS ?? 30);
+const overloadOnly = process.argv.includes('--overload-only');
 const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 interface Row {
@@ -38,6 +40,10 @@ const ms = (v: number) => `${Math.round(v)} ms`;
 const sleep = (t: number) => new Promise<void>((r) => setTimeout(r, t));
 
 async function main(): Promise<void> {
+  if (overloadOnly) {
+    await overload(Math.min(SIZE.fleet, 10_000));
+    return;
+  }
   out(`fleet-server-ts bench (${full ? 'full' : 'short'}): ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; server and load generator on this machine`);
   const server = await startServerProcess({
     // Capacity, not the default rate limit (1,000 enrollments/s), is what is measured.
@@ -96,6 +102,7 @@ async function main(): Promise<void> {
     await sim.stop();
     await server.close();
   }
+  await overload(Math.min(SIZE.fleet, 10_000));
   mkdirSync(join(__dirname, 'results'), { recursive: true });
   const file = join(__dirname, 'results', `bench-${full ? 'full' : 'short'}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, rows }, null, 2));
@@ -104,6 +111,56 @@ async function main(): Promise<void> {
   out('| --- | --- | --- | --- |');
   for (const r of rows) out(`| ${r.scenario} | ${r.figure} | ${r.value} | ${r.target} |`);
   out(`\nfigures written to ${file}`);
+}
+
+/**
+ * Twice the configured capacity: the checkin route admits `capacity` concurrent polls
+ * (FLEET_CHECKIN_LIMIT_MAX) and 2 × capacity agents poll. The rest must get 429 + Retry-After, the
+ * server's memory must stay flat, and when half the agents leave, everyone left is held again.
+ */
+async function overload(agents: number): Promise<void> {
+  const capacity = Math.floor(agents / 2);
+  const server = await startServerProcess({
+    FLEET_ENROLL_LIMIT_INTERVAL_MS: '0',
+    FLEET_ENROLL_LIMIT_MAX: '0',
+    FLEET_CHECKIN_JITTER_MS: '0',
+    FLEET_CHECKIN_LIMIT_MAX: String(capacity),
+  });
+  const sim = new FleetSimulator({ url: server.url, enrollmentToken: server.enrollmentToken, adminToken: server.adminToken, sourceAddresses: SOURCES });
+  try {
+    await sim.enroll(agents, 64);
+    await sim.prime(64);
+    const errorsBefore = sim.errors.toJSON();
+    sim.hold();
+    await sim.waitHeld(() => server.metric('fleet_checkin_inflight_longpolls'), capacity, 120_000);
+    const rss: number[] = [];
+    for (let i = 0; i < OVERLOAD_SECONDS; i++) {
+      rss.push(processUsage(server.pid).rssBytes);
+      await sleep(1_000);
+    }
+    const third = Math.floor(rss.length / 3);
+    const lastThird = rss.slice(rss.length - third);
+    const held = await server.metric('fleet_checkin_inflight_longpolls');
+    const failures = Object.entries(sim.errors.toJSON())
+      .map(([k, v]) => [k, v - (errorsBefore[k] ?? 0)] as const)
+      .filter(([, v]) => v > 0);
+    const mib = (b: number) => Math.round(b / 2 ** 20);
+    row(
+      'overload',
+      `${agents} agents for a capacity of ${capacity} polls, for ${OVERLOAD_SECONDS} s`,
+      `${held} held; refusals: ${failures.map(([k, v]) => `${k}×${v}`).join(', ') || 'none'}; RSS ${mib(rss[0] ?? 0)} MiB at the start, ${mib(Math.min(...lastThird))}-${mib(Math.max(...lastThird))} MiB over the last third`,
+      '429 + Retry-After only, memory flat',
+    );
+    sim.release(agents - capacity);
+    const start = Date.now();
+    const before = sim.errors.total;
+    await sim.waitHeld(() => server.metric('fleet_checkin_inflight_longpolls'), capacity, 120_000);
+    await sleep(3_000);
+    row('overload', `load back to capacity (${capacity} agents)`, `all ${capacity} held again ${((Date.now() - start) / 1000 - 3).toFixed(1)} s after the others left; ${sim.errors.total - before} refusals meanwhile`, 'recovers by itself');
+  } finally {
+    await sim.stop();
+    await server.close();
+  }
 }
 
 main().catch((err: unknown) => {

@@ -23,6 +23,8 @@ interface SimAgent {
   policyId: string;
   revision: number;
   abort?: AbortController;
+  /** Taken out of the fleet by release(): its loop ends. */
+  released?: boolean;
   /** When this agent received each revision (ms since epoch). */
   receivedAt: Map<number, number>;
 }
@@ -179,7 +181,7 @@ export class FleetSimulator {
   }
 
   private async pollLoop(a: SimAgent): Promise<void> {
-    while (this.holding) {
+    while (this.holding && !a.released) {
       a.abort = new AbortController();
       this.openPolls += 1;
       try {
@@ -192,7 +194,7 @@ export class FleetSimulator {
         await this.accept(a, res);
       } catch (err) {
         this.openPolls -= 1;
-        if (!this.holding) return;
+        if (!this.holding || a.released) return;
         this.record(err);
         await sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
       }
@@ -228,6 +230,15 @@ export class FleetSimulator {
       return at === undefined ? [] : [at - sent];
     });
     return { agents: on.length, revision, apiMs, deliveryMs: distribution(delays), missing: on.length - delays.length };
+  }
+
+  /** Takes the last `count` holding agents out of the fleet (their polls are aborted): load goes down. */
+  release(count: number): void {
+    const holding = this.agents.filter((a) => !a.released);
+    for (const a of holding.slice(Math.max(0, holding.length - count))) {
+      a.released = true;
+      a.abort?.abort();
+    }
   }
 
   /** Ends the loops (open polls are aborted) and closes every socket. Idempotent. */
