@@ -43,6 +43,14 @@ const SUPERVISOR = 'while [ ! -e "$STOP_FILE" ]; do "$@" & echo $! > "$PID_FILE"
 /** Extra Node options for the server, e.g. `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it. */
 const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
+/** Extra server settings, e.g. `BENCH_SERVER_ENV="FLEET_CHECKIN_COMPRESSION_LEVEL=0,FLEET_LOG_LEVEL=info"`. */
+const extraEnv = Object.fromEntries(
+  (process.env.BENCH_SERVER_ENV ?? '')
+    .split(',')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
+);
+
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fleet-bench-'));
   const port = await reservePort();
@@ -65,6 +73,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       FLEET_PUBLIC_URLS: url,
       FLEET_LOG_LEVEL: 'warn',
       ...env,
+      ...extraEnv,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
