@@ -2,10 +2,9 @@
 // the management API and sends each a SETTINGS action. Each agent records the action's age at
 // receipt (fleet_time_to_action) and acks it.
 //   k6 run -e ENROLLMENT_TOKEN=… -e ADMIN_TOKEN=… -e AGENTS=1000 loadtest/k6/action-dispatch.js
-import { sleep } from 'k6';
 import http from 'k6/http';
 import { Counter, Trend } from 'k6/metrics';
-import { URL, ack, adminHeaders, ageMs, checkin, enroll } from './lib/fleet.js';
+import { URL, ack, adminHeaders, ageMs, backOff, checkin, enrollAgent } from './lib/fleet.js';
 
 const timeToAction = new Trend('fleet_time_to_action', true);
 const acked = new Counter('fleet_actions_acked');
@@ -27,18 +26,13 @@ export const options = {
 };
 
 export function agent() {
-  let a = null;
-  while (!a) {
-    const e = enroll();
-    if (e.status === 200) a = { id: e.id, key: e.key, revision: 0, policyId: '' };
-    else sleep(e.retryAfter * (0.5 + Math.random()));
-  }
+  const a = enrollAgent();
   let first = true;
   for (;;) {
     const res = checkin(a, !first);
     first = false;
     if (res.status !== 200) {
-      sleep(res.status === 429 ? res.retryAfter * (0.5 + Math.random()) : 1);
+      backOff(res);
       continue;
     }
     const settings = res.actions.filter((x) => x.type === 'SETTINGS');

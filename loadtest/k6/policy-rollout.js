@@ -2,10 +2,9 @@
 // through the management API. Each agent records how long after the revision was written
 // (its created_at) the POLICY_CHANGE reached it: fleet_time_to_policy, up to its max (p100).
 //   k6 run -e ENROLLMENT_TOKEN=… -e ADMIN_TOKEN=… -e AGENTS=2000 loadtest/k6/policy-rollout.js
-import { sleep } from 'k6';
 import http from 'k6/http';
 import { Counter, Trend } from 'k6/metrics';
-import { URL, ack, adminHeaders, ageMs, checkin, enroll } from './lib/fleet.js';
+import { URL, ack, adminHeaders, ageMs, backOff, checkin, enrollAgent } from './lib/fleet.js';
 
 const timeToPolicy = new Trend('fleet_time_to_policy', true);
 const delivered = new Counter('fleet_policy_deliveries');
@@ -29,17 +28,12 @@ export const options = {
 };
 
 export function agent() {
-  let a = null;
-  while (!a) {
-    const e = enroll();
-    if (e.status === 200) a = { id: e.id, key: e.key, revision: 0, policyId: '' };
-    else sleep(e.retryAfter * (0.5 + Math.random()));
-  }
+  const a = enrollAgent();
   let first = true;
   for (;;) {
     const res = checkin(a, !first);
     if (res.status !== 200) {
-      sleep(res.status === 429 ? res.retryAfter * (0.5 + Math.random()) : 1);
+      backOff(res);
       continue;
     }
     for (const action of res.actions) {

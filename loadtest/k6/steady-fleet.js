@@ -1,10 +1,9 @@
 // A steady fleet: each VU is one agent that enrolls once, then long-polls forever (acking what it
 // gets), as elastic-agent does.
 //   k6 run -e ENROLLMENT_TOKEN=… -e AGENTS=2000 -e DURATION=2m loadtest/k6/steady-fleet.js
-import { sleep } from 'k6';
 import http from 'k6/http';
 import { Counter, Trend } from 'k6/metrics';
-import { ack, checkin, enroll } from './lib/fleet.js';
+import { ack, backOff, checkin, enrollAgent } from './lib/fleet.js';
 
 const firstCheckinMs = new Trend('fleet_first_checkin_duration', true);
 const refused = new Counter('fleet_refused');
@@ -30,15 +29,7 @@ export const options = {
 };
 
 export default function () {
-  let agent = null;
-  while (!agent) {
-    const e = enroll();
-    if (e.status === 200) agent = { id: e.id, key: e.key, revision: 0, policyId: '' };
-    else {
-      refused.add(1);
-      sleep(e.retryAfter * (0.5 + Math.random()));
-    }
-  }
+  const agent = enrollAgent(() => refused.add(1));
   const t0 = Date.now();
   let first = true;
   // Long-poll until the scenario's maxDuration ends the VU.
@@ -48,13 +39,9 @@ export default function () {
       firstCheckinMs.add(Date.now() - t0);
       first = false;
     }
-    if (res.status === 429) {
-      refused.add(1);
-      sleep(res.retryAfter * (0.5 + Math.random()));
-      continue;
-    }
     if (res.status !== 200) {
-      sleep(1);
+      if (res.status === 429) refused.add(1);
+      backOff(res);
       continue;
     }
     ack(agent, res.actions);

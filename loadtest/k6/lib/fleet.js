@@ -4,6 +4,7 @@
 //   ENROLLMENT_TOKEN     an enrollment API key (data/enrollment-token of the all-in-one server)
 //   ADMIN_TOKEN          the management API token (data/admin-token)
 //   POLL_TIMEOUT         poll_timeout the agents ask for (default 5m; the server grants it minus 2 min)
+import { sleep } from 'k6';
 import http from 'k6/http';
 import exec from 'k6/execution';
 
@@ -38,6 +39,21 @@ export function enroll(tags) {
   if (res.status !== 200) return { status: res.status, retryAfter: Number(res.headers['Retry-After'] || 1) };
   const item = res.json('item');
   return { status: 200, id: item.id, key: item.access_api_key };
+}
+
+/** Waits as an agent does after a refused request: Retry-After (jittered) on 429, a second otherwise. */
+export function backOff(res) {
+  sleep(res.status === 429 ? res.retryAfter * (0.5 + Math.random()) : 1);
+}
+
+/** Enrolls a new agent, retrying until accepted; `onRefused(res)` is called for each refusal. */
+export function enrollAgent(onRefused) {
+  for (;;) {
+    const e = enroll();
+    if (e.status === 200) return { id: e.id, key: e.key, revision: 0, policyId: '' };
+    if (onRefused) onRefused(e);
+    backOff(e);
+  }
 }
 
 /** One checkin; returns the parsed body (or null) and the status. */
