@@ -50,6 +50,11 @@ export interface NotificationEnvelope {
 
 export type NotificationHandler = (envelope: NotificationEnvelope) => void;
 
+/** What a bus sends: the notification, its sender, when, and the trace it continues. */
+export function envelopeOf(sender: string, notification: FleetNotification, traceparent: string | undefined): NotificationEnvelope {
+  return { sender, sent_at: new Date().toISOString(), notification, ...(traceparent ? { traceparent } : {}) };
+}
+
 /**
  * Tells every checkin gateway about changes. Delivery is best effort (a lost message delays, never
  * loses, a delivery: gateways also poll the change feeds); handlers must be idempotent.
@@ -100,12 +105,7 @@ export class InProcessBus implements NotificationBus {
   }
 
   private deliver(notification: FleetNotification, traceparent?: string): Promise<void> {
-    const envelope: NotificationEnvelope = {
-      sender: this.senderId,
-      sent_at: new Date().toISOString(),
-      notification,
-      ...(traceparent ? { traceparent } : {}),
-    };
+    const envelope = envelopeOf(this.senderId, notification, traceparent);
     for (const handler of this.handlers) queueMicrotask(() => handler(envelope));
     return Promise.resolve();
   }

@@ -1,7 +1,7 @@
 import { currentTraceparent } from '@fleet/telemetry';
 import { Redis, type RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import type { FleetNotification, NotificationBus, NotificationEnvelope, NotificationHandler } from './notification-bus';
+import { envelopeOf, type FleetNotification, type NotificationBus, type NotificationEnvelope, type NotificationHandler } from './notification-bus';
 import { PolicyDebouncer } from './policy-debouncer';
 
 export interface RedisBusOptions {
@@ -111,12 +111,7 @@ export class RedisNotificationBus implements NotificationBus {
   }
 
   private async send(notification: FleetNotification, traceparent?: string): Promise<void> {
-    const envelope: NotificationEnvelope = {
-      sender: this.senderId,
-      sent_at: new Date().toISOString(),
-      notification,
-      ...(traceparent ? { traceparent } : {}),
-    };
+    const envelope = envelopeOf(this.senderId, notification, traceparent);
     try {
       await this.publisher.publish(this.channel, JSON.stringify(envelope));
     } catch (err) {
