@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetSimulator } from './sim/fleet-simulator';
 import { processUsage } from './sim/measurements';
-import { startServerProcess } from './fleet-server-process';
+import { LOAD_TEST_SETTINGS, startServerProcess } from './fleet-server-process';
 
 /**
  * `npm run bench` (short, fixed) and `npm run bench:full` (the issue's targets, within this
@@ -45,13 +45,7 @@ async function main(): Promise<void> {
     return;
   }
   out(`fleet-server-ts bench (${full ? 'full' : 'short'}): ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; server and load generator on this machine`);
-  const server = await startServerProcess({
-    // Capacity, not the default rate limit (1,000 enrollments/s), is what is measured.
-    FLEET_ENROLL_LIMIT_INTERVAL_MS: '0',
-    FLEET_ENROLL_LIMIT_MAX: '0',
-    FLEET_CHECKIN_JITTER_MS: '0',
-    FLEET_CHECKIN_MIN_POLL_MS: '1000',
-  });
+  const server = await startServerProcess({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_MIN_POLL_MS: '1000' });
   const sim = new FleetSimulator({ url: server.url, enrollmentToken: server.enrollmentToken, adminToken: server.adminToken, sourceAddresses: SOURCES });
   try {
     // 1. Enrollment storm.
@@ -94,9 +88,7 @@ async function main(): Promise<void> {
     // Failures from here on are the new process's (before: the old one stopping, the port closed).
     const errorsBefore = sim.errors.toJSON();
     const back = await sim.waitHeld(() => server.metric('fleet_checkin_inflight_longpolls'), SIZE.fleet, 120_000);
-    const errors = Object.entries(sim.errors.toJSON())
-      .map(([k, v]) => [k, v - (errorsBefore[k] ?? 0)] as const)
-      .filter(([, v]) => v > 0);
+    const errors = Object.entries(sim.errors.since(errorsBefore));
     row('reconnect storm', `${SIZE.fleet} agents after a restart`, `all long-polling again ${((Date.now() - restartAt) / 1000).toFixed(1)} s after the restart began (${back.toFixed(1)} s after it listened); failures after it listened: ${errors.map(([k, v]) => `${k}×${v}`).join(', ') || 'none'}`, '≤ 60 s, only 429 (and refused connects while down)');
   } finally {
     await sim.stop();
@@ -120,12 +112,7 @@ async function main(): Promise<void> {
  */
 async function overload(agents: number): Promise<void> {
   const capacity = Math.floor(agents / 2);
-  const server = await startServerProcess({
-    FLEET_ENROLL_LIMIT_INTERVAL_MS: '0',
-    FLEET_ENROLL_LIMIT_MAX: '0',
-    FLEET_CHECKIN_JITTER_MS: '0',
-    FLEET_CHECKIN_LIMIT_MAX: String(capacity),
-  });
+  const server = await startServerProcess({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_LIMIT_MAX: String(capacity) });
   const sim = new FleetSimulator({ url: server.url, enrollmentToken: server.enrollmentToken, adminToken: server.adminToken, sourceAddresses: SOURCES });
   try {
     await sim.enroll(agents, 64);
@@ -141,9 +128,7 @@ async function overload(agents: number): Promise<void> {
     const third = Math.floor(rss.length / 3);
     const lastThird = rss.slice(rss.length - third);
     const held = await server.metric('fleet_checkin_inflight_longpolls');
-    const failures = Object.entries(sim.errors.toJSON())
-      .map(([k, v]) => [k, v - (errorsBefore[k] ?? 0)] as const)
-      .filter(([, v]) => v > 0);
+    const failures = Object.entries(sim.errors.since(errorsBefore));
     const mib = (b: number) => Math.round(b / 2 ** 20);
     row(
       'overload',

@@ -40,6 +40,16 @@ async function waitReady(url: string, supervisor: ChildProcess, timeoutMs: numbe
  */
 const SUPERVISOR = 'while [ ! -e "$STOP_FILE" ]; do "$@" & echo $! > "$PID_FILE"; wait $!; done';
 
+/**
+ * What every load test runs the server with: capacity, not the default rate limit (1,000
+ * enrollments/s), is what is measured, and no jitter, so poll lengths are the configured ones.
+ */
+export const LOAD_TEST_SETTINGS = {
+  FLEET_ENROLL_LIMIT_INTERVAL_MS: '0',
+  FLEET_ENROLL_LIMIT_MAX: '0',
+  FLEET_CHECKIN_JITTER_MS: '0',
+} as const;
+
 /** Extra Node options for the server, e.g. `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it. */
 const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startServerProcess, type ServerProcess } from '../fleet-server-process';
+import { LOAD_TEST_SETTINGS, startServerProcess, type ServerProcess } from '../fleet-server-process';
 
 /**
  * Runs one k6 script (loadtest/k6/<name>.js) with real k6:
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     const read = (f: string) => readFileSync(join(tokenDir, f), 'utf8').trim();
     target = { url, enrollmentToken: read('enrollment-token'), adminToken: read('admin-token') };
   } else {
-    server = await startServerProcess({ FLEET_ENROLL_LIMIT_INTERVAL_MS: '0', FLEET_ENROLL_LIMIT_MAX: '0', FLEET_CHECKIN_JITTER_MS: '0' });
+    server = await startServerProcess(LOAD_TEST_SETTINGS);
     target = server;
     out(`all-in-one server (pid ${server.pid}) at ${server.url}`);
   }

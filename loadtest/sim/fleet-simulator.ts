@@ -55,6 +55,15 @@ function retryAfterMs(err: FleetApiError): number {
   return (Number.isFinite(s) && s > 0 ? s : 1) * 1000 * (0.5 + Math.random());
 }
 
+/** Runs `task(0)` … `task(count - 1)`, at most `concurrency` at a time. */
+async function inPool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) await task(i);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+}
+
 /**
  * Many Elastic Agents in one process, speaking the real protocol through FleetAgentClient: enroll,
  * first checkin and ack, then a long-poll loop per agent (checkin; on a new revision record the
@@ -95,60 +104,57 @@ export class FleetSimulator {
     else this.errors.add((err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message.slice(0, 40) : 'error'));
   }
 
+  /** Waits as an agent does after a failure: Retry-After on 429, a second otherwise. */
+  private backOff(err: unknown): Promise<void> {
+    return sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
+  }
+
+  /** Runs `work` until it succeeds, recording each failure and backing off between tries. */
+  private async untilAccepted(work: () => Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        return await work();
+      } catch (err) {
+        this.record(err);
+        await this.backOff(err);
+      }
+    }
+  }
+
   /** Enrolls `count` more agents, `concurrency` at a time; 429s are retried after Retry-After. */
   async enroll(count: number, concurrency: number): Promise<EnrollResult> {
     const latencies: number[] = [];
     const errorsBefore = this.errors.toJSON();
     const start = Date.now();
-    let next = 0;
     const base = this.agents.length;
-    const worker = async () => {
-      for (let i = next++; i < count; i = next++) {
-        const client = this.newClient(base + i);
-        for (;;) {
-          const t0 = performance.now();
-          try {
-            await client.enroll(this.opts.enrollmentToken, { type: 'PERMANENT', metadata: { local: { elastic: { agent: { version: '9.1.0', id: `sim-${base + i}` } }, host: { hostname: `sim-${base + i}` } }, user_provided: {} } });
-            latencies.push(performance.now() - t0);
-            break;
-          } catch (err) {
-            this.record(err);
-            await sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
-          }
-        }
-        this.agents.push({ client, policyId: '', revision: 0, receivedAt: new Map() });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    await inPool(count, concurrency, async (i) => {
+      const client = this.newClient(base + i);
+      const id = `sim-${base + i}`;
+      await this.untilAccepted(async () => {
+        const t0 = performance.now();
+        await client.enroll(this.opts.enrollmentToken, { type: 'PERMANENT', metadata: { local: { elastic: { agent: { version: '9.1.0', id } }, host: { hostname: id } }, user_provided: {} } });
+        latencies.push(performance.now() - t0);
+      });
+      this.agents.push({ client, policyId: '', revision: 0, receivedAt: new Map() });
+    });
     const seconds = (Date.now() - start) / 1000;
-    const errors = Object.fromEntries(Object.entries(this.errors.toJSON()).map(([k, v]) => [k, v - (errorsBefore[k] ?? 0)]).filter(([, v]) => Number(v) > 0));
-    return { agents: count, seconds, perSecond: count / seconds, latencyMs: distribution(latencies), errors };
+    return { agents: count, seconds, perSecond: count / seconds, latencyMs: distribution(latencies), errors: this.errors.since(errorsBefore) };
   }
 
   /** First checkin of every agent (answered at once with its policy) and the policy ack; returns checkin latencies. */
   async prime(concurrency: number): Promise<Distribution> {
     const latencies: number[] = [];
-    let next = 0;
     const todo = this.agents.filter((a) => a.revision === 0);
-    const worker = async () => {
-      for (let i = next++; i < todo.length; i = next++) {
-        const a = todo[i];
-        if (!a) continue;
-        for (;;) {
-          const t0 = performance.now();
-          try {
-            const res = await a.client.checkin({ status: 'online', message: '' });
-            latencies.push(performance.now() - t0);
-            await this.accept(a, res);
-            break;
-          } catch (err) {
-            this.record(err);
-            await sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+    await inPool(todo.length, concurrency, async (i) => {
+      const a = todo[i];
+      if (!a) return;
+      await this.untilAccepted(async () => {
+        const t0 = performance.now();
+        const res = await a.client.checkin({ status: 'online', message: '' });
+        latencies.push(performance.now() - t0);
+        await this.accept(a, res);
+      });
+    });
     return distribution(latencies);
   }
 
@@ -196,7 +202,7 @@ export class FleetSimulator {
         this.openPolls -= 1;
         if (!this.holding || a.released) return;
         this.record(err);
-        await sleep(err instanceof FleetApiError && err.status === 429 ? retryAfterMs(err) : 1000);
+        await this.backOff(err);
       }
     }
   }

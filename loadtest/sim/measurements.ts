@@ -52,6 +52,10 @@ export class ErrorTally {
     for (const v of this.counts.values()) n += v;
     return n;
   }
+  /** The failures added since `before` (an earlier toJSON()). */
+  since(before: Record<string, number>): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.toJSON()).flatMap(([k, v]) => (v > (before[k] ?? 0) ? [[k, v - (before[k] ?? 0)]] : [])));
+  }
   toJSON(): Record<string, number> {
     return Object.fromEntries([...this.counts.entries()].sort());
   }
