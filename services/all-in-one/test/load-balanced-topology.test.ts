@@ -9,6 +9,7 @@ import { openTestStore } from '../../../libs/store/test/support/elasticsearch-en
 import { wipeFleetIndices } from './support/elasticsearch-admin';
 import { eventually, localMetadata } from './support/fleet-server-harness';
 import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from './support/otlp-receiver';
+import { seriesValue } from './support/prometheus-text';
 import { startRedis, stopRedis } from '../../../libs/notifications/test/support/redis-server';
 
 const POLICY = 'fleet-default-policy';
@@ -314,11 +315,8 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     const start = ((await management('GET', `/api/fleet/agent_policies/${POLICY}`)).item as { revision: number }).revision;
     const running = new Map<string, number>(fleet.map((a) => [a.agentId ?? '', start]));
     const dispatcher = topo.replicas.find((r) => r.name === 'dispatcher-1');
-    const redisConnected = async (connection: string) => {
-      const text = await (await fetch(`http://127.0.0.1:${dispatcher?.metricsPort ?? 0}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith('fleet_redis_connected{') && l.includes(`connection="${connection}"`));
-      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-    };
+    const redisConnected = async (connection: string) =>
+      seriesValue(await (await fetch(`http://127.0.0.1:${dispatcher?.metricsPort ?? 0}/metrics`)).text(), 'fleet_redis_connected', { connection });
     for (const c of ['bus-publisher', 'bus-subscriber', 'jobs-producer', 'jobs-worker']) expect(await redisConnected(c), c).to.equal(1);
     await stopRedis();
     try {

@@ -2,21 +2,12 @@ import { expect } from 'chai';
 import request from 'supertest';
 import type { CheckinResponse, FleetAgentClient } from '@fleet/agent-protocol';
 import { enrollAgent, eventually, startHarness, type Harness } from './support/fleet-server-harness';
+import { seriesValue } from './support/prometheus-text';
 
 const POLICY = 'fleet-default-policy';
 
-/** The value of an unlabelled-but-`service` series, e.g. `fleet_checkin_inflight_longpolls{service="fleet-server"} 3`. */
-function gaugeValue(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-/** The value of the series of `name` carrying every given label (0 when there is none yet). */
-function seriesValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
+/** A counter's value, 0 before its first increment (its series appears then). */
+const counted = (text: string, name: string, labels: Record<string, string> = {}): number => seriesValue(text, name, labels) ?? 0;
 
 const ackAll = (a: FleetAgentClient, res: CheckinResponse) =>
   a.ack((res.actions ?? []).map((x) => ({ action_id: x.id, agent_id: a.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
@@ -35,7 +26,7 @@ describe('Prometheus metrics (separate listener)', function () {
   };
 
   it('When open long polls come and go, then fleet_checkin_inflight_longpolls follows them', async () => {
-    expect(gaugeValue(await scrape(), 'fleet_checkin_inflight_longpolls')).to.equal(0);
+    expect(seriesValue(await scrape(), 'fleet_checkin_inflight_longpolls')).to.equal(0);
     const agents = await Promise.all([1, 2, 3].map(() => enrollAgent(h)));
     for (const a of agents) {
       const first = await a.checkin({ status: 'online', message: '' });
@@ -43,11 +34,11 @@ describe('Prometheus metrics (separate listener)', function () {
     }
     // Up to date now: these polls stay open.
     const polls = agents.map((a) => a.checkin({ status: 'online', message: '' }));
-    await eventually(async () => gaugeValue(await scrape(), 'fleet_checkin_inflight_longpolls') === 3, 5_000);
+    await eventually(async () => seriesValue(await scrape(), 'fleet_checkin_inflight_longpolls') === 3, 5_000);
     // A policy change answers them all.
     await request(h.url).put(`/api/fleet/agent_policies/${POLICY}`).set(h.admin).send({ description: 'metrics' }).expect(200);
     await Promise.all(polls);
-    await eventually(async () => gaugeValue(await scrape(), 'fleet_checkin_inflight_longpolls') === 0, 5_000);
+    await eventually(async () => seriesValue(await scrape(), 'fleet_checkin_inflight_longpolls') === 0, 5_000);
     for (const a of agents) a.close();
   });
 
@@ -67,7 +58,7 @@ describe('Prometheus metrics (separate listener)', function () {
     const agent = await enrollAgent(h);
     await ackAll(agent, await agent.checkin({ status: 'online', message: '' }));
     const poll = agent.checkin({ status: 'online', message: '' });
-    await eventually(async () => gaugeValue(await scrape(), 'fleet_checkin_inflight_longpolls') === 1, 5_000);
+    await eventually(async () => seriesValue(await scrape(), 'fleet_checkin_inflight_longpolls') === 1, 5_000);
     await request(h.url).put(`/api/fleet/agent_policies/${POLICY}`).set(h.admin).send({ description: 'lag' }).expect(200);
     await ackAll(agent, await poll);
     const bad = h.agent();
@@ -77,7 +68,7 @@ describe('Prometheus metrics (separate listener)', function () {
     agent.close();
     bad.close();
     const after = await scrape();
-    const delta = (name: string, labels: Record<string, string> = {}) => seriesValue(after, name, labels) - seriesValue(before, name, labels);
+    const delta = (name: string, labels: Record<string, string> = {}) => counted(after, name, labels) - counted(before, name, labels);
     expect(delta('fleet_enrollments_total', { outcome: 'enrolled' })).to.equal(1);
     expect(delta('fleet_checkins_total', { outcome: 'delivered' })).to.equal(2);
     expect(delta('fleet_checkins_total', { outcome: 'rejected' })).to.equal(1);
@@ -86,7 +77,7 @@ describe('Prometheus metrics (separate listener)', function () {
     expect(delta('fleet_policy_rollout_lag_seconds_count')).to.equal(2);
     expect(delta('fleet_policy_rollout_lag_seconds_bucket', { le: '5' })).to.equal(2);
     // The embedded store writes synchronously: nothing ever waits.
-    expect(gaugeValue(after, 'fleet_store_pending_writes')).to.equal(0);
+    expect(seriesValue(after, 'fleet_store_pending_writes')).to.equal(0);
   });
 
   it('When anything but GET /metrics is asked of the metrics listener, then it answers 404 in the error shape', async () => {
@@ -110,7 +101,7 @@ describe('Prometheus metrics: refusals and the Elasticsearch write path', functi
     for (let i = 0; i < 5; i++) statuses.push((await request(h.url).get('/api/status')).status);
     expect(statuses.filter((s) => s === 429)).to.have.length(3);
     const text = await scrape();
-    expect(seriesValue(text, 'fleet_http_refused_total', { route: '/api/status', reason: 'rate_limit' })).to.equal(3);
+    expect(counted(text, 'fleet_http_refused_total', { route: '/api/status', reason: 'rate_limit' })).to.equal(3);
   });
 
   it('When agents check in, then their grouped status writes show as bulk requests with durations, and the queue drains to zero', async () => {
@@ -120,12 +111,12 @@ describe('Prometheus metrics: refusals and the Elasticsearch write path', functi
     for (const a of agents) a.close();
     const after = await eventually(async () => {
       const text = await scrape();
-      return seriesValue(text, 'fleet_store_bulk_duration_seconds_count', { outcome: 'ok' }) > seriesValue(before, 'fleet_store_bulk_duration_seconds_count', { outcome: 'ok' }) &&
-        gaugeValue(text, 'fleet_store_pending_writes') === 0
+      return counted(text, 'fleet_store_bulk_duration_seconds_count', { outcome: 'ok' }) > counted(before, 'fleet_store_bulk_duration_seconds_count', { outcome: 'ok' }) &&
+        seriesValue(text, 'fleet_store_pending_writes') === 0
         ? text
         : undefined;
     }, 10_000, 100);
-    expect(seriesValue(after, 'fleet_store_bulk_operations_total', { outcome: 'ok' })).to.be.greaterThan(seriesValue(before, 'fleet_store_bulk_operations_total', { outcome: 'ok' }));
-    expect(seriesValue(after, 'fleet_store_bulk_duration_seconds_sum', { outcome: 'ok' })).to.be.greaterThan(0);
+    expect(counted(after, 'fleet_store_bulk_operations_total', { outcome: 'ok' })).to.be.greaterThan(counted(before, 'fleet_store_bulk_operations_total', { outcome: 'ok' }));
+    expect(counted(after, 'fleet_store_bulk_duration_seconds_sum', { outcome: 'ok' })).to.be.greaterThan(0);
   });
 });
