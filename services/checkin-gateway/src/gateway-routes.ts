@@ -119,9 +119,9 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     const startedAt = Date.now();
     let agentId = '';
     const result = await countOutcome(deps.outcomes?.checkins, (r) => r.outcome, async () => {
-      agentId = agentIdParam(req);
       if (deps.isDraining()) throw new DrainingError();
       const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
+      agentId = agentIdParam(req);
       const creds = parseApiKeyHeader(req.headers.authorization);
       const raw = await readBody(req, {
         maxBytes: config.limits.checkin.maxBodyBytes,
