@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,6 +134,27 @@ describe('SqliteFleetStore', function () {
       } finally {
         other.close();
       }
+    });
+
+    it('When several processes write to the same file at once, then no write fails and every write is kept', async function () {
+      this.timeout(120_000);
+      const path = newPath();
+      const store = track(openAt(path));
+      for (const id of ['agent-1', 'agent-2', 'agent-3', 'agent-4']) await store.agents.create(id, agentDoc({ agent: { id, version: '9.1.0' } }));
+      const writer = join(__dirname, 'support', 'concurrent-writer.ts');
+      const run = (name: string) =>
+        new Promise<{ failures: number; first: string }>((resolve, reject) => {
+          execFile(process.execPath, ['--conditions=@fleet/source', '--import', 'tsx', writer, path, name, '300'], (err: Error | null, stdout) => {
+            if (err) reject(err);
+            else resolve(JSON.parse(stdout) as { failures: number; first: string });
+          });
+        });
+      const results = await Promise.all(['w1', 'w2', 'w3'].map(run));
+      expect(results.map((r) => r.first).filter(Boolean)).to.deep.equal([]);
+      expect(results.map((r) => r.failures)).to.deep.equal([0, 0, 0]);
+      // 3 writers x 300 rounds x (1 mutate + 4 updates) writes, each with its own _seq_no.
+      const hits = await Promise.all(['agent-1', 'agent-2', 'agent-3', 'agent-4'].map((id) => store.agents.get(id)));
+      expect(Math.max(...hits.map((h) => h?._seq_no ?? 0))).to.equal(4 + 3 * 300 * 5);
     });
 
     it('When an in-memory store is opened, then it works without a file', async function () {

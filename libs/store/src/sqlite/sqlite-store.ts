@@ -58,6 +58,10 @@ const namedFields = <T extends object>(fields: Partial<T>): Partial<T> =>
 /**
  * The embedded backend: one SQLite file in WAL mode. better-sqlite3 runs statements synchronously
  * on the calling thread, so every write is serialized and `seq_no` order equals commit order.
+ * Write transactions begin IMMEDIATE: when several processes share the file (the standalone
+ * services), a transaction that read first and wrote later would otherwise fail with "database
+ * is locked" at once whenever another process committed in between, instead of waiting its turn
+ * (busy_timeout).
  */
 export class SqliteFleetStore implements FleetStore {
   readonly backend = 'sqlite' as const;
@@ -128,7 +132,7 @@ export class SqliteFleetStore implements FleetStore {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[i] ?? '');
         this.db.pragma(`user_version = ${i + 1}`);
-      })();
+      }).immediate();
     }
   }
 
@@ -216,20 +220,20 @@ export class SqliteFleetStore implements FleetStore {
         const seq = this.nextSeq('agents');
         insertStmt.run(params(id, seq, doc));
         return { _id: id, _seq_no: seq, _source: doc };
-      })()),
+      }).immediate()),
       update: (id, fields) => this.guard(() => db.transaction(() => {
         const hit = write(id, fields);
         if (!hit) throw new DocumentNotFoundError('.fleet-agents', id);
         return hit;
-      })()),
+      }).immediate()),
       mutate: (id, change) => this.guard(() => db.transaction(() => {
         const row = getStmt.get(id);
         if (!row) throw new DocumentNotFoundError('.fleet-agents', id);
         const current = parse<AgentDoc>(row);
         const fields = change(current._source);
         return fields ? (write(id, fields) as Hit<AgentDoc>) : current;
-      })()),
-      updateMany: (updates) => this.guard(() => (updates.length ? updateManyTx(updates) : [])),
+      }).immediate()),
+      updateMany: (updates) => this.guard(() => (updates.length ? updateManyTx.immediate(updates) : [])),
       delete: (id) => this.guard(() => deleteStmt.run(id).changes > 0),
       findByAccessApiKeyId: (keyId) => this.guard(() => {
         const row = byKeyStmt.get(keyId);
@@ -305,7 +309,7 @@ export class SqliteFleetStore implements FleetStore {
           const seq = this.nextSeq('policies');
           insert.run(id, seq, doc.policy_id, doc.revision_idx, JSON.stringify(doc));
           return { _id: id, _seq_no: seq, _source: doc };
-        })();
+        }).immediate();
         this.wrote('policies');
         return hit;
       }),
@@ -353,7 +357,7 @@ export class SqliteFleetStore implements FleetStore {
           insert.run(docId, seq, doc.action_id, expirationMs(doc), JSON.stringify(doc));
           for (const agentId of doc.agents ?? []) insertTarget.run(agentId, seq);
           return { _id: docId, _seq_no: seq, _source: doc };
-        })();
+        }).immediate();
         this.wrote('actions');
         return hit;
       }),
@@ -381,7 +385,7 @@ export class SqliteFleetStore implements FleetStore {
           deleteAction.run(seq_no);
         }
         return seqs.length;
-      })()),
+      }).immediate()),
     };
   }
 
@@ -403,7 +407,7 @@ export class SqliteFleetStore implements FleetStore {
       }),
     );
     return {
-      createMany: (docs) => this.guard(() => (docs.length ? createMany(docs) : [])),
+      createMany: (docs) => this.guard(() => (docs.length ? createMany.immediate(docs) : [])),
       listByActionId: (actionId) => this.guard(() => byAction.all(actionId).map((r) => parse<ActionResultDoc>(r))),
     };
   }
@@ -439,7 +443,7 @@ export class SqliteFleetStore implements FleetStore {
         const seq = this.nextSeq('enrollment_keys');
         insert.run(params(id, seq, doc));
         return { _id: id, _seq_no: seq, _source: doc };
-      })()),
+      }).immediate()),
       get: (id) => this.guard(() => {
         const row = get.get(id);
         return row ? parse<EnrollmentApiKeyDoc>(row) : undefined;
@@ -451,7 +455,7 @@ export class SqliteFleetStore implements FleetStore {
         const seq = this.nextSeq('enrollment_keys');
         replace.run(params(id, seq, doc));
         return { _id: id, _seq_no: seq, _source: doc };
-      })()),
+      }).immediate()),
       findActiveByApiKeyId: (apiKeyId) => this.guard(() => {
         const rows = byKey.all(apiKeyId);
         // The reference requires exactly one active record for a key id.
@@ -508,7 +512,7 @@ export class SqliteFleetStore implements FleetStore {
         const rec = record(id);
         return rec ? apiKeyInfo(rec) : undefined;
       }),
-      invalidate: (ids) => this.guard(() => invalidate(ids)),
+      invalidate: (ids) => this.guard(() => invalidate.immediate(ids)),
       updateRoles: () => this.guard(() => undefined),
     };
   }
