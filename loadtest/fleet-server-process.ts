@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { reservePort } from '../deploy/topology/local-topology';
+import { scrapeMetric } from './sim/measurements';
 
 const root = resolve(__dirname, '..');
 
@@ -118,22 +119,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     dataDir,
     enrollmentToken: readFileSync(join(dataDir, 'enrollment-token'), 'utf8').trim(),
     adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
-    async metric(name) {
-      // A scrape can fail while the server is saturated (a reset kept-alive socket): try again
-      // on a new connection, a few times.
-      let text: string;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          text = await (await fetch(metricsUrl, { headers: { Connection: 'close' } })).text();
-          break;
-        } catch (err) {
-          if (attempt >= 4) throw err;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
-      const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
-      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-    },
+    metric: (name) => scrapeMetric(metricsUrl, name),
     stop,
     async restart() {
       const old = serverPid();

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,8 +12,12 @@ import { join, resolve } from 'node:path';
  * containers), with only the LOCAL_ADDRESSING keys replaced.
  */
 export interface TopologyOptions {
-  elasticsearchUrl: string;
-  serviceTokenFile: string;
+  /**
+   * The Elasticsearch the replicas share. Without it they share the embedded store instead (one
+   * SQLite file in `dataDir`, FLEET_STORE_BACKEND=sqlite): the tier bench runs that way, since
+   * one Elasticsearch node on this machine bounds every figure long before the gateways do.
+   */
+  elasticsearch?: { url: string; serviceTokenFile: string };
   redisUrl: string;
   /** Extra environment for every service replica (e.g. shorter long polls in tests). */
   env?: Record<string, string>;
@@ -49,7 +53,9 @@ export interface Topology {
   replicas: Replica[];
   /** Kills a replica the hard way (SIGKILL), as a crash would. */
   kill(name: string): Promise<void>;
-  /** Starts a killed replica again on its port. */
+  /** Stops a replica as an orchestrator does (SIGTERM: it drains, answers its polls and exits). */
+  stop(name: string): Promise<void>;
+  /** Starts a stopped or killed replica again on its port. */
   restart(name: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -195,11 +201,39 @@ async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs: 
   throw new Error(`${where}${url} did not come up within ${timeoutMs} ms; last answer: ${last}\n${tail(replica?.logFile, 20)}`);
 }
 
+/**
+ * Starts Debian's redis-server on loopback as BullMQ's production guide asks (append-only, never
+ * evict), with its files in `dir`; resolves once it answers PING.
+ */
+export async function startRedisServer(dir: string, port: number): Promise<{ url: string; child: ChildProcess }> {
+  mkdirSync(dir, { recursive: true });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
+    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
+  );
+  let failed: Error | undefined;
+  child.once('error', (err) => (failed = err));
+  for (let i = 0; i < 100; i++) {
+    if (failed) throw new Error(`redis-server could not start: ${failed.message} (Debian package redis-server)`);
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} (is port ${port} taken?)`);
+    try {
+      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'ignore' });
+      return { url: `redis://127.0.0.1:${port}`, child };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server did not answer on port ${port}`);
+}
+
 const exited = (p: ChildProcess): Promise<void> =>
   p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
 
 export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'fleet-topology-'));
+  mkdirSync(dataDir, { recursive: true });
   const gateways = opts.gateways ?? 3;
   const plan: { name: string; service: Replica['service'] }[] = [
     // Dispatchers first: the first one bootstraps the default policy and the token files.
@@ -239,13 +273,14 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
           FLEET_METRICS_HOST: '127.0.0.1',
           FLEET_METRICS_PORT: String(metricsPorts.get(name) ?? 0),
           FLEET_REPLICA_ID: name,
-          FLEET_ES_HOSTS: opts.elasticsearchUrl,
-          FLEET_ES_SERVICE_TOKEN_FILE: opts.serviceTokenFile,
+          FLEET_ES_HOSTS: opts.elasticsearch?.url ?? 'http://127.0.0.1:9200',
+          FLEET_ES_SERVICE_TOKEN_FILE: opts.elasticsearch?.serviceTokenFile ?? '',
           FLEET_REDIS_URL: opts.redisUrl,
           FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
           FLEET_PUBLIC_URLS: url,
-          FLEET_OUTPUT_HOSTS: opts.elasticsearchUrl,
+          FLEET_OUTPUT_HOSTS: opts.elasticsearch?.url ?? 'http://127.0.0.1:9200',
         }),
+        ...(opts.elasticsearch ? {} : { FLEET_STORE_BACKEND: 'sqlite' }),
         ...(process.env.FLEET_LOG_LEVEL ? { FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL } : {}),
         ...opts.env,
       },
@@ -301,6 +336,12 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
         const r = replicas.find((x) => x.name === name);
         if (!r) throw new Error(`no replica ${name}`);
         r.process.kill('SIGKILL');
+        await exited(r.process);
+      },
+      async stop(name) {
+        const r = replicas.find((x) => x.name === name);
+        if (!r) throw new Error(`no replica ${name}`);
+        if (r.process.exitCode === null && r.process.signalCode === null) r.process.kill('SIGTERM');
         await exited(r.process);
       },
       async restart(name) {

@@ -13,10 +13,10 @@
  *   FLEET_REDIS_URL            use this Redis instead of starting one
  */
 import { createLogger } from '@fleet/service-kit';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readEnvFile, startTopology, type Topology } from './local-topology';
+import { readEnvFile, startRedisServer, startTopology, type Topology } from './local-topology';
 
 const logger = createLogger({ name: 'topology', level: 'info' });
 const root = resolve(__dirname, '../..');
@@ -39,29 +39,12 @@ function elasticsearch(): { url: string; tokenFile: string; started: boolean } {
   return { url, tokenFile, started: true };
 }
 
-/** Starts a redis-server as BullMQ's production guide asks (AOF on, never evict). */
+/** This runner's Redis: FLEET_REDIS_URL, or a redis-server it starts in the state directory. */
 async function redis(): Promise<{ url: string; child?: ChildProcess }> {
   if (process.env.FLEET_REDIS_URL) return { url: process.env.FLEET_REDIS_URL };
-  const port = Number(process.env.FLEET_TOPOLOGY_REDIS_PORT ?? 6390);
-  const redisDir = join(dir, 'redis');
-  mkdirSync(redisDir, { recursive: true });
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
-    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} (is port ${port} taken?)`);
-    try {
-      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'ignore' });
-      logger.info({ url }, 'redis: started');
-      return { url, child };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`redis-server did not answer on port ${port}`);
+  const started = await startRedisServer(join(dir, 'redis'), Number(process.env.FLEET_TOPOLOGY_REDIS_PORT ?? 6390));
+  logger.info({ url: started.url }, 'redis: started');
+  return started;
 }
 
 async function main(): Promise<void> {
@@ -89,8 +72,7 @@ async function main(): Promise<void> {
     const r = await redis();
     redisChild = r.child;
     topology = await startTopology({
-      elasticsearchUrl: es.url,
-      serviceTokenFile: es.tokenFile,
+      elasticsearch: { url: es.url, serviceTokenFile: es.tokenFile },
       redisUrl: r.url,
       dataDir: join(dir, 'fleet'),
       lbPort: Number(process.env.FLEET_TOPOLOGY_PORT ?? 8220),

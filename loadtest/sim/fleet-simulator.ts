@@ -3,8 +3,13 @@ import { Agent as HttpAgent } from 'node:http';
 import { distribution, ErrorTally, type Distribution } from './measurements';
 
 export interface SimulatorOptions {
-  /** Fleet Server (or load balancer) URL. */
+  /** Fleet Server (or load balancer) URL: enrollment and the management API. */
   url: string;
+  /**
+   * Where agents check in and ack after enrolling (default `url`). A real agent likewise moves to
+   * the policy's `fleet.hosts` after enrolling; the tier bench points each simulator at one gateway.
+   */
+  checkinUrl?: string;
   enrollmentToken: string;
   /** Management API token (policy updates in the rollout scenario). */
   adminToken: string;
@@ -37,11 +42,16 @@ export interface EnrollResult {
   errors: Record<string, number>;
 }
 
-export interface RolloutResult {
-  agents: number;
+export interface PolicyUpdate {
   revision: number;
+  /** When the management API call was sent (ms since epoch). */
+  sent: number;
   /** Time of the management API call's answer after it was sent. */
   apiMs: number;
+}
+
+export interface RolloutResult extends PolicyUpdate {
+  agents: number;
   /** From sending the management API call to each agent receiving the revision. */
   deliveryMs: Distribution;
   missing: number;
@@ -53,6 +63,19 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 function retryAfterMs(err: FleetApiError): number {
   const s = Number(err.headers['retry-after'] ?? 1);
   return (Number.isFinite(s) && s > 0 ? s : 1) * 1000 * (0.5 + Math.random());
+}
+
+/** Changes a policy's description through the management API: a new revision for every agent on it. */
+export async function updatePolicy(url: string, adminToken: string, policyId: string): Promise<PolicyUpdate> {
+  const sent = Date.now();
+  const res = await fetch(`${url}/api/fleet/agent_policies/${policyId}`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ description: `rollout ${new Date().toISOString()}` }),
+  });
+  if (!res.ok) throw new Error(`policy update: ${res.status} ${await res.text()}`);
+  const revision = ((await res.json()) as { item: { revision: number } }).item.revision;
+  return { revision, sent, apiMs: Date.now() - sent };
 }
 
 /** Runs `task(0)` … `task(count - 1)`, at most `concurrency` at a time. */
@@ -89,10 +112,10 @@ export class FleetSimulator {
     this.httpAgents = addresses.map((address) => ({ address, agent: new HttpAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1_000_000, localAddress: address }) }));
   }
 
-  private newClient(i: number): FleetAgentClient {
+  private newClient(i: number, url = this.opts.url): FleetAgentClient {
     const pick = this.httpAgents[i % this.httpAgents.length] ?? this.httpAgents[0];
     return new FleetAgentClient({
-      url: this.opts.url,
+      url,
       httpAgent: pick?.agent,
       ...(pick ? { localAddress: pick.address } : {}),
       ...(this.opts.agentVersion ? { agentVersion: this.opts.agentVersion } : {}),
@@ -128,13 +151,19 @@ export class FleetSimulator {
     const start = Date.now();
     const base = this.agents.length;
     await inPool(count, concurrency, async (i) => {
-      const client = this.newClient(base + i);
+      const enrolling = this.newClient(base + i);
       const id = `sim-${base + i}`;
       await this.untilAccepted(async () => {
         const t0 = performance.now();
-        await client.enroll(this.opts.enrollmentToken, { type: 'PERMANENT', metadata: { local: { elastic: { agent: { version: '9.1.0', id } }, host: { hostname: id } }, user_provided: {} } });
+        await enrolling.enroll(this.opts.enrollmentToken, { type: 'PERMANENT', metadata: { local: { elastic: { agent: { version: '9.1.0', id } }, host: { hostname: id } }, user_provided: {} } });
         latencies.push(performance.now() - t0);
       });
+      let client = enrolling;
+      if (this.opts.checkinUrl) {
+        client = this.newClient(base + i, this.opts.checkinUrl);
+        client.agentId = enrolling.agentId;
+        client.accessApiKey = enrolling.accessApiKey;
+      }
       this.agents.push({ client, policyId: '', revision: 0, receivedAt: new Map() });
     });
     const seconds = (Date.now() - start) / 1000;
@@ -219,23 +248,23 @@ export class FleetSimulator {
 
   /** Changes the policy through the management API and measures when each holding agent gets it. */
   async rollout(policyId: string, timeoutMs: number): Promise<RolloutResult> {
-    const sent = Date.now();
-    const res = await fetch(`${this.opts.url}/api/fleet/agent_policies/${policyId}`, {
-      method: 'PUT',
-      headers: { Authorization: `Bearer ${this.opts.adminToken}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ description: `rollout ${new Date().toISOString()}` }),
-    });
-    if (!res.ok) throw new Error(`policy update: ${res.status} ${await res.text()}`);
-    const apiMs = Date.now() - sent;
-    const revision = ((await res.json()) as { item: { revision: number } }).item.revision;
+    const update = await updatePolicy(this.opts.url, this.opts.adminToken, policyId);
+    return { ...update, ...(await this.awaitRevision(policyId, update.revision, update.sent, update.sent + timeoutMs)) };
+  }
+
+  /**
+   * Waits until every agent on `policyId` has `revision` (or `deadline`, ms since epoch) and returns
+   * how long after `sent` each got it. The tier bench calls it in each simulator process after
+   * one policy update.
+   */
+  async awaitRevision(policyId: string, revision: number, sent: number, deadline: number): Promise<{ agents: number; deliveryMs: Distribution; delays: number[]; missing: number }> {
     const on = this.agents.filter((a) => a.policyId === policyId);
-    const deadline = sent + timeoutMs;
     while (Date.now() < deadline && on.some((a) => a.revision < revision)) await sleep(50);
     const delays = on.flatMap((a) => {
       const at = a.receivedAt.get(revision);
       return at === undefined ? [] : [at - sent];
     });
-    return { agents: on.length, revision, apiMs, deliveryMs: distribution(delays), missing: on.length - delays.length };
+    return { agents: on.length, deliveryMs: distribution(delays), delays, missing: on.length - delays.length };
   }
 
   /** Takes the last `count` holding agents out of the fleet (their polls are aborted): load goes down. */

@@ -60,3 +60,23 @@ export class ErrorTally {
     return Object.fromEntries([...this.counts.entries()].sort());
   }
 }
+
+/**
+ * A series' value from a Prometheus endpoint (the first line of that name), or 0. A scrape can fail
+ * while the server is saturated (a reset kept-alive socket): it is tried again on a new
+ * connection, a few times.
+ */
+export async function scrapeMetric(metricsUrl: string, name: string): Promise<number> {
+  let text: string;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      text = await (await fetch(metricsUrl, { headers: { Connection: 'close' } })).text();
+      break;
+    } catch (err) {
+      if (attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}

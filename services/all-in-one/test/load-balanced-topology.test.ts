@@ -36,8 +36,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     await wipeFleetIndices();
     otlp = await OtlpReceiver.start();
     topo = await startTopology({
-      elasticsearchUrl: process.env.FLEET_ES_URL ?? '',
-      serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '',
+      elasticsearch: { url: process.env.FLEET_ES_URL ?? '', serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '' },
       redisUrl: process.env.FLEET_TEST_REDIS_URL ?? '',
       fromSource: true,
       env: {
