@@ -29,6 +29,7 @@ export interface HttpConfig {
   requestTimeoutMs: number;
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  listenBacklog: number;
   maxConnections: number;
   trustProxy: string[];
   drainTimeoutMs: number;
@@ -86,6 +87,12 @@ export function httpSchema(defaultPort: number): convict.Schema<HttpConfig> {
       format: 'nat',
       default: 35_000,
       env: 'FLEET_HTTP_KEEPALIVE_TIMEOUT_MS',
+    },
+    listenBacklog: {
+      doc: "Connections the kernel queues before the server accepts them (capped by net.core.somaxconn). Node's default, 511, overflows when thousands of agents reconnect at once.",
+      format: 'nat',
+      default: 4096,
+      env: 'FLEET_HTTP_LISTEN_BACKLOG',
     },
     maxConnections: {
       doc: 'Hard cap on open sockets (0: unlimited). Sockets over the cap are closed at once.',

@@ -57,7 +57,7 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(cfg.port, cfg.host, () => {
+    server.listen({ port: cfg.port, host: cfg.host, backlog: cfg.listenBacklog }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,6 +1,6 @@
 import { FleetAgentClient } from '@fleet/agent-protocol';
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,7 +14,7 @@ describe('Long-poll hygiene', function () {
     let h: Harness;
     before(async () => {
       // A request timeout far shorter than the long poll: it must bound receiving requests only.
-      h = await startHarness({ http: { requestTimeoutMs: 1000, headersTimeoutMs: 1000 } });
+      h = await startHarness({ http: { requestTimeoutMs: 1000, headersTimeoutMs: 1000, listenBacklog: 1234 } });
     });
     after(async () => h.stop());
 
@@ -27,6 +27,13 @@ describe('Long-poll hygiene', function () {
       expect(Date.now() - started).to.be.greaterThan(2500);
       expect(res.action).to.equal('checkin');
       agent.close();
+    });
+
+    it('When the server listens, then the kernel queues up to listenBacklog connections (Node alone queues 511)', function () {
+      // For a listening socket, ss reports the accept queue's capacity as Send-Q.
+      const port = new URL(h.url).port;
+      const line = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim();
+      expect(line.split(/\s+/)[2]).to.equal('1234');
     });
 
     it('When one agent has two concurrent checkins, then both are answered and both see the new policy', async () => {
