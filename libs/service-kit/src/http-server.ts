@@ -52,7 +52,10 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     logger.debug({ code: err.code }, 'client error');
     if (socket.writable && !socket.destroyed) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      // A request not received in time (headersTimeout, requestTimeout) is a 408, as Node itself
+      // answers it: the agent retries it. Anything else the parser refused is a 400.
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     } else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {

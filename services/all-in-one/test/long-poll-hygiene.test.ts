@@ -2,6 +2,7 @@ import { FleetAgentClient } from '@fleet/agent-protocol';
 import { expect } from 'chai';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import request from 'supertest';
@@ -34,6 +35,20 @@ describe('Long-poll hygiene', function () {
       const port = new URL(h.url).port;
       const line = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim();
       expect(line.split(/\s+/)[2]).to.equal('1234');
+    });
+
+    it('When a request is not received within headersTimeout, then the answer is 408 (not 400) and the connection closes', async function () {
+      // Node checks for timed-out requests every 30 s (connectionsCheckingInterval).
+      this.timeout(45_000);
+      const { port } = new URL(h.url);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write('POST /api/fleet/agents/a/checkin HTTP/1.1\r\nHost: x\r\n'));
+        let data = '';
+        socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
+        socket.once('close', () => resolve(data));
+        socket.once('error', reject);
+      });
+      expect(answer.split('\r\n')[0]).to.equal('HTTP/1.1 408 Request Timeout');
     });
 
     it('When one agent has two concurrent checkins, then both are answered and both see the new policy', async () => {
