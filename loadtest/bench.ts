@@ -2,7 +2,7 @@ import { cpus, totalmem } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetSimulator } from './sim/fleet-simulator';
-import { processUsage } from './sim/measurements';
+import { cpuPerCheckin, processUsage } from './sim/measurements';
 import { LOAD_TEST_SETTINGS, startServerProcess } from './fleet-server-process';
 
 /**
@@ -74,11 +74,8 @@ async function main(): Promise<void> {
 
     // 5. Steady-state checkin CPU: every agent checks in once a second with nothing new.
     await sleep(5_000);
-    const c0 = { usage: processUsage(server.pid), done: sim.checkinsDone };
-    await sleep(15_000);
-    const c1 = { usage: processUsage(server.pid), done: sim.checkinsDone };
-    const checkins = c1.done - c0.done;
-    row('steady checkins', `${SIZE.fleet} agents polling every second`, `${Math.round(checkins / 15)} checkins/s, ${(((c1.usage.cpuSeconds - c0.usage.cpuSeconds) / checkins) * 1e6).toFixed(0)} µs server CPU per checkin`, '≤ 100 µs');
+    const steady = await cpuPerCheckin(server.pid, sim, 15_000);
+    row('steady checkins', `${SIZE.fleet} agents polling every second`, `${Math.round(steady.perSecond)} checkins/s, ${steady.microseconds.toFixed(0)} µs server CPU per checkin`, '≤ 100 µs');
 
     // 6. Reconnect storm: the server restarts with every agent connected.
     sim.pollTimeout = undefined;

@@ -104,12 +104,17 @@ export class FleetSimulator {
   pollTimeout: string | undefined;
   private holding = false;
   private readonly loops = new Set<Promise<void>>();
-  private readonly httpAgents: { address: string; agent: HttpAgent }[];
+  private readonly httpAgents: { address?: string; agent: HttpAgent }[];
 
   constructor(private readonly opts: SimulatorOptions) {
     this.pollTimeout = opts.pollTimeout;
-    const addresses = opts.sourceAddresses?.length ? opts.sourceAddresses : ['127.0.0.1'];
-    this.httpAgents = addresses.map((address) => ({ address, agent: new HttpAgent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1_000_000, localAddress: address }) }));
+    const options = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1_000_000 };
+    // Without source addresses the kernel picks each socket's port at connect time (fast); a
+    // bound source address makes it search for a port at bind time, which slows down to
+    // milliseconds per socket once tens of thousands are open.
+    this.httpAgents = opts.sourceAddresses?.length
+      ? opts.sourceAddresses.map((address) => ({ address, agent: new HttpAgent({ ...options, localAddress: address }) }))
+      : [{ agent: new HttpAgent(options) }];
   }
 
   private newClient(i: number, url = this.opts.url): FleetAgentClient {
@@ -117,7 +122,7 @@ export class FleetSimulator {
     return new FleetAgentClient({
       url,
       httpAgent: pick?.agent,
-      ...(pick ? { localAddress: pick.address } : {}),
+      ...(pick?.address ? { localAddress: pick.address } : {}),
       ...(this.opts.agentVersion ? { agentVersion: this.opts.agentVersion } : {}),
     });
   }

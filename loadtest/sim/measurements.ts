@@ -35,6 +35,18 @@ export function processUsage(pid: number): ProcessUsage {
   return { cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssKb * 1024 };
 }
 
+/**
+ * Server CPU per answered checkin over `windowMs`: the process's CPU time divided by the checkins
+ * a simulator saw answered in that window.
+ */
+export async function cpuPerCheckin(pid: number, sim: { checkinsDone: number }, windowMs: number): Promise<{ perSecond: number; microseconds: number }> {
+  const c0 = { usage: processUsage(pid), done: sim.checkinsDone };
+  await new Promise((r) => setTimeout(r, windowMs));
+  const c1 = { usage: processUsage(pid), done: sim.checkinsDone };
+  const checkins = c1.done - c0.done;
+  return { perSecond: checkins / (windowMs / 1000), microseconds: ((c1.usage.cpuSeconds - c0.usage.cpuSeconds) / checkins) * 1e6 };
+}
+
 /** Sum over several processes (the gateway tier). */
 export function tierUsage(pids: number[]): ProcessUsage {
   return pids.map(processUsage).reduce((a, b) => ({ cpuSeconds: a.cpuSeconds + b.cpuSeconds, rssBytes: a.rssBytes + b.rssBytes }), { cpuSeconds: 0, rssBytes: 0 });

@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { reservePort } from '../deploy/topology/local-topology';
+import { FleetSimulator } from './sim/fleet-simulator';
+import { cpuPerCheckin, processUsage } from './sim/measurements';
+
+/**
+ * `npm run bench:floor`: the CPU-per-checkin floor on this machine. The same simulator and the
+ * same steady phase as `npm run bench` (every agent checks in once a second, nothing new), against
+ * loadtest/floor/bare-http-server.ts, a bare node:http server with the same Node options as the
+ * Fleet Server process. What that costs per request is what any Node HTTP server pays before doing
+ * any Fleet work. FLOOR_AGENTS (default 10,000).
+ */
+const AGENTS = Number(process.env.FLOOR_AGENTS ?? 10_000);
+const out = (s: string) => process.stdout.write(`${s}\n`);
+const sleep = (t: number) => new Promise<void>((r) => setTimeout(r, t));
+
+async function main(): Promise<void> {
+  out(`checkin floor: ${AGENTS} agents polling every second; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  const port = await reservePort();
+  const server = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', join(__dirname, 'floor', 'bare-http-server.ts')], {
+    env: { ...process.env, FLOOR_PORT: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100 && !(await fetch(`${url}/`, { method: 'POST', body: '{}' }).then(() => true, () => false)); i++) await sleep(100);
+  const sim = new FleetSimulator({ url, enrollmentToken: 'floor', adminToken: 'floor', sourceAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'] });
+  try {
+    await sim.enroll(AGENTS, 64);
+    await sleep(2_000);
+    const before = processUsage(server.pid ?? 0);
+    sim.hold();
+    await sim.waitHeld(() => Promise.resolve(sim.openPolls), AGENTS, 120_000);
+    await sleep(3_000);
+    const held = processUsage(server.pid ?? 0);
+    out(`  bare node:http: RSS per held poll ${((held.rssBytes - before.rssBytes) / AGENTS / 1024).toFixed(1)} KB (total ${Math.round(held.rssBytes / 2 ** 20)} MiB)`);
+    // From here every agent asks for a poll_timeout: each checkin is held a second.
+    sim.pollTimeout = '1s';
+    await fetch(`${url}/floor/release`, { method: 'POST', body: '{}' });
+    await sleep(5_000);
+    const steady = await cpuPerCheckin(server.pid ?? 0, sim, 15_000);
+    out(`  bare node:http: ${Math.round(steady.perSecond)} checkins/s, ${steady.microseconds.toFixed(0)} µs server CPU per checkin; failures: ${JSON.stringify(sim.errors.toJSON())}`);
+  } finally {
+    await sim.stop();
+    server.kill('SIGTERM');
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`floor bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
