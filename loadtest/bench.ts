@@ -1,6 +1,4 @@
-import { cpus, totalmem } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { BenchReport, formatCounts, machineLine, out, sleep } from './bench-report';
 import { FleetSimulator } from './sim/fleet-simulator';
 import { cpuPerCheckin, processUsage } from './sim/measurements';
 import { LOAD_TEST_SETTINGS, startServerProcess } from './fleet-server-process';
@@ -23,28 +21,16 @@ const OVERLOAD_SECONDS = Number(process.env.BENCH_OVERLOAD_SECONDS ?? 30);
 const overloadOnly = process.argv.includes('--overload-only');
 const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
-interface Row {
-  scenario: string;
-  figure: string;
-  value: string;
-  target: string;
-}
-
-const rows: Row[] = [];
-const out = (s: string) => process.stdout.write(`${s}\n`);
-const row = (scenario: string, figure: string, value: string, target = '') => {
-  rows.push({ scenario, figure, value, target });
-  out(`  ${scenario}: ${figure} = ${value}${target ? ` (target ${target})` : ''}`);
-};
+const report = new BenchReport();
+const row = report.row.bind(report);
 const ms = (v: number) => `${Math.round(v)} ms`;
-const sleep = (t: number) => new Promise<void>((r) => setTimeout(r, t));
 
 async function main(): Promise<void> {
   if (overloadOnly) {
     await overload(Math.min(SIZE.fleet, 10_000));
     return;
   }
-  out(`fleet-server-ts bench (${full ? 'full' : 'short'}): ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; server and load generator on this machine`);
+  out(`fleet-server-ts bench (${full ? 'full' : 'short'}): ${machineLine}; server and load generator on this machine`);
   const server = await startServerProcess({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_MIN_POLL_MS: '1000' });
   const sim = new FleetSimulator({ url: server.url, enrollmentToken: server.enrollmentToken, adminToken: server.adminToken, sourceAddresses: SOURCES });
   try {
@@ -85,21 +71,14 @@ async function main(): Promise<void> {
     // Failures from here on are the new process's (before: the old one stopping, the port closed).
     const errorsBefore = sim.errors.toJSON();
     const back = await sim.waitHeld(() => server.metric('fleet_checkin_inflight_longpolls'), SIZE.fleet, 120_000);
-    const errors = Object.entries(sim.errors.since(errorsBefore));
-    row('reconnect storm', `${SIZE.fleet} agents after a restart`, `all long-polling again ${((Date.now() - restartAt) / 1000).toFixed(1)} s after the restart began (${back.toFixed(1)} s after it listened); failures after it listened: ${errors.map(([k, v]) => `${k}×${v}`).join(', ') || 'none'}`, '≤ 60 s, only 429 (and refused connects while down)');
+    const errors = sim.errors.since(errorsBefore);
+    row('reconnect storm', `${SIZE.fleet} agents after a restart`, `all long-polling again ${((Date.now() - restartAt) / 1000).toFixed(1)} s after the restart began (${back.toFixed(1)} s after it listened); failures after it listened: ${formatCounts(errors)}`, '≤ 60 s, only 429 (and refused connects while down)');
   } finally {
     await sim.stop();
     await server.close();
   }
   await overload(Math.min(SIZE.fleet, 10_000));
-  mkdirSync(join(__dirname, 'results'), { recursive: true });
-  const file = join(__dirname, 'results', `bench-${full ? 'full' : 'short'}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, rows }, null, 2));
-  out('');
-  out('| Scenario | Figure | Measured | Target |');
-  out('| --- | --- | --- | --- |');
-  for (const r of rows) out(`| ${r.scenario} | ${r.figure} | ${r.value} | ${r.target} |`);
-  out(`\nfigures written to ${file}`);
+  report.finish(`bench-${full ? 'full' : 'short'}`);
 }
 
 /**
@@ -125,12 +104,12 @@ async function overload(agents: number): Promise<void> {
     const third = Math.floor(rss.length / 3);
     const lastThird = rss.slice(rss.length - third);
     const held = await server.metric('fleet_checkin_inflight_longpolls');
-    const failures = Object.entries(sim.errors.since(errorsBefore));
+    const failures = sim.errors.since(errorsBefore);
     const mib = (b: number) => Math.round(b / 2 ** 20);
     row(
       'overload',
       `${agents} agents for a capacity of ${capacity} polls, for ${OVERLOAD_SECONDS} s`,
-      `${held} held; refusals: ${failures.map(([k, v]) => `${k}×${v}`).join(', ') || 'none'}; RSS ${mib(rss[0] ?? 0)} MiB at the start, ${mib(Math.min(...lastThird))}-${mib(Math.max(...lastThird))} MiB over the last third`,
+      `${held} held; refusals: ${formatCounts(failures)}; RSS ${mib(rss[0] ?? 0)} MiB at the start, ${mib(Math.min(...lastThird))}-${mib(Math.max(...lastThird))} MiB over the last third`,
       '429 + Retry-After only, memory flat',
     );
     sim.release(agents - capacity);

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { reservePort } from '../deploy/topology/local-topology';
 import { FleetSimulator } from './sim/fleet-simulator';
 import { cpuPerCheckin, processUsage } from './sim/measurements';
+import { formatCounts, machineLine, out, sleep } from './bench-report';
 
 /**
  * `npm run bench:floor`: the CPU-per-checkin floor on this machine. The same simulator and the
@@ -13,11 +13,9 @@ import { cpuPerCheckin, processUsage } from './sim/measurements';
  * any Fleet work. FLOOR_AGENTS (default 10,000).
  */
 const AGENTS = Number(process.env.FLOOR_AGENTS ?? 10_000);
-const out = (s: string) => process.stdout.write(`${s}\n`);
-const sleep = (t: number) => new Promise<void>((r) => setTimeout(r, t));
 
 async function main(): Promise<void> {
-  out(`checkin floor: ${AGENTS} agents polling every second; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  out(`checkin floor: ${AGENTS} agents polling every second; ${machineLine}`);
   const port = await reservePort();
   const server = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', join(__dirname, 'floor', 'bare-http-server.ts')], {
     env: { ...process.env, FLOOR_PORT: String(port) },
@@ -40,7 +38,7 @@ async function main(): Promise<void> {
     await fetch(`${url}/floor/release`, { method: 'POST', body: '{}' });
     await sleep(5_000);
     const steady = await cpuPerCheckin(server.pid ?? 0, sim, 15_000);
-    out(`  bare node:http: ${Math.round(steady.perSecond)} checkins/s, ${steady.microseconds.toFixed(0)} µs server CPU per checkin; failures: ${JSON.stringify(sim.errors.toJSON())}`);
+    out(`  bare node:http: ${Math.round(steady.perSecond)} checkins/s, ${steady.microseconds.toFixed(0)} µs server CPU per checkin; failures: ${formatCounts(sim.errors.toJSON())}`);
   } finally {
     await sim.stop();
     server.kill('SIGTERM');

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reservePort, startRedisServer, startTopology, type Replica, type Topology } from '../deploy/topology/local-topology';
 import type { EnrollResult } from './sim/fleet-simulator';
@@ -8,6 +8,7 @@ import { updatePolicy } from './sim/fleet-simulator';
 import { distribution, scrapeMetric, tierUsage, type Distribution } from './sim/measurements';
 import type { WorkerCommand } from './tier/simulator-worker';
 import { LOAD_TEST_SETTINGS } from './fleet-server-process';
+import { BenchReport, formatCounts, machineLine, out, sleep } from './bench-report';
 
 /**
  * `npm run bench:tier`: the scaled-out tier at the issue's fleet size. One process cannot hold
@@ -27,14 +28,9 @@ const RECONNECT = process.env.TIER_RECONNECT !== '0';
 const POLICY = 'fleet-default-policy';
 const PER_PROCESS_SOCKETS = 18_000;
 
-const out = (s: string) => process.stdout.write(`${s}\n`);
-const sleep = (t: number) => new Promise<void>((r) => setTimeout(r, t));
 const ms = (v: number) => `${Math.round(v).toLocaleString('en')} ms`;
-const rows: { scenario: string; figure: string; value: string; target: string }[] = [];
-const row = (scenario: string, figure: string, value: string, target = '') => {
-  rows.push({ scenario, figure, value, target });
-  out(`  ${scenario}: ${figure} = ${value}${target ? ` (target ${target})` : ''}`);
-};
+const report = new BenchReport();
+const row = report.row.bind(report);
 
 /** A simulator process and a promise-per-request channel to it. */
 class SimulatorProcess {
@@ -75,27 +71,28 @@ class SimulatorProcess {
   }
 }
 
-/** Failures of every simulator summed, as `{ status-or-code: count }`. */
-async function errorCounts(sims: SimulatorProcess[]): Promise<Record<string, number>> {
+/** Counts by key, summed over several tallies. */
+function sumCounts(tallies: Record<string, number>[]): Record<string, number> {
   const all: Record<string, number> = {};
-  for (const counts of await Promise.all(sims.map((s) => s.request<Record<string, number>>({ op: 'errors' })))) {
-    for (const [k, v] of Object.entries(counts)) all[k] = (all[k] ?? 0) + v;
-  }
+  for (const [k, v] of tallies.flatMap((t) => Object.entries(t))) all[k] = (all[k] ?? 0) + v;
   return all;
 }
 
-const since = (now: Record<string, number>, before: Record<string, number>) =>
-  Object.entries(now)
-    .filter(([k, v]) => v > (before[k] ?? 0))
-    .map(([k, v]) => `${k}×${v - (before[k] ?? 0)}`)
-    .join(', ') || 'none';
+/** Failures of every simulator summed, as `{ status-or-code: count }`. */
+async function errorCounts(sims: SimulatorProcess[]): Promise<Record<string, number>> {
+  return sumCounts(await Promise.all(sims.map((s) => s.request<Record<string, number>>({ op: 'errors' }))));
+}
+
+/** The failures in `now` beyond those in `before`. */
+const since = (now: Record<string, number>, before: Record<string, number>): string =>
+  formatCounts(Object.fromEntries(Object.entries(now).flatMap(([k, v]) => (v > (before[k] ?? 0) ? [[k, v - (before[k] ?? 0)]] : []))));
 
 async function main(): Promise<void> {
   const perGateway = Math.ceil(AGENTS / GATEWAYS);
   if (perGateway > PER_PROCESS_SOCKETS) {
     throw new Error(`${AGENTS} agents over ${GATEWAYS} gateways is ${perGateway} sockets per process; this machine allows about ${PER_PROCESS_SOCKETS} (raise TIER_GATEWAYS)`);
   }
-  out(`fleet-server-ts tier bench: ${AGENTS.toLocaleString('en')} agents over ${GATEWAYS} gateways; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; every process on this machine`);
+  out(`fleet-server-ts tier bench: ${AGENTS.toLocaleString('en')} agents over ${GATEWAYS} gateways; ${machineLine}; every process on this machine`);
   const dir = mkdtempSync(join(tmpdir(), 'fleet-tier-'));
   const redis = await startRedisServer(join(dir, 'redis'), await reservePort());
   let topology: Topology | undefined;
@@ -138,8 +135,8 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const enrolled = await Promise.all(sims.map((s, i) => s.request<EnrollResult>({ op: 'enroll', count: share(i), concurrency: 16 })));
     const enrollSeconds = (Date.now() - t0) / 1000;
-    const enrollErrors = enrolled.flatMap((e) => Object.entries(e.errors)).map(([k, v]) => `${k}×${v}`).join(', ') || 'none';
-    row('enrollment', `${AGENTS.toLocaleString('en')} enrollments via haproxy, ${16 * sims.length} at a time`, `${Math.round(AGENTS / enrollSeconds)}/s over ${enrollSeconds.toFixed(0)} s; retried: ${enrollErrors}`);
+    const enrollErrors = sumCounts(enrolled.map((e) => e.errors));
+    row('enrollment', `${AGENTS.toLocaleString('en')} enrollments via haproxy, ${16 * sims.length} at a time`, `${Math.round(AGENTS / enrollSeconds)}/s over ${enrollSeconds.toFixed(0)} s; retried: ${formatCounts(enrollErrors)}`);
 
     // 2. First checkin of every agent at its gateway, and the policy ack.
     const t1 = Date.now();
@@ -202,14 +199,7 @@ async function main(): Promise<void> {
     redis.child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
-  mkdirSync(join(__dirname, 'results'), { recursive: true });
-  const file = join(__dirname, 'results', `bench-tier-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, agents: AGENTS, gateways: GATEWAYS, rows }, null, 2));
-  out('');
-  out('| Scenario | Figure | Measured | Target |');
-  out('| --- | --- | --- | --- |');
-  for (const r of rows) out(`| ${r.scenario} | ${r.figure} | ${r.value} | ${r.target} |`);
-  out(`\nfigures written to ${file}`);
+  report.finish('bench-tier', { agents: AGENTS, gateways: GATEWAYS });
 }
 
 main().catch((err: unknown) => {
