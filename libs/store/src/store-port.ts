@@ -140,6 +140,11 @@ export interface ActionResultStore {
   /** Create-only, id `<action_id>:<agent_id>`; an existing id reports `exists` (idempotent). */
   createMany(docs: ActionResultDoc[]): Promise<ResultOutcome[]>;
   listByActionId(actionId: string): Promise<Hit<ActionResultDoc>[]>;
+  /**
+   * Which of `actionIds` the agent has acknowledged (a result `<action_id>:<agent_id>` exists).
+   * May lag a just-written result by the backend's refresh interval.
+   */
+  acknowledgedBy(agentId: string, actionIds: string[]): Promise<Set<string>>;
 }
 
 export interface EnrollmentKeyStore {

@@ -570,6 +570,17 @@ this.guard(() => this.deleteDoc(index, id)),
           await this.client.indices.refresh({ index, ignore_unavailable: true });
           return this.scan<ActionResultDoc>(index, { term: { action_id: actionId } }, 100_000);
         }),
+      acknowledgedBy: (agentId, actionIds) =>
+        this.guard(async () => {
+          if (!actionIds.length) return new Set<string>();
+          // By document id (`<action_id>:<agent_id>`): a search, since the index may be a data stream.
+          const hits = await this.scan<ActionResultDoc>(
+            index,
+            { bool: { filter: [{ ids: { values: actionIds.map((a) => `${a}:${agentId}`) } }, { term: { agent_id: agentId } }] } },
+            actionIds.length,
+          );
+          return new Set(hits.map((h) => h._source.action_id));
+        }),
     };
   }
 

@@ -409,6 +409,8 @@ export class SqliteFleetStore implements FleetStore {
     return {
       createMany: (docs) => this.guard(() => (docs.length ? createMany.immediate(docs) : [])),
       listByActionId: (actionId) => this.guard(() => byAction.all(actionId).map((r) => parse<ActionResultDoc>(r))),
+      acknowledgedBy: (agentId, actionIds) =>
+        this.guard(() => new Set(actionIds.filter((actionId) => exists.get(`${actionId}:${agentId}`) !== undefined))),
     };
   }
 
