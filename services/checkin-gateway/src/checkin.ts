@@ -169,8 +169,9 @@ export function reportedPolicyChange(agent: AgentDoc, body: CheckinRequest) {
 
 /**
  * The upgrade fields to write at once (not batched), or undefined when nothing changed.
- * `upgrade_details` is kept as the agent reports it, retry fields included (the reference re-packs
- * UPG_FAILED metadata to `{failed_state, error_msg}` and so drops `retry_error_msg`/`retry_until`).
+ * `upgrade_details` is kept as the agent reports it, with the metadata keys Kibana reads in any
+ * state (the reference re-packs UPG_FAILED metadata to `{failed_state, error_msg}` and so drops
+ * the `retry_error_msg`/`retry_until` an agent still reports after retrying).
  * When the agent stops reporting details, its upgrade ended: done, unless the last report was
  * UPG_FAILED and the agent still runs an older version than the target (it gave up or restarted),
  * which the reference would record as a success.
@@ -187,10 +188,20 @@ export function upgradeFields(agent: AgentDoc, body: CheckinRequest, agentVersio
     }
     return { upgrade_details: null, upgrade_started_at: null, upgraded_at: now.toISOString() };
   }
-  if (isDeepStrictEqual(details, agent.upgrade_details)) return undefined;
-  const fields: Partial<AgentDoc> = { upgrade_details: details };
+  const stored = withKnownMetadata(details);
+  if (isDeepStrictEqual(stored, agent.upgrade_details)) return undefined;
+  const fields: Partial<AgentDoc> = { upgrade_details: stored };
   if (details.state === 'UPG_WATCHING' && agent.upgrade_attempts) fields.upgrade_attempts = null;
   return fields;
+}
+
+/** The `upgrade_details.metadata` keys Kibana reads (any state); others are not stored. */
+const UPGRADE_METADATA_KEYS = ['scheduled_at', 'download_percent', 'download_rate', 'retry_error_msg', 'retry_until', 'failed_state', 'error_msg'];
+
+function withKnownMetadata(details: NonNullable<CheckinRequest['upgrade_details']>): NonNullable<AgentDoc['upgrade_details']> {
+  if (!details.metadata) return details;
+  const metadata = Object.fromEntries(Object.entries(details.metadata).filter(([k]) => UPGRADE_METADATA_KEYS.includes(k)));
+  return { ...details, metadata };
 }
 
 /**
