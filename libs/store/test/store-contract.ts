@@ -25,6 +25,7 @@ import type {
   PolicyRevisionDoc,
   WatchedCollection,
 } from '@fleet/store';
+import { defineDeliveryContract } from './delivery-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
 export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
@@ -909,6 +910,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
     });
 
     // ---- close ------------------------------------------------------------------------------
+
+    defineDeliveryContract(() => store);
 
     describe('close', function () {
       it('When close is called twice, then both calls resolve', async function () {

@@ -7,6 +7,7 @@ import {
   type BaseServiceConfig,
   type RouteLimitConfig,
 } from '@fleet/service-kit';
+import { deliverySchema, type DeliveryConfig } from './delivery-config';
 
 export interface CheckinConfig {
   longPollMs: number;
@@ -30,9 +31,12 @@ export interface GatewayLimits {
   ack: RouteLimitConfig;
   status: RouteLimitConfig;
   auditUnenroll: RouteLimitConfig;
+  artifact: RouteLimitConfig;
+  fileDelivery: RouteLimitConfig;
+  pgpRetrieval: RouteLimitConfig;
 }
 
-export interface GatewayConfig {
+export interface GatewayConfig extends DeliveryConfig {
   checkin: CheckinConfig;
   statusWrites: StatusWriteConfig;
   feedPollIntervalMs: number;
@@ -100,7 +104,11 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
     ack: routeLimitSchema('FLEET_ACK_LIMIT', { intervalMs: 1, burst: 1000, max: 500, maxBodyBytes: 2 * 1024 * 1024 }),
     status: routeLimitSchema('FLEET_STATUS_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
     auditUnenroll: routeLimitSchema('FLEET_AUDIT_UNENROLL_LIMIT', { intervalMs: 10, burst: 50, max: 100, maxBodyBytes: 1024 }),
+    artifact: routeLimitSchema('FLEET_ARTIFACT_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
+    fileDelivery: routeLimitSchema('FLEET_FILE_DELIVERY_LIMIT', { intervalMs: 100, burst: 5, max: 10, maxBodyBytes: 0 }),
+    pgpRetrieval: routeLimitSchema('FLEET_PGP_RETRIEVAL_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
   },
+  ...deliverySchema,
 };
 
 /** The checkin gateway's schema (one per service). */

@@ -33,6 +33,8 @@ import type {
   WatchedCollection,
 } from '../store-port';
 import { MIGRATIONS } from './sqlite-schema';
+import { createSqliteDeliveryStores } from './sqlite-delivery';
+import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 
 export interface SqliteStoreOptions {
   /** Database file, or `:memory:` for tests. */
@@ -72,6 +74,8 @@ export class SqliteFleetStore implements FleetStore {
   readonly enrollmentKeys: EnrollmentKeyStore;
   readonly credentials: CredentialStore;
   readonly agentPolicies: AgentPolicyStore;
+  readonly deliveryFiles: DeliveryFileStore;
+  readonly artifacts: ArtifactStore;
 
   private readonly db: Database.Database;
   private readonly listeners = new Set<(c: WatchedCollection) => void>();
@@ -94,6 +98,7 @@ export class SqliteFleetStore implements FleetStore {
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.credentials = this.createCredentialStore();
     this.agentPolicies = this.createAgentPolicyStore();
+    ({ deliveryFiles: this.deliveryFiles, artifacts: this.artifacts } = createSqliteDeliveryStores(this.db, (fn) => this.guard(fn)));
   }
 
   ping(): Promise<void> {
