@@ -79,6 +79,13 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Stock 
       .id as string;
   const ids = (res: CheckinResponse) => (res.actions ?? []).map((a: AgentAction) => a.id);
 
+  it('When the server starts on an empty store, then the enroll command it prints is one a stock agent accepts over plain HTTP (--insecure)', () => {
+    const line = h.logs.map((l) => JSON.parse(l) as Json).find((l) => typeof l.command === 'string');
+    expect(line, 'the enroll command is logged').to.exist;
+    expect(line!.command).to.match(/^elastic-agent enroll --url=http:\/\/\S+ --enrollment-token=\$\(cat \S+enrollment-token\) --insecure$/);
+    expect(JSON.stringify(line)).to.not.contain(h.enrollmentToken);
+  });
+
   describe('requests read as the reference reads them', function () {
     it('When a stock agent enrolls with its recorded body (empty id and replace_token, null tags), then 200 with a generated id', async function () {
       if (!traffic) this.skip();
