@@ -167,6 +167,20 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Stock 
       expect(ack.body.items).to.deep.equal([{ status: 200, message: 'OK' }]);
       expect((await getAgent(c.agentId!)).policy_revision_idx).to.equal(1);
     });
+
+    it('When audit/unenroll has no timestamp, then it is recorded at the time of receipt; an unknown reason stays 400', async () => {
+      const c = client();
+      await enrollClean(c);
+      const auth = `ApiKey ${c.accessApiKey}`;
+      const bad = await c.call<Json>('POST', `/api/fleet/agents/${c.agentId}/audit/unenroll`, { reason: 'bored', timestamp: null }, auth, {}, true);
+      expect(bad.status).to.equal(400);
+      const before = Date.now();
+      const res = await c.call<Json>('POST', `/api/fleet/agents/${c.agentId}/audit/unenroll`, { reason: 'uninstall', timestamp: null }, auth, {}, true);
+      expect(res.status).to.equal(200);
+      const doc = await getAgent(c.agentId!);
+      expect(doc.audit_unenrolled_reason).to.equal('uninstall');
+      expect(Date.parse(doc.audit_unenrolled_time as string)).to.be.at.least(before - 1000);
+    });
   });
 
   describe('an enrollment never replays old actions', function () {

@@ -97,7 +97,8 @@ const ackEvent = z.object({
 const ackBody = z.object({ events: z.array(ackEvent).max(10_000) });
 const auditBody = z.object({
   reason: z.enum(['uninstall', 'orphaned', 'key_revoked', 'migrated']),
-  timestamp: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 timestamp'),
+  // Missing or null: the reference stores Go's zero time (year 1); the time of receipt is stored here.
+  timestamp: goOptional(z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 timestamp')),
 });
 
 export interface GatewayRouteDeps {
@@ -182,7 +183,8 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     const agent = await authenticateAgent(deps, creds, agentId);
     await deps.store.agents.mutate(agentId, (doc) => {
       if (doc.audit_unenrolled_reason === 'orphaned') throw new AuditReasonConflictError('agent is already orphaned');
-      return { audit_unenrolled_time: body.timestamp, audit_unenrolled_reason: body.reason, updated_at: new Date().toISOString() };
+      const now = new Date().toISOString();
+      return { audit_unenrolled_time: body.timestamp ?? now, audit_unenrolled_reason: body.reason, updated_at: now };
     });
     deps.logger.info({ 'fleet.agent.id': agent._id, reason: body.reason }, 'agent audit unenroll recorded');
     res.status(200).end();
