@@ -37,15 +37,16 @@ export function deriveAgentStatus(agent: AgentDoc, ctx: StatusContext): AgentSta
   const inactivity = (ctx.inactivityTimeoutSeconds ?? 0) * 1000;
   if (inactivity > 0 && sinceCheckin > inactivity) return 'inactive';
   if (sinceCheckin > OFFLINE_AFTER_MS) return 'offline';
+  // As Kibana's runtime field: an upgrade is under way from upgrade_started_at until upgraded_at,
+  // whatever the agent reports (checked before unenrolling, error and degraded). A failed upgrade
+  // (upgrade_details.state UPG_FAILED) keeps upgraded_at unset and so stays `updating`; Kibana's UI
+  // shows the failure from upgrade_details and offers to restart it.
+  if (agent.upgrade_started_at && !agent.upgraded_at) return 'updating';
   if (agent.unenrollment_started_at && !agent.unenrolled_at) return 'unenrolling';
   // Kibana lowercases the reported status: agents report a degraded state as "DEGRADED".
   const reported = agent.last_checkin_status?.toLowerCase();
   if (reported === 'error') return 'error';
   if (reported === 'degraded') return 'degraded';
-  // As Kibana's runtime field: an upgrade is under way from upgrade_started_at until upgraded_at.
-  // A failed upgrade (upgrade_details.state UPG_FAILED) keeps upgraded_at unset and so stays
-  // `updating`; Kibana's UI shows the failure from upgrade_details and offers to restart it.
-  if (agent.upgrade_started_at && !agent.upgraded_at) return 'updating';
   const revision = agent.policy_revision_idx;
   if (revision === undefined || revision === null) return 'updating';
   if (ctx.latestPolicyRevision !== undefined && revision < ctx.latestPolicyRevision) return 'updating';

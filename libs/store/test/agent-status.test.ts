@@ -87,6 +87,11 @@ const cases: Case[] = [
     status: 'updating',
   },
   {
+    when: 'it reports DEGRADED while an upgrade is under way (Kibana checks the upgrade first)',
+    doc: agent({ last_checkin_status: 'DEGRADED', upgrade_started_at: ago(60_000), upgraded_at: null }),
+    status: 'updating',
+  },
+  {
     when: 'it reports upgrade details without an upgrade started by the server',
     doc: agent({ upgrade_details: { target_version: '8.16.0', action_id: 'a', state: 'UPG_DOWNLOADING' } }),
     status: 'online',
