@@ -226,6 +226,24 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Stock 
       expect(ids(await second.checkin({ status: 'online', message: 'Running' }))).to.deep.equal([fresh]);
     });
 
+    it('When an active id is replaced (id + replace_token), then the new installation does not get the actions pending for the old one', async () => {
+      const id = `replaced-${backend}`;
+      const token = 'a-replace-token-of-32-characters';
+      const old = client();
+      await enrollClean(old, { id, replace_token: token });
+      await settle(old);
+      const pending = await createAction(id, 'SETTINGS', { log_level: 'debug' });
+      const replacement = client();
+      await enrollClean(replacement, { id, replace_token: token });
+      const first = await replacement.checkin({ status: 'starting', message: 'Starting' });
+      expect(first.actions!.map((a) => a.type)).to.deep.equal(['POLICY_CHANGE']);
+      expect(ids(first)).to.not.include(pending);
+      const fresh = await createAction(id, 'SETTINGS', { log_level: 'info' });
+      replacement.ackToken = '';
+      await replacement.ack([ackEvent(id, first.actions![0]!.id)]);
+      expect(ids(await replacement.checkin({ status: 'online', message: 'Running' }))).to.deep.equal([fresh]);
+    });
+
     it('When an agent acknowledged an action and checks in without its ack token, then the action is not delivered again', async () => {
       const c = client();
       await enrollClean(c);
