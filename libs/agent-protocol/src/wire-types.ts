@@ -124,7 +124,8 @@ export interface AckEvent {
   agent_id?: string;
   action_id: string;
   message?: string;
-  timestamp: string;
+  /** RFC 3339; when absent, the server records the time it received the ack. */
+  timestamp?: string;
   error?: string;
   payload?: JsonValue;
   data?: JsonValue;

@@ -166,6 +166,17 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Stock 
       expect(ack.status).to.equal(200);
       expect(ack.body.items).to.deep.equal([{ status: 200, message: 'OK' }]);
       expect((await getAgent(c.agentId!)).policy_revision_idx).to.equal(1);
+      // No timestamp (Go reads the zero time): the result is stored at the time of receipt.
+      const settings = await createAction(c.agentId!, 'SETTINGS', { log_level: 'info' });
+      await c.checkin({ status: 'online', message: 'Running' });
+      const before = Date.now();
+      const untimed = await c.ack([{ action_id: settings, agent_id: c.agentId!, timestamp: null } as never]);
+      expect(untimed.status).to.equal(200);
+      const results = await eventually(async () => {
+        const r = await h.server.store.actionResults.listByActionId(settings);
+        return r.length ? r : undefined;
+      });
+      expect(Date.parse(results[0]!._source['@timestamp'])).to.be.at.least(before - 1000);
     });
 
     it('When audit/unenroll has no timestamp, then it is recorded at the time of receipt; an unknown reason stays 400', async () => {

@@ -119,7 +119,7 @@ export async function handleAcks(
       items[index] = item(200);
       continue;
     }
-    results.push({ index, doc: resultDoc(event, agentId, action) });
+    results.push({ index, doc: resultDoc(event, agentId, action, now) });
     if (action.type === 'UPGRADE') Object.assign(upgradeFields, upgradeAckFields(agent._source, event, action, agentVersion, now));
     if ((action.type === 'UNENROLL' || action.type === 'MIGRATE') && !event.error) unenroll = true;
   }
@@ -152,9 +152,9 @@ export async function handleAcks(
   return { status: worst, body: { action: 'acks', ...(errors ? { errors: true } : {}), items } };
 }
 
-function resultDoc(event: AckEvent, agentId: string, action: CachedAction): ActionResultDoc {
+function resultDoc(event: AckEvent, agentId: string, action: CachedAction, now: Date): ActionResultDoc {
   const doc: ActionResultDoc = {
-    '@timestamp': event.timestamp,
+    '@timestamp': event.timestamp ?? now.toISOString(),
     action_id: event.action_id,
     agent_id: agentId,
     ...(action.namespaces ? { namespaces: action.namespaces } : {}),

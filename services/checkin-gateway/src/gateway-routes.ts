@@ -84,7 +84,8 @@ const ackEvent = z.object({
   // An empty action id is read (as Go reads it) and answered 404 for that item alone.
   action_id: goString(1024),
   message: goOptional(z.string().max(64 * 1024)),
-  timestamp: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 timestamp'),
+  // Missing or null: Go's zero time in the reference; the time of receipt here.
+  timestamp: goOptional(z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 timestamp')),
   error: goOptional(z.string().max(64 * 1024)),
   payload: goOptional(z.unknown()),
   data: goOptional(z.unknown()),
