@@ -9,6 +9,7 @@ import type {
   PolicyRevisionDoc,
 } from './documents';
 import type { AgentStatus } from './agent-status';
+import type { FileUploadStore } from './upload-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -30,6 +31,8 @@ export interface FleetStore {
   /** API keys of agents and enrollment tokens: issued, verified and revoked here. */
   readonly credentials: CredentialStore;
   readonly agentPolicies: AgentPolicyStore;
+  /** Files uploaded by agents (diagnostics bundles): meta documents and their chunks. */
+  readonly uploads: FileUploadStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Registers a listener called after local writes to a watched collection; returns an unsubscribe. */

@@ -25,6 +25,7 @@ import type {
   PolicyRevisionDoc,
   WatchedCollection,
 } from '@fleet/store';
+import { defineUploadStoreContract } from './upload-store-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
 export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
@@ -925,6 +926,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         await rejectsWith(store.agentPolicies.list({ page: 1, perPage: 10 }), StoreUnavailableError);
       });
     });
+
+    defineUploadStoreContract(() => store);
 
     // ---- durability -------------------------------------------------------------------------
 

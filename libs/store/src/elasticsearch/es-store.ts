@@ -34,6 +34,8 @@ import { call, createClient, errorType, statusOf, translate, type ElasticsearchC
 import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
+import type { FileUploadStore } from '../upload-store';
+import { createEsUploadStore } from './es-upload-store';
 
 export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** `auto`: Elasticsearch API keys when security is on, else the built-in store. */
@@ -78,6 +80,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly enrollmentKeys: EnrollmentKeyStore;
   readonly agentPolicies: AgentPolicyStore;
   readonly credentials: CredentialStore;
+  readonly uploads: FileUploadStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -116,6 +119,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.agentPolicies = this.createAgentPolicyStore();
+    this.uploads = createEsUploadStore(this.client, () => this.capabilities?.fleetModule === true, (fn) => this.guard(fn));
   }
 
   /**

@@ -33,6 +33,8 @@ import type {
   WatchedCollection,
 } from '../store-port';
 import { MIGRATIONS } from './sqlite-schema';
+import type { FileUploadStore } from '../upload-store';
+import { createSqliteUploadStore } from './sqlite-upload-store';
 
 export interface SqliteStoreOptions {
   /** Database file, or `:memory:` for tests. */
@@ -72,6 +74,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly enrollmentKeys: EnrollmentKeyStore;
   readonly credentials: CredentialStore;
   readonly agentPolicies: AgentPolicyStore;
+  readonly uploads: FileUploadStore;
 
   private readonly db: Database.Database;
   private readonly listeners = new Set<(c: WatchedCollection) => void>();
@@ -94,6 +97,7 @@ export class SqliteFleetStore implements FleetStore {
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.credentials = this.createCredentialStore();
     this.agentPolicies = this.createAgentPolicyStore();
+    this.uploads = createSqliteUploadStore(this.db, (fn) => this.guard(fn));
   }
 
   ping(): Promise<void> {
