@@ -2,12 +2,13 @@ import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import { ApiKeyAuthenticator, HealthMonitor, type ServiceMetrics, type AuthCacheConfig, type Logger, type ServerIdentityConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
-import type { Router } from 'express';
+import { Router } from 'express';
 import { ActionLookupCache } from './acks';
 import { ChangeFeedFollower } from './change-feed-follower';
 import { AckTokenCache } from './checkin';
 import type { GatewayConfig } from './gateway-config';
 import { createGatewayRouter } from './gateway-routes';
+import { createUploadRouter } from './upload-routes';
 import { LongPollRegistry } from './long-poll-registry';
 import { PolicyCache } from './policy-cache';
 import { StatusWriteBuffer } from './status-write-buffer';
@@ -64,7 +65,7 @@ export function createCheckinGateway(
   );
   let draining = false;
   let closing: Promise<void> | undefined;
-  const router = createGatewayRouter(
+  const agentRoutes = createGatewayRouter(
     {
       checkin: {
         store: deps.store,
@@ -94,6 +95,11 @@ export function createCheckinGateway(
     config,
     config.server.version,
   );
+  const uploadRoutes = createUploadRouter(
+    { store: deps.store, authenticator, uploads: { store: deps.store, config: config.uploads, logger: logger.child({ component: 'uploads' }) } },
+    config,
+  );
+  const router = Router().use(agentRoutes, uploadRoutes);
   return {
     router,
     registry,

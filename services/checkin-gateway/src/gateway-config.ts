@@ -3,7 +3,9 @@ import {
   authCacheSchema,
   baseServiceSchema,
   routeLimitSchema,
+  uploadsSchema,
   type AuthCacheConfig,
+  type UploadsConfig,
   type BaseServiceConfig,
   type RouteLimitConfig,
 } from '@fleet/service-kit';
@@ -30,6 +32,9 @@ export interface GatewayLimits {
   ack: RouteLimitConfig;
   status: RouteLimitConfig;
   auditUnenroll: RouteLimitConfig;
+  uploadStart: RouteLimitConfig;
+  uploadChunk: RouteLimitConfig;
+  uploadEnd: RouteLimitConfig;
 }
 
 export interface GatewayConfig {
@@ -37,6 +42,7 @@ export interface GatewayConfig {
   statusWrites: StatusWriteConfig;
   feedPollIntervalMs: number;
   limits: GatewayLimits;
+  uploads: UploadsConfig;
 }
 
 export interface CheckinGatewayServiceConfig extends GatewayConfig, BaseServiceConfig {
@@ -100,7 +106,12 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
     ack: routeLimitSchema('FLEET_ACK_LIMIT', { intervalMs: 1, burst: 1000, max: 500, maxBodyBytes: 2 * 1024 * 1024 }),
     status: routeLimitSchema('FLEET_STATUS_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
     auditUnenroll: routeLimitSchema('FLEET_AUDIT_UNENROLL_LIMIT', { intervalMs: 10, burst: 50, max: 100, maxBodyBytes: 1024 }),
+    uploadStart: routeLimitSchema('FLEET_UPLOAD_START_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 5 * 1024 * 1024 }),
+    // A chunk body is never more than 4 MiB, whatever maxBodyBytes says (the protocol's chunk size).
+    uploadChunk: routeLimitSchema('FLEET_UPLOAD_CHUNK_LIMIT', { intervalMs: 3, burst: 5, max: 10, maxBodyBytes: 4 * 1024 * 1024 }),
+    uploadEnd: routeLimitSchema('FLEET_UPLOAD_END_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 1024 }),
   },
+  uploads: uploadsSchema,
 };
 
 /** The checkin gateway's schema (one per service). */
