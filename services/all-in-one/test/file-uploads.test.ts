@@ -143,6 +143,10 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Diagno
     expect(err.status).to.equal(400);
     expect(err.body?.error).to.equal('ErrHashMismatch');
     expect(await stored(`${actionId}.${agent.agentId}`)).to.deep.equal([]);
+
+    // One upload per action and agent.
+    const again = await failure(agent.uploadBegin(fileInfo(actionId, agent.agentId as string, 10)));
+    expect([again.status, again.body?.error]).to.deep.equal([409, 'ErrUploadConflict']);
   });
 
   it('When a chunk is larger than 4 MiB, then it is refused with 413 before anything is stored', async () => {
@@ -281,6 +285,13 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Diagno
       const items = await uploads(agent.agentId as string);
       expect(items.map((i) => [i.actionId, i.status])).to.deep.include([actionId, 'IN_PROGRESS']);
     }
+    const byKuery = await request(h.url)
+      .post('/api/fleet/agents/bulk_request_diagnostics')
+      .set(h.admin)
+      .send({ agents: 'policy_id:fleet-default-policy' })
+      .expect(200);
+    const matching = await h.server.store.actions.findByActionId(byKuery.body.actionId as string);
+    expect(matching?._source.agents).to.include.members([a.agentId, b.agentId]).and.not.include(gone.agentId);
     // The paths under /agents are not agent ids, and they need the admin token.
     await request(h.url).get('/api/fleet/agents/files/nope/diag.zip').expect(401);
     await request(h.url).get('/api/fleet/agents/files/nope/diag.zip').set(h.admin).expect(404);

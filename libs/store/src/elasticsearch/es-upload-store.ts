@@ -91,8 +91,9 @@ export function createEsUploadStore(
     await client.indices.refresh({ index: DATA.prefix + src, ignore_unavailable: true, allow_no_indices: true, expand_wildcards: EXPAND });
   };
 
-  const chunkHits = async (file: UploadFileRef, query: estypes.QueryDslQueryContainer, source: string[]) => {
-    await refreshData(file.src);
+  /** Chunk documents matching `query`; `refresh` first makes chunks written without refresh visible. */
+  const chunkHits = async (file: UploadFileRef, query: estypes.QueryDslQueryContainer, source: string[], refresh = true) => {
+    if (refresh) await refreshData(file.src);
     try {
       const res = await client.search<ChunkSource>({
         index: DATA.prefix + file.src,
@@ -180,7 +181,8 @@ export function createEsUploadStore(
     readChunks: (file) => ({
       async *[Symbol.asyncIterator](): AsyncIterator<UploadChunk> {
         for (const info of await listChunks(file)) {
-          const hits = await guard(() => chunkHits(file, { ids: { values: [chunkId(file.id, info.pos)] } }, ['last', 'sha2', 'data']));
+          // listChunks refreshed the index already.
+          const hits = await guard(() => chunkHits(file, { ids: { values: [chunkId(file.id, info.pos)] } }, ['last', 'sha2', 'data'], false));
           const source = hits[0]?._source;
           if (!source?.data) continue;
           yield { pos: info.pos, last: source.last === true, sha2: source.sha2, data: Buffer.from(source.data, 'base64') };
