@@ -86,8 +86,10 @@ export async function beginUpload(deps: UploadDeps, agent: Hit<AgentDoc>, body: 
   }
 
   const start = nowOf(deps).getTime();
+  // Extra fields are kept, as the reference keeps them, except names Elasticsearch reserves (`_id`, …).
+  const extra = Object.fromEntries(Object.entries(body).filter(([key]) => !key.startsWith('_')));
   const doc: UploadMetaDoc = {
-    ...body,
+    ...extra,
     '@timestamp': start,
     upload_start: start,
     upload_id: randomUUID(),
