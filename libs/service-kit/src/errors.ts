@@ -64,6 +64,31 @@ export class AuditReasonConflictError extends FleetError {}
 export class NotFoundError extends FleetError {}
 export class ConflictError extends FleetError {}
 
+// ---- file delivery, artifacts, PGP key (elastic/fleet-server's names) ---------------------------
+export class FileForDeliveryNotFoundError extends FleetError {
+  constructor() { super('file not found'); }
+}
+export class ClientFileForbiddenError extends FleetError {
+  constructor() { super('client forbidden'); }
+}
+export class RangeNotSatisfiableError extends FleetError {}
+export class MultipartRangeNotSupportedError extends RangeNotSatisfiableError {}
+/** The stored chunks do not make up the file its metadata describes: nothing is served. */
+export class FileIncompleteError extends FleetError {}
+/** The agent's policy does not list the artifact (or the agent has no policy). */
+export class ArtifactForbiddenError extends FleetError {}
+/** Too many artifact fetches from the store in flight. */
+export class ArtifactThrottleError extends FleetError {
+  constructor(readonly retryAfterSeconds = 1) { super('too many requests'); }
+}
+/** A stored artifact whose bytes do not match its encoded_sha256 (or its record): never served. */
+export class ArtifactMismatchError extends FleetError {}
+export class TlsRequiredError extends FleetError {
+  constructor() { super('server must run with tls to use this endpoint'); }
+}
+export class PgpKeyNotFoundError extends FleetError {}
+export class PgpKeyPermissionsError extends FleetError {}
+
 // ---- file uploads (elastic/fleet-server's uploader errors) ---------------------------------------
 export class UploadFieldRequiredError extends FleetError {}
 export class UploadFileSizeRequiredError extends FleetError {
@@ -174,6 +199,17 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [AuditReasonConflictError, 409, 'ErrAuditReasonConflict'],
   [NotFoundError, 404, 'NotFound'],
   [ConflictError, 409, 'Conflict'],
+  [FileForDeliveryNotFoundError, 404, 'ErrFileForDeliveryNotFound'],
+  [ClientFileForbiddenError, 403, 'ErrClientFileForbidden'],
+  [MultipartRangeNotSupportedError, 416, 'ErrRangeNotSatisfiable'],
+  [RangeNotSatisfiableError, 416, 'ErrRangeNotSatisfiable'],
+  [FileIncompleteError, 500, 'ErrFileIncomplete'],
+  [ArtifactForbiddenError, 403, 'Forbidden'],
+  [ArtifactThrottleError, 429, 'TooManyRequests'],
+  [ArtifactMismatchError, 500, 'ErrorMismatchSha2'],
+  [TlsRequiredError, 501, 'ErrTLSRequired'],
+  [PgpKeyNotFoundError, 404, 'ErrPGPKeyNotFound'],
+  [PgpKeyPermissionsError, 500, 'ErrPGPPermissions'],
   [RateLimitError, 429, 'RateLimit'],
   [MaxLimitError, 429, 'MaxLimit'],
   [BackpressureError, 429, 'TooManyRequests'],

@@ -92,6 +92,19 @@ export function parseSemVer(value: string): SemVer | undefined {
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) };
 }
 
+/** Orders two versions by major, minor, patch. */
+export function compareSemVer(a: SemVer, b: SemVer): number {
+  return a.major - b.major || a.minor - b.minor || a.patch - b.patch;
+}
+
+/** The version an `Elastic Agent v<semver>` User-Agent carries, or undefined (never throws). */
+export function agentVersionOf(header: string | undefined): SemVer | undefined {
+  const ua = (header ?? '').toLowerCase();
+  const prefix = 'elastic agent ';
+  if (!ua.startsWith(prefix)) return undefined;
+  return parseSemVer((ua.slice(prefix.length).split('-')[0] ?? '').trim());
+}
+
 /**
  * The User-Agent rule of enroll and checkin: `Elastic Agent v<semver>`, at least 7.13 and not
  * newer than the server's major.minor. Returns the agent version.

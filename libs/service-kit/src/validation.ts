@@ -38,3 +38,25 @@ export const localMetadataSchema = z.record(z.string(), z.unknown()).superRefine
     }
   }
 });
+
+/**
+ * An optional field read as Go's encoding/json reads the reference's request structs: `null` is
+ * the field's absence (Go leaves the zero value), so it is dropped before validation.
+ */
+export function goOptional<S extends z.ZodType>(schema: S) {
+  return z.preprocess((v) => (v === null ? undefined : v), schema.optional());
+}
+
+/**
+ * An optional identifier the reference treats as absent when empty (`*string` fields it tests with
+ * `!= nil && != ""`): `null` and `""` are both dropped. A stock agent sends `"id": ""` and
+ * `"replace_token": ""` when none was given.
+ */
+export function goOptionalId<S extends z.ZodType>(schema: S) {
+  return z.preprocess((v) => (v === null || v === '' ? undefined : v), schema.optional());
+}
+
+/** A string Go reads into a plain `string`: missing or `null` is `""`. */
+export function goString(max: number) {
+  return z.preprocess((v) => (v === null || v === undefined ? '' : v), z.string().max(max));
+}

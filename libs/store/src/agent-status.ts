@@ -38,10 +38,13 @@ export function deriveAgentStatus(agent: AgentDoc, ctx: StatusContext): AgentSta
   if (inactivity > 0 && sinceCheckin > inactivity) return 'inactive';
   if (sinceCheckin > OFFLINE_AFTER_MS) return 'offline';
   if (agent.unenrollment_started_at && !agent.unenrolled_at) return 'unenrolling';
-  if (agent.last_checkin_status === 'error') return 'error';
-  if (agent.last_checkin_status === 'degraded') return 'degraded';
-  if (agent.upgrade_details?.state === 'UPG_FAILED') return 'error';
-  if (agent.upgrade_details) return 'updating';
+  // Kibana lowercases the reported status: agents report a degraded state as "DEGRADED".
+  const reported = agent.last_checkin_status?.toLowerCase();
+  if (reported === 'error') return 'error';
+  if (reported === 'degraded') return 'degraded';
+  // As Kibana's runtime field: an upgrade is under way from upgrade_started_at until upgraded_at.
+  // A failed upgrade (upgrade_details.state UPG_FAILED) keeps upgraded_at unset and so stays
+  // `updating`; Kibana's UI shows the failure from upgrade_details and offers to restart it.
   if (agent.upgrade_started_at && !agent.upgraded_at) return 'updating';
   const revision = agent.policy_revision_idx;
   if (revision === undefined || revision === null) return 'updating';

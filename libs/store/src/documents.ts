@@ -73,6 +73,13 @@ export interface AgentDoc {
   enrollment_id?: string | null;
   replace_token?: string | null;
   action_seq_no: number[];
+  /**
+   * This server's own field (not the reference's): the `.fleet-actions` checkpoint when the agent
+   * last enrolled. Actions at or below it were addressed to the id before this enrollment: never
+   * delivered to it, and their acks change nothing. Kept in `_source` only (the mapping is
+   * `dynamic: false`); Kibana ignores it.
+   */
+  enrollment_action_seq_no?: number;
   updated_at?: string;
   last_checkin?: string;
   last_checkin_status?: string;

@@ -1,5 +1,6 @@
 export * from './documents';
 export * from './store-port';
+export * from './delivery-port';
 export * from './upload-store';
 export * from './errors';
 export * from './agent-status';

@@ -9,6 +9,7 @@ import type {
   PolicyRevisionDoc,
 } from './documents';
 import type { AgentStatus } from './agent-status';
+import type { ArtifactStore, DeliveryFileStore } from './delivery-port';
 import type { FileUploadStore } from './upload-store';
 
 /**
@@ -31,6 +32,10 @@ export interface FleetStore {
   /** API keys of agents and enrollment tokens: issued, verified and revoked here. */
   readonly credentials: CredentialStore;
   readonly agentPolicies: AgentPolicyStore;
+  /** Files delivered to agents (`.fleet-fileds-tohost-*` and integration libraries). */
+  readonly deliveryFiles: DeliveryFileStore;
+  /** `.fleet-artifacts` (Elastic Defend artifacts). */
+  readonly artifacts: ArtifactStore;
   /** Files uploaded by agents (diagnostics bundles): meta documents and their chunks. */
   readonly uploads: FileUploadStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
@@ -143,6 +148,11 @@ export interface ActionResultStore {
   /** Create-only, id `<action_id>:<agent_id>`; an existing id reports `exists` (idempotent). */
   createMany(docs: ActionResultDoc[]): Promise<ResultOutcome[]>;
   listByActionId(actionId: string): Promise<Hit<ActionResultDoc>[]>;
+  /**
+   * Which of `actionIds` the agent has acknowledged (a result `<action_id>:<agent_id>` exists).
+   * May lag a just-written result by the backend's refresh interval.
+   */
+  acknowledgedBy(agentId: string, actionIds: string[]): Promise<Set<string>>;
 }
 
 export interface EnrollmentKeyStore {

@@ -78,15 +78,18 @@ const cases: Case[] = [
   },
   { when: 'it reports error', doc: agent({ last_checkin_status: 'error' }), status: 'error' },
   { when: 'it reports degraded', doc: agent({ last_checkin_status: 'degraded' }), status: 'degraded' },
+  { when: 'it reports DEGRADED in capitals, as the agent sends it', doc: agent({ last_checkin_status: 'DEGRADED' }), status: 'degraded' },
+  { when: 'it reports ERROR in capitals', doc: agent({ last_checkin_status: 'ERROR' }), status: 'error' },
   {
-    when: 'its upgrade failed',
-    doc: agent({ upgrade_details: { target_version: '8.16.0', action_id: 'a', state: 'UPG_FAILED' } }),
-    status: 'error',
+    // Kibana's runtime field: a failed upgrade keeps upgraded_at unset, so it stays updating.
+    when: 'its upgrade failed while an upgrade was started',
+    doc: agent({ upgrade_started_at: ago(60_000), upgraded_at: null, upgrade_details: { target_version: '8.16.0', action_id: 'a', state: 'UPG_FAILED' } }),
+    status: 'updating',
   },
   {
-    when: 'it has upgrade details in progress',
+    when: 'it reports upgrade details without an upgrade started by the server',
     doc: agent({ upgrade_details: { target_version: '8.16.0', action_id: 'a', state: 'UPG_DOWNLOADING' } }),
-    status: 'updating',
+    status: 'online',
   },
   { when: 'its upgrade started and has not finished', doc: agent({ upgrade_started_at: ago(5_000), upgraded_at: null }), status: 'updating' },
   {

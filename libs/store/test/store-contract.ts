@@ -25,6 +25,7 @@ import type {
   PolicyRevisionDoc,
   WatchedCollection,
 } from '@fleet/store';
+import { defineDeliveryContract } from './delivery-contract';
 import { defineUploadStoreContract } from './upload-store-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
@@ -706,6 +707,17 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(results.every((r) => r._source.action_id === 'act-1')).to.equal(true);
         expect(await store.actionResults.listByActionId('act-3')).to.deep.equal([]);
       });
+
+      it('When asked which actions an agent acknowledged, then only actions with a result of that agent are named', async function () {
+        await store.actionResults.createMany([resultDoc('act-1', 'agent-a'), resultDoc('act-2', 'agent-b')]);
+        const acked = async () => [...(await store.actionResults.acknowledgedBy('agent-a', ['act-1', 'act-2', 'act-3']))].sort();
+        // The backend may expose a new result after its refresh interval.
+        const deadline = Date.now() + 5000;
+        while ((await acked()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        expect(await acked()).to.deep.equal(['act-1']);
+        expect([...(await store.actionResults.acknowledgedBy('agent-b', ['act-1']))]).to.deep.equal([]);
+        expect([...(await store.actionResults.acknowledgedBy('agent-a', []))]).to.deep.equal([]);
+      });
     });
 
     // ---- enrollment keys --------------------------------------------------------------------
@@ -899,6 +911,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
     });
 
     // ---- close ------------------------------------------------------------------------------
+
+    defineDeliveryContract(() => store);
 
     describe('close', function () {
       it('When close is called twice, then both calls resolve', async function () {

@@ -52,6 +52,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
     app.use(probeRoutes(health));
     app.use(enrollment.router);
     app.use(gateway.router);
+    app.use(gateway.deliveryRouter);
     app.use(dispatcher.router);
     app.use(notFound());
     app.use(errorHandler('agent'));

@@ -127,13 +127,14 @@ describe('Agent protocol details', function () {
     expect(doc?._source.upgraded_at).to.be.a('string');
   });
 
-  it('When an upgrade fails, then its metadata is stored as failed_state and error_msg only', async () => {
+  it('When an upgrade fails after retries, then its metadata keeps the keys Kibana reads, retry fields included, and drops others', async () => {
     const agent = await readyAgent(h);
     clients.push(agent);
-    const details = { target_version: '9.1.2', action_id: 'up-2', state: 'UPG_FAILED', metadata: { failed_state: 'UPG_DOWNLOADING', error_msg: 'no space', noise: 1 } };
+    const retry = { retry_error_msg: 'download failed: 404', retry_until: '2026-11-29T22:08:53.897466849Z' };
+    const details = { target_version: '9.1.2', action_id: 'up-2', state: 'UPG_FAILED', metadata: { failed_state: 'UPG_DOWNLOADING', error_msg: 'no space', ...retry, noise: 1 } };
     await agent.checkin({ status: 'online', message: '', upgrade_details: details, poll_timeout: '2m1s' });
     const doc = await h.server.store.agents.get(agent.agentId!);
-    expect(doc?._source.upgrade_details?.metadata).to.deep.equal({ failed_state: 'UPG_DOWNLOADING', error_msg: 'no space' });
+    expect(doc?._source.upgrade_details?.metadata).to.deep.equal({ failed_state: 'UPG_DOWNLOADING', error_msg: 'no space', ...retry });
   });
 
   it('When the agent reports a revision newer than the latest known, then it is sent the latest policy', async () => {

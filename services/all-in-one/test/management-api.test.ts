@@ -111,8 +111,18 @@ describe('Management API (Kibana-compatible)', function () {
     expect(upgrade?.data).to.deep.equal({ version: '9.1.2' });
     const view = await request(h.url).get(`/api/fleet/agents/${agent.agentId}`).set(h.admin).expect(200);
     expect(view.body.item.status).to.equal('updating');
+    // The agent acks as soon as it has the action, still running 9.1.0: not done yet.
     await ackAll(agent, res.actions);
-    const doc = await h.server.store.agents.get(agent.agentId!);
+    let doc = await h.server.store.agents.get(agent.agentId!);
+    expect(doc?._source.upgraded_at ?? null).to.equal(null);
+    expect((await request(h.url).get(`/api/fleet/agents/${agent.agentId}`).set(h.admin).expect(200)).body.item.status).to.equal('updating');
+    // The upgraded binary acks from 9.1.2: done.
+    const upgraded = h.agent({ agentVersion: '9.1.2' });
+    upgraded.agentId = agent.agentId;
+    upgraded.accessApiKey = agent.accessApiKey;
+    await ackAll(upgraded, res.actions);
+    upgraded.close();
+    doc = await h.server.store.agents.get(agent.agentId!);
     expect(doc?._source.upgraded_at).to.be.a('string');
     expect(doc?._source.upgrade_started_at).to.equal(null);
   });

@@ -1,7 +1,7 @@
 import { enqueueRevocation, type JobQueue } from '@fleet/background-jobs';
 import type { AckEvent, AckResponse, AckResponseItem } from '@fleet/agent-protocol';
 import type { NotificationBus } from '@fleet/notifications';
-import type { ApiKeyAuthenticator, Logger } from '@fleet/service-kit';
+import { compareSemVer, parseSemVer, type ApiKeyAuthenticator, type Logger, type SemVer } from '@fleet/service-kit';
 import { agentKeyIds, retiringKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
 import { STATUS_CODES } from 'node:http';
 
@@ -19,6 +19,12 @@ export interface AckDeps {
 interface CachedAction {
   type: string;
   namespaces?: string[];
+  /** The action's `@timestamp`. */
+  createdAt?: string;
+  /** `_seq_no` of its first document. */
+  seqNo: number;
+  /** UPGRADE: the version it upgrades to. */
+  targetVersion?: string;
 }
 
 /** `action_id` → type and namespaces, bounded and short-lived (the reference's 5 min action cache). */
@@ -37,7 +43,16 @@ export class ActionLookupCache {
     if (cached && cached.expiresAt > now) return cached.value;
     const hit: Hit<ActionDoc> | undefined = await this.store.actions.findByActionId(actionId);
     if (!hit) return undefined;
-    const value: CachedAction = { type: hit._source.type, ...(hit._source.namespaces ? { namespaces: hit._source.namespaces } : {}) };
+    const doc = hit._source;
+    const data = doc.data;
+    const version = data && typeof data === 'object' && !Array.isArray(data) ? data.version : undefined;
+    const value: CachedAction = {
+      type: doc.type,
+      seqNo: hit._seq_no,
+      ...(doc.namespaces ? { namespaces: doc.namespaces } : {}),
+      ...(doc['@timestamp'] ? { createdAt: doc['@timestamp'] } : {}),
+      ...(doc.type === 'UPGRADE' && typeof version === 'string' ? { targetVersion: version } : {}),
+    };
     this.entries.set(actionId, { value, expiresAt: now + this.ttlMs });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
@@ -64,7 +79,13 @@ export function parsePolicyAckId(actionId: string): { policyId: string; revision
  * repeat is a success), policy acks advance `policy_revision_idx`, successful UNENROLL acks
  * deactivate the agent and revoke its keys, unknown actions answer 404 so the agent retries.
  */
-export async function handleAcks(deps: AckDeps, agent: Hit<AgentDoc>, events: AckEvent[]): Promise<{ status: number; body: AckResponse }> {
+export async function handleAcks(
+  deps: AckDeps,
+  agent: Hit<AgentDoc>,
+  events: AckEvent[],
+  /** The version the agent runs, from the request's User-Agent when it carries one. */
+  agentVersion?: SemVer,
+): Promise<{ status: number; body: AckResponse }> {
   const now = (deps.now ?? (() => new Date()))();
   const agentId = agent._id;
   const items: AckResponseItem[] = new Array<AckResponseItem>(events.length);
@@ -91,8 +112,15 @@ export async function handleAcks(deps: AckDeps, agent: Hit<AgentDoc>, events: Ac
       items[index] = item(404);
       continue;
     }
+    if (predatesEnrollment(action, agent._source)) {
+      // Addressed to this id before the agent enrolled (again): never delivered to this
+      // enrollment, so its ack changes nothing (an old UNENROLL must not unenroll the new agent).
+      deps.logger.info({ 'fleet.agent.id': agentId, 'fleet.action.id': event.action_id }, 'ack of an action older than the enrollment ignored');
+      items[index] = item(200);
+      continue;
+    }
     results.push({ index, doc: resultDoc(event, agentId, action) });
-    if (action.type === 'UPGRADE') Object.assign(upgradeFields, upgradeAckFields(agent._source, event, now));
+    if (action.type === 'UPGRADE') Object.assign(upgradeFields, upgradeAckFields(agent._source, event, action, agentVersion, now));
     if ((action.type === 'UNENROLL' || action.type === 'MIGRATE') && !event.error) unenroll = true;
   }
 
@@ -143,9 +171,32 @@ function resultDoc(event: AckEvent, agentId: string, action: CachedAction): Acti
   return doc;
 }
 
-function upgradeAckFields(agent: AgentDoc, event: AckEvent, now: Date): Partial<AgentDoc> {
+/** Whether the action was addressed to the agent's id before its (latest) enrollment. */
+function predatesEnrollment(action: CachedAction, agent: AgentDoc): boolean {
+  if (agent.enrollment_action_seq_no !== undefined) return action.seqNo <= agent.enrollment_action_seq_no;
+  // Enrolled by another Fleet Server: by time; enrolled_at has whole seconds, so an action of the
+  // same second counts as after (the reference's behaviour).
+  if (!action.createdAt || !agent.enrolled_at) return false;
+  return Date.parse(action.createdAt) < Date.parse(agent.enrolled_at);
+}
+
+/**
+ * What an UPGRADE ack records. An ack without an error means the upgrade is done only when the agent
+ * already runs the target version (an upgraded legacy agent acks from its new binary) or when
+ * nothing says otherwise. A current agent acks as soon as it has handled the action and reports the
+ * outcome in `upgrade_details`: after UPG_FAILED, or while it still runs an older version, the ack
+ * records nothing and `upgraded_at` stays unset (the reference sets it, recording a failed upgrade
+ * as done). With an error: failed (upgrade_started_at cleared) unless the payload says it retries.
+ */
+function upgradeAckFields(agent: AgentDoc, event: AckEvent, action: CachedAction, agentVersion: SemVer | undefined, now: Date): Partial<AgentDoc> {
   if (!event.error) {
-    return { upgrade_started_at: null, upgraded_at: now.toISOString(), ...(agent.upgrade_details ? {} : { upgrade_attempts: null }) };
+    const details = agent.upgrade_details;
+    const failed = details?.action_id === event.action_id && details.state === 'UPG_FAILED';
+    const running = agentVersion ?? parseSemVer(agent.agent?.version ?? '');
+    const target = action.targetVersion ? parseSemVer(action.targetVersion) : undefined;
+    const notThereYet = running !== undefined && target !== undefined && compareSemVer(running, target) < 0;
+    if (failed || notThereYet) return {};
+    return { upgrade_started_at: null, upgraded_at: now.toISOString(), ...(details ? {} : { upgrade_attempts: null }) };
   }
   const payload = event.payload;
   const retrying = payload && typeof payload === 'object' && !Array.isArray(payload) && payload.retry === true;

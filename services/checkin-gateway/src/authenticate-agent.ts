@@ -29,22 +29,3 @@ export async function authenticateAgent(
   }
   return hit;
 }
-
-/**
- * authAgent on the path without an agent id (uploads): a valid access key and the active agent
- * document bound to it. Runs before the request body is read.
- */
-export async function authenticateAgentByKey(
-  deps: { store: FleetStore; authenticator: ApiKeyAuthenticator },
-  creds: ApiKeyCredentials,
-): Promise<Hit<AgentDoc>> {
-  await deps.authenticator.authenticate(creds);
-  const hit = await deps.store.agents.findByAccessApiKeyId(creds.id);
-  if (!hit) throw new AgentNotFoundError(`with access key ${creds.id}`);
-  if (!hit._source.agent || typeof hit._source.agent !== 'object') throw new AgentCorruptedError();
-  if (!hit._source.active) {
-    deps.authenticator.forget([creds.id]);
-    throw new AgentInactiveError();
-  }
-  return hit;
-}

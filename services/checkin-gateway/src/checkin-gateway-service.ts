@@ -1,12 +1,23 @@
 import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
-import { ApiKeyAuthenticator, HealthMonitor, type ServiceMetrics, type AuthCacheConfig, type Logger, type ServerIdentityConfig } from '@fleet/service-kit';
+import {
+  ApiKeyAuthenticator,
+  HealthMonitor,
+  type ServiceMetrics,
+  type AuthCacheConfig,
+  type Logger,
+  type ServerIdentityConfig,
+  type StoreConfig,
+} from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { Router } from 'express';
+import { dirname, join, resolve } from 'node:path';
 import { ActionLookupCache } from './acks';
+import { ArtifactFetcher } from './artifacts';
 import { ChangeFeedFollower } from './change-feed-follower';
 import { AckTokenCache } from './checkin';
 import type { GatewayConfig } from './gateway-config';
+import { createDeliveryRouter } from './delivery-routes';
 import { createGatewayRouter } from './gateway-routes';
 import { createUploadRouter } from './upload-routes';
 import { LongPollRegistry } from './long-poll-registry';
@@ -27,6 +38,8 @@ export interface CheckinGatewayDeps {
 
 export interface CheckinGateway {
   router: Router;
+  /** Artifacts, file delivery and the PGP key (mounted next to `router`). */
+  deliveryRouter: Router;
   registry: LongPollRegistry;
   policies: PolicyCache;
   statusWrites: StatusWriteBuffer;
@@ -42,7 +55,7 @@ export interface CheckinGateway {
 
 export function createCheckinGateway(
   deps: CheckinGatewayDeps,
-  config: GatewayConfig & { auth: AuthCacheConfig; server: ServerIdentityConfig },
+  config: GatewayConfig & { auth: AuthCacheConfig; server: ServerIdentityConfig; store: Pick<StoreConfig, 'sqlite'> },
 ): CheckinGateway {
   const logger = deps.logger.child({ component: 'checkin-gateway' });
   const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.credentials, config.auth);
@@ -100,8 +113,21 @@ export function createCheckinGateway(
     config,
   );
   const router = Router().use(agentRoutes, uploadRoutes);
+  const deliveryRouter = createDeliveryRouter(
+    {
+      store: deps.store,
+      authenticator,
+      policies,
+      artifacts: new ArtifactFetcher(deps.store, config.artifacts, logger),
+      // Default: next to the other files of the data directory (the SQLite file's directory).
+      pgpKeyFile: config.pgp.keyFile || join(resolve(dirname(config.store.sqlite.path)), 'default.pgp'),
+      logger,
+    },
+    config.limits,
+  );
   return {
     router,
+    deliveryRouter,
     registry,
     policies,
     statusWrites,

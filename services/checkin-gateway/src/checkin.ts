@@ -1,5 +1,5 @@
 import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
-import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
+import { AgentInactiveError, BadRequestError, BackpressureError, compareSemVer, parseSemVer, type Logger } from '@fleet/service-kit';
 import { isoSeconds, type ActionDoc, type AgentDoc, type Component, type FleetStore, type Hit } from '@fleet/store';
 import { activeContext, markEvent, runInContext, type SpanContext } from '@fleet/telemetry';
 import { isDeepStrictEqual } from 'node:util';
@@ -167,29 +167,41 @@ export function reportedPolicyChange(agent: AgentDoc, body: CheckinRequest) {
   };
 }
 
-/** The upgrade fields to write at once (not batched), or undefined when nothing changed. */
-export function upgradeFields(agent: AgentDoc, body: CheckinRequest, now: Date): Partial<AgentDoc> | undefined {
+/**
+ * The upgrade fields to write at once (not batched), or undefined when nothing changed.
+ * `upgrade_details` is kept as the agent reports it, with the metadata keys Kibana reads in any
+ * state (the reference re-packs UPG_FAILED metadata to `{failed_state, error_msg}` and so drops
+ * the `retry_error_msg`/`retry_until` an agent still reports after retrying).
+ * When the agent stops reporting details, its upgrade ended: done, unless the last report was
+ * UPG_FAILED and the agent still runs an older version than the target (it gave up or restarted),
+ * which the reference would record as a success.
+ */
+export function upgradeFields(agent: AgentDoc, body: CheckinRequest, agentVersion: string, now: Date): Partial<AgentDoc> | undefined {
   const details = body.upgrade_details;
   if (!details) {
-    if (!agent.upgrade_details) return undefined;
-    // The agent stopped reporting an upgrade: it finished.
+    const last = agent.upgrade_details;
+    if (!last) return undefined;
+    const running = parseSemVer(agentVersion);
+    const target = parseSemVer(last.target_version);
+    if (last.state === 'UPG_FAILED' && running && target && compareSemVer(running, target) < 0) {
+      return { upgrade_details: null, upgrade_started_at: null };
+    }
     return { upgrade_details: null, upgrade_started_at: null, upgraded_at: now.toISOString() };
   }
-  const stored = normalizeUpgradeDetails(details);
+  const stored = withKnownMetadata(details);
   if (isDeepStrictEqual(stored, agent.upgrade_details)) return undefined;
   const fields: Partial<AgentDoc> = { upgrade_details: stored };
   if (details.state === 'UPG_WATCHING' && agent.upgrade_attempts) fields.upgrade_attempts = null;
   return fields;
 }
 
-/** UPG_FAILED metadata is stored as `{failed_state, error_msg}` only, as the reference stores it. */
-function normalizeUpgradeDetails(details: NonNullable<CheckinRequest['upgrade_details']>): NonNullable<AgentDoc['upgrade_details']> {
-  if (details.state !== 'UPG_FAILED' || !details.metadata) return details;
-  const { failed_state, error_msg } = details.metadata;
-  return {
-    ...details,
-    metadata: { ...(failed_state !== undefined ? { failed_state } : {}), ...(error_msg !== undefined ? { error_msg } : {}) },
-  };
+/** The `upgrade_details.metadata` keys Kibana reads (any state); others are not stored. */
+const UPGRADE_METADATA_KEYS = ['scheduled_at', 'download_percent', 'download_rate', 'retry_error_msg', 'retry_until', 'failed_state', 'error_msg'];
+
+function withKnownMetadata(details: NonNullable<CheckinRequest['upgrade_details']>): NonNullable<AgentDoc['upgrade_details']> {
+  if (!details.metadata) return details;
+  const metadata = Object.fromEntries(Object.entries(details.metadata).filter(([k]) => UPGRADE_METADATA_KEYS.includes(k)));
+  return { ...details, metadata };
 }
 
 /**
@@ -214,10 +226,15 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
   const agentId = agent._id;
   checkUpgradeDetails(body.upgrade_details);
 
-  let seqNo = doc.action_seq_no?.[0] ?? -1;
-  if (body.ack_token) seqNo = (await deps.ackTokens.resolve(deps.store, body.ack_token)) ?? seqNo;
+  // The cursor never goes below where this enrollment began, nor below what the document records
+  // the agent confirmed. An agent enrolled again may still send the ack token of its earlier
+  // enrollment, and a batched status write of that enrollment may land after the new document
+  // (setting action_seq_no back): going back would replay old actions.
+  const recorded = Math.max(doc.action_seq_no?.[0] ?? -1, doc.enrollment_action_seq_no ?? -1);
+  const confirmed = body.ack_token ? await deps.ackTokens.resolve(deps.store, body.ack_token) : undefined;
+  const seqNo = Math.max(recorded, confirmed ?? -1);
 
-  const upgrade = upgradeFields(doc, body, now);
+  const upgrade = upgradeFields(doc, body, input.agentVersion, now);
   if (upgrade) await deps.store.agents.update(agentId, upgrade);
   const policyChange = reportedPolicyChange(doc, body);
   if (policyChange) await deps.store.agents.mutate(agentId, policyChange);
@@ -349,9 +366,17 @@ async function pending(deps: CheckinDeps, agentId: string, policyId: string, rev
     now,
     limit: deps.config.pendingActionsLimit,
   });
-  const deliverable = hits.filter((h) => isDeliverable(h._source));
+  let deliverable = hits.filter((h) => isDeliverable(h._source));
   if (deliverable.length !== hits.length) {
     deps.logger.debug({ 'fleet.agent.id': agentId, skipped: hits.length - deliverable.length }, 'undeliverable action types skipped');
+  }
+  if (deliverable.length) {
+    // An action the agent already acknowledged is never delivered again, whatever its cursor says.
+    const acked = await deps.store.actionResults.acknowledgedBy(agentId, [...new Set(deliverable.map((h) => h._source.action_id))]);
+    if (acked.size) {
+      deliverable = deliverable.filter((h) => !acked.has(h._source.action_id));
+      deps.logger.debug({ 'fleet.agent.id': agentId, skipped: acked.size }, 'acknowledged actions not delivered again');
+    }
   }
   const latest = await deps.policies.get(policyId);
   const policy = latest && latest.revision > revision ? latest : undefined;

@@ -9,6 +9,7 @@ import {
   type BaseServiceConfig,
   type RouteLimitConfig,
 } from '@fleet/service-kit';
+import { deliverySchema, type DeliveryConfig } from './delivery-config';
 
 export interface CheckinConfig {
   longPollMs: number;
@@ -32,12 +33,15 @@ export interface GatewayLimits {
   ack: RouteLimitConfig;
   status: RouteLimitConfig;
   auditUnenroll: RouteLimitConfig;
+  artifact: RouteLimitConfig;
+  fileDelivery: RouteLimitConfig;
+  pgpRetrieval: RouteLimitConfig;
   uploadStart: RouteLimitConfig;
   uploadChunk: RouteLimitConfig;
   uploadEnd: RouteLimitConfig;
 }
 
-export interface GatewayConfig {
+export interface GatewayConfig extends DeliveryConfig {
   checkin: CheckinConfig;
   statusWrites: StatusWriteConfig;
   feedPollIntervalMs: number;
@@ -106,12 +110,16 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
     ack: routeLimitSchema('FLEET_ACK_LIMIT', { intervalMs: 1, burst: 1000, max: 500, maxBodyBytes: 2 * 1024 * 1024 }),
     status: routeLimitSchema('FLEET_STATUS_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
     auditUnenroll: routeLimitSchema('FLEET_AUDIT_UNENROLL_LIMIT', { intervalMs: 10, burst: 50, max: 100, maxBodyBytes: 1024 }),
+    artifact: routeLimitSchema('FLEET_ARTIFACT_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
+    fileDelivery: routeLimitSchema('FLEET_FILE_DELIVERY_LIMIT', { intervalMs: 100, burst: 5, max: 10, maxBodyBytes: 0 }),
+    pgpRetrieval: routeLimitSchema('FLEET_PGP_RETRIEVAL_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
     uploadStart: routeLimitSchema('FLEET_UPLOAD_START_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 5 * 1024 * 1024 }),
     // A chunk body is never more than 4 MiB, whatever maxBodyBytes says (the protocol's chunk size).
     uploadChunk: routeLimitSchema('FLEET_UPLOAD_CHUNK_LIMIT', { intervalMs: 3, burst: 5, max: 10, maxBodyBytes: 4 * 1024 * 1024 }),
     uploadEnd: routeLimitSchema('FLEET_UPLOAD_END_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 1024 }),
   },
   uploads: uploadsSchema,
+  ...deliverySchema,
 };
 
 /** The checkin gateway's schema (one per service). */

@@ -1,6 +1,7 @@
 import type { AckEvent, CheckinRequest, StatusResponse } from '@fleet/agent-protocol';
 import {
   AGENT_ID_PATTERN,
+  agentVersionOf,
   apiVersion,
   AuditReasonConflictError,
   BadRequestError,
@@ -8,6 +9,8 @@ import {
   countOutcome,
   DrainingError,
   errorHandler,
+  goOptional,
+  goString,
   localMetadataSchema,
   parseApiKeyHeader,
   parseJsonObject,
@@ -33,47 +36,63 @@ import { serializeCheckinResponse } from './render-actions';
 
 const gzipAsync = promisify(gzip);
 
+/*
+ * Bodies are read as the reference reads them (Go's encoding/json into its request structs):
+ * `null` is a field's absence, a missing `message` is "", unknown fields are ignored. Kept
+ * stricter on purpose, to protect the store: object-typed metadata, bounded sizes and counts, and a
+ * checkin status from the set Kibana derives statuses from (matched in any case: a degraded agent
+ * reports "DEGRADED").
+ */
 const jsonObject = z.record(z.string(), z.unknown());
-const unit = z.object({ id: z.string(), type: z.string(), status: z.string(), message: z.string().optional(), payload: jsonObject.optional() });
+const CHECKIN_STATUSES = ['online', 'error', 'degraded', 'starting', 'configuring', 'disconnected'];
+const unit = z.object({
+  id: goString(1024),
+  type: goString(1024),
+  status: goString(64),
+  message: goOptional(z.string()),
+  payload: goOptional(jsonObject),
+});
 const component = z.object({
-  id: z.string(),
-  type: z.string(),
-  status: z.string(),
-  message: z.string().optional(),
-  units: z.array(unit).max(10_000).optional(),
+  id: goString(1024),
+  type: goString(1024),
+  status: goString(64),
+  message: goOptional(z.string()),
+  units: goOptional(z.array(unit).max(10_000)),
 });
 const checkinBody = z.object({
-  status: z.enum(['online', 'error', 'degraded', 'starting', 'configuring', 'disconnected'], {
-    error: 'must be one of online, error, degraded, starting, configuring, disconnected',
+  status: z.string().refine((v) => CHECKIN_STATUSES.includes(v.toLowerCase()), {
+    error: `must be one of ${CHECKIN_STATUSES.join(', ')}`,
   }),
-  message: z.string().max(64 * 1024),
-  ack_token: z.string().max(1024).optional(),
-  local_metadata: localMetadataSchema.optional(),
-  components: z.array(component).max(10_000).optional(),
-  poll_timeout: z.string().max(64).optional(),
-  upgrade_details: z
-    .object({ target_version: z.string(), action_id: z.string(), state: z.string(), metadata: jsonObject.optional() })
-    .nullable()
-    .optional(),
-  agent_policy_id: z.string().max(256).optional(),
-  policy_revision_idx: z.number().int().min(0).optional(),
-  upgrade: z.object({ rollbacks: z.array(z.object({ version: z.string(), valid_until: z.string() })).max(100).optional() }).optional(),
+  message: goString(64 * 1024),
+  ack_token: goOptional(z.string().max(1024)),
+  local_metadata: goOptional(localMetadataSchema),
+  components: goOptional(z.array(component).max(10_000)),
+  poll_timeout: goOptional(z.string().max(64)),
+  upgrade_details: goOptional(
+    z.object({ target_version: z.string(), action_id: z.string(), state: z.string(), metadata: goOptional(jsonObject) }),
+  ),
+  agent_policy_id: goOptional(z.string().max(256)),
+  policy_revision_idx: goOptional(z.number().int().min(0)),
+  upgrade: goOptional(
+    z.object({ rollbacks: goOptional(z.array(z.object({ version: z.string(), valid_until: z.string() })).max(100)) }),
+  ),
 });
 const ackEvent = z.object({
-  type: z.string().optional(),
-  subtype: z.string().optional(),
-  agent_id: z.string().optional(),
-  action_id: z.string().min(1).max(1024),
-  message: z.string().max(64 * 1024).optional(),
+  type: goOptional(z.string()),
+  subtype: goOptional(z.string()),
+  agent_id: goOptional(z.string()),
+  // An empty action id is read (as Go reads it) and answered 404 for that item alone.
+  action_id: goString(1024),
+  message: goOptional(z.string().max(64 * 1024)),
   timestamp: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an RFC 3339 timestamp'),
-  error: z.string().max(64 * 1024).optional(),
-  payload: z.unknown().optional(),
-  data: z.unknown().optional(),
-  action_input_type: z.string().optional(),
-  action_data: z.unknown().optional(),
-  action_response: z.unknown().optional(),
-  started_at: z.string().optional(),
-  completed_at: z.string().optional(),
+  error: goOptional(z.string().max(64 * 1024)),
+  payload: goOptional(z.unknown()),
+  data: goOptional(z.unknown()),
+  action_input_type: goOptional(z.string()),
+  action_data: goOptional(z.unknown()),
+  action_response: goOptional(z.unknown()),
+  started_at: goOptional(z.string()),
+  completed_at: goOptional(z.string()),
 });
 const ackBody = z.object({ events: z.array(ackEvent).max(10_000) });
 const auditBody = z.object({
@@ -147,7 +166,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
       const raw = await readBody(req, { maxBytes: config.limits.ack.maxBodyBytes, maxDecompressedBytes: config.limits.ack.maxBodyBytes * 4 });
       const body = validateAgentBody(ackBody, parseJsonObject(raw));
       const agent = await authenticateAgent(deps, creds, agentId);
-      return handleAcks(deps.acks, agent, body.events as AckEvent[]);
+      return handleAcks(deps.acks, agent, body.events as AckEvent[], agentVersionOf(req.headers['user-agent']));
     });
     res.status(result.status).json(result.body);
   });

@@ -7,6 +7,7 @@ runService('checkin-gateway', checkinGatewayServiceSchema, async ({ config, logg
   const gateway = createCheckinGateway({ store, bus, jobs, health, metrics, logger }, config);
   lifecycle.onClose('checkin gateway', () => gateway.close());
   app.use(gateway.router);
+  app.use(gateway.deliveryRouter);
   await gateway.start();
   return { beforeClose: () => logger.info({ answered: gateway.drain() }, 'open long polls answered') };
 });

@@ -87,6 +87,10 @@ export async function enrollAgent(
     }
   }
 
+  // The enrollment's action cursor starts at the current checkpoint: an agent (new, or again under
+  // an id that was unenrolled or replaced) gets only actions created after it enrolled, never the
+  // ones addressed to that id before (the reference starts at -1 and so replays them).
+  const actionFloor = await store.actions.checkpoint();
   const localMetadata = withAgentId(request.metadata.local, agentId);
   const tags = [...new Set(request.metadata.tags ?? [])].sort();
   const replaceTokenHash = request.replace_token ? await hashReplaceToken(request.replace_token, deps.pbkdf2) : null;
@@ -110,6 +114,8 @@ export async function enrollAgent(
         agent: { id: agentId, version: agentVersion },
         tags,
         policy_revision_idx: 0,
+        action_seq_no: [actionFloor],
+        enrollment_action_seq_no: actionFloor,
         policy_base_id: baseId(enrollmentKey.policy_id),
         updated_at: now.toISOString(),
         audit_unenrolled_time: null,
@@ -130,7 +136,8 @@ export async function enrollAgent(
         updated_at: now.toISOString(),
         local_metadata: localMetadata,
         access_api_key_id: key.id,
-        action_seq_no: [-1],
+        action_seq_no: [actionFloor],
+        enrollment_action_seq_no: actionFloor,
         agent: { id: agentId, version: agentVersion },
         tags,
         ...(request.enrollment_id ? { enrollment_id: request.enrollment_id } : {}),

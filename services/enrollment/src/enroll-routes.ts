@@ -5,6 +5,9 @@ import {
   checkAgentUserAgent,
   countOutcome,
   errorHandler,
+  goOptional,
+  goOptionalId,
+  goString,
   localMetadataSchema,
   parseApiKeyHeader,
   parseJsonObject,
@@ -20,16 +23,23 @@ import type { EnrollConfig } from './enrollment-config';
 import { authenticateEnrollmentKey, enrollAgent, type EnrollDeps } from './enroll-agent';
 
 
+/**
+ * The enroll body, read as the reference reads it (Go's encoding/json): `null` is absent; an empty
+ * `id`, `replace_token` or `enrollment_id` is absent too (a stock agent sends `"id": ""`,
+ * `"replace_token": ""` and `"tags": null` when none was given); unknown fields are ignored; empty
+ * tags are dropped. Kept stricter on purpose: `metadata.local` must be an object, ids use a safe
+ * alphabet, and sizes are bounded.
+ */
 const enrollBody = z.object({
   type: z.enum(['PERMANENT', 'EPHEMERAL', 'TEMPORARY']),
-  id: z.string().regex(AGENT_ID_PATTERN, 'must be 1-128 characters of [A-Za-z0-9._:@-]').optional(),
-  replace_token: z.string().min(1).max(1024).optional(),
-  enrollment_id: z.string().min(1).max(256).optional(),
-  shared_id: z.string().max(256).optional(),
+  id: goOptionalId(z.string().regex(AGENT_ID_PATTERN, 'must be 1-128 characters of [A-Za-z0-9._:@-]')),
+  replace_token: goOptionalId(z.string().max(1024)),
+  enrollment_id: goOptionalId(z.string().max(256)),
+  shared_id: goOptional(z.string().max(256)),
   metadata: z.object({
     local: localMetadataSchema,
     user_provided: z.unknown().optional(),
-    tags: z.array(z.string().min(1).max(256)).max(256).optional(),
+    tags: goOptional(z.array(goString(256)).max(256)).transform((tags) => tags?.filter((t) => t !== '')),
   }),
 });
 

@@ -38,10 +38,18 @@ export async function bootstrapFleet(
     deps.logger.info({ 'fleet.policy.id': DEFAULT_POLICY_ID }, 'created the default agent policy and enrollment key');
   }
   if (existsSync(tokenFile)) {
-    deps.logger.info(
-      { command: `elastic-agent enroll --url=${publicUrl} --enrollment-token=$(cat ${tokenFile})` },
-      `enroll an Elastic Agent with: elastic-agent enroll --url=${publicUrl} --enrollment-token=$(cat ${tokenFile})`,
-    );
+    const command = enrollCommand(publicUrl, tokenFile);
+    deps.logger.info({ command }, `enroll an Elastic Agent with: ${command}`);
   }
   return { created, tokenFile };
+}
+
+/**
+ * The command a stock Elastic Agent enrolls with. Over plain HTTP the agent refuses the URL unless
+ * `--insecure` is given (elastic-agent's enroll flag: "required to use a Fleet Server on a HTTP
+ * endpoint"), so the printed command carries it then.
+ */
+export function enrollCommand(publicUrl: string, tokenFile: string): string {
+  const insecure = publicUrl.startsWith('http://') ? ' --insecure' : '';
+  return `elastic-agent enroll --url=${publicUrl} --enrollment-token=$(cat ${tokenFile})${insecure}`;
 }

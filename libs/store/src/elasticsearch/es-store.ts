@@ -34,6 +34,8 @@ import { call, createClient, errorType, statusOf, translate, type ElasticsearchC
 import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
+import { createEsDeliveryStores } from './es-delivery';
+import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
 import { createEsUploadStore } from './es-upload-store';
 
@@ -80,6 +82,8 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly enrollmentKeys: EnrollmentKeyStore;
   readonly agentPolicies: AgentPolicyStore;
   readonly credentials: CredentialStore;
+  readonly deliveryFiles: DeliveryFileStore;
+  readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
@@ -119,6 +123,11 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.agentPolicies = this.createAgentPolicyStore();
+    ({ deliveryFiles: this.deliveryFiles, artifacts: this.artifacts } = createEsDeliveryStores(
+      this.client,
+      (fn) => this.guard(fn),
+      () => this.capabilities?.fleetModule ?? false,
+    ));
     this.uploads = createEsUploadStore(this.client, () => this.capabilities?.fleetModule === true, (fn) => this.guard(fn));
   }
 
@@ -573,6 +582,17 @@ this.guard(() => this.deleteDoc(index, id)),
         this.guard(async () => {
           await this.client.indices.refresh({ index, ignore_unavailable: true });
           return this.scan<ActionResultDoc>(index, { term: { action_id: actionId } }, 100_000);
+        }),
+      acknowledgedBy: (agentId, actionIds) =>
+        this.guard(async () => {
+          if (!actionIds.length) return new Set<string>();
+          // By document id (`<action_id>:<agent_id>`): a search, since the index may be a data stream.
+          const hits = await this.scan<ActionResultDoc>(
+            index,
+            { bool: { filter: [{ ids: { values: actionIds.map((a) => `${a}:${agentId}`) } }, { term: { agent_id: agentId } }] } },
+            actionIds.length,
+          );
+          return new Set(hits.map((h) => h._source.action_id));
         }),
     };
   }

@@ -33,6 +33,8 @@ import type {
   WatchedCollection,
 } from '../store-port';
 import { MIGRATIONS } from './sqlite-schema';
+import { createSqliteDeliveryStores } from './sqlite-delivery';
+import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
 import { createSqliteUploadStore } from './sqlite-upload-store';
 
@@ -74,6 +76,8 @@ export class SqliteFleetStore implements FleetStore {
   readonly enrollmentKeys: EnrollmentKeyStore;
   readonly credentials: CredentialStore;
   readonly agentPolicies: AgentPolicyStore;
+  readonly deliveryFiles: DeliveryFileStore;
+  readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
 
   private readonly db: Database.Database;
@@ -97,6 +101,7 @@ export class SqliteFleetStore implements FleetStore {
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.credentials = this.createCredentialStore();
     this.agentPolicies = this.createAgentPolicyStore();
+    ({ deliveryFiles: this.deliveryFiles, artifacts: this.artifacts } = createSqliteDeliveryStores(this.db, (fn) => this.guard(fn)));
     this.uploads = createSqliteUploadStore(this.db, (fn) => this.guard(fn));
   }
 
@@ -413,6 +418,8 @@ export class SqliteFleetStore implements FleetStore {
     return {
       createMany: (docs) => this.guard(() => (docs.length ? createMany.immediate(docs) : [])),
       listByActionId: (actionId) => this.guard(() => byAction.all(actionId).map((r) => parse<ActionResultDoc>(r))),
+      acknowledgedBy: (agentId, actionIds) =>
+        this.guard(() => new Set(actionIds.filter((actionId) => exists.get(`${actionId}:${agentId}`) !== undefined))),
     };
   }
 
