@@ -61,6 +61,12 @@ export type UploadFileRef = Pick<UploadRecord, 'id'> & { src: string };
 export interface FileUploadStore {
   /** Creates the meta document under `<action_id>.<agent_id>`; `DocumentConflictError` if it exists. */
   begin(doc: UploadMetaDoc): Promise<UploadRecord>;
+  /**
+   * Replaces the meta document under `<action_id>.<agent_id>` (an agent beginning again, with a new
+   * upload id, an upload it never finished); `DocumentNotFoundError` if there is none. Chunks are
+   * not touched: the caller deletes the old ones first.
+   */
+  replace(doc: UploadMetaDoc): Promise<UploadRecord>;
   /** The file with this meta id (any source). */
   get(fileId: string): Promise<UploadRecord | undefined>;
   findByUploadId(uploadId: string): Promise<UploadRecord | undefined>;

@@ -65,6 +65,18 @@ export function defineUploadStoreContract(store: () => FleetStore): void {
       expect((await store().uploads.get('act-1.agent-1'))?.doc.upload_id).to.equal('upload-act-1-agent-1');
     });
 
+    it('When an upload is replaced, then the new meta document is found under the same id and by its new upload id only', async function () {
+      await store().uploads.begin(metaDoc('act-1', 'agent-1'));
+      const next = metaDoc('act-1', 'agent-1', { upload_id: 'second', upload_start: T0 + HOUR });
+      expect(await store().uploads.replace(next)).to.deep.equal({ id: 'act-1.agent-1', doc: next });
+      expect(await store().uploads.get('act-1.agent-1')).to.deep.equal({ id: 'act-1.agent-1', doc: next });
+      expect(await store().uploads.findByUploadId('second')).to.deep.equal({ id: 'act-1.agent-1', doc: next });
+      expect(await store().uploads.findByUploadId('upload-act-1-agent-1')).to.equal(undefined);
+      let err: unknown;
+      await store().uploads.replace(metaDoc('act-2', 'agent-1')).catch((e: unknown) => (err = e));
+      expect(err).to.be.instanceOf(DocumentNotFoundError);
+    });
+
     it('When chunks are put out of order and one again, then the list has each position once, without data, and the reads are in order with the last bytes', async function () {
       const file = ref('act-1', 'agent-1');
       await store().uploads.begin(metaDoc('act-1', 'agent-1'));

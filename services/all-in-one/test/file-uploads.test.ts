@@ -123,6 +123,10 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Diagno
     expect(download.headers['content-length']).to.equal(String(data.length));
     expect(sha256(download.body as Buffer)).to.equal(sha256(data));
 
+    // A READY file is never overwritten by another begin for its action.
+    const again = await failure(agent.uploadBegin(fileInfo(actionId, agentId, 10)));
+    expect([again.status, again.body?.error]).to.deep.equal([409, 'ErrUploadConflict']);
+
     // Its meta document is the reference's shape.
     const meta = await h.server.store.uploads.get(fileId);
     expect(meta?.doc).to.deep.include({ action_id: actionId, agent_id: agentId, src: 'agent', upload_id: uploadId });
@@ -130,7 +134,7 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Diagno
     expect(meta?.doc.transithash?.sha256).to.equal(transitHash([data.subarray(0, 4 * MiB), data.subarray(4 * MiB, 8 * MiB), data.subarray(8 * MiB)]));
   });
 
-  it('When a chunk does not hash to its X-Chunk-SHA2, then it is refused with ErrHashMismatch and nothing stays stored at its position', async () => {
+  it('When a chunk does not hash to its X-Chunk-SHA2, then it is refused with ErrHashMismatch and nothing stays stored at its position; a new begin replaces the unfinished upload', async () => {
     const agent = await enrolled();
     const actionId = await requestDiagnostics(agent.agentId as string);
     const begin = await agent.uploadBegin(fileInfo(actionId, agent.agentId as string, 10));
@@ -144,9 +148,15 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Diagno
     expect(err.body?.error).to.equal('ErrHashMismatch');
     expect(await stored(`${actionId}.${agent.agentId}`)).to.deep.equal([]);
 
-    // One upload per action and agent.
-    const again = await failure(agent.uploadBegin(fileInfo(actionId, agent.agentId as string, 10)));
-    expect([again.status, again.body?.error]).to.deep.equal([409, 'ErrUploadConflict']);
+    // Beginning again replaces the unfinished upload: the old upload id is forgotten.
+    await agent.uploadChunk(begin.upload_id, 0, good);
+    const again = await agent.uploadBegin(fileInfo(actionId, agent.agentId as string, 10));
+    expect(again.upload_id).to.not.equal(begin.upload_id);
+    expect(await stored(`${actionId}.${agent.agentId}`)).to.deep.equal([]);
+    const old = await failure(agent.uploadChunk(begin.upload_id, 0, good));
+    expect([old.status, old.body?.error]).to.deep.equal([400, 'ErrAPIKeyNotFound']);
+    await agent.uploadChunk(again.upload_id, 0, good);
+    await agent.uploadFinish(again.upload_id, transitHash([good]));
   });
 
   it('When a chunk is larger than 4 MiB, then it is refused with 413 before anything is stored', async () => {

@@ -22,6 +22,7 @@ import {
 import {
   DocumentConflictError,
   UPLOAD_CHUNK_SIZE,
+  uploadFileId,
   type AgentDoc,
   type FleetStore,
   type Hit,
@@ -102,11 +103,26 @@ export async function beginUpload(deps: UploadDeps, agent: Hit<AgentDoc>, body: 
   try {
     await deps.store.uploads.begin(doc);
   } catch (err) {
-    if (err instanceof DocumentConflictError) throw new UploadConflictError(`agent ${agent._id} already uploaded a file for action ${actionId}`);
-    throw err;
+    if (!(err instanceof DocumentConflictError)) throw err;
+    await restartUpload(deps, doc);
   }
   deps.logger.info({ 'fleet.agent.id': agent._id, 'fleet.action.id': actionId, upload_id: doc.upload_id, size }, 'upload begun');
   return { upload_id: doc.upload_id, chunk_size: UPLOAD_CHUNK_SIZE };
+}
+
+/**
+ * The agent begins again an upload for the same action (a retried diagnostics action, a restart
+ * mid-upload): an unfinished one is replaced (its chunks deleted, the old upload id forgotten); a
+ * READY file is never overwritten.
+ */
+async function restartUpload(deps: UploadDeps, doc: UploadMetaDoc): Promise<void> {
+  const existing = await deps.store.uploads.get(uploadFileId(doc.action_id, doc.agent_id));
+  if (existing?.doc.file.Status === 'READY') {
+    throw new UploadConflictError(`agent ${doc.agent_id} already uploaded a file for action ${doc.action_id}`);
+  }
+  if (existing) await deps.store.uploads.deleteChunks({ id: existing.id, src: existing.doc.src });
+  await deps.store.uploads.replace(doc);
+  deps.logger.info({ 'fleet.agent.id': doc.agent_id, 'fleet.action.id': doc.action_id, replaced: existing?.doc.upload_id }, 'unfinished upload begun again');
 }
 
 /** The upload the agent may still send chunks (or its end) to. */

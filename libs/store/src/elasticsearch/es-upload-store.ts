@@ -131,6 +131,29 @@ export function createEsUploadStore(
       document: { '@timestamp': Date.now(), last: chunk.last, bid: file.id, sha2: chunk.sha2, data: chunk.data.toString('base64') },
     });
 
+  /** Optimistic read-modify-write of a meta document in the index that holds it (never a script). */
+  const rewrite = async (fileId: string, change: (current: UploadMetaDoc) => UploadMetaDoc): Promise<UploadRecord> => {
+    for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
+      const current = (await searchMeta({ ids: { values: [fileId] } }))[0];
+      if (!current) throw new DocumentNotFoundError('.fleet-fileds-fromhost-meta', fileId);
+      const doc = change(current.doc);
+      try {
+        await client.index({
+          index: current.index,
+          id: fileId,
+          document: doc,
+          if_seq_no: current.seqNo,
+          if_primary_term: current.primaryTerm,
+          refresh: true,
+        });
+        return { id: fileId, doc };
+      } catch (err) {
+        if (!is409(err)) throw err;
+      }
+    }
+    throw new DocumentConflictError('.fleet-fileds-fromhost-meta', fileId);
+  };
+
   const listChunks = (file: UploadFileRef): Promise<UploadChunkInfo[]> =>
     guard(async () => {
       const hits = await chunkHits(file, { term: { bid: file.id } }, ['last', 'sha2']);
@@ -190,32 +213,15 @@ export function createEsUploadStore(
       },
     }),
     deleteChunks: (file) => guard(() => deleteChunksWhere(file, { term: { bid: file.id } })),
+    replace: (doc) => guard(() => rewrite(uploadFileId(doc.action_id, doc.agent_id), () => doc)),
     setStatus: (fileId, status, transithash) =>
-      guard(async () => {
-        for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
-          const current = (await searchMeta({ ids: { values: [fileId] } }))[0];
-          if (!current) throw new DocumentNotFoundError('.fleet-fileds-fromhost-meta', fileId);
-          const doc: UploadMetaDoc = {
-            ...current.doc,
-            file: { ...current.doc.file, Status: status },
-            ...(transithash !== undefined ? { transithash: { sha256: transithash } } : {}),
-          };
-          try {
-            await client.index({
-              index: current.index,
-              id: fileId,
-              document: doc,
-              if_seq_no: current.seqNo,
-              if_primary_term: current.primaryTerm,
-              refresh: true,
-            });
-            return { id: fileId, doc };
-          } catch (err) {
-            if (!is409(err)) throw err;
-          }
-        }
-        throw new DocumentConflictError('.fleet-fileds-fromhost-meta', fileId);
-      }),
+      guard(() =>
+        rewrite(fileId, (current) => ({
+          ...current,
+          file: { ...current.file, Status: status },
+          ...(transithash !== undefined ? { transithash: { sha256: transithash } } : {}),
+        })),
+      ),
     findAbandoned: ({ startedBefore, limit }) =>
       guard(async () =>
         (

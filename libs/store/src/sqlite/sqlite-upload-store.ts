@@ -31,6 +31,10 @@ export function createSqliteUploadStore(db: Database.Database, guard: <T>(fn: ()
      VALUES (@id, @upload_id, @agent_id, @action_id, @src, @status, @upload_start, @doc)`,
   );
   const replaceStmt = db.prepare('UPDATE file_uploads SET status = ?, doc = ? WHERE id = ?');
+  const restartStmt = db.prepare(
+    `UPDATE file_uploads SET upload_id = @upload_id, src = @src, status = @status, upload_start = @upload_start, doc = @doc
+     WHERE id = @id`,
+  );
   const abandonedStmt = db.prepare<[number, number], MetaRow>(
     `SELECT id, doc FROM file_uploads
      WHERE status IN ('AWAITING_UPLOAD', 'UPLOADING') AND upload_start < ?
@@ -69,6 +73,20 @@ export function createSqliteUploadStore(db: Database.Database, guard: <T>(fn: ()
           return { id, doc };
         }).immediate(),
       ),
+    replace: (doc) =>
+      guard(() => {
+        const id = uploadFileId(doc.action_id, doc.agent_id);
+        const changed = restartStmt.run({
+          id,
+          upload_id: doc.upload_id,
+          src: doc.src,
+          status: doc.file.Status,
+          upload_start: doc.upload_start,
+          doc: JSON.stringify(doc),
+        }).changes;
+        if (!changed) throw new DocumentNotFoundError('.fleet-fileds-fromhost-meta', id);
+        return { id, doc };
+      }),
     get: (fileId) =>
       guard(() => {
         const row = getStmt.get(fileId);
