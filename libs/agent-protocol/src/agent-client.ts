@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createHash } from 'node:crypto';
 import { gunzip, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import {
@@ -13,6 +14,8 @@ import {
   type EnrollResponse,
   type ErrorBody,
   type StatusResponse,
+  type UploadBeginRequest,
+  type UploadBeginResponse,
 } from './wire-types';
 
 const gunzipAsync = promisify(gunzip);
@@ -107,6 +110,68 @@ export class FleetAgentClient {
   /** `GET /api/status`, authenticated with the access key when the agent has one. */
   async status(call?: CallOptions): Promise<HttpResult<StatusResponse>> {
     return this.call<StatusResponse>('GET', '/api/status', undefined, this.accessApiKey ? this.agentAuth() : undefined, call, true);
+  }
+
+  /** `POST /api/fleet/uploads`: starts an upload of a file for an action (the body as elastic-agent sends it). */
+  async uploadBegin(body: UploadBeginRequest, call?: CallOptions): Promise<UploadBeginResponse> {
+    return (await this.call<UploadBeginResponse>('POST', '/api/fleet/uploads', body, this.agentAuth(), call)).body;
+  }
+
+  /** `PUT /api/fleet/uploads/:id/:n`: one chunk as raw bytes, with its SHA-256 in `X-Chunk-SHA2` (computed unless given). */
+  async uploadChunk(uploadId: string, chunkNum: number, data: Buffer, sha2?: string, call: CallOptions = {}): Promise<void> {
+    const headers: Record<string, string> = {
+      'User-Agent': `Elastic Agent v${this.version}`,
+      'Elastic-Api-Version': API_VERSION,
+      Accept: 'application/json',
+      Authorization: this.agentAuth(),
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(data.length),
+      'X-Chunk-SHA2': sha2 ?? createHash('sha256').update(data).digest('hex'),
+      ...this.opts.headers,
+    };
+    const path = `/api/fleet/uploads/${encodeURIComponent(uploadId)}/${chunkNum}`;
+    const raw = await this.send('PUT', path, headers, data, call);
+    if (raw.status < 200 || raw.status >= 300) {
+      const text = raw.data.toString('utf8');
+      throw new FleetApiError(raw.status, text ? (JSON.parse(text) as ErrorBody) : undefined, raw.headers);
+    }
+  }
+
+  /** `POST /api/fleet/uploads/:id`: ends the upload with its transit hash. */
+  async uploadFinish(uploadId: string, transithash: string, call?: CallOptions): Promise<{ status: string }> {
+    const path = `/api/fleet/uploads/${encodeURIComponent(uploadId)}`;
+    return (await this.call<{ status: string }>('POST', path, { transithash: { sha256: transithash } }, this.agentAuth(), call)).body;
+  }
+
+  /**
+   * Uploads a whole file as elastic-agent does: begin, the chunks of the size the server answered
+   * (each with its SHA-256), then the end with the transit hash (SHA-256 over the raw chunk digests).
+   */
+  async uploadFile(
+    file: { actionId: string; name: string; mimeType: string; data: Buffer; src?: string },
+    call?: CallOptions,
+  ): Promise<{ uploadId: string; transithash: string }> {
+    const ext = file.name.includes('.') ? file.name.slice(file.name.lastIndexOf('.') + 1) : '';
+    const begin = await this.uploadBegin(
+      {
+        action_id: file.actionId,
+        agent_id: this.requireId(),
+        src: file.src ?? 'agent',
+        file: { size: file.data.length, name: file.name, ext, mime_type: file.mimeType, hash: { sha256: '', md5: '' } },
+        contents: null,
+      },
+      call,
+    );
+    const transit = createHash('sha256');
+    for (let n = 0, offset = 0; offset < file.data.length; n++, offset += begin.chunk_size) {
+      const chunk = file.data.subarray(offset, offset + begin.chunk_size);
+      const digest = createHash('sha256').update(chunk).digest();
+      transit.update(digest);
+      await this.uploadChunk(begin.upload_id, n, chunk, digest.toString('hex'), call);
+    }
+    const transithash = transit.digest('hex');
+    await this.uploadFinish(begin.upload_id, transithash, call);
+    return { uploadId: begin.upload_id, transithash };
   }
 
   /** Closes kept-alive sockets of a client-owned agent. */

@@ -163,3 +163,18 @@ export interface StatusResponse {
   status: FleetServerState;
   version?: { number?: string; build_hash?: string; build_time?: string };
 }
+
+/** `POST /api/fleet/uploads` (what elastic-agent sends after building a diagnostics bundle). */
+export interface UploadBeginRequest {
+  action_id: string;
+  agent_id: string;
+  src: string;
+  file: { size: number; name: string; ext?: string; mime_type: string; hash?: { sha256?: string; md5?: string }; [field: string]: unknown };
+  contents?: unknown;
+  [field: string]: unknown;
+}
+
+export interface UploadBeginResponse {
+  upload_id: string;
+  chunk_size: number;
+}

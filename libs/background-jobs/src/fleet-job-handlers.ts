@@ -1,6 +1,7 @@
 import type { NotificationBus } from '@fleet/notifications';
 import { agentKeyIds, DocumentNotFoundError, retiringKeyIds, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
 import type { JobLogger } from './job-logger';
+import { expireAbandonedUploads } from './upload-cleanup';
 import { enqueueRevocation, type JobHandlers, type JobOutcome, type JobQueue } from './job-queue';
 
 export interface FleetJobDeps {
@@ -13,6 +14,8 @@ export interface FleetJobDeps {
   retainExpiredActionsMs: number;
   /** Agents unenrolled per policy per sweep (the next sweep takes the rest). */
   sweepBatchSize: number;
+  /** Uploads not finished this long after they began are abandoned (default 24 h, as the reference). */
+  uploadExpiryMs?: number;
   now?: () => Date;
 }
 
@@ -28,6 +31,8 @@ export function createFleetJobHandlers(deps: FleetJobDeps): JobHandlers {
       deleted: await deps.store.actions.deleteExpiredBefore(new Date(now().getTime() - deps.retainExpiredActionsMs)),
     }),
     'sweep-inactive-agents': () => unenrollSilentAgents(deps, now()),
+    'expire-abandoned-uploads': () =>
+      expireAbandonedUploads(deps.store, deps.logger, new Date(now().getTime() - (deps.uploadExpiryMs ?? 86_400_000))),
   };
 }
 

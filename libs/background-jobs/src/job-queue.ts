@@ -11,6 +11,8 @@ export interface FleetJobs {
   'gc-expired-actions': Record<string, never>;
   /** Unenroll agents silent for longer than their policy's `unenroll_timeout` (repeatable). */
   'sweep-inactive-agents': Record<string, never>;
+  /** Delete the chunks of uploads abandoned past their expiry and mark them EXPIRED (repeatable). */
+  'expire-abandoned-uploads': Record<string, never>;
 }
 
 export type FleetJobName = keyof FleetJobs;
@@ -21,7 +23,7 @@ export type JobOutcome = Record<string, number>;
 export type JobHandlers = { [N in FleetJobName]: (data: FleetJobs[N]) => Promise<JobOutcome> };
 
 /** Repeatable jobs and their period; a period of 0 turns the job off. */
-export type JobSchedules = Partial<Record<'gc-expired-actions' | 'sweep-inactive-agents', number>>;
+export type JobSchedules = Partial<Record<'gc-expired-actions' | 'sweep-inactive-agents' | 'expire-abandoned-uploads', number>>;
 
 export interface EnqueueOptions {
   /** While a job with this id is waiting, running or kept, another one with it is not added. */

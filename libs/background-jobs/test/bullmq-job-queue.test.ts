@@ -39,6 +39,10 @@ function recordingHandlers(worker: string, runs: { worker: string; job: string; 
       runs.push({ worker, job: 'sweep-inactive-agents', key: '', at: Date.now() });
       return Promise.resolve({ unenrolled: 0 });
     },
+    'expire-abandoned-uploads': () => {
+      runs.push({ worker, job: 'expire-abandoned-uploads', key: '', at: Date.now() });
+      return Promise.resolve({ expired: 0 });
+    },
   };
 }
 

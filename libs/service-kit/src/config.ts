@@ -265,6 +265,27 @@ export function routeLimitSchema(envPrefix: string, d: RouteLimitConfig): convic
   };
 }
 
+export interface UploadsConfig {
+  maxFileStorageBytes: number;
+  expiryMs: number;
+}
+
+/** Files uploaded by agents (diagnostics bundles): read by the gateways and the cleanup job. */
+export const uploadsSchema: convict.Schema<UploadsConfig> = {
+  maxFileStorageBytes: {
+    doc: 'Largest file an agent may upload (reference max_file_storage_size): -1 no limit (the reference default), 0 refuses uploads (403).',
+    format: 'int',
+    default: -1,
+    env: 'FLEET_UPLOAD_MAX_FILE_STORAGE_BYTES',
+  },
+  expiryMs: {
+    doc: 'An upload not finished this long after it began takes no more chunks; the cleanup job deletes its chunks and marks it EXPIRED (reference: 24 h).',
+    format: 'nat',
+    default: 86_400_000,
+    env: 'FLEET_UPLOAD_EXPIRY_MS',
+  },
+};
+
 export interface AuthCacheConfig {
   ttlMs: number;
   maxEntries: number;

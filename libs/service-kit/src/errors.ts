@@ -89,6 +89,51 @@ export class TlsRequiredError extends FleetError {
 export class PgpKeyNotFoundError extends FleetError {}
 export class PgpKeyPermissionsError extends FleetError {}
 
+// ---- file uploads (elastic/fleet-server's uploader errors) ---------------------------------------
+export class UploadFieldRequiredError extends FleetError {}
+export class UploadFileSizeRequiredError extends FleetError {
+  constructor() { super('file.size is required'); }
+}
+export class UploadInvalidFileSizeError extends FleetError {}
+export class UploadFileSizeTooLargeError extends FleetError {
+  constructor() { super('this file exceeds the maximum allowed file size'); }
+}
+export class UploadFeatureDisabledError extends FleetError {
+  constructor() { super('feature is disabled via fleet server configuration'); }
+}
+/** The upload id names no upload (the reference calls it ErrAPIKeyNotFound, sic). */
+export class UploadNotFoundError extends FleetError {
+  constructor() { super('active upload not found with this ID, it may be expired'); }
+}
+/** The upload's action is not addressed to the calling agent. */
+export class UploadActionForbiddenError extends FleetError {}
+/** An upload of this action by this agent exists already. */
+export class UploadConflictError extends FleetError {}
+export class UploadHashMismatchError extends FleetError {
+  constructor() { super('hash does not match'); }
+}
+export class UploadExpiredError extends FleetError {
+  constructor() { super('upload has expired'); }
+}
+export class UploadStoppedError extends FleetError {
+  constructor() { super('upload has stopped'); }
+}
+export class UploadInvalidChunkNumError extends FleetError {
+  constructor() { super('invalid chunk number'); }
+}
+export class UploadMissingChunksError extends FleetError {
+  constructor() { super('file data incomplete, not all chunks were uploaded'); }
+}
+export class UploadFailValidationError extends FleetError {
+  constructor() { super('file contents failed validation'); }
+}
+export class UploadClosedError extends FleetError {
+  constructor() { super('file closed, not accepting uploads'); }
+}
+export class TransitHashRequiredError extends FleetError {
+  constructor() { super('transit hash required'); }
+}
+
 // ---- load and availability ---------------------------------------------------------------------
 export class RateLimitError extends FleetError {
   constructor(readonly retryAfterSeconds = 1) { super('exceeded the rate limit'); }
@@ -135,6 +180,22 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [BadRequestError, 400, 'BadRequest'],
   [InputError, 400, 'BadRequest'],
   [PolicyNotFoundError, 400, 'ErrPolicyNotFound'],
+  [UploadFieldRequiredError, 400, 'ErrFieldRequired'],
+  [UploadFileSizeRequiredError, 400, 'ErrFileSizeRequired'],
+  [UploadInvalidFileSizeError, 400, 'ErrInvalidFileSize'],
+  [UploadFileSizeTooLargeError, 400, 'ErrFileSizeTooLarge'],
+  [UploadFeatureDisabledError, 403, 'ErrFileFeatureDisable'],
+  [UploadNotFoundError, 400, 'ErrAPIKeyNotFound'],
+  [UploadActionForbiddenError, 403, 'ErrUploadActionForbidden'],
+  [UploadConflictError, 409, 'ErrUploadConflict'],
+  [UploadHashMismatchError, 400, 'ErrHashMismatch'],
+  [UploadExpiredError, 400, 'ErrUploadExpired'],
+  [UploadStoppedError, 400, 'ErrUploadStopped'],
+  [UploadInvalidChunkNumError, 400, 'ErrInvalidChunkNum'],
+  [UploadMissingChunksError, 400, 'ErrMissingChunks'],
+  [UploadFailValidationError, 400, 'ErrFailValidation'],
+  [UploadClosedError, 400, 'ErrStatusNoUploads'],
+  [TransitHashRequiredError, 400, 'TransitHashRequired'],
   [AuditReasonConflictError, 409, 'ErrAuditReasonConflict'],
   [NotFoundError, 404, 'NotFound'],
   [ConflictError, 409, 'Conflict'],

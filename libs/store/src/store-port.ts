@@ -10,6 +10,7 @@ import type {
 } from './documents';
 import type { AgentStatus } from './agent-status';
 import type { ArtifactStore, DeliveryFileStore } from './delivery-port';
+import type { FileUploadStore } from './upload-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -35,6 +36,8 @@ export interface FleetStore {
   readonly deliveryFiles: DeliveryFileStore;
   /** `.fleet-artifacts` (Elastic Defend artifacts). */
   readonly artifacts: ArtifactStore;
+  /** Files uploaded by agents (diagnostics bundles): meta documents and their chunks. */
+  readonly uploads: FileUploadStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Registers a listener called after local writes to a watched collection; returns an unsubscribe. */

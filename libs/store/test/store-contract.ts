@@ -26,6 +26,7 @@ import type {
   WatchedCollection,
 } from '@fleet/store';
 import { defineDeliveryContract } from './delivery-contract';
+import { defineUploadStoreContract } from './upload-store-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
 export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
@@ -939,6 +940,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         await rejectsWith(store.agentPolicies.list({ page: 1, perPage: 10 }), StoreUnavailableError);
       });
     });
+
+    defineUploadStoreContract(() => store);
 
     // ---- durability -------------------------------------------------------------------------
 

@@ -231,7 +231,7 @@ describe('Agent API refuses bad input with clear errors and changes nothing', fu
     expect(res.status).to.equal(404);
     const agentRoute = await request(h.url).get('/nothing');
     expectError(agentRoute, 404, 'NotFound');
-    const notImplemented = await request(h.url).post('/api/fleet/uploads').send({});
+    const notImplemented = await request(h.url).post('/v1/opamp').send({});
     expectError(notImplemented, 404, 'NotFound');
   });
 

@@ -262,8 +262,9 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
       expect(route('/api/fleet/agents/enroll'), overlay).to.equal('enrollment');
       const gatewayPaths = ['/api/fleet/agents/a1/checkin', '/api/fleet/agents/a1/acks', '/api/fleet/agents/a1/audit/unenroll', '/api/status'];
       gatewayPaths.push(`/api/fleet/artifacts/endpoint-exceptionlist-linux-v1/${'a'.repeat(64)}`, '/api/fleet/file/f1', '/api/agents/upgrades/9.1.0/pgp-public-key');
+      gatewayPaths.push('/api/fleet/uploads', '/api/fleet/uploads/u1', '/api/fleet/uploads/u1/0');
       for (const p of gatewayPaths) expect(route(p), `${overlay} ${p}`).to.equal('checkin-gateway');
-      for (const p of ['/api/fleet/agents', '/api/fleet/agents/a1', '/api/fleet/agent_policies', '/api/fleet/agents/a1/checkin/x', '/api/fleet/files/f1']) expect(route(p), `${overlay} ${p}`).to.equal('policy-dispatcher');
+      for (const p of ['/api/fleet/agents', '/api/fleet/agents/a1', '/api/fleet/agent_policies', '/api/fleet/agents/a1/checkin/x', '/api/fleet/files/f1', '/api/fleet/agents/a1/uploads', '/api/fleet/agents/files/f1/diag.zip']) expect(route(p), `${overlay} ${p}`).to.equal('policy-dispatcher');
 
       const services = ofKind<Service>(objects, 'Service');
       for (const p of paths) {

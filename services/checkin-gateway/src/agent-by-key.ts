@@ -2,7 +2,7 @@ import { AgentCorruptedError, AgentInactiveError, AgentNotFoundError, type ApiKe
 import type { AgentDoc, FleetStore, Hit } from '@fleet/store';
 
 /**
- * elastic/fleet-server's authAgent without an agent id in the path (artifacts, file delivery): a
+ * elastic/fleet-server's authAgent without an agent id in the path (artifacts, file delivery, uploads): a
  * valid access key, the agent document found by that key, and active.
  */
 export async function authenticateAgentByKey(

@@ -10,7 +10,7 @@ import {
   type StoreConfig,
 } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
-import type { Router } from 'express';
+import { Router } from 'express';
 import { dirname, join, resolve } from 'node:path';
 import { ActionLookupCache } from './acks';
 import { ArtifactFetcher } from './artifacts';
@@ -19,6 +19,7 @@ import { AckTokenCache } from './checkin';
 import type { GatewayConfig } from './gateway-config';
 import { createDeliveryRouter } from './delivery-routes';
 import { createGatewayRouter } from './gateway-routes';
+import { createUploadRouter } from './upload-routes';
 import { LongPollRegistry } from './long-poll-registry';
 import { PolicyCache } from './policy-cache';
 import { StatusWriteBuffer } from './status-write-buffer';
@@ -77,7 +78,7 @@ export function createCheckinGateway(
   );
   let draining = false;
   let closing: Promise<void> | undefined;
-  const router = createGatewayRouter(
+  const agentRoutes = createGatewayRouter(
     {
       checkin: {
         store: deps.store,
@@ -107,6 +108,11 @@ export function createCheckinGateway(
     config,
     config.server.version,
   );
+  const uploadRoutes = createUploadRouter(
+    { store: deps.store, authenticator, uploads: { store: deps.store, config: config.uploads, logger: logger.child({ component: 'uploads' }) } },
+    config,
+  );
+  const router = Router().use(agentRoutes, uploadRoutes);
   const deliveryRouter = createDeliveryRouter(
     {
       store: deps.store,

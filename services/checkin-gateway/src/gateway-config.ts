@@ -3,7 +3,9 @@ import {
   authCacheSchema,
   baseServiceSchema,
   routeLimitSchema,
+  uploadsSchema,
   type AuthCacheConfig,
+  type UploadsConfig,
   type BaseServiceConfig,
   type RouteLimitConfig,
 } from '@fleet/service-kit';
@@ -34,6 +36,9 @@ export interface GatewayLimits {
   artifact: RouteLimitConfig;
   fileDelivery: RouteLimitConfig;
   pgpRetrieval: RouteLimitConfig;
+  uploadStart: RouteLimitConfig;
+  uploadChunk: RouteLimitConfig;
+  uploadEnd: RouteLimitConfig;
 }
 
 export interface GatewayConfig extends DeliveryConfig {
@@ -41,6 +46,7 @@ export interface GatewayConfig extends DeliveryConfig {
   statusWrites: StatusWriteConfig;
   feedPollIntervalMs: number;
   limits: GatewayLimits;
+  uploads: UploadsConfig;
 }
 
 export interface CheckinGatewayServiceConfig extends GatewayConfig, BaseServiceConfig {
@@ -107,7 +113,12 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
     artifact: routeLimitSchema('FLEET_ARTIFACT_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
     fileDelivery: routeLimitSchema('FLEET_FILE_DELIVERY_LIMIT', { intervalMs: 100, burst: 5, max: 10, maxBodyBytes: 0 }),
     pgpRetrieval: routeLimitSchema('FLEET_PGP_RETRIEVAL_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
+    uploadStart: routeLimitSchema('FLEET_UPLOAD_START_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 5 * 1024 * 1024 }),
+    // A chunk body is never more than 4 MiB, whatever maxBodyBytes says (the protocol's chunk size).
+    uploadChunk: routeLimitSchema('FLEET_UPLOAD_CHUNK_LIMIT', { intervalMs: 3, burst: 5, max: 10, maxBodyBytes: 4 * 1024 * 1024 }),
+    uploadEnd: routeLimitSchema('FLEET_UPLOAD_END_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 1024 }),
   },
+  uploads: uploadsSchema,
   ...deliverySchema,
 };
 

@@ -2,7 +2,9 @@ import type convict from 'convict';
 import {
   adminSchema,
   baseServiceSchema,
+  uploadsSchema,
   type AdminConfig,
+  type UploadsConfig,
   type BaseServiceConfig,
 } from '@fleet/service-kit';
 
@@ -12,6 +14,7 @@ export interface DispatchConfig {
   retainExpiredActionsMs: number;
   inactiveSweepIntervalMs: number;
   inactiveSweepBatch: number;
+  uploadSweepIntervalMs: number;
 }
 
 export interface FleetDefaultsConfig {
@@ -29,6 +32,7 @@ export interface PolicyDispatcherServiceConfig extends BaseServiceConfig {
   admin: AdminConfig;
   dispatch: DispatchConfig;
   fleet: FleetDefaultsConfig;
+  uploads: UploadsConfig;
 }
 
 export const dispatchSchema: convict.Schema<DispatchConfig> = {
@@ -61,6 +65,12 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
     format: 'nat',
     default: 500,
     env: 'FLEET_INACTIVE_SWEEP_BATCH',
+  },
+  uploadSweepIntervalMs: {
+    doc: 'How often uploads abandoned past their expiry have their chunks deleted and are marked EXPIRED (a repeatable background job; 0 turns it off).',
+    format: 'nat',
+    default: 3_600_000,
+    env: 'FLEET_UPLOAD_SWEEP_INTERVAL_MS',
   },
 };
 
@@ -97,4 +107,5 @@ export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServi
   admin: adminSchema,
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
+  uploads: uploadsSchema,
 };

@@ -32,6 +32,7 @@ import {
 } from './agent-policies';
 import { requireAdminToken } from './admin-token';
 import { createEnrollmentKey, enrollmentKeyView, getEnrollmentKey, revokeEnrollmentKey } from './enrollment-keys';
+import { createDiagnosticsRouter } from './diagnostics-routes';
 
 const MAX_BODY = 1024 * 1024;
 const ADMIN_USER = 'fleet-admin';
@@ -201,6 +202,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   });
 
   // ---- agents -------------------------------------------------------------------------------
+  api.use(createDiagnosticsRouter({ agents: deps.agents, user: ADMIN_USER, logger: deps.logger }));
   api.get('/agents', async (req, res) => {
     const q = validateInput(pageQuery, req.query);
     const filter = parseAgentKuery(q.kuery);

@@ -1,6 +1,6 @@
 import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
-import type { Logger } from '@fleet/service-kit';
+import type { Logger, UploadsConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import type { AgentAdminDeps } from './agent-management';
@@ -32,7 +32,7 @@ export interface PolicyDispatcher {
 
 export function createPolicyDispatcher(
   deps: PolicyDispatcherDeps,
-  config: { dispatch: DispatchConfig; fleet: FleetDefaultsConfig; server: { version: string } },
+  config: { dispatch: DispatchConfig; fleet: FleetDefaultsConfig; server: { version: string }; uploads: UploadsConfig },
 ): PolicyDispatcher {
   const logger = deps.logger.child({ component: 'policy-dispatcher' });
   const dispatcher = new ChangeDispatcher(deps.store, deps.bus, logger, config.dispatch.feedPollIntervalMs);
@@ -43,6 +43,7 @@ export function createPolicyDispatcher(
     logger: deps.logger.child({ component: 'jobs' }),
     retainExpiredActionsMs: config.dispatch.retainExpiredActionsMs,
     sweepBatchSize: config.dispatch.inactiveSweepBatch,
+    uploadExpiryMs: config.uploads.expiryMs,
   });
   const policyDeps: PolicyDeps = { store: deps.store, defaults: config.fleet, mutex: new KeyedMutex() };
   const agents: AgentAdminDeps = {
@@ -64,6 +65,7 @@ export function createPolicyDispatcher(
       await deps.jobs.startWorker(jobHandlers, {
         'gc-expired-actions': config.dispatch.actionSweepIntervalMs,
         'sweep-inactive-agents': config.dispatch.inactiveSweepIntervalMs,
+        'expire-abandoned-uploads': config.dispatch.uploadSweepIntervalMs,
       });
     },
     close() {

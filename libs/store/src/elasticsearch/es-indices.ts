@@ -182,3 +182,42 @@ export const ES_INDICES = {
 } satisfies Record<string, IndexDefinition>;
 
 export type IndexKey = keyof typeof ES_INDICES;
+
+/**
+ * Files from hosts (elastic/fleet-server's uploads): one meta and one data index per source
+ * (`agent`, `endpoint`, ...). With the fleet module they are data streams of its
+ * `.fleet-fileds-fromhost-{meta,data}` templates; without it the backend creates plain hidden
+ * indices with these mappings on first use (es-upload-store.ts).
+ */
+export const FILE_FROM_HOST_INDICES = {
+  meta: {
+    prefix: '.fleet-fileds-fromhost-meta-',
+    mappings: base({
+      '@timestamp': date,
+      upload_start: date,
+      upload_id: keyword,
+      action_id: keyword,
+      agent_id: keyword,
+      src: keyword,
+      namespaces: keyword,
+      file: {
+        properties: {
+          name: keyword,
+          mime_type: keyword,
+          extension: keyword,
+          size: long,
+          ChunkSize: integer,
+          Status: keyword,
+          Compression: keyword,
+          hash: { properties: { md5: keyword, sha1: keyword, sha256: keyword, sha512: keyword } },
+        },
+      },
+      transithash: { properties: { sha256: keyword } },
+      contents: opaque,
+    }),
+  },
+  data: {
+    prefix: '.fleet-fileds-fromhost-data-',
+    mappings: base({ '@timestamp': date, bid: keyword, last: bool, sha2: keyword, data: { type: 'binary', store: true } }),
+  },
+} as const;

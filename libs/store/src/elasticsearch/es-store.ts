@@ -36,6 +36,8 @@ import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
 import { createEsDeliveryStores } from './es-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
+import type { FileUploadStore } from '../upload-store';
+import { createEsUploadStore } from './es-upload-store';
 
 export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** `auto`: Elasticsearch API keys when security is on, else the built-in store. */
@@ -82,6 +84,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly credentials: CredentialStore;
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
+  readonly uploads: FileUploadStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -125,6 +128,7 @@ export class ElasticsearchFleetStore implements FleetStore {
       (fn) => this.guard(fn),
       () => this.capabilities?.fleetModule ?? false,
     ));
+    this.uploads = createEsUploadStore(this.client, () => this.capabilities?.fleetModule === true, (fn) => this.guard(fn));
   }
 
   /**

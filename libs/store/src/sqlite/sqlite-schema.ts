@@ -78,4 +78,28 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX agent_policies_created ON agent_policies (created_at, id);
   `,
+  // Files uploaded by agents (sqlite-upload-store.ts): meta rows and their chunks as BLOBs.
+  `
+  CREATE TABLE file_uploads (
+    id TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL UNIQUE,
+    agent_id TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    src TEXT NOT NULL,
+    status TEXT NOT NULL,
+    upload_start INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX file_uploads_agent ON file_uploads (agent_id, upload_start);
+  CREATE INDEX file_uploads_status ON file_uploads (status, upload_start);
+  CREATE TABLE file_chunks (
+    file_id TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    sha2 TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE (file_id, pos)
+  );
+  `,
 ];

@@ -35,6 +35,8 @@ import type {
 import { MIGRATIONS } from './sqlite-schema';
 import { createSqliteDeliveryStores } from './sqlite-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
+import type { FileUploadStore } from '../upload-store';
+import { createSqliteUploadStore } from './sqlite-upload-store';
 
 export interface SqliteStoreOptions {
   /** Database file, or `:memory:` for tests. */
@@ -76,6 +78,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly agentPolicies: AgentPolicyStore;
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
+  readonly uploads: FileUploadStore;
 
   private readonly db: Database.Database;
   private readonly listeners = new Set<(c: WatchedCollection) => void>();
@@ -99,6 +102,7 @@ export class SqliteFleetStore implements FleetStore {
     this.credentials = this.createCredentialStore();
     this.agentPolicies = this.createAgentPolicyStore();
     ({ deliveryFiles: this.deliveryFiles, artifacts: this.artifacts } = createSqliteDeliveryStores(this.db, (fn) => this.guard(fn)));
+    this.uploads = createSqliteUploadStore(this.db, (fn) => this.guard(fn));
   }
 
   ping(): Promise<void> {

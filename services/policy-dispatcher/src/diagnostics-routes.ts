@@ -1,0 +1,93 @@
+import { InputError, parseJsonObject, readBody, validateInput, type Logger } from '@fleet/service-kit';
+import { Router, type Request, type Response } from 'express';
+import { once } from 'node:events';
+import { z } from 'zod';
+import { parseAgentKuery } from './agent-kuery';
+import type { AgentAdminDeps } from './agent-management';
+import { agentUploads, bulkRequestDiagnostics, readyFile, requestDiagnostics } from './diagnostics';
+
+const MAX_BODY = 64 * 1024;
+const metrics = z.array(z.enum(['CPU'])).max(10).optional();
+const requestBody = z.object({ additional_metrics: metrics }).strict();
+const bulkBody = z
+  .object({
+    agents: z.union([z.array(z.string().min(1).max(256)).min(1).max(10_000), z.string().min(1).max(2048)]),
+    batchSize: z.number().int().min(1).optional(),
+    additional_metrics: metrics,
+  })
+  .strict();
+
+async function optionalJson(req: Request): Promise<Record<string, unknown>> {
+  const raw = await readBody(req, { maxBytes: MAX_BODY, maxDecompressedBytes: MAX_BODY * 4 });
+  if (raw.length === 0) return {};
+  try {
+    return parseJsonObject(raw);
+  } catch (err) {
+    throw new InputError(err instanceof Error ? err.message : 'invalid body');
+  }
+}
+
+const param = (req: Request, name: string): string => {
+  const v = req.params[name];
+  if (typeof v !== 'string' || v.length === 0 || v.length > 512) throw new InputError(`invalid ${name}`);
+  return v;
+};
+
+/** `filename="..."` without characters that would end or break the header value. */
+const dispositionName = (name: string): string => name.replace(/["\\\r\n]/g, '_');
+
+/**
+ * Kibana's diagnostics API (request_diagnostics, uploads, files), mounted inside the management
+ * router under `/api/fleet` (so behind its admin token). Registered before `/agents/:id` routes so
+ * `/agents/files/...` and `/agents/bulk_request_diagnostics` are never taken for agent ids.
+ */
+export function createDiagnosticsRouter(deps: { agents: AgentAdminDeps; user: string; logger: Logger }): Router {
+  const api = Router();
+
+  api.post('/agents/bulk_request_diagnostics', async (req, res) => {
+    const body = validateInput(bulkBody, await optionalJson(req));
+    const target = typeof body.agents === 'string' ? { filter: parseAgentKuery(body.agents) } : { ids: body.agents };
+    res.json({ actionId: await bulkRequestDiagnostics(deps.agents, target, body.additional_metrics, deps.user) });
+  });
+
+  api.get('/agents/files/:fileId/:fileName', async (req, res) => {
+    const file = await readyFile(deps.agents, param(req, 'fileId'), param(req, 'fileName'));
+    res.status(200);
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('Content-Disposition', `attachment; filename="${dispositionName(file.doc.file.name)}"`);
+    res.setHeader('Content-Length', String(file.doc.file.size));
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    await streamFile(deps, file, res);
+  });
+
+  api.post('/agents/:id/request_diagnostics', async (req, res) => {
+    const body = validateInput(requestBody, await optionalJson(req));
+    res.json({ actionId: await requestDiagnostics(deps.agents, param(req, 'id'), body.additional_metrics, deps.user) });
+  });
+
+  api.get('/agents/:id/uploads', async (req, res) => {
+    res.json({ items: await agentUploads(deps.agents, param(req, 'id')) });
+  });
+
+  return api;
+}
+
+/**
+ * Writes the chunks as they are read, one at a time, waiting for the socket to drain. Should the
+ * store fail midway, the connection is cut: the client sees a short body, never a complete-looking one.
+ */
+async function streamFile(deps: { agents: AgentAdminDeps; logger: Logger }, file: Awaited<ReturnType<typeof readyFile>>, res: Response): Promise<void> {
+  let sent = 0;
+  try {
+    for await (const chunk of deps.agents.store.uploads.readChunks({ id: file.id, src: file.doc.src })) {
+      if (res.destroyed) return;
+      sent += chunk.data.length;
+      if (!res.write(chunk.data)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    }
+    if (sent !== file.doc.file.size) throw new Error(`file ${file.id}: ${sent} of ${file.doc.file.size} bytes stored`);
+    res.end();
+  } catch (err) {
+    deps.logger.error({ err, file_id: file.id, sent }, 'file download cut off');
+    res.destroy(err instanceof Error ? err : new Error(String(err)));
+  }
+}
