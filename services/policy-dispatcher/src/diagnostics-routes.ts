@@ -1,10 +1,11 @@
-import { InputError, parseJsonObject, readBody, validateInput, type Logger } from '@fleet/service-kit';
+import { validateInput, type Logger } from '@fleet/service-kit';
 import { Router, type Request, type Response } from 'express';
 import { once } from 'node:events';
 import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
 import type { AgentAdminDeps } from './agent-management';
 import { agentUploads, bulkRequestDiagnostics, readyFile, requestDiagnostics } from './diagnostics';
+import { pathParam, readJsonInput } from './management-input';
 
 const MAX_BODY = 64 * 1024;
 const metrics = z.array(z.enum(['CPU'])).max(10).optional();
@@ -17,21 +18,8 @@ const bulkBody = z
   })
   .strict();
 
-async function optionalJson(req: Request): Promise<Record<string, unknown>> {
-  const raw = await readBody(req, { maxBytes: MAX_BODY, maxDecompressedBytes: MAX_BODY * 4 });
-  if (raw.length === 0) return {};
-  try {
-    return parseJsonObject(raw);
-  } catch (err) {
-    throw new InputError(err instanceof Error ? err.message : 'invalid body');
-  }
-}
-
-const param = (req: Request, name: string): string => {
-  const v = req.params[name];
-  if (typeof v !== 'string' || v.length === 0 || v.length > 512) throw new InputError(`invalid ${name}`);
-  return v;
-};
+const optionalJson = (req: Request) => readJsonInput(req, MAX_BODY, true);
+const param = (req: Request, name: string): string => pathParam(req, name, 512);
 
 /** `filename="..."` without characters that would end or break the header value. */
 const dispositionName = (name: string): string => name.replace(/["\\\r\n]/g, '_');

@@ -1,8 +1,6 @@
 import {
   errorHandler,
   InputError,
-  parseJsonObject,
-  readBody,
   validateInput,
   type Logger,
 } from '@fleet/service-kit';
@@ -33,6 +31,7 @@ import {
 import { requireAdminToken } from './admin-token';
 import { createEnrollmentKey, enrollmentKeyView, getEnrollmentKey, revokeEnrollmentKey } from './enrollment-keys';
 import { createDiagnosticsRouter } from './diagnostics-routes';
+import { pathParam, readJsonInput } from './management-input';
 
 const MAX_BODY = 1024 * 1024;
 const ADMIN_USER = 'fleet-admin';
@@ -115,21 +114,8 @@ const pageQuery = z.object({
   showUpgradeable: z.string().optional(),
 });
 
-async function jsonBody(req: Request, optional = false): Promise<Record<string, unknown>> {
-  const raw = await readBody(req, { maxBytes: MAX_BODY, maxDecompressedBytes: MAX_BODY * 4 });
-  if (optional && raw.length === 0) return {};
-  try {
-    return parseJsonObject(raw);
-  } catch (err) {
-    throw new InputError(err instanceof Error ? err.message : 'invalid body');
-  }
-}
-
-const param = (req: Request, name: string): string => {
-  const v = req.params[name];
-  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new InputError(`invalid ${name}`);
-  return v;
-};
+const jsonBody = (req: Request, optional = false) => readJsonInput(req, MAX_BODY, optional);
+const param = (req: Request, name: string): string => pathParam(req, name);
 
 export interface ManagementDeps {
   store: FleetStore;
