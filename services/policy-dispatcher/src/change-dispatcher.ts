@@ -82,10 +82,17 @@ export class ChangeDispatcher {
       this.actionSeq = await this.store.actions.checkpoint();
       return;
     }
-    const parent = this.writeContext;
-    this.writeContext = undefined;
+    // The trace of the write a change comes from is taken once the feed has been read, not when the
+    // pass starts: a pass started by the timer can read a write that landed while it ran, and that
+    // write has reported itself (onLocalWrite) by the time it is visible to the feed.
+    let parent: Context | undefined;
+    const takeWriteContext = () => {
+      if (this.writeContext) parent = this.writeContext;
+      this.writeContext = undefined;
+    };
     for (;;) {
       const hits = await this.store.policies.changesSince(this.policySeq, PAGE);
+      takeWriteContext();
       const latest = new Map<string, { revision: number; seq: number }>();
       for (const h of hits) {
         const { policy_id: id, revision_idx: revision } = h._source;
@@ -108,6 +115,7 @@ export class ChangeDispatcher {
     }
     for (;;) {
       const hits = await this.store.actions.changesSince(this.actionSeq, PAGE);
+      takeWriteContext();
       for (const h of hits) {
         const agents = h._source.agents ?? [];
         if (agents.length) {
