@@ -172,6 +172,8 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
       return found.length >= fleet.length ? found : undefined;
     }, 15_000, 100);
     expect(deliveries).to.have.length(fleet.length);
+    // Spans are exported in batches: a checkin's server span can arrive after its delivery span.
+    await eventually(() => deliveries.every((d) => rootOf(otlp.trace(d.traceId), d).kind === SPAN_KIND.SERVER), 15_000, 100).catch(() => undefined);
     for (const d of deliveries) {
       const consumer = consumerIds.get(d.links.find((l) => consumerIds.has(l.spanId))?.spanId ?? '');
       expect(consumer?.instance, 'delivered by the replica that consumed the notification').to.equal(d.instance);
@@ -265,7 +267,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
       expect(revocations.every((j) => j.state === 'completed' && j.attempts === 1), JSON.stringify(revocations)).to.equal(true);
 
       // Both dispatchers upserted the same schedulers: one of each.
-      expect((await jobs.schedules()).map((x) => x.id).sort()).to.deep.equal(['gc-expired-actions', 'sweep-inactive-agents']);
+      expect((await jobs.schedules()).map((x) => x.id).sort()).to.deep.equal(['expire-abandoned-uploads', 'gc-expired-actions', 'sweep-inactive-agents']);
       const from = Date.now();
       await new Promise((r) => setTimeout(r, 5_000));
       const runs = (await jobs.finished('gc-expired-actions')).filter((j) => (j.processedOn ?? 0) >= from).map((j) => j.processedOn ?? 0);
