@@ -122,7 +122,14 @@ export class ChangeFeedFollower {
     }
     for (;;) {
       const hits = await this.deps.store.policies.changesSince(this.policySeq, PAGE);
-      for (const h of hits) void this.policyChanged(h._source.policy_id, h._source.revision_idx);
+      // The fallback for a lost or late notification: what it wakes links to this read, as a
+      // notification's wake links to its consumer span.
+      for (const h of hits) {
+        const n = { kind: 'policy-revision' as const, policy_id: h._source.policy_id, revision_idx: h._source.revision_idx, seq_no: h._seq_no };
+        void inSpan('fleet.feed policy-revision', { kind: SpanKind.INTERNAL, attributes: notificationAttributes(n) }, () =>
+          this.policyChanged(n.policy_id, n.revision_idx, activeSpanContext()),
+        );
+      }
       const last = hits[hits.length - 1];
       if (last) this.policySeq = last._seq_no;
       if (hits.length < PAGE) break;
