@@ -135,12 +135,6 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     for (const [i, a] of fleet.entries()) await ackAll(a, answers[i] as CheckinResponse);
     const revision = current.revision + 1;
 
-    // The announcement: a producer span on the dispatcher that handled the write, in the write's trace.
-    const announce = await eventually(
-      () => otlp.spans.find((s) => s.name === 'fleet.notify policy-revision' && s.attributes['fleet.policy.revision'] === revision),
-      15_000,
-      100,
-    );
     const byId = (trace: ReceivedSpan[]) => new Map(trace.map((s) => [s.spanId, s]));
     const rootOf = (trace: ReceivedSpan[], span: ReceivedSpan) => {
       const index = byId(trace);
@@ -148,6 +142,19 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
       for (let parent = index.get(at.parentSpanId); parent; parent = index.get(at.parentSpanId)) at = parent;
       return at;
     };
+    // Every dispatcher announces a new revision: the one that handled the write at once, in the
+    // write's trace; the other when its timer pass reads the feed, in a trace of its own (it did
+    // not see the write). The announcement followed here is the one in the write's trace.
+    const announcements = () => otlp.spans.filter((s) => s.name === 'fleet.notify policy-revision' && s.attributes['fleet.policy.revision'] === revision);
+    const announce = await eventually(
+      () =>
+        announcements().find((s) => {
+          const root = rootOf(otlp.trace(s.traceId), s);
+          return root.kind === SPAN_KIND.SERVER && /^PUT /.test(root.name);
+        }),
+      15_000,
+      100,
+    );
     // Every gateway (all three, not only those holding polls) handled the notification in that trace.
     const consumers = await eventually(() => {
       const found = otlp.trace(announce.traceId).filter((s) => s.name === 'fleet.notification policy-revision' && s.kind === SPAN_KIND.CONSUMER);
@@ -165,17 +172,33 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     expect(trace.some((s) => s.kind === SPAN_KIND.CLIENT && s.attributes['db.system'] === 'elasticsearch'), 'elasticsearch span').to.equal(true);
     expect(trace.some((s) => s.scope.includes('ioredis') && /publish/i.test(s.name)), 'redis publish span').to.equal(true);
 
-    // The fan-out: each agent's delivery is in its own checkin's trace, linked to its gateway's consumer span.
-    const consumerIds = new Map(consumers.map((c) => [c.spanId, c]));
+    // The fan-out: each agent's delivery is in its own checkin's trace, linked to the consumer span
+    // of the notification that woke it on its gateway (whichever dispatcher's came first).
+    // A gateway whose own feed read (the fallback for a lost notification) saw the revision first
+    // wakes its polls from that read; those deliveries link to its span instead.
+    const consumerIds = () => {
+      const announced = new Set(announcements().map((a) => a.spanId));
+      return new Map(
+        otlp.spans
+          .filter(
+            (s) =>
+              (s.name === 'fleet.notification policy-revision' && s.kind === SPAN_KIND.CONSUMER && announced.has(s.parentSpanId)) ||
+              (s.name === 'fleet.feed policy-revision' && s.attributes['fleet.policy.revision'] === revision),
+          )
+          .map((c) => [c.spanId, c]),
+      );
+    };
     const deliveries = await eventually(() => {
-      const found = otlp.spans.filter((s) => s.name === 'fleet.checkin.deliver' && s.links.some((l) => consumerIds.has(l.spanId)));
+      const ids = consumerIds();
+      const found = otlp.spans.filter((s) => s.name === 'fleet.checkin.deliver' && s.links.some((l) => ids.has(l.spanId)));
       return found.length >= fleet.length ? found : undefined;
     }, 15_000, 100);
     expect(deliveries).to.have.length(fleet.length);
     // Spans are exported in batches: a checkin's server span can arrive after its delivery span.
     await eventually(() => deliveries.every((d) => rootOf(otlp.trace(d.traceId), d).kind === SPAN_KIND.SERVER), 15_000, 100).catch(() => undefined);
+    const ids = consumerIds();
     for (const d of deliveries) {
-      const consumer = consumerIds.get(d.links.find((l) => consumerIds.has(l.spanId))?.spanId ?? '');
+      const consumer = ids.get(d.links.find((l) => ids.has(l.spanId))?.spanId ?? '');
       expect(consumer?.instance, 'delivered by the replica that consumed the notification').to.equal(d.instance);
       expect(d.traceId).to.not.equal(announce.traceId);
       const checkinRoot = rootOf(otlp.trace(d.traceId), d);
