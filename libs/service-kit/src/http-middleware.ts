@@ -97,12 +97,17 @@ export function compareSemVer(a: SemVer, b: SemVer): number {
   return a.major - b.major || a.minor - b.minor || a.patch - b.patch;
 }
 
-/** The version an `Elastic Agent v<semver>` User-Agent carries, or undefined (never throws). */
-export function agentVersionOf(header: string | undefined): SemVer | undefined {
+/** What follows `Elastic Agent ` in a User-Agent, up to any `-suffix`; undefined for anything else. */
+function agentVersionText(header: string | undefined): string | undefined {
   const ua = (header ?? '').toLowerCase();
   const prefix = 'elastic agent ';
-  if (!ua.startsWith(prefix)) return undefined;
-  return parseSemVer((ua.slice(prefix.length).split('-')[0] ?? '').trim());
+  return ua.startsWith(prefix) ? (ua.slice(prefix.length).split('-')[0] ?? '').trim() : undefined;
+}
+
+/** The version an `Elastic Agent v<semver>` User-Agent carries, or undefined (never throws). */
+export function agentVersionOf(header: string | undefined): SemVer | undefined {
+  const text = agentVersionText(header);
+  return text === undefined ? undefined : parseSemVer(text);
 }
 
 /**
@@ -110,11 +115,9 @@ export function agentVersionOf(header: string | undefined): SemVer | undefined {
  * newer than the server's major.minor. Returns the agent version.
  */
 export function checkAgentUserAgent(header: string | undefined, serverVersion: SemVer): string {
-  const ua = (header ?? '').toLowerCase();
-  const prefix = 'elastic agent ';
-  if (!ua.startsWith(prefix)) throw new InvalidUserAgentError('user-agent is not an Elastic Agent');
-  const raw = ua.slice(prefix.length).split('-')[0] ?? '';
-  const version = parseSemVer(raw.trim());
+  const text = agentVersionText(header);
+  if (text === undefined) throw new InvalidUserAgentError('user-agent is not an Elastic Agent');
+  const version = parseSemVer(text);
   if (!version) throw new InvalidUserAgentError('user-agent does not carry a valid version');
   const tooOld = version.major < 7 || (version.major === 7 && version.minor < 13);
   const tooNew =

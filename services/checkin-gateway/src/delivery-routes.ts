@@ -14,7 +14,7 @@ import {
 } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { Router, type Request, type Response } from 'express';
-import { authenticateAgentByKey } from './agent-by-key';
+import { authenticateAgentByKey } from './authenticate-agent';
 import { authorizeArtifact, type ArtifactFetcher } from './artifacts';
 import { chunkSlice, locateFile, parseRange, planDelivery, readPlannedChunk, type ByteRange, type FilePlan } from './file-delivery';
 import type { GatewayLimits } from './gateway-config';

@@ -11,7 +11,7 @@ import {
 } from '@fleet/service-kit';
 import { UPLOAD_CHUNK_SIZE, type FleetStore } from '@fleet/store';
 import { Router, type Request } from 'express';
-import { authenticateAgentByKey } from './agent-by-key';
+import { authenticateAgentByKey } from './authenticate-agent';
 import type { GatewayConfig } from './gateway-config';
 import { beginUpload, finishUpload, prepareChunk, storeChunk, type UploadDeps } from './uploads';
 
