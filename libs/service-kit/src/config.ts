@@ -95,7 +95,7 @@ export function httpSchema(defaultPort: number): convict.Schema<HttpConfig> {
       env: 'FLEET_HTTP_LISTEN_BACKLOG',
     },
     maxConnections: {
-      doc: 'Hard cap on open sockets (0: unlimited). Sockets over the cap are closed at once.',
+      doc: 'Hard cap on open sockets (0: unlimited). A socket over the cap gets one answer, 429 with Retry-After: 1 and Connection: close, and is closed.',
       format: 'nat',
       default: 0,
       env: 'FLEET_HTTP_MAX_CONNECTIONS',
