@@ -1,7 +1,11 @@
 import { expect } from 'chai';
 import { connect, type Socket } from 'node:net';
 import request from 'supertest';
+import { loadConfig } from '@fleet/service-kit';
+import { allInOneSchema } from '../src/index';
 import { eventually, startHarness, type Harness } from './support/fleet-server-harness';
+
+const METRICS_TOKEN = 'b3f1c9e07a4d2c8e5f6a1b9d0c7e4f2a8b5d3c1e9f7a6b4d';
 
 type LogLine = Record<string, unknown>;
 const requestLines = (h: Harness): LogLine[] =>
@@ -96,6 +100,45 @@ describe('HTTP front: request logs and the connection cap', function () {
         const again = await rawExchange(h.server.port, 'GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
         return again.text.startsWith('HTTP/1.1 200');
       });
+    });
+  });
+
+  describe('metrics listener', function () {
+    it('When nothing is configured, then the metrics listener binds to loopback', () => {
+      expect(loadConfig(allInOneSchema, { env: {} }).metrics.host).to.equal('127.0.0.1');
+    });
+
+    it('When the metrics listener is bound off loopback without a token, then the server refuses to start and says which setting to set', async () => {
+      let err: unknown;
+      await startHarness({ metrics: { host: '0.0.0.0' } }).then(
+        (h) => h.stop(),
+        (e: unknown) => (err = e),
+      );
+      expect(String(err)).to.match(/metrics\.host is 0\.0\.0\.0, not a loopback address: set FLEET_METRICS_TOKEN_FILE/);
+    });
+
+    it('When the metrics token is weak, then the server refuses to start', async () => {
+      let err: unknown;
+      await startHarness({ metrics: { host: '0.0.0.0', token: 'metrics' } }).then(
+        (h) => h.stop(),
+        (e: unknown) => (err = e),
+      );
+      expect(String(err)).to.match(/metrics token is too weak/);
+      expect(String(err)).to.not.contain("'metrics'");
+    });
+
+    it('When a token is set, then a scrape without it or with another is 401, and with it 200', async () => {
+      const h = await startHarness({ metrics: { host: '0.0.0.0', token: METRICS_TOKEN } });
+      try {
+        const url = h.server.metricsUrl ?? '';
+        expect((await fetch(url)).status).to.equal(401);
+        expect((await fetch(url, { headers: { authorization: `Bearer ${METRICS_TOKEN}x` } })).status).to.equal(401);
+        const ok = await fetch(url, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+        expect(ok.status).to.equal(200);
+        expect(await ok.text()).to.contain('fleet_http_requests_total');
+      } finally {
+        await h.stop();
+      }
     });
   });
 });
