@@ -37,6 +37,8 @@ import { createSqliteDeliveryStores } from './sqlite-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
 import { createSqliteUploadStore } from './sqlite-upload-store';
+import type { AuditStore, ManagementKeyStore } from '../management-store';
+import { createSqliteManagementStores } from './sqlite-management-store';
 
 export interface SqliteStoreOptions {
   /** Database file, or `:memory:` for tests. */
@@ -79,6 +81,8 @@ export class SqliteFleetStore implements FleetStore {
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
+  readonly managementKeys: ManagementKeyStore;
+  readonly audit: AuditStore;
 
   private readonly db: Database.Database;
   private readonly listeners = new Set<(c: WatchedCollection) => void>();
@@ -103,6 +107,7 @@ export class SqliteFleetStore implements FleetStore {
     this.agentPolicies = this.createAgentPolicyStore();
     ({ deliveryFiles: this.deliveryFiles, artifacts: this.artifacts } = createSqliteDeliveryStores(this.db, (fn) => this.guard(fn)));
     this.uploads = createSqliteUploadStore(this.db, (fn) => this.guard(fn));
+    ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
   }
 
   ping(): Promise<void> {
