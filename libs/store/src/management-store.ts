@@ -77,7 +77,8 @@ export interface AuditRecord {
   /** The action type, for calls that create an action (`UPGRADE`, `MIGRATE`, ...). */
   action_type?: string;
   client: { address: string };
-  outcome: { status_code: number };
+  /** `aborted`: the client left before the answer was sent (the status is then the one set so far). */
+  outcome: { status_code: number; aborted?: true };
 }
 
 /** The append-only audit trail: records are created, read, and nothing else (no update or delete). */

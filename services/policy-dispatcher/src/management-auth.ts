@@ -149,7 +149,6 @@ function auditRecordOf(req: Request, res: Response, l: AuditLocals): AuditRecord
     target,
     ...(l.actionType ? { action_type: l.actionType } : {}),
     client: { address: clientAddress(req) },
-    // A client gone before the answer: Node reports the status that would have been sent.
-    outcome: { status_code: res.statusCode },
+    outcome: { status_code: res.statusCode, ...(res.writableFinished ? {} : { aborted: true as const }) },
   };
 }

@@ -224,7 +224,7 @@ export const ES_INDICES = {
       },
       action_type: keyword,
       client: { properties: { address: keyword } },
-      outcome: { properties: { status_code: integer } },
+      outcome: { properties: { status_code: integer, aborted: bool } },
     }),
   },
 } satisfies Record<string, IndexDefinition>;
