@@ -49,7 +49,7 @@ export interface ElasticsearchConfig {
 
 export interface StoreConfig {
   backend: 'sqlite' | 'elasticsearch';
-  sqlite: { path: string; synchronous: 'FULL' | 'NORMAL' };
+  sqlite: { path: string; synchronous: 'FULL' | 'NORMAL'; minFreeBytes: number };
   elasticsearch: ElasticsearchConfig;
 }
 export interface AdminConfig {
@@ -134,6 +134,12 @@ export const storeSchema: convict.Schema<StoreConfig> = {
       format: ['NORMAL', 'FULL'],
       default: 'NORMAL',
       env: 'FLEET_SQLITE_SYNCHRONOUS',
+    },
+    minFreeBytes: {
+      doc: "Free space the store's file system must keep: below it the server is not ready (/readyz, /api/status 503), as on a full disk.",
+      format: 'nat',
+      default: 32 * 1024 * 1024,
+      env: 'FLEET_SQLITE_MIN_FREE_BYTES',
     },
   },
   elasticsearch: {

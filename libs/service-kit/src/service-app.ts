@@ -31,7 +31,7 @@ export function createServiceApp(opts: { logger: Logger; replicaId: string; http
 export async function openStore(config: StoreConfig, logger?: Logger): Promise<FleetStore> {
   switch (config.backend) {
     case 'sqlite':
-      return new SqliteFleetStore({ path: config.sqlite.path, synchronous: config.sqlite.synchronous });
+      return new SqliteFleetStore({ path: config.sqlite.path, synchronous: config.sqlite.synchronous, minFreeBytes: config.sqlite.minFreeBytes });
     case 'elasticsearch': {
       const es = config.elasticsearch;
       const serviceToken = es.serviceToken || (es.serviceTokenFile ? readSecretFile(es.serviceTokenFile, 'Elasticsearch service token') : '');
@@ -69,7 +69,8 @@ export function runMain(name: string, start: () => Promise<{ close(): Promise<vo
   start().then(
     () => logger.info(`${name} started`),
     (err: unknown) => {
-      logger.fatal({ err: err instanceof ConfigError ? err.message : err }, `${name} failed to start`);
+      // The reason in the message itself: an operator reads it first (a damaged or foreign store says what to do).
+      logger.fatal({ err: err instanceof ConfigError ? err.message : err }, `${name} failed to start: ${err instanceof Error ? err.message : String(err)}`);
       process.exit(1);
     },
   );

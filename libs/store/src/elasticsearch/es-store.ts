@@ -26,6 +26,7 @@ import type {
   FleetStore,
   Page,
   PolicyRevisionStore,
+  StoreIdentity,
   WatchedCollection,
   BulkWriteListener,
 } from '../store-port';
@@ -85,6 +86,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
+  readonly identity: StoreIdentity;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -129,6 +131,7 @@ export class ElasticsearchFleetStore implements FleetStore {
       () => this.capabilities?.fleetModule ?? false,
     ));
     this.uploads = createEsUploadStore(this.client, () => this.capabilities?.fleetModule === true, (fn) => this.guard(fn));
+    this.identity = this.createIdentity();
   }
 
   /**
@@ -519,6 +522,13 @@ this.guard(() => this.deleteDoc(index, id)),
       get: (docId) => this.guard(() => this.getDoc<ActionDoc>(index, docId)),
       findByActionId: (actionId) =>
         this.guard(() => this.firstHit<ActionDoc>(index, { query: { term: { action_id: actionId } }, sort: [{ _seq_no: 'asc' }] })),
+      findForAgent: (actionId, agentId) =>
+        this.guard(() =>
+          this.firstHit<ActionDoc>(index, {
+            query: { bool: { filter: [{ term: { action_id: actionId } }, { term: { agents: agentId } }] } },
+            sort: [{ _seq_no: 'asc' }],
+          }),
+        ),
       pendingFor: (q) =>
         this.guard(async () => {
           const visible = await this.actionFeed.visible(false);
@@ -575,7 +585,9 @@ this.guard(() => this.deleteDoc(index, id)),
           return results.map((r) => {
             if (r.status === 201 || r.status === 200) return 'created';
             if (r.status === 409) return 'exists';
-            throw new StoreUnavailableError(`action result write failed: ${r.status} ${r.errorType ?? ''}`);
+            if (r.status === 429 || r.status >= 500) throw new StoreUnavailableError(`action result write failed: ${r.status} ${r.errorType ?? ''}`);
+            // Refused for what it holds (a mapping conflict, a document too deep): this result alone.
+            return 'rejected';
           });
         }),
       listByActionId: (actionId) =>
@@ -624,6 +636,28 @@ this.guard(() => this.deleteDoc(index, id)),
             track_total_hits: true,
           });
           return { total: res.total, items: res.hits };
+        }),
+    };
+  }
+
+  // ---- identity ---------------------------------------------------------------------------
+
+  private createIdentity(): StoreIdentity {
+    const index = ES_INDICES.storeIdentity.alias;
+    type Stored = { store_id: string; created_at: string };
+    const read = async () => (await this.getDoc<Stored>(index, 'store'))?._source.store_id;
+    return {
+      get: () => this.guard(read),
+      claim: (id) =>
+        this.guard(async () => {
+          try {
+            await this.createDoc<Stored>(index, 'store', { store_id: id, created_at: new Date().toISOString() }, 'store_identity');
+            return id;
+          } catch (err) {
+            // Another replica recorded one first: that one is the store's.
+            if (!(err instanceof DocumentConflictError)) throw err;
+            return (await read()) ?? id;
+          }
         }),
     };
   }

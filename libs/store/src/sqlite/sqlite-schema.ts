@@ -102,4 +102,8 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (file_id, pos)
   );
   `,
+  // The store's identity (StoreIdentity): one row, written at the first start.
+  `
+  CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
 ];
