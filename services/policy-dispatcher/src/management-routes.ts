@@ -5,7 +5,7 @@ import {
   type Logger,
 } from '@fleet/service-kit';
 import { DELIVERABLE_ACTION_TYPES } from '@fleet/agent-protocol';
-import { statusContexts, type FleetStore } from '@fleet/store';
+import { redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
@@ -216,7 +216,8 @@ export function createManagementRouter(deps: ManagementDeps): Router {
       ADMIN_USER,
     );
     const doc = hit._source;
-    res.json({ item: { id: doc.action_id, type: doc.type, data: doc.data, agents: doc.agents, created_at: doc['@timestamp'], expiration: doc.expiration, sent_at: doc['@timestamp'] } });
+    // Secrets an action carries (MIGRATE's token, a password) are never shown back.
+    res.json({ item: { id: doc.action_id, type: doc.type, data: redactActionSecrets(doc.type, doc.data), agents: doc.agents, created_at: doc['@timestamp'], expiration: doc.expiration, sent_at: doc['@timestamp'] } });
   });
   api.post('/agents/:id/unenroll', async (req, res) => {
     const body = validateInput(unenrollBody, await jsonBody(req, true));

@@ -1,3 +1,4 @@
+import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import type { Client } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
 import { randomUUID } from 'node:crypto';
@@ -46,6 +47,8 @@ export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** Reuse a `_seq_no` visibility check on hot paths for at most this long. */
   visibilityReuseMs?: number;
   bulker?: Partial<BulkerOptions>;
+  /** Seals action secrets at rest with this key (see action-secrets.ts); every replica needs the same one. */
+  actionSecretsKey?: Buffer;
 }
 
 /** What the backend found at start, reported in the logs. */
@@ -121,7 +124,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     };
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();
-    this.actions = this.createActionStore();
+    this.actions = opts.actionSecretsKey ? withSealedSecrets(this.createActionStore(), new ActionSealer(opts.actionSecretsKey)) : this.createActionStore();
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.agentPolicies = this.createAgentPolicyStore();

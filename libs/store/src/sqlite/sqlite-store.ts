@@ -11,6 +11,7 @@ import type {
   Hit,
   PolicyRevisionDoc,
 } from '../documents';
+import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import { deriveAgentStatus } from '../agent-status';
 import { DocumentConflictError, DocumentNotFoundError, StoreCorruptError, StoreUnavailableError } from '../errors';
 import { apiKeyInfo, issueBuiltinApiKey, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
@@ -46,6 +47,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** Free space the file system must keep for the store to report ready (default 32 MiB; 0: no check). */
   minFreeBytes?: number;
+  /** Seals action secrets at rest with this key (see action-secrets.ts); without it they are stored as given. */
+  actionSecretsKey?: Buffer;
 }
 
 type Row = { id: string; seq_no: number; doc: string };
@@ -129,7 +132,7 @@ export class SqliteFleetStore implements FleetStore {
     this.nextSeqStmt = this.db.prepare('UPDATE sequences SET value = value + 1 WHERE name = ? RETURNING value');
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();
-    this.actions = this.createActionStore();
+    this.actions = opts.actionSecretsKey ? withSealedSecrets(this.createActionStore(), new ActionSealer(opts.actionSecretsKey)) : this.createActionStore();
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.credentials = this.createCredentialStore();
