@@ -71,9 +71,48 @@ function inflate(raw: Buffer, max: number): Promise<Buffer> {
   });
 }
 
-/** Parses a JSON object body; anything else is a `BadRequestError`. */
-export function parseJsonObject(raw: Buffer): Record<string, unknown> {
+/**
+ * How deep a request body may nest objects and arrays. Go's encoding/json (the reference) stops at
+ * 10,000; this is far lower on purpose: no agent or management body needs more than a few dozen
+ * levels, while a document nested thousands deep overflows the stack of every recursive reader
+ * downstream (serializers, the store's JSON functions) long after it was accepted.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * The deepest nesting of objects and arrays in `raw`, counted over the bytes before anything
+ * parses them, stopping as soon as `limit` is passed: one linear pass, no allocation.
+ */
+export function jsonDepthExceeds(raw: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i];
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+      if (++depth > limit) return true;
+    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) depth--;
+  }
+  return false;
+}
+
+/**
+ * Parses a JSON object body; anything else is a `BadRequestError`. The nesting is bounded
+ * (`maxDepth`, default `MAX_JSON_DEPTH`) before parsing.
+ */
+export function parseJsonObject(raw: Buffer, maxDepth = MAX_JSON_DEPTH): Record<string, unknown> {
   if (raw.length === 0) throw new BadRequestError('request body is empty');
+  if (jsonDepthExceeds(raw, maxDepth)) throw new BadRequestError(`request body is nested deeper than ${maxDepth} levels`);
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));

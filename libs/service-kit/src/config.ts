@@ -49,7 +49,8 @@ export interface ElasticsearchConfig {
 
 export interface StoreConfig {
   backend: 'sqlite' | 'elasticsearch';
-  sqlite: { path: string; synchronous: 'FULL' | 'NORMAL' };
+  sqlite: { path: string; synchronous: 'FULL' | 'NORMAL'; minFreeBytes: number };
+  actionSecretsKeyFile: string;
   elasticsearch: ElasticsearchConfig;
 }
 export interface AdminConfig {
@@ -135,6 +136,18 @@ export const storeSchema: convict.Schema<StoreConfig> = {
       default: 'NORMAL',
       env: 'FLEET_SQLITE_SYNCHRONOUS',
     },
+    minFreeBytes: {
+      doc: "Free space the store's file system must keep: below it the server is not ready (/readyz, /api/status 503), as on a full disk.",
+      format: 'nat',
+      default: 32 * 1024 * 1024,
+      env: 'FLEET_SQLITE_MIN_FREE_BYTES',
+    },
+  },
+  actionSecretsKeyFile: {
+    doc: "Key that seals action secrets at rest (MIGRATE's enrollment token, PRIVILEGE_LEVEL_CHANGE's password): created (0600) when missing. Default: action-secrets.key beside the SQLite file. Replicas sharing an Elasticsearch store must all be given the same file.",
+    format: String,
+    default: '',
+    env: 'FLEET_ACTION_SECRETS_KEY_FILE',
   },
   elasticsearch: {
     hosts: {

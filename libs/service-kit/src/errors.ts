@@ -220,6 +220,8 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [DrainingError, 503, 'ServiceUnavailable'],
   [ServiceUnavailableError, 503, 'ServiceUnavailable'],
   [RouteNotFoundError, 404, 'NotFound'],
+  // A path parameter that is not valid percent-encoding (`/agents/%ff/checkin`): the router's decoding fails.
+  [URIError, 400, 'BadRequest'],
   [DocumentNotFoundError, 404, 'NotFound'],
   [DocumentConflictError, 409, 'Conflict'],
   [StoreUnavailableError, 503, 'ServiceUnavailable'],

@@ -5,6 +5,7 @@ export * from './body';
 export * from './api-key-header';
 export * from './api-key-authenticator';
 export * from './rate-limit';
+export * from './concurrency-gate';
 export * from './http-middleware';
 export * from './http-server';
 export * from './lifecycle';

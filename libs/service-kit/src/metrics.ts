@@ -79,6 +79,9 @@ export class ServiceMetrics {
 /** A counter of requests (or jobs) by `outcome`. */
 export type OutcomeCounter = Counter<'outcome'>;
 
+/** A counter of dropped or refused items by `reason`. */
+export type ReasonCounter = Counter<'reason'>;
+
 /** The outcome label of a failed request: limited (429), unavailable (503), rejected (other 4xx), failed (5xx). */
 export function failureOutcome(err: unknown): 'limited' | 'unavailable' | 'rejected' | 'failed' {
   const { status } = mapError(err);

@@ -1,8 +1,9 @@
 import express, { type Express } from 'express';
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { BullMqJobQueue, InProcessJobQueue, storeOnlyJobHandlers, type JobQueue } from '@fleet/background-jobs';
 import { InProcessBus, RedisNotificationBus, type NotificationBus } from '@fleet/notifications';
-import { ElasticsearchFleetStore, SqliteFleetStore, type FleetStore } from '@fleet/store';
+import { ElasticsearchFleetStore, loadActionSecretsKey, SqliteFleetStore, type FleetStore } from '@fleet/store';
 import { shutdownTracing } from '@fleet/telemetry';
 import type { BaseServiceConfig, BusConfig, HttpConfig, JobsConfig, StoreConfig } from './config';
 import { HealthMonitor } from './health-monitor';
@@ -29,9 +30,15 @@ export function createServiceApp(opts: { logger: Logger; replicaId: string; http
 
 /** Opens the configured store backend; for Elasticsearch, reports what the cluster offers. */
 export async function openStore(config: StoreConfig, logger?: Logger): Promise<FleetStore> {
+  const actionSecretsKey = loadActionSecretsKey(config.actionSecretsKeyFile || join(dirname(config.sqlite.path), 'action-secrets.key'));
   switch (config.backend) {
     case 'sqlite':
-      return new SqliteFleetStore({ path: config.sqlite.path, synchronous: config.sqlite.synchronous });
+      return new SqliteFleetStore({
+        path: config.sqlite.path,
+        synchronous: config.sqlite.synchronous,
+        minFreeBytes: config.sqlite.minFreeBytes,
+        actionSecretsKey,
+      });
     case 'elasticsearch': {
       const es = config.elasticsearch;
       const serviceToken = es.serviceToken || (es.serviceTokenFile ? readSecretFile(es.serviceTokenFile, 'Elasticsearch service token') : '');
@@ -42,6 +49,7 @@ export async function openStore(config: StoreConfig, logger?: Logger): Promise<F
         requestTimeoutMs: es.requestTimeoutMs,
         credentials: es.credentials,
         bulker: { flushIntervalMs: es.bulkFlushIntervalMs, maxPendingOps: es.bulkMaxPendingOps },
+        actionSecretsKey,
       }, { requireReady: false });
       if (store.notReadyReason) logger?.warn({ reason: store.notReadyReason }, 'elasticsearch not reachable yet; starting degraded and retrying');
       else logger?.info({ elasticsearch: store.capabilities }, 'elasticsearch store ready');
@@ -69,7 +77,8 @@ export function runMain(name: string, start: () => Promise<{ close(): Promise<vo
   start().then(
     () => logger.info(`${name} started`),
     (err: unknown) => {
-      logger.fatal({ err: err instanceof ConfigError ? err.message : err }, `${name} failed to start`);
+      // The reason in the message itself: an operator reads it first (a damaged or foreign store says what to do).
+      logger.fatal({ err: err instanceof ConfigError ? err.message : err }, `${name} failed to start: ${err instanceof Error ? err.message : String(err)}`);
       process.exit(1);
     },
   );

@@ -35,3 +35,9 @@ export class StoreUnavailableError extends StoreError {
 export class StoreOverloadedError extends StoreError {
   readonly retryAfterSeconds = 5;
 }
+
+/** The store's file is damaged (failed its integrity check, or is not a database): restore it. */
+export class StoreCorruptError extends StoreError {}
+
+/** The store belongs to another install, or lost its data: the process must not bootstrap over it. */
+export class StoreIdentityError extends StoreError {}

@@ -15,3 +15,4 @@ export {
 } from './elasticsearch/es-store';
 export type { ElasticsearchConnection } from './elasticsearch/es-client';
 export * from './status-context';
+export * from './action-secrets';

@@ -39,6 +39,8 @@ export interface FleetStore {
   readonly artifacts: ArtifactStore;
   /** Files uploaded by agents (diagnostics bundles): meta documents and their chunks. */
   readonly uploads: FileUploadStore;
+  /** Which install this store belongs to (see `StoreIdentity`). */
+  readonly identity: StoreIdentity;
   /** Management API keys (scoped, hashed bearer tokens of `/api/fleet/...`). */
   readonly managementKeys: ManagementKeyStore;
   /** The append-only audit trail of mutating management calls. */
@@ -56,6 +58,18 @@ export interface FleetStore {
 }
 
 export type WatchedCollection = 'policies' | 'actions';
+
+/**
+ * A store's identity: an id recorded once, at the first start, and kept beside the data directory's
+ * token files. A store without one was never started; an empty store whose data directory names
+ * one has lost its data, and is not bootstrapped over.
+ */
+export interface StoreIdentity {
+  /** The recorded id, or undefined. */
+  get(): Promise<string | undefined>;
+  /** Records `id` unless an id is recorded already (another replica was first); returns the recorded id. */
+  claim(id: string): Promise<string>;
+}
 
 /** One grouped write request: its duration, its operations, and whether the request failed as a whole. */
 export type BulkWriteListener = (e: { seconds: number; operations: number; ok: boolean }) => void;
@@ -134,6 +148,11 @@ export interface ActionStore {
   get(docId: string): Promise<Hit<ActionDoc> | undefined>;
   /** The first document (lowest `_seq_no`) carrying this `action_id`. */
   findByActionId(actionId: string): Promise<Hit<ActionDoc> | undefined>;
+  /**
+   * The first document carrying this `action_id` that is addressed to `agentId` (an action may be
+   * split over several documents, each with its own agents), or undefined.
+   */
+  findForAgent(actionId: string, agentId: string): Promise<Hit<ActionDoc> | undefined>;
   /** Unexpired actions addressed to the agent with `_seq_no` in (afterSeqNo, maxSeqNo]. */
   pendingFor(query: PendingActionQuery): Promise<Hit<ActionDoc>[]>;
   changesSince(afterSeqNo: number, limit: number): Promise<Hit<ActionDoc>[]>;
@@ -147,7 +166,8 @@ export interface ActionStore {
   deleteExpiredBefore(before: Date): Promise<number>;
 }
 
-export type ResultOutcome = 'created' | 'exists';
+/** `rejected`: this one result could not be stored (the others of its batch were). */
+export type ResultOutcome = 'created' | 'exists' | 'rejected';
 
 export interface ActionResultStore {
   /** Create-only, id `<action_id>:<agent_id>`; an existing id reports `exists` (idempotent). */

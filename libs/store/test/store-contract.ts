@@ -22,6 +22,7 @@ import type {
   EnrollmentApiKeyDoc,
   FleetStore,
   Hit,
+  JsonObject,
   PolicyRevisionDoc,
   WatchedCollection,
 } from '@fleet/store';
@@ -39,6 +40,13 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 
 // ---- fixtures -------------------------------------------------------------------------------
+
+/** An object nested `depth` levels deep (built without recursion): no serializer can write it. */
+export function deeplyNested(depth: number): JsonObject {
+  let value: JsonObject = {};
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
 
 export function agentDoc(overrides: Partial<AgentDoc> = {}): AgentDoc {
   return {
@@ -158,6 +166,13 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
     describe('store', function () {
       it('When the backend is open, then ping resolves', async function () {
         await store.ping();
+      });
+
+      it('When a store id is claimed, then it is recorded once: a second claim gets the first id back', async function () {
+        expect(await store.identity.get()).to.equal(undefined);
+        expect(await store.identity.claim('store-a')).to.equal('store-a');
+        expect(await store.identity.claim('store-b')).to.equal('store-a');
+        expect(await store.identity.get()).to.equal('store-a');
       });
     });
 
@@ -281,6 +296,20 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(new Set(seqs(results)).size).to.equal(20);
         expect(results.map((r) => r._source.policy_revision_idx).sort((a, b) => (a ?? 0) - (b ?? 0)))
           .to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+
+      it('When one item of an updateMany cannot be written (nested too deep to serialize), then it alone is rejected and the rest land', async function () {
+        for (const id of ['agent-1', 'poison', 'agent-2']) await store.agents.create(id, agentDoc());
+        const before = await store.agents.get('poison');
+        const outcomes = await store.agents.updateMany([
+          { id: 'agent-1', fields: { last_checkin: at(MINUTE) } },
+          { id: 'poison', fields: { last_checkin: at(MINUTE), local_metadata: deeplyNested(100_000) } },
+          { id: 'agent-2', fields: { last_checkin: at(MINUTE) } },
+        ]);
+        expect(outcomes).to.deep.equal(['updated', 'rejected', 'updated']);
+        expect((await store.agents.get('agent-1'))?._source.last_checkin).to.equal(at(MINUTE));
+        expect((await store.agents.get('agent-2'))?._source.last_checkin).to.equal(at(MINUTE));
+        expect(await store.agents.get('poison')).to.deep.equal(before);
       });
 
       it('When updateMany names missing ids, then they report not_found and the rest are updated in the same call', async function () {
@@ -637,6 +666,15 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(await store.actions.findByActionId('unknown')).to.equal(undefined);
       });
 
+      it('When an action is split over documents, then findForAgent returns the first one addressed to that agent, and nothing for others', async function () {
+        const first = await store.actions.create(actionDoc('split', ['agent-a'], at(HOUR)), 'split-1');
+        const second = await store.actions.create(actionDoc('split', ['agent-b', 'agent-c'], at(HOUR)), 'split-2');
+        expect(await store.actions.findForAgent('split', 'agent-a')).to.deep.equal(first);
+        expect(await store.actions.findForAgent('split', 'agent-c')).to.deep.equal(second);
+        expect(await store.actions.findForAgent('split', 'agent-z')).to.equal(undefined);
+        expect(await store.actions.findForAgent('unknown', 'agent-a')).to.equal(undefined);
+      });
+
       it('When deleteExpiredBefore runs, then only expired actions are removed and they no longer appear in get or pendingFor', async function () {
         const start = await store.actions.checkpoint();
         const expired1 = await store.actions.create(actionDoc('expired-1', ['agent-a'], at(-2 * HOUR)));
@@ -685,6 +723,16 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(ids(results).sort()).to.deep.equal(['act-1:agent-a', 'act-1:agent-b']);
         const first = results.find((r) => r._id === 'act-1:agent-a');
         expect(first?._source).to.deep.equal(resultDoc('act-1', 'agent-a', { data: { n: 1 } }));
+      });
+
+      it('When one result of a createMany cannot be written (nested too deep), then it alone is rejected and the rest are created', async function () {
+        const outcomes = await store.actionResults.createMany([
+          resultDoc('act-1', 'agent-a'),
+          resultDoc('act-1', 'agent-b', { data: deeplyNested(100_000) }),
+          resultDoc('act-1', 'agent-c'),
+        ]);
+        expect(outcomes).to.deep.equal(['created', 'rejected', 'created']);
+        expect(ids(await store.actionResults.listByActionId('act-1')).sort()).to.deep.equal(['act-1:agent-a', 'act-1:agent-c']);
       });
 
       it('When one call carries the same action and agent twice, then the first is created and the second reports exists', async function () {

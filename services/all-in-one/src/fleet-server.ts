@@ -69,9 +69,16 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
         } catch (err) {
           if (!(err instanceof StoreUnavailableError)) throw err;
           logger.warn({ reason: err.message }, 'bootstrap postponed: store unavailable');
-          retry = setTimeout(() => void attempt().catch((e: unknown) => logger.error({ err: e }, 'bootstrap failed')), 5_000);
+          retry = setTimeout(() => void attempt().catch(stopOnBootstrapFailure), 5_000);
           retry.unref();
         }
+      };
+      // A later attempt that fails for good (the store belongs to another install, or lost its
+      // data) stops the process, as the first attempt would have.
+      const stopOnBootstrapFailure = (err: unknown): void => {
+        logger.fatal({ err }, `bootstrap failed: ${err instanceof Error ? err.message : String(err)}`);
+        process.exitCode = 1;
+        void lifecycle.close();
       };
       await attempt();
       lifecycle.onClose('bootstrap retry', () => clearTimeout(retry));

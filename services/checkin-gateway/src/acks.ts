@@ -21,44 +21,79 @@ interface CachedAction {
   namespaces?: string[];
   /** The action's `@timestamp`. */
   createdAt?: string;
-  /** `_seq_no` of its first document. */
+  /** `_seq_no` of the document addressed to the agent. */
   seqNo: number;
   /** UPGRADE: the version it upgrades to. */
   targetVersion?: string;
 }
 
-/** `action_id` → type and namespaces, bounded and short-lived (the reference's 5 min action cache). */
+interface CacheEntry {
+  value: CachedAction;
+  /** The agents the action's first document is addressed to. */
+  agents: ReadonlySet<string>;
+  expiresAt: number;
+}
+
+const describeAction = (hit: Hit<ActionDoc>): CachedAction => {
+  const doc = hit._source;
+  const data = doc.data;
+  const version = data && typeof data === 'object' && !Array.isArray(data) ? data.version : undefined;
+  return {
+    type: doc.type,
+    seqNo: hit._seq_no,
+    ...(doc.namespaces ? { namespaces: doc.namespaces } : {}),
+    ...(doc['@timestamp'] ? { createdAt: doc['@timestamp'] } : {}),
+    ...(doc.type === 'UPGRADE' && typeof version === 'string' ? { targetVersion: version } : {}),
+  };
+};
+
+/**
+ * `action_id` → what an ack needs of the action, for the agents it is addressed to: bounded and
+ * short-lived (the reference's 5 min action cache). An action's first document is cached with its
+ * agents, so the acks of one action by many agents cost one store read; an agent it does not list
+ * is looked up in the store (an action may be split over several documents). The cache is bounded
+ * by entries and by the agent ids they hold together.
+ */
 export class ActionLookupCache {
-  private readonly entries = new Map<string, { value: CachedAction; expiresAt: number }>();
+  private readonly entries = new Map<string, CacheEntry>();
+  private targets = 0;
 
   constructor(
     private readonly store: FleetStore,
     private readonly ttlMs = 300_000,
     private readonly maxEntries = 10_000,
+    private readonly maxTargets = 200_000,
   ) {}
 
-  async find(actionId: string): Promise<CachedAction | undefined> {
+  /** The action as addressed to `agentId`, or undefined when there is none (or not for this agent). */
+  async find(actionId: string, agentId: string): Promise<CachedAction | undefined> {
     const now = Date.now();
-    const cached = this.entries.get(actionId);
-    if (cached && cached.expiresAt > now) return cached.value;
-    const hit: Hit<ActionDoc> | undefined = await this.store.actions.findByActionId(actionId);
-    if (!hit) return undefined;
-    const doc = hit._source;
-    const data = doc.data;
-    const version = data && typeof data === 'object' && !Array.isArray(data) ? data.version : undefined;
-    const value: CachedAction = {
-      type: doc.type,
-      seqNo: hit._seq_no,
-      ...(doc.namespaces ? { namespaces: doc.namespaces } : {}),
-      ...(doc['@timestamp'] ? { createdAt: doc['@timestamp'] } : {}),
-      ...(doc.type === 'UPGRADE' && typeof version === 'string' ? { targetVersion: version } : {}),
-    };
-    this.entries.set(actionId, { value, expiresAt: now + this.ttlMs });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
+    let entry = this.entries.get(actionId);
+    if (!entry || entry.expiresAt <= now) {
+      const first = await this.store.actions.findByActionId(actionId);
+      if (!first) return undefined;
+      entry = { value: describeAction(first), agents: new Set(first._source.agents ?? []), expiresAt: now + this.ttlMs };
+      this.remember(actionId, entry);
     }
-    return value;
+    if (entry.agents.has(agentId)) return entry.value;
+    const own = await this.store.actions.findForAgent(actionId, agentId);
+    return own ? describeAction(own) : undefined;
+  }
+
+  private remember(actionId: string, entry: CacheEntry): void {
+    const previous = this.entries.get(actionId);
+    if (previous) {
+      this.targets -= previous.agents.size;
+      this.entries.delete(actionId);
+    }
+    this.entries.set(actionId, entry);
+    this.targets += entry.agents.size;
+    while (this.entries.size > this.maxEntries || (this.targets > this.maxTargets && this.entries.size > 1)) {
+      const oldest = this.entries.entries().next();
+      if (oldest.done) break;
+      this.entries.delete(oldest.value[0]);
+      this.targets -= oldest.value[1].agents.size;
+    }
   }
 }
 
@@ -77,7 +112,7 @@ export function parsePolicyAckId(actionId: string): { policyId: string; revision
 /**
  * Acknowledgements: one result per event, stored create-only as `<action_id>:<agent_id>` (a
  * repeat is a success), policy acks advance `policy_revision_idx`, successful UNENROLL acks
- * deactivate the agent and revoke its keys, unknown actions answer 404 so the agent retries.
+ * deactivate the agent and revoke its keys, unknown actions (and actions not addressed to this agent) answer 404 so the agent retries.
  */
 export async function handleAcks(
   deps: AckDeps,
@@ -89,7 +124,7 @@ export async function handleAcks(
   const now = (deps.now ?? (() => new Date()))();
   const agentId = agent._id;
   const items: AckResponseItem[] = new Array<AckResponseItem>(events.length);
-  const results: { index: number; doc: ActionResultDoc }[] = [];
+  const results: { index: number; doc: ActionResultDoc; event: AckEvent; action: CachedAction }[] = [];
   let policyAck: { revision: number } | undefined;
   let unenroll = false;
   const upgradeFields: Partial<AgentDoc> = {};
@@ -107,7 +142,9 @@ export async function handleAcks(
       items[index] = item(200);
       continue;
     }
-    const action = await deps.actionCache.find(event.action_id);
+    // An action addressed to other agents is, for this one, an action that does not exist: its
+    // ack must not store a result under this agent's name.
+    const action = await deps.actionCache.find(event.action_id, agentId);
     if (!action) {
       items[index] = item(404);
       continue;
@@ -119,14 +156,23 @@ export async function handleAcks(
       items[index] = item(200);
       continue;
     }
-    results.push({ index, doc: resultDoc(event, agentId, action, now) });
-    if (action.type === 'UPGRADE') Object.assign(upgradeFields, upgradeAckFields(agent._source, event, action, agentVersion, now));
-    if ((action.type === 'UNENROLL' || action.type === 'MIGRATE') && !event.error) unenroll = true;
+    results.push({ index, doc: resultDoc(event, agentId, action, now), event, action });
   }
 
   if (results.length) {
-    await deps.store.actionResults.createMany(results.map((r) => r.doc));
-    for (const r of results) items[r.index] = item(200);
+    const outcomes = await deps.store.actionResults.createMany(results.map((r) => r.doc));
+    for (const [i, r] of results.entries()) {
+      if (outcomes[i] === 'rejected') {
+        // This result alone could not be stored: the agent is told, nothing follows from it.
+        deps.logger.warn({ 'fleet.agent.id': agentId, 'fleet.action.id': r.event.action_id }, 'action result refused by the store');
+        items[r.index] = item(400);
+        continue;
+      }
+      items[r.index] = item(200);
+      const { action, event } = r;
+      if (action.type === 'UPGRADE') Object.assign(upgradeFields, upgradeAckFields(agent._source, event, action, agentVersion, now));
+      if ((action.type === 'UNENROLL' || action.type === 'MIGRATE') && !event.error) unenroll = true;
+    }
   }
 
   if (Object.keys(upgradeFields).length) await deps.store.agents.update(agentId, upgradeFields);

@@ -63,7 +63,12 @@ export function createCheckinGateway(
   const metrics = deps.metrics;
   metrics?.gauge('fleet_checkin_inflight_longpolls', 'Checkin long polls open on this replica.', () => registry.size);
   const policies = new PolicyCache(deps.store, logger);
-  const statusWrites = new StatusWriteBuffer(deps.store, config.statusWrites, logger);
+  const statusWrites = new StatusWriteBuffer(
+    deps.store,
+    config.statusWrites,
+    logger,
+    metrics?.counter('fleet_status_writes_dropped_total', 'Checkin status writes the store refused for what they held, dropped alone while the rest of their batch landed.', ['reason']),
+  );
   metrics?.gauge('fleet_checkin_pending_status_writes', 'Agents whose checkin status waits in this replica for the next grouped write.', () => statusWrites.size);
   const rolloutLag = metrics?.histogram(
     'fleet_policy_rollout_lag_seconds',

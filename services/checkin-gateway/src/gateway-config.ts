@@ -106,7 +106,7 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
     env: 'FLEET_FEED_POLL_INTERVAL_MS',
   },
   limits: {
-    checkin: routeLimitSchema('FLEET_CHECKIN_LIMIT', { intervalMs: 0, burst: 1000, max: 0, maxBodyBytes: 1024 * 1024 }),
+    checkin: routeLimitSchema('FLEET_CHECKIN_LIMIT', { intervalMs: 1, burst: 1000, max: 0, maxBodyBytes: 1024 * 1024 }),
     ack: routeLimitSchema('FLEET_ACK_LIMIT', { intervalMs: 1, burst: 1000, max: 500, maxBodyBytes: 2 * 1024 * 1024 }),
     status: routeLimitSchema('FLEET_STATUS_LIMIT', { intervalMs: 5, burst: 25, max: 50, maxBodyBytes: 0 }),
     auditUnenroll: routeLimitSchema('FLEET_AUDIT_UNENROLL_LIMIT', { intervalMs: 10, burst: 50, max: 100, maxBodyBytes: 1024 }),

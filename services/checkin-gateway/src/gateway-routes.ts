@@ -144,13 +144,14 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
       const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
       agentId = agentIdParam(req);
       const creds = parseApiKeyHeader(req.headers.authorization);
+      // The key first, as the reference does: nobody without one makes the server inflate or parse.
+      const agent = await authenticateAgent(deps, creds, agentId);
       const raw = await readBody(req, {
         maxBytes: config.limits.checkin.maxBodyBytes,
         maxDecompressedBytes: config.checkin.maxDecompressedBodyBytes,
       });
       const body = validateAgentBody(checkinBody, parseJsonObject(raw)) as CheckinRequest;
       const pollMs = grantedPollMs(config.checkin, body.poll_timeout);
-      const agent = await authenticateAgent(deps, creds, agentId);
       const abort = new AbortController();
       res.once('close', () => {
         if (!res.writableFinished) abort.abort();
@@ -165,9 +166,9 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     const result = await countOutcome(deps.outcomes?.acks, (r) => (r.status === 200 ? 'ok' : 'item_errors'), async () => {
       const agentId = agentIdParam(req);
       const creds = parseApiKeyHeader(req.headers.authorization);
+      const agent = await authenticateAgent(deps, creds, agentId);
       const raw = await readBody(req, { maxBytes: config.limits.ack.maxBodyBytes, maxDecompressedBytes: config.limits.ack.maxBodyBytes * 4 });
       const body = validateAgentBody(ackBody, parseJsonObject(raw));
-      const agent = await authenticateAgent(deps, creds, agentId);
       return handleAcks(deps.acks, agent, body.events as AckEvent[], agentVersionOf(req.headers['user-agent']));
     });
     res.status(result.status).json(result.body);
@@ -176,12 +177,12 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
   router.post('/api/fleet/agents/:id/audit/unenroll', apiVersion(), limiters.audit.middleware(), async (req, res) => {
     const agentId = agentIdParam(req);
     const creds = parseApiKeyHeader(req.headers.authorization);
+    const agent = await authenticateAgent(deps, creds, agentId);
     const raw = await readBody(req, {
       maxBytes: config.limits.auditUnenroll.maxBodyBytes,
       maxDecompressedBytes: config.limits.auditUnenroll.maxBodyBytes * 4,
     });
     const body = validateAgentBody(auditBody, parseJsonObject(raw));
-    const agent = await authenticateAgent(deps, creds, agentId);
     await deps.store.agents.mutate(agentId, (doc) => {
       if (doc.audit_unenrolled_reason === 'orphaned') throw new AuditReasonConflictError('agent is already orphaned');
       const now = new Date().toISOString();

@@ -1,4 +1,4 @@
-import { BackpressureError, type Logger } from '@fleet/service-kit';
+import { BackpressureError, type Logger, type ReasonCounter } from '@fleet/service-kit';
 import type { AgentDoc, FleetStore } from '@fleet/store';
 import type { StatusWriteConfig } from './gateway-config';
 
@@ -6,7 +6,8 @@ import type { StatusWriteConfig } from './gateway-config';
  * Checkin status writes, coalesced per agent (last write wins, fields merged) and flushed as one
  * batch per interval, never one synchronous write per checkin. Bounded: when `maxPending` agents
  * are waiting, new ones are refused with 429 until a flush makes room. A failed flush puts its
- * entries back under any newer ones, so nothing is lost while the store is down.
+ * entries back under any newer ones, so nothing is lost while the store is down; an entry the store
+ * refuses for what it holds is dropped alone (logged and counted), never retried with its batch.
  */
 export class StatusWriteBuffer {
   private pending = new Map<string, Partial<AgentDoc>>();
@@ -15,11 +16,14 @@ export class StatusWriteBuffer {
   private closed = false;
   flushedBatches = 0;
   flushedWrites = 0;
+  /** Writes the store refused for what they held: dropped alone, their batch landed. */
+  droppedWrites = 0;
 
   constructor(
     private readonly store: FleetStore,
     private readonly config: StatusWriteConfig,
     private readonly logger: Logger,
+    private readonly dropped?: ReasonCounter,
   ) {
     this.timer = setInterval(() => void this.flush(), config.flushIntervalMs);
     this.timer.unref();
@@ -68,7 +72,11 @@ export class StatusWriteBuffer {
       const missing = outcomes.filter((o) => o === 'not_found').length;
       if (missing) this.logger.debug({ missing }, 'status writes for deleted agents dropped');
       const rejected = updates.filter((_, i) => outcomes[i] === 'rejected').map((u) => u.id);
-      if (rejected.length) this.logger.error({ agents: rejected.slice(0, 20), count: rejected.length }, 'status writes rejected by the store and dropped');
+      if (rejected.length) {
+        this.droppedWrites += rejected.length;
+        this.dropped?.inc({ reason: 'rejected' }, rejected.length);
+        this.logger.error({ agents: rejected.slice(0, 20), count: rejected.length }, 'status writes rejected by the store and dropped');
+      }
     } catch (err) {
       this.logger.warn({ err, agents: batch.size }, 'status flush failed; will retry');
       for (const [id, fields] of batch) {

@@ -81,8 +81,8 @@ export async function beginUpload(deps: UploadDeps, agent: Hit<AgentDoc>, body: 
   if (!SOURCE_PATTERN.test(src)) throw new BadRequestError('src: must be 1-64 characters of [a-z0-9_-]');
   if (agentId !== agent._id) throw new AgentIdentityError();
 
-  const action = await deps.store.actions.findByActionId(actionId);
-  if (!action || !(action._source.agents ?? []).includes(agent._id)) {
+  const action = await deps.store.actions.findForAgent(actionId, agent._id);
+  if (!action) {
     throw new UploadActionForbiddenError(`action ${actionId} is not addressed to agent ${agent._id}`);
   }
 

@@ -3,6 +3,7 @@ import type { EnrollRequest, EnrollResponse } from '@fleet/agent-protocol';
 import {
   AgentNotReplaceableError,
   ConflictError,
+  type ConcurrencyGate,
   InvalidApiKeyError,
   type ApiKeyAuthenticator,
   type ApiKeyCredentials,
@@ -30,6 +31,8 @@ export interface EnrollDeps {
   authenticator: ApiKeyAuthenticator;
   logger: Logger;
   pbkdf2: Pbkdf2Options;
+  /** Bounds the replace-token hashes running on libuv's threadpool (429 when saturated). */
+  kdfGate: ConcurrencyGate;
   now?: () => Date;
 }
 
@@ -64,8 +67,10 @@ export async function enrollAgent(
 
   if (request.enrollment_id) {
     const previous = await store.agents.findByEnrollmentId(request.enrollment_id);
-    if (previous && !previous._source.last_checkin) {
-      // A host that failed mid-enrollment retries: drop the ghost that never checked in.
+    // A host that failed mid-enrollment retries: drop the ghost that never checked in. Only a
+    // ghost of the same policy: an enrollment token of another policy must not be able to delete
+    // an agent it never enrolled (the reference deletes whatever matches the id).
+    if (previous && !previous._source.last_checkin && previous._source.policy_id === enrollmentKey.policy_id) {
       revokeKeys.push(previous._source.access_api_key_id);
       await store.agents.delete(previous._id);
     }
@@ -80,7 +85,7 @@ export async function enrollAgent(
     } else if (existing) {
       const stored = existing._source.replace_token;
       const presented = request.replace_token;
-      const matches = stored && presented ? await verifyReplaceToken(presented, stored) : false;
+      const matches = stored && presented ? await deps.kdfGate.run(() => verifyReplaceToken(presented, stored)) : false;
       if (!matches || existing._source.policy_id !== enrollmentKey.policy_id) throw new AgentNotReplaceableError(agentId);
       replacing = existing._source;
       revokeKeys.push(existing._source.access_api_key_id);
@@ -93,7 +98,8 @@ export async function enrollAgent(
   const actionFloor = await store.actions.checkpoint();
   const localMetadata = withAgentId(request.metadata.local, agentId);
   const tags = [...new Set(request.metadata.tags ?? [])].sort();
-  const replaceTokenHash = request.replace_token ? await hashReplaceToken(request.replace_token, deps.pbkdf2) : null;
+  const token = request.replace_token;
+  const replaceTokenHash = token ? await deps.kdfGate.run(() => hashReplaceToken(token, deps.pbkdf2)) : null;
 
   // The reference's access key: no Elasticsearch privileges, it only authenticates to Fleet Server.
   const key = await store.credentials.create({

@@ -43,7 +43,7 @@ const enrollBody = z.object({
   }),
 });
 
-/** `POST /api/fleet/agents/enroll`: limits, then request shape, then the key, then the domain. */
+/** `POST /api/fleet/agents/enroll`: limits, then the key, then the request shape, then the domain. */
 export function createEnrollRouter(deps: EnrollDeps, config: EnrollConfig, serverVersion: string, outcomes?: OutcomeCounter): Router {
   const router = Router();
   const limiter = new RouteLimiter(config.limit);
@@ -54,8 +54,9 @@ export function createEnrollRouter(deps: EnrollDeps, config: EnrollConfig, serve
     const result = await countOutcome(outcomes, () => 'enrolled', async () => {
       const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
       const creds = parseApiKeyHeader(req.headers.authorization);
-      const body = validateAgentBody(enrollBody, parseJsonObject(await readBody(req, limits))) as EnrollRequest;
+      // The key first, as the reference does: nobody without one makes the server read a body.
       const enrollmentKey = await authenticateEnrollmentKey(deps, creds);
+      const body = validateAgentBody(enrollBody, parseJsonObject(await readBody(req, limits))) as EnrollRequest;
       return enrollAgent(deps, enrollmentKey, body, agentVersion);
     });
     res.status(200).json(result);

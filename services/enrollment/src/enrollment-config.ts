@@ -10,7 +10,7 @@ import {
 
 export interface EnrollConfig {
   limit: RouteLimitConfig;
-  pbkdf2: { iterations: number; keyLength: number; saltLength: number };
+  pbkdf2: { iterations: number; keyLength: number; saltLength: number; concurrency: number; maxQueued: number };
 }
 
 export interface EnrollmentServiceConfig extends BaseServiceConfig {
@@ -44,6 +44,20 @@ export const enrollSchema: convict.Schema<EnrollConfig> = {
       },
       default: 64,
       env: 'FLEET_PBKDF2_SALT_LENGTH',
+    },
+    concurrency: {
+      doc: "Replace-token hashes computed at once. Each takes one of libuv's 4 threadpool threads (shared with gzip and file I/O) for its whole run; more are queued.",
+      format: (v: unknown) => {
+        if (!Number.isInteger(v) || (v as number) < 1) throw new Error('must be an integer >= 1');
+      },
+      default: 1,
+      env: 'FLEET_PBKDF2_CONCURRENCY',
+    },
+    maxQueued: {
+      doc: 'Replace-token hashes waiting at most; past it, enrollments that need one are answered 429 with Retry-After.',
+      format: 'nat',
+      default: 32,
+      env: 'FLEET_PBKDF2_MAX_QUEUED',
     },
   },
 };

@@ -1,6 +1,6 @@
 import type { JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
-import { ApiKeyAuthenticator, type Logger, type ServiceMetrics } from '@fleet/service-kit';
+import { ApiKeyAuthenticator, ConcurrencyGate, type Logger, type ServiceMetrics } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { Router } from 'express';
 import type { EnrollmentServiceConfig } from './enrollment-config';
@@ -35,6 +35,7 @@ export function createEnrollmentService(
       authenticator,
       logger: deps.logger.child({ component: 'enrollment' }),
       pbkdf2: config.enroll.pbkdf2,
+      kdfGate: new ConcurrencyGate(config.enroll.pbkdf2, 'replace-token hashes'),
     },
     config.enroll,
     config.server.version,

@@ -5,7 +5,7 @@ import {
   type Logger,
 } from '@fleet/service-kit';
 import { DELIVERABLE_ACTION_TYPES } from '@fleet/agent-protocol';
-import { MANAGEMENT_ROLES, statusContexts, type FleetStore } from '@fleet/store';
+import { MANAGEMENT_ROLES, redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
@@ -257,7 +257,8 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     );
     const doc = hit._source;
     noteAuditTarget(res, { action_id: doc.action_id });
-    res.json({ item: { id: doc.action_id, type: doc.type, data: doc.data, agents: doc.agents, created_at: doc['@timestamp'], expiration: doc.expiration, sent_at: doc['@timestamp'] } });
+    // Secrets an action carries (MIGRATE's token, a password) are never shown back.
+    res.json({ item: { id: doc.action_id, type: doc.type, data: redactActionSecrets(doc.type, doc.data), agents: doc.agents, created_at: doc['@timestamp'], expiration: doc.expiration, sent_at: doc['@timestamp'] } });
   });
   api.post('/agents/:id/unenroll', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(unenrollBody, await jsonBody(req, true));

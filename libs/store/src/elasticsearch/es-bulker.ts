@@ -40,6 +40,8 @@ export const DEFAULT_BULKER: BulkerOptions = {
 
 interface Waiting {
   op: BulkOp;
+  /** The op's NDJSON lines, serialized on submission so that one bad document fails alone. */
+  lines: string[];
   resolve: (r: BulkResult) => void;
   reject: (e: Error) => void;
 }
@@ -85,12 +87,21 @@ export class EsBulker {
       return Promise.reject(new StoreOverloadedError(`too many pending writes (${this.pending})`));
     }
     this.pending += ops.length;
-    const results = ops.map(
-      (op) =>
-        new Promise<BulkResult>((resolve, reject) => {
-          this.queue.push({ op, resolve, reject });
-        }),
-    );
+    const results = ops.map((op) => {
+      let lines: string[];
+      try {
+        lines = encode(op);
+      } catch (err) {
+        // A document that cannot be serialized (too deep, a cycle, a BigInt) is this item's
+        // failure, never its batch's: it is answered like a document Elasticsearch refused.
+        this.pending -= 1;
+        const type = err instanceof RangeError ? 'document_too_deep' : 'serialization_exception';
+        return Promise.resolve<BulkResult>({ status: 400, errorType: type });
+      }
+      return new Promise<BulkResult>((resolve, reject) => {
+        this.queue.push({ op, lines, resolve, reject });
+      });
+    });
     if (this.queue.length >= this.opts.maxBatchOps) this.flushSoon(0);
     else this.flushSoon(this.opts.flushIntervalMs);
     return Promise.all(results);
@@ -127,7 +138,7 @@ export class EsBulker {
       const retry: Waiting[] = [];
       const started = process.hrtime.bigint();
       try {
-        const res = await this.client.bulk({ operations: todo.flatMap((w) => encode(w.op)), refresh: false });
+        const res = await this.client.bulk({ operations: todo.flatMap((w) => w.lines), refresh: false });
         this.report(started, todo.length, true);
         res.items.forEach((item, i) => {
           const w = todo[i];
@@ -164,10 +175,11 @@ export class EsBulker {
   }
 }
 
-function encode(op: BulkOp): object[] {
+/** The op as NDJSON lines (the client passes strings through as they are). */
+function encode(op: BulkOp): string[] {
   const meta: Record<string, unknown> = { _index: op.index, _id: op.id };
   if (op.ifSeqNo !== undefined) meta.if_seq_no = op.ifSeqNo;
   if (op.ifPrimaryTerm !== undefined) meta.if_primary_term = op.ifPrimaryTerm;
-  const head = { [op.action]: meta };
-  return op.action === 'delete' ? [head] : [head, op.doc ?? {}];
+  const head = JSON.stringify({ [op.action]: meta });
+  return op.action === 'delete' ? [head] : [head, JSON.stringify(op.doc ?? {})];
 }

@@ -173,6 +173,15 @@ export const ES_INDICES = {
     system: false,
     mappings: base({ id: keyword, name: keyword, created_at: date, updated_at: date, doc: opaque }),
   },
+  /**
+   * The store's identity (StoreIdentity): one document, `store_id`, written at the first start.
+   * Named under `.fleet-servers*`, which the fleet-server service account may write.
+   */
+  storeIdentity: {
+    alias: '.fleet-servers-identity',
+    system: false,
+    mappings: base({ store_id: keyword, created_at: date }),
+  },
   /** Hashed API keys, used only when Elasticsearch security is off. */
   builtinApiKeys: {
     alias: '.fleet-builtin-api-keys',

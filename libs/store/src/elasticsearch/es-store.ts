@@ -1,3 +1,4 @@
+import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import type { Client } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
 import { randomUUID } from 'node:crypto';
@@ -26,6 +27,7 @@ import type {
   FleetStore,
   Page,
   PolicyRevisionStore,
+  StoreIdentity,
   WatchedCollection,
   BulkWriteListener,
 } from '../store-port';
@@ -47,6 +49,8 @@ export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** Reuse a `_seq_no` visibility check on hot paths for at most this long. */
   visibilityReuseMs?: number;
   bulker?: Partial<BulkerOptions>;
+  /** Seals action secrets at rest with this key (see action-secrets.ts); every replica needs the same one. */
+  actionSecretsKey?: Buffer;
 }
 
 /** What the backend found at start, reported in the logs. */
@@ -87,6 +91,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
+  readonly identity: StoreIdentity;
   readonly managementKeys: ManagementKeyStore;
   readonly audit: AuditStore;
   capabilities: ElasticsearchCapabilities | undefined;
@@ -123,7 +128,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     };
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();
-    this.actions = this.createActionStore();
+    this.actions = opts.actionSecretsKey ? withSealedSecrets(this.createActionStore(), new ActionSealer(opts.actionSecretsKey)) : this.createActionStore();
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.agentPolicies = this.createAgentPolicyStore();
@@ -133,6 +138,7 @@ export class ElasticsearchFleetStore implements FleetStore {
       () => this.capabilities?.fleetModule ?? false,
     ));
     this.uploads = createEsUploadStore(this.client, () => this.capabilities?.fleetModule === true, (fn) => this.guard(fn));
+    this.identity = this.createIdentity();
     ({ managementKeys: this.managementKeys, audit: this.audit } = createEsManagementStores(this.client, (fn) => this.guard(fn)));
   }
 
@@ -524,6 +530,13 @@ this.guard(() => this.deleteDoc(index, id)),
       get: (docId) => this.guard(() => this.getDoc<ActionDoc>(index, docId)),
       findByActionId: (actionId) =>
         this.guard(() => this.firstHit<ActionDoc>(index, { query: { term: { action_id: actionId } }, sort: [{ _seq_no: 'asc' }] })),
+      findForAgent: (actionId, agentId) =>
+        this.guard(() =>
+          this.firstHit<ActionDoc>(index, {
+            query: { bool: { filter: [{ term: { action_id: actionId } }, { term: { agents: agentId } }] } },
+            sort: [{ _seq_no: 'asc' }],
+          }),
+        ),
       pendingFor: (q) =>
         this.guard(async () => {
           const visible = await this.actionFeed.visible(false);
@@ -580,7 +593,9 @@ this.guard(() => this.deleteDoc(index, id)),
           return results.map((r) => {
             if (r.status === 201 || r.status === 200) return 'created';
             if (r.status === 409) return 'exists';
-            throw new StoreUnavailableError(`action result write failed: ${r.status} ${r.errorType ?? ''}`);
+            if (r.status === 429 || r.status >= 500) throw new StoreUnavailableError(`action result write failed: ${r.status} ${r.errorType ?? ''}`);
+            // Refused for what it holds (a mapping conflict, a document too deep): this result alone.
+            return 'rejected';
           });
         }),
       listByActionId: (actionId) =>
@@ -629,6 +644,28 @@ this.guard(() => this.deleteDoc(index, id)),
             track_total_hits: true,
           });
           return { total: res.total, items: res.hits };
+        }),
+    };
+  }
+
+  // ---- identity ---------------------------------------------------------------------------
+
+  private createIdentity(): StoreIdentity {
+    const index = ES_INDICES.storeIdentity.alias;
+    type Stored = { store_id: string; created_at: string };
+    const read = async () => (await this.getDoc<Stored>(index, 'store'))?._source.store_id;
+    return {
+      get: () => this.guard(read),
+      claim: (id) =>
+        this.guard(async () => {
+          try {
+            await this.createDoc<Stored>(index, 'store', { store_id: id, created_at: new Date().toISOString() }, 'store_identity');
+            return id;
+          } catch (err) {
+            // Another replica recorded one first: that one is the store's.
+            if (!(err instanceof DocumentConflictError)) throw err;
+            return (await read()) ?? id;
+          }
         }),
     };
   }

@@ -7,7 +7,7 @@ type DocRow = { doc: string };
 const isUniqueViolation = (err: unknown): boolean =>
   typeof (err as { code?: unknown })?.code === 'string' && String((err as { code: string }).code).startsWith('SQLITE_CONSTRAINT');
 
-/** Management keys and the audit trail in the embedded store (tables of migration 3). */
+/** Management keys and the audit trail in the embedded store (tables of migration 4). */
 export function createSqliteManagementStores(
   db: Database.Database,
   guard: <T>(fn: () => T) => Promise<T>,

@@ -102,6 +102,10 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (file_id, pos)
   );
   `,
+  // The store's identity (StoreIdentity): one row, written at the first start.
+  `
+  CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
   // Management API keys and the append-only audit trail (sqlite-management-store.ts). The
   // triggers make the trail append-only in the file itself, whatever connection writes to it.
   `

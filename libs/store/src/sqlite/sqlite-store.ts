@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
   ActionDoc,
@@ -11,8 +11,9 @@ import type {
   Hit,
   PolicyRevisionDoc,
 } from '../documents';
+import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import { deriveAgentStatus } from '../agent-status';
-import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '../errors';
+import { DocumentConflictError, DocumentNotFoundError, StoreCorruptError, StoreUnavailableError } from '../errors';
 import { apiKeyInfo, issueBuiltinApiKey, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
 import type {
   ActionResultStore,
@@ -30,6 +31,7 @@ import type {
   PendingActionQuery,
   PolicyRevisionStore,
   ResultOutcome,
+  StoreIdentity,
   WatchedCollection,
 } from '../store-port';
 import { MIGRATIONS } from './sqlite-schema';
@@ -45,9 +47,25 @@ export interface SqliteStoreOptions {
   path: string;
   /** `FULL` survives power loss; `NORMAL` (default) survives process crashes, faster in WAL mode. */
   synchronous?: 'FULL' | 'NORMAL';
+  /** Free space the file system must keep for the store to report ready (default 32 MiB; 0: no check). */
+  minFreeBytes?: number;
+  /** Seals action secrets at rest with this key (see action-secrets.ts); without it they are stored as given. */
+  actionSecretsKey?: Buffer;
 }
 
 type Row = { id: string; seq_no: number; doc: string };
+
+/**
+ * SQLite result codes that mean the store itself is unusable (disk full, I/O error, read-only,
+ * damaged), as opposed to a bad request: they answer 503 and fail readiness until a probe succeeds.
+ */
+const STORE_FAULT = /^SQLITE_(FULL|IOERR|CORRUPT|NOTADB|READONLY|CANTOPEN|PROTOCOL|NOMEM|BUSY|LOCKED)/;
+/** Of those, the ones no retry cures: the file is damaged. */
+const STORE_DAMAGED = /^SQLITE_(CORRUPT|NOTADB)/;
+const sqliteCode = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
+};
 type Seq = 'agents' | 'policies' | 'actions' | 'action_results' | 'enrollment_keys';
 
 const parse = <T>(row: Row): Hit<T> => ({ _id: row.id, _seq_no: row.seq_no, _source: JSON.parse(row.doc) as T });
@@ -84,15 +102,33 @@ export class SqliteFleetStore implements FleetStore {
   readonly managementKeys: ManagementKeyStore;
   readonly audit: AuditStore;
 
+  readonly identity: StoreIdentity;
+
   private readonly db: Database.Database;
+  /** The last store-level failure (disk full, I/O, damage), until a probe succeeds again. */
+  private fault: { code: string; damaged: boolean } | undefined;
+  private readonly probeRead: Database.Statement;
+  private readonly spaceCheck: (() => void) | undefined;
+  private readonly probeWrite: Database.Statement;
   private readonly listeners = new Set<(c: WatchedCollection) => void>();
   private closed = false;
   private readonly nextSeqStmt: Database.Statement<[string], { value: number }>;
 
   constructor(opts: SqliteStoreOptions) {
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
-    this.db = new Database(opts.path);
-    this.db.pragma('journal_mode = WAL');
+    const onDisk = opts.path !== ':memory:';
+    if (onDisk) {
+      // The store holds every agent's key hashes and action secrets: owner only.
+      const dir = dirname(opts.path);
+      if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    }
+    try {
+      this.db = new Database(opts.path);
+      this.db.pragma('journal_mode = WAL');
+    } catch (err) {
+      throw openFailure(opts.path, err);
+    }
+    if (onDisk) restrictFiles(opts.path);
+    this.checkIntegrity(opts.path);
     this.db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
@@ -100,20 +136,40 @@ export class SqliteFleetStore implements FleetStore {
     this.nextSeqStmt = this.db.prepare('UPDATE sequences SET value = value + 1 WHERE name = ? RETURNING value');
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();
-    this.actions = this.createActionStore();
+    this.actions = opts.actionSecretsKey ? withSealedSecrets(this.createActionStore(), new ActionSealer(opts.actionSecretsKey)) : this.createActionStore();
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.credentials = this.createCredentialStore();
     this.agentPolicies = this.createAgentPolicyStore();
     ({ deliveryFiles: this.deliveryFiles, artifacts: this.artifacts } = createSqliteDeliveryStores(this.db, (fn) => this.guard(fn)));
     this.uploads = createSqliteUploadStore(this.db, (fn) => this.guard(fn));
+    this.identity = this.createIdentity();
+    this.probeRead = this.db.prepare('SELECT value FROM sequences ORDER BY name LIMIT 1');
+    this.probeWrite = this.db.prepare("UPDATE sequences SET value = value WHERE name = 'agents'");
+    const minFree = opts.minFreeBytes ?? 32 * 1024 * 1024;
+    if (onDisk && minFree > 0) this.spaceCheck = () => checkFreeSpace(dirname(opts.path), minFree);
     ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
   }
 
+  /**
+   * Readiness: reads a table (not just `SELECT 1`, which answers on a damaged file). After a
+   * store-level failure it also writes, so a full disk or a read-only file keeps the store
+   * unready until writes succeed again; a damaged file stays unready until it is restored.
+   */
   ping(): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
-    this.db.prepare('SELECT 1').get();
-    return Promise.resolve();
+    return this.guard(() => {
+      if (this.fault?.damaged) {
+        throw new StoreUnavailableError(`the embedded store is damaged (${this.fault.code}): stop the server and restore the file from a backup`);
+      }
+      this.probeRead.get();
+      // A write that still fits in the WAL's old space proves nothing about a full disk: the
+      // file system's free space does.
+      this.spaceCheck?.();
+      if (this.fault) {
+        this.db.transaction(() => this.probeWrite.run()).immediate();
+        this.fault = undefined;
+      }
+    });
   }
 
   onLocalWrite(listener: (c: WatchedCollection) => void): () => void {
@@ -167,8 +223,47 @@ export class SqliteFleetStore implements FleetStore {
     try {
       return Promise.resolve(fn());
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return Promise.reject(this.translate(err));
     }
+  }
+
+  /** Store-level SQLite failures become `StoreUnavailableError` (503) and mark the store unready. */
+  private translate(err: unknown): Error {
+    const code = sqliteCode(err);
+    if (code && STORE_FAULT.test(code)) {
+      const transient = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+      if (!transient) this.fault = { code, damaged: STORE_DAMAGED.test(code) || this.fault?.damaged === true };
+      return new StoreUnavailableError(`embedded store unavailable (${code})`, { cause: err });
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /** `PRAGMA quick_check` at open: a damaged file stops the process instead of serving errors. */
+  private checkIntegrity(path: string): void {
+    let rows: Array<{ quick_check: string }>;
+    try {
+      rows = this.db.pragma('quick_check(5)') as Array<{ quick_check: string }>;
+    } catch (err) {
+      this.db.close();
+      throw openFailure(path, err);
+    }
+    if (rows.length !== 1 || rows[0]?.quick_check !== 'ok') {
+      this.db.close();
+      const problems = rows.map((r) => r.quick_check).join('; ');
+      throw new StoreCorruptError(`the embedded store ${path} failed its integrity check (${problems}): restore it from a backup`);
+    }
+  }
+
+  private createIdentity(): StoreIdentity {
+    const get = this.db.prepare<[], { value: string }>("SELECT value FROM store_meta WHERE key = 'store_id'");
+    const insert = this.db.prepare("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('store_id', ?)");
+    return {
+      get: () => this.guard(() => get.get()?.value),
+      claim: (id) => this.guard(() => {
+        insert.run(id);
+        return get.get()?.value ?? id;
+      }),
+    };
   }
 
   // ---- agents -------------------------------------------------------------------------------
@@ -220,8 +315,12 @@ export class SqliteFleetStore implements FleetStore {
       replaceStmt.run(params(id, seq, doc));
       return { _id: id, _seq_no: seq, _source: doc };
     };
+    // Each item in its own savepoint: one that cannot be written (a document too deep to
+    // serialize, say) is rejected alone, and the rest of the batch lands. Store-level failures
+    // (disk full, I/O) still fail the whole batch, to be retried.
+    const writeOne = db.transaction((u: BulkUpdate<AgentDoc>): BulkItemOutcome => (write(u.id, u.fields) ? 'updated' : 'not_found'));
     const updateManyTx = db.transaction((updates: BulkUpdate<AgentDoc>[]): BulkItemOutcome[] =>
-      updates.map((u) => (write(u.id, u.fields) ? 'updated' : 'not_found')),
+      updates.map((u) => isolated(() => writeOne(u), 'rejected' as const)),
     );
 
     return {
@@ -346,6 +445,10 @@ export class SqliteFleetStore implements FleetStore {
     const byActionId = db.prepare<[string], Row>(
       'SELECT id, seq_no, doc FROM actions WHERE action_id = ? ORDER BY seq_no ASC LIMIT 1',
     );
+    const forAgent = db.prepare<[string, string], Row>(
+      `SELECT a.id, a.seq_no, a.doc FROM actions a JOIN action_targets t ON t.seq_no = a.seq_no AND t.agent_id = ?
+       WHERE a.action_id = ? ORDER BY a.seq_no ASC LIMIT 1`,
+    );
     const pending = db.prepare<[string, number, number, number, number], Row>(
       `SELECT a.id, a.seq_no, a.doc FROM action_targets t JOIN actions a ON a.seq_no = t.seq_no
        WHERE t.agent_id = ? AND t.seq_no > ? AND t.seq_no <= ? AND a.expiration_ms > ?
@@ -383,6 +486,10 @@ export class SqliteFleetStore implements FleetStore {
         const row = byActionId.get(actionId);
         return row ? parse<ActionDoc>(row) : undefined;
       }),
+      findForAgent: (actionId, agentId) => this.guard(() => {
+        const row = forAgent.get(agentId, actionId);
+        return row ? parse<ActionDoc>(row) : undefined;
+      }),
       pendingFor: (q: PendingActionQuery) => this.guard(() =>
         pending
           .all(q.agentId, q.afterSeqNo, q.maxSeqNo ?? currentCheckpoint(), q.now.getTime(), q.limit)
@@ -412,13 +519,15 @@ export class SqliteFleetStore implements FleetStore {
     const byAction = db.prepare<[string], Row>(
       'SELECT id, seq_no, doc FROM action_results WHERE action_id = ? ORDER BY seq_no ASC',
     );
+    const createOne = db.transaction((doc: ActionResultDoc): ResultOutcome => {
+      const id = `${doc.action_id}:${doc.agent_id}`;
+      if (exists.get(id)) return 'exists';
+      insert.run(id, this.nextSeq('action_results'), doc.action_id, JSON.stringify(doc));
+      return 'created';
+    });
+    // One savepoint per result, as in updateMany: a bad one is rejected alone.
     const createMany = db.transaction((docs: ActionResultDoc[]): ResultOutcome[] =>
-      docs.map((doc) => {
-        const id = `${doc.action_id}:${doc.agent_id}`;
-        if (exists.get(id)) return 'exists';
-        insert.run(id, this.nextSeq('action_results'), doc.action_id, JSON.stringify(doc));
-        return 'created';
-      }),
+      docs.map((doc) => isolated(() => createOne(doc), 'rejected' as const)),
     );
     return {
       createMany: (docs) => this.guard(() => (docs.length ? createMany.immediate(docs) : [])),
@@ -567,5 +676,44 @@ export class SqliteFleetStore implements FleetStore {
       })),
       delete: (id) => this.guard(() => del.run(id).changes > 0),
     };
+  }
+}
+
+/**
+ * Runs one item of a batch (inside the batch's transaction, in its own savepoint). A failure of
+ * the item alone gives `rejected`; a store-level failure is rethrown to fail the batch.
+ */
+function isolated<T, R>(fn: () => T, rejected: R): T | R {
+  try {
+    return fn();
+  } catch (err) {
+    const code = sqliteCode(err);
+    if (code && STORE_FAULT.test(code)) throw err;
+    return rejected;
+  }
+}
+
+/** Not ready while the store's file system has less than `minFree` bytes available. */
+function checkFreeSpace(dir: string, minFree: number): void {
+  const fs = statfsSync(dir);
+  const available = fs.bavail * fs.bsize;
+  if (available < minFree) {
+    throw new StoreUnavailableError(`the embedded store's file system has ${available} bytes free (less than ${minFree}): free some space`);
+  }
+}
+
+/** Why the file could not be opened, in words an operator can act on. */
+function openFailure(path: string, err: unknown): Error {
+  const code = sqliteCode(err);
+  if (code && STORE_DAMAGED.test(code)) {
+    return new StoreCorruptError(`${path} is not a readable SQLite database (${code}): restore it from a backup`, { cause: err });
+  }
+  return new StoreUnavailableError(`cannot open the embedded store ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+/** The database, its WAL and shared-memory files: mode 0600 (SQLite creates them 0644). */
+function restrictFiles(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
   }
 }
