@@ -306,7 +306,7 @@ export interface AuthCacheConfig {
 
 export const authCacheSchema: convict.Schema<AuthCacheConfig> = {
   ttlMs: {
-    doc: 'How long a verified API key is cached; bounds how late another replica notices a revocation.',
+    doc: 'How long a verified API key is trusted: cached for requests, and how often a held long poll is verified again. Bounds how late a replica notices a revocation no notification announced.',
     format: 'nat',
     default: 60_000,
     env: 'FLEET_AUTH_CACHE_TTL_MS',

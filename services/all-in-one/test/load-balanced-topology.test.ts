@@ -8,6 +8,7 @@ import { BullMqJobQueue } from '@fleet/background-jobs';
 import { openTestStore } from '../../../libs/store/test/support/elasticsearch-env';
 import { wipeFleetIndices } from './support/elasticsearch-admin';
 import { eventually, localMetadata } from './support/fleet-server-harness';
+import { Jaeger } from './support/jaeger';
 import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from './support/otlp-receiver';
 import { seriesValue } from './support/prometheus-text';
 import { startRedis, stopRedis } from '../../../libs/notifications/test/support/redis-server';
@@ -23,6 +24,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1000 });
   const agents: FleetAgentClient[] = [];
   let otlp: OtlpReceiver;
+  let jaeger: Jaeger;
 
   const management = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${topo.url}${path}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -32,9 +34,14 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
   const ackAll = (a: FleetAgentClient, res: CheckinResponse) =>
     a.ack((res.actions ?? []).map((x) => ({ action_id: x.id, agent_id: a.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
 
-  before(async () => {
+  before(async function () {
+    // The first run on a machine builds Jaeger from its Go module (see deploy-tools.ts).
+    this.timeout(75 * 60_000);
     await wipeFleetIndices();
+    // Spans go to Jaeger, which stores them and forwards them to the receiver: the assertions below
+    // read them both ways (every span as sent, and the traces as Jaeger's query API answers them).
     otlp = await OtlpReceiver.start();
+    jaeger = await Jaeger.start({ forwardTo: otlp.endpoint });
     topo = await startTopology({
       elasticsearch: { url: process.env.FLEET_ES_URL ?? '', serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '' },
       redisUrl: process.env.FLEET_TEST_REDIS_URL ?? '',
@@ -50,10 +57,10 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
         // A fast repeatable job, to count its runs across the two dispatchers.
         FLEET_ACTION_SWEEP_INTERVAL_MS: '1000',
         FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'warn',
-        // Every replica traces to the receiver, as they would to Jaeger.
+        // Every replica traces to Jaeger, as in docker-compose.yml (OTLP/HTTP, protobuf).
         FLEET_TRACING_ENABLED: 'true',
-        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
       },
     });
     admin = { Authorization: `Bearer ${readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim()}`, 'Content-Type': 'application/json' };
@@ -62,6 +69,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     for (const a of agents) a.close();
     httpAgent.destroy();
     await topo?.close();
+    await jaeger?.close();
     await otlp?.close();
   });
 
@@ -171,6 +179,29 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     expect(trace.some((s) => s.scope.includes('express') && s.service === 'policy-dispatcher'), 'express span').to.equal(true);
     expect(trace.some((s) => s.kind === SPAN_KIND.CLIENT && s.attributes['db.system'] === 'elasticsearch'), 'elasticsearch span').to.equal(true);
     expect(trace.some((s) => s.scope.includes('ioredis') && /publish/i.test(s.name)), 'redis publish span').to.equal(true);
+
+    // The same rollout as Jaeger stored it, found through its query API: one trace, rooted in the
+    // management API's PUT on a dispatcher, holding the consumer span of every gateway.
+    const gatewayNames = topo.replicas.filter((r) => r.service === 'checkin-gateway').map((r) => r.name).sort();
+    const rollout = await eventually(async () => {
+      const traces = await jaeger.findTraces({ service: 'policy-dispatcher', operation: 'fleet.notify policy-revision', limit: 100 });
+      const found = traces.find((spans) =>
+        spans.some((s) => s.operationName === 'fleet.notify policy-revision' && Number(s.tags['fleet.policy.revision']) === revision) &&
+        spans.some((s) => !s.parentSpanID && s.kind === 'server' && /^PUT /.test(s.operationName)),
+      );
+      const consumed = new Set(found?.filter((s) => s.operationName === 'fleet.notification policy-revision' && s.kind === 'consumer').map((s) => s.instance));
+      return found && consumed.size === gatewayNames.length ? found : undefined;
+    }, 20_000, 250);
+    expect(rollout[0]?.traceID).to.equal(announce.traceId);
+    expect(await jaeger.trace(announce.traceId), 'GET /api/traces/{id}').to.have.length(rollout.length);
+    const roots = rollout.filter((s) => !rollout.some((p) => p.spanID === s.parentSpanID));
+    expect(roots.map((r) => `${r.service} ${r.kind} ${r.operationName.split(' ')[0]}`)).to.deep.equal(['policy-dispatcher server PUT']);
+    const jaegerAnnounce = rollout.find((s) => s.spanID === announce.spanId);
+    expect(jaegerAnnounce?.instance).to.equal(roots[0]?.instance);
+    const jaegerConsumers = rollout.filter((s) => s.operationName === 'fleet.notification policy-revision');
+    expect(jaegerConsumers.every((c) => c.service === 'checkin-gateway' && c.parentSpanID === announce.spanId)).to.equal(true);
+    expect([...new Set(jaegerConsumers.map((c) => c.instance))].sort()).to.deep.equal(gatewayNames);
+    expect(new Set(rollout.map((s) => s.service))).to.deep.equal(new Set(['policy-dispatcher', 'checkin-gateway']));
 
     // The fan-out: each agent's delivery is in its own checkin's trace, linked to the consumer span
     // of the notification that woke it on its gateway (whichever dispatcher's came first).

@@ -21,6 +21,7 @@ import { createDeliveryRouter } from './delivery-routes';
 import { createGatewayRouter } from './gateway-routes';
 import { createUploadRouter } from './upload-routes';
 import { LongPollRegistry } from './long-poll-registry';
+import { HeldPollVerifier, verificationTick } from './held-poll-verifier';
 import { PolicyCache } from './policy-cache';
 import { StatusWriteBuffer } from './status-write-buffer';
 
@@ -45,6 +46,8 @@ export interface CheckinGateway {
   statusWrites: StatusWriteBuffer;
   health: HealthMonitor;
   follower: ChangeFeedFollower;
+  /** Verifies held polls again once their verification is as old as the auth cache TTL. */
+  verifier: HeldPollVerifier;
   authenticator: ApiKeyAuthenticator;
   start(): Promise<void>;
   /** Answers every open long poll with 200 and its ack token; new checkins get 503. */
@@ -80,6 +83,11 @@ export function createCheckinGateway(
   const follower = new ChangeFeedFollower(
     { store: deps.store, bus: deps.bus, registry, policies, authenticator, logger },
     config.feedPollIntervalMs,
+  );
+  // A revocation whose notification was lost ends the polls within the auth cache TTL all the same.
+  const verifier = new HeldPollVerifier(
+    { store: deps.store, registry, authenticator, logger },
+    { maxAgeMs: config.auth.ttlMs, tickMs: verificationTick(config.auth.ttlMs), concurrency: 8 },
   );
   let draining = false;
   let closing: Promise<void> | undefined;
@@ -138,10 +146,12 @@ export function createCheckinGateway(
     statusWrites,
     health,
     follower,
+    verifier,
     authenticator,
     async start() {
       await health.start();
       await follower.start();
+      verifier.start();
     },
     drain() {
       draining = true;
@@ -154,6 +164,7 @@ export function createCheckinGateway(
         health.markStopping();
         registry.wakeAll('shutdown');
         follower.close();
+        verifier.close();
         await statusWrites.close();
       })();
       return closing;

@@ -5,3 +5,4 @@ export * from './policy-cache';
 export * from './status-write-buffer';
 export { grantedPollMs, unhealthyReason } from './checkin';
 export { parsePolicyAckId } from './acks';
+export * from './held-poll-verifier';

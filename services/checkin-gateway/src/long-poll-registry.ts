@@ -21,6 +21,8 @@ export interface Waiter {
 export class LongPollRegistry {
   private readonly byAgent = new Map<string, Set<Waiter>>();
   private readonly byPolicy = new Map<string, Set<Waiter>>();
+  /** When each poll's key and agent were last known good (its request's authentication, at first). */
+  private readonly verifiedAt = new Map<Waiter, number>();
   private count = 0;
 
   get size(): number {
@@ -30,6 +32,7 @@ export class LongPollRegistry {
   add(waiter: Waiter): () => void {
     addTo(this.byAgent, waiter.agentId, waiter);
     addTo(this.byPolicy, waiter.policyId, waiter);
+    this.verifiedAt.set(waiter, Date.now());
     this.count += 1;
     let removed = false;
     return () => {
@@ -37,6 +40,7 @@ export class LongPollRegistry {
       removed = true;
       removeFrom(this.byAgent, waiter.agentId, waiter);
       removeFrom(this.byPolicy, waiter.policyId, waiter);
+      this.verifiedAt.delete(waiter);
       this.count -= 1;
     };
   }
@@ -81,6 +85,18 @@ export class LongPollRegistry {
       }
     }
     return woken;
+  }
+
+  /** The open polls whose key and agent were last verified at or before `before` (ms since epoch). */
+  dueForVerification(before: number): Waiter[] {
+    const due: Waiter[] = [];
+    for (const [w, at] of this.verifiedAt) if (at <= before) due.push(w);
+    return due;
+  }
+
+  /** Records that a poll's key and agent were found valid at `at` (a poll already answered is ignored). */
+  markVerified(waiter: Waiter, at: number): void {
+    if (this.verifiedAt.has(waiter)) this.verifiedAt.set(waiter, at);
   }
 
   /** Answers every open poll (shutdown). */

@@ -10,12 +10,14 @@
  *   Debian's kubectl (1.20) embeds kustomize v2, which knows no components.
  * - Kubernetes' JSON schemas (strict: unknown fields are errors), as bundled by the PyPI package
  *   kubernetes-validate (`pip download`), for the Kubernetes versions in KUBERNETES_VERSIONS.
+ * - Jaeger v2 (`cmd/jaeger`, the OpenTelemetry Collector distribution with Jaeger's storage and
+ *   query), built from its Go module for the tracing tests.
  *
  * Needs Go (on PATH or /usr/local/go/bin) and Python's pip; there is no other network access.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -30,6 +32,14 @@ export const COMPOSE_SPEC = {
 } as const;
 
 export const KUSTOMIZE = { module: 'sigs.k8s.io/kustomize/kustomize/v5', version: 'v5.7.1' } as const;
+
+/**
+ * Jaeger v2. The repository tags each release twice on one commit (v1.76.0 and v2.13.0); Go's
+ * module path has no /v2, so the module proxy serves the v1.x tags, whose `cmd/jaeger` is the v2
+ * binary. Its go.mod has a replace directive, so `go install module@version` refuses it: the
+ * module's source is built as the main module instead.
+ */
+export const JAEGER = { module: 'github.com/jaegertracing/jaeger', version: 'v1.76.0', release: 'v2.13.0', package: './cmd/jaeger' } as const;
 
 export const KUBERNETES_SCHEMAS = {
   pypiPackage: 'kubernetes-validate',
@@ -47,13 +57,14 @@ const sha256 = (path: string): string => createHash('sha256').update(readFileSyn
 
 const TEN_MINUTES = 600_000;
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string; timeoutMs?: number } = {}): string {
   try {
     return execFileSync(command, args, {
       encoding: 'utf8',
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: TEN_MINUTES,
+      timeout: opts.timeoutMs ?? TEN_MINUTES,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
       maxBuffer: 64 * 1024 * 1024,
     });
   } catch (err) {
@@ -109,6 +120,43 @@ export function kustomizeBinary(): string {
     rmSync(gobin, { recursive: true, force: true });
   }
   return bin;
+}
+
+/**
+ * A Jaeger v2 binary of the pinned version, built once into the cache (`bin/jaeger-<version>`).
+ * A cold build is long: 29 min on two cores shared with other builds (11 min of CPU; 1.3 GB of
+ * modules and 1.6 GB of Go build cache), under a minute with Go's caches warm (see
+ * docs/reliability.md). Hence the hour allowed here, and the topology test's long `before`.
+ */
+export function jaegerBinary(): string {
+  const bin = join(toolsDir(), 'bin', `jaeger-${JAEGER.version}`);
+  if (existsSync(bin)) return bin;
+  const go = goBinary();
+  const info = JSON.parse(run(go, ['mod', 'download', '-json', `${JAEGER.module}@${JAEGER.version}`], goEnv(), { timeoutMs: 30 * 60_000 })) as { Dir?: string; Error?: string };
+  if (!info.Dir) throw new Error(`go mod download ${JAEGER.module}: ${info.Error ?? 'no directory'}`);
+  mkdirSync(join(toolsDir(), 'bin'), { recursive: true });
+  // The module cache is read-only, and a build as the main module may touch go.sum: a copy.
+  const work = mkdtempSync(join(toolsDir(), 'jaeger-src-'));
+  try {
+    const source = join(work, 'src');
+    cpSync(info.Dir, source, { recursive: true });
+    makeWritable(source);
+    const out = `${bin}.${process.pid}`;
+    run(go, ['build', '-trimpath', '-o', out, JAEGER.package], goEnv(), { cwd: source, timeoutMs: 60 * 60_000 });
+    renameSync(out, bin);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return bin;
+}
+
+function makeWritable(dir: string): void {
+  chmodSync(dir, 0o755);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) makeWritable(path);
+    else chmodSync(path, 0o644);
+  }
 }
 
 /**
