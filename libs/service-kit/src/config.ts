@@ -96,7 +96,7 @@ export function httpSchema(defaultPort: number): convict.Schema<HttpConfig> {
       env: 'FLEET_HTTP_LISTEN_BACKLOG',
     },
     maxConnections: {
-      doc: 'Hard cap on open sockets (0: unlimited). Sockets over the cap are closed at once.',
+      doc: 'Hard cap on open sockets (0: unlimited). A socket over the cap gets one answer, 429 with Retry-After: 1 and Connection: close, and is closed.',
       format: 'nat',
       default: 0,
       env: 'FLEET_HTTP_MAX_CONNECTIONS',
@@ -383,14 +383,29 @@ export interface MetricsConfig {
   enabled: boolean;
   host: string;
   port: number;
+  token: string;
+  tokenFile: string;
 }
 
 /** Prometheus metrics on their own listener, so they are never exposed on the agent port. */
 export function metricsSchema(defaultPort: number): convict.Schema<MetricsConfig> {
   return {
     enabled: { doc: 'Serve Prometheus metrics on GET /metrics of a separate listener.', format: Boolean, default: true, env: 'FLEET_METRICS_ENABLED' },
-    host: { doc: 'Address of the metrics listener.', format: String, default: '0.0.0.0', env: 'FLEET_METRICS_HOST' },
+    host: {
+      doc: 'Address of the metrics listener. Loopback by default; any other address requires metrics.token or metrics.tokenFile.',
+      format: String,
+      default: '127.0.0.1',
+      env: 'FLEET_METRICS_HOST',
+    },
     port: { doc: 'Port of the metrics listener (0 picks a free one).', format: 'port', default: defaultPort, env: 'FLEET_METRICS_PORT' },
+    token: {
+      doc: 'Bearer token a scraper must send (Authorization: Bearer <token>); at least 32 random characters. Required when the listener is not on loopback.',
+      format: String,
+      default: '',
+      env: 'FLEET_METRICS_TOKEN',
+      sensitive: true,
+    },
+    tokenFile: { doc: 'File holding the metrics bearer token (used when metrics.token is empty).', format: String, default: '', env: 'FLEET_METRICS_TOKEN_FILE' },
   };
 }
 

@@ -43,6 +43,8 @@ export class AgentNotReplaceableError extends FleetError {
 export class AdminUnauthorizedError extends FleetError {
   constructor() { super('missing or invalid admin token'); }
 }
+/** A valid management key whose role does not allow the call. */
+export class ManagementForbiddenError extends FleetError {}
 
 // ---- request shape -----------------------------------------------------------------------------
 export class InvalidUserAgentError extends FleetError {}
@@ -57,6 +59,8 @@ export class UnsupportedMediaTypeError extends FleetError {}
 export class BadRequestError extends FleetError {}
 /** Invalid input to the management API. */
 export class InputError extends FleetError {}
+/** A URI sent to agents (MIGRATE target_uri, upgrade source_uri) outside its configured allow-list. */
+export class UriNotAllowedError extends FleetError {}
 
 // ---- domain ------------------------------------------------------------------------------------
 export class PolicyNotFoundError extends FleetError {}
@@ -222,6 +226,8 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [DocumentConflictError, 409, 'Conflict'],
   [StoreUnavailableError, 503, 'ServiceUnavailable'],
   [StoreOverloadedError, 429, 'TooManyRequests'],
+  [ManagementForbiddenError, 403, 'Forbidden'],
+  [UriNotAllowedError, 400, 'BadRequest'],
 ];
 
 export interface ErrorBody {

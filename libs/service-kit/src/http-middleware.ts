@@ -49,14 +49,39 @@ export function requestContext(logger: Logger, replicaId: string, metrics?: Serv
       if (metrics && (res.statusCode === 429 || res.statusCode === 503)) {
         metrics.httpRefused.inc({ route, reason: (res.locals as { refusal?: string }).refusal ?? 'other' });
       }
-      const level = PROBE_PATHS.has(req.path) && res.statusCode === 200 ? 'debug' : 'info';
+      // The full path as the client sent it (req.path is relative to the router that matched), never
+      // the query string: it may carry secrets.
+      const path = requestPath(req);
+      const level = PROBE_PATHS.has(path) && res.statusCode === 200 ? 'debug' : 'info';
       req.log[level](
-        { 'http.request.method': req.method, 'url.path': req.path, 'http.response.status_code': res.statusCode, 'event.duration_ms': ms },
+        {
+          'http.request.method': req.method,
+          'url.path': path,
+          'client.address': clientAddress(req),
+          'http.response.status_code': res.statusCode,
+          'event.duration_ms': ms,
+        },
         'request',
       );
     });
     next();
   };
+}
+
+/** The request's path from the root, without the query string (`req.path` is router-relative). */
+export function requestPath(req: Request): string {
+  const url = req.originalUrl || req.url || '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * The client's address: the socket peer, or, when the peer is a configured trusted proxy
+ * (`http.trustProxy`), the address it forwarded (Express's `trust proxy`). Never taken from a
+ * header an untrusted peer sent.
+ */
+export function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? '';
 }
 
 export const API_VERSIONS = ['2023-06-01'] as const;

@@ -12,6 +12,20 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+const OVER_CAP_BODY = JSON.stringify({ statusCode: 429, error: 'TooManyRequests', message: 'too many open connections' });
+
+/** The whole answer to a request on a socket over the connection cap: 429, Retry-After, then close. */
+function refuseOverCap(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  res.writeHead(429, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(OVER_CAP_BODY),
+    'Retry-After': '1',
+    Connection: 'close',
+  });
+  res.end(OVER_CAP_BODY);
+}
+
 /**
  * Starts an HTTP server with the timeouts a long-poll server needs set explicitly:
  * `requestTimeout` bounds receiving a request (not answering it), `headersTimeout` guards against
@@ -19,9 +33,14 @@ export interface RunningServer {
  * inactivity timeout is off because a long poll is legitimately silent for up to an hour.
  */
 export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Logger): Promise<RunningServer> {
+  // Sockets accepted over `maxConnections`: each gets one 429 answer and is closed.
+  const overCap = new WeakSet<Socket>();
   const server = createServer(
     { requestTimeout: cfg.requestTimeoutMs, headersTimeout: cfg.headersTimeoutMs, keepAliveTimeout: cfg.keepAliveTimeoutMs },
-    app,
+    (req, res) => {
+      if (overCap.has(req.socket)) refuseOverCap(res);
+      else app(req, res);
+    },
   );
   server.requestTimeout = cfg.requestTimeoutMs;
   server.headersTimeout = cfg.headersTimeoutMs;
@@ -43,7 +62,11 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
   });
   server.on('connection', (socket: Socket) => {
     if (cfg.maxConnections > 0 && sockets.size >= cfg.maxConnections) {
-      socket.destroy();
+      // Answered rather than reset, so a client (or load balancer) sees why and when to retry. The
+      // socket is not counted, and may live only as long as its request headers are allowed to take.
+      overCap.add(socket);
+      socket.setTimeout(cfg.headersTimeoutMs || 10_000, () => socket.destroy());
+      logger.debug({ open: sockets.size, max: cfg.maxConnections }, 'connection over the cap: answering 429');
       return;
     }
     sockets.add(socket);

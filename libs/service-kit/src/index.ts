@@ -15,3 +15,4 @@ export * from './service-app';
 export * from './run-service';
 export * from './health-monitor';
 export * from './metrics';
+export * from './secret-strength';

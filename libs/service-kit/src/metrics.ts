@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MetricsConfig } from './config';
+import { constantTimeEquals } from '@fleet/store';
+import { ConfigError, readSecretFile, type MetricsConfig } from './config';
+import { assertStrongToken } from './secret-strength';
 import { mapError } from './errors';
 import type { Logger } from './logger';
 
@@ -107,9 +109,37 @@ export interface RunningMetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves `GET /metrics` on its own listener; anything else is 404. */
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+/**
+ * The bearer token scrapers must send, or undefined when none is needed (a loopback listener
+ * without one configured). A listener on any other address without a token is a `ConfigError`.
+ */
+export function resolveMetricsToken(config: MetricsConfig): string | undefined {
+  const token = config.token || (config.tokenFile ? readSecretFile(config.tokenFile, 'metrics token') : '');
+  if (!token) {
+    if (isLoopback(config.host)) return undefined;
+    throw new ConfigError(
+      `metrics.host is ${config.host}, not a loopback address: set FLEET_METRICS_TOKEN_FILE (or FLEET_METRICS_TOKEN) so scrapers must authenticate, or bind FLEET_METRICS_HOST to 127.0.0.1`,
+    );
+  }
+  assertStrongToken(token, 'the metrics token', 'FLEET_METRICS_TOKEN / FLEET_METRICS_TOKEN_FILE');
+  return token;
+}
+
+const UNAUTHORIZED = JSON.stringify({ statusCode: 401, error: 'Unauthorized', message: 'missing or invalid metrics token' });
+
+/** Serves `GET /metrics` on its own listener (behind the bearer token, when one is set); anything else is 404. */
 export async function startMetricsServer(metrics: ServiceMetrics, config: MetricsConfig, logger: Logger): Promise<RunningMetricsServer> {
+  const token = resolveMetricsToken(config);
   const server: Server = createServer((req, res) => {
+    if (token !== undefined) {
+      const m = /^Bearer\s+(\S+)$/i.exec((req.headers.authorization ?? '').trim());
+      if (!m?.[1] || !constantTimeEquals(m[1], token)) {
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' }).end(UNAUTHORIZED);
+        return;
+      }
+    }
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'only GET /metrics here' }));
       return;
@@ -130,7 +160,7 @@ export async function startMetricsServer(metrics: ServiceMetrics, config: Metric
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info({ host: config.host, port }, 'metrics listening');
+  logger.info({ host: config.host, port, authenticated: token !== undefined }, 'metrics listening');
   let closing: Promise<void> | undefined;
   return {
     port,

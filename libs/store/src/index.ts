@@ -2,6 +2,7 @@ export * from './documents';
 export * from './store-port';
 export * from './delivery-port';
 export * from './upload-store';
+export * from './management-store';
 export * from './errors';
 export * from './agent-status';
 export * from './secrets';

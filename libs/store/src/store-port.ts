@@ -11,6 +11,7 @@ import type {
 import type { AgentStatus } from './agent-status';
 import type { ArtifactStore, DeliveryFileStore } from './delivery-port';
 import type { FileUploadStore } from './upload-store';
+import type { AuditStore, ManagementKeyStore } from './management-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -40,6 +41,10 @@ export interface FleetStore {
   readonly uploads: FileUploadStore;
   /** Which install this store belongs to (see `StoreIdentity`). */
   readonly identity: StoreIdentity;
+  /** Management API keys (scoped, hashed bearer tokens of `/api/fleet/...`). */
+  readonly managementKeys: ManagementKeyStore;
+  /** The append-only audit trail of mutating management calls. */
+  readonly audit: AuditStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Registers a listener called after local writes to a watched collection; returns an unsubscribe. */

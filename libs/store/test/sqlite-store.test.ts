@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SqliteFleetStore } from '@fleet/store';
 import type { FleetStore } from '@fleet/store';
 import { actionDoc, agentDoc, defineStoreContract, policyDoc } from './store-contract';
+import { auditRecord } from './management-store-contract';
 
 describe('SqliteFleetStore', function () {
   let dir: string | undefined;
@@ -120,6 +121,20 @@ describe('SqliteFleetStore', function () {
         after.action._seq_no,
         last._seq_no,
       ]);
+    });
+
+    it('When another connection tries to change or delete an audit record, then the file itself refuses', async function () {
+      const path = newPath();
+      const store = track(openAt(path));
+      await store.audit.append(auditRecord(1));
+      const other = new Database(path, { fileMustExist: true });
+      try {
+        expect(() => other.prepare("UPDATE audit_records SET doc = '{}'").run()).to.throw(/append-only/);
+        expect(() => other.prepare('DELETE FROM audit_records').run()).to.throw(/append-only/);
+      } finally {
+        other.close();
+      }
+      expect((await store.audit.list({ page: 1, perPage: 10 })).items).to.deep.equal([auditRecord(1)]);
     });
 
     it('When the file is inspected through a separate connection, then it is in WAL mode', async function () {

@@ -28,6 +28,7 @@ import type {
 } from '@fleet/store';
 import { defineDeliveryContract } from './delivery-contract';
 import { defineUploadStoreContract } from './upload-store-contract';
+import { defineManagementStoreContract } from './management-store-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
 export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
@@ -986,10 +987,14 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         await rejectsWith(store.enrollmentKeys.get('ek-1'), StoreUnavailableError);
         await rejectsWith(store.credentials.get('key-1'), StoreUnavailableError);
         await rejectsWith(store.agentPolicies.list({ page: 1, perPage: 10 }), StoreUnavailableError);
+        await rejectsWith(store.managementKeys.get('key-1'), StoreUnavailableError);
+        await rejectsWith(store.audit.list({ page: 1, perPage: 10 }), StoreUnavailableError);
       });
     });
 
     defineUploadStoreContract(() => store);
+
+    defineManagementStoreContract(() => store);
 
     // ---- durability -------------------------------------------------------------------------
 

@@ -1,7 +1,14 @@
 import type convict from 'convict';
 import { enrollSchema, type EnrollConfig } from '@fleet/enrollment';
 import { gatewaySchema, type GatewayConfig } from '@fleet/checkin-gateway';
-import { dispatchSchema, fleetDefaultsSchema, type DispatchConfig, type FleetDefaultsConfig } from '@fleet/policy-dispatcher';
+import {
+  actionUrisSchema,
+  dispatchSchema,
+  fleetDefaultsSchema,
+  type ActionUrisConfig,
+  type DispatchConfig,
+  type FleetDefaultsConfig,
+} from '@fleet/policy-dispatcher';
 import {
   adminSchema,
   authCacheSchema,
@@ -14,6 +21,7 @@ import {
 export interface AllInOneConfig extends GatewayConfig, BaseServiceConfig {
   auth: AuthCacheConfig;
   admin: AdminConfig;
+  actionUris: ActionUrisConfig;
   enroll: EnrollConfig;
   dispatch: DispatchConfig;
   fleet: FleetDefaultsConfig;
@@ -27,6 +35,7 @@ export const allInOneSchema: convict.Schema<AllInOneConfig> = {
   ...baseServiceSchema({ http: 8220, metrics: 9220 }),
   auth: authCacheSchema,
   admin: adminSchema,
+  actionUris: actionUrisSchema,
   enroll: enrollSchema,
   ...gatewaySchema,
   dispatch: dispatchSchema,

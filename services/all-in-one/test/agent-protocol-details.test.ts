@@ -177,11 +177,12 @@ describe('Configuration', function () {
     const { mkdtempSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(resolve(tmpdir(), 'fleet-admin-'));
-    writeFileSync(`${dir}/token`, 'from-a-file\n', { mode: 0o600 });
+    const token = 'f1le-7okEn_9cQ2xZ4vB8nM3kL6jH1gF5dS0aP';
+    writeFileSync(`${dir}/token`, `${token}\n`, { mode: 0o600 });
     const h = await startHarness({ admin: { tokenFile: `${dir}/token` } });
     try {
-      expect(h.server.adminToken).to.equal('from-a-file');
-      await request(h.url).get('/api/fleet/agent_policies').set('Authorization', 'Bearer from-a-file').expect(200);
+      expect(h.server.adminToken).to.equal(token);
+      await request(h.url).get('/api/fleet/agent_policies').set('Authorization', `Bearer ${token}`).expect(200);
     } finally {
       await h.stop();
     }

@@ -207,6 +207,8 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
         // Reachable from other pods: every interface, not loopback.
         expect(env['FLEET_HTTP_HOST'] ?? schemaDefault(service, 'http.host'), where).to.equal('0.0.0.0');
         expect(env['FLEET_METRICS_HOST'] ?? schemaDefault(service, 'metrics.host'), where).to.equal('0.0.0.0');
+        // Off loopback, the metrics listener refuses to start without a token.
+        expect(env['FLEET_METRICS_TOKEN_FILE'], `${where} metrics token file`).to.be.a('string').and.not.equal('');
         expect(container.resources?.requests, `${where} requests`).to.include.keys('cpu', 'memory');
         expect(container.resources?.limits, `${where} limits`).to.include.keys('memory');
       }
@@ -292,13 +294,13 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
     }
   });
 
-  it('When the service token and the admin token are needed, then they come from Secrets mounted at the files the configuration names', () => {
+  it('When the service token, the admin token and the metrics token are needed, then they come from Secrets mounted at the files the configuration names', () => {
     for (const [overlay, objects] of all()) {
       expect(ofKind(objects, 'Secret'), `${overlay}: no Secret is committed`).to.deep.equal([]);
       for (const { service, deployment, container } of k8sFleetContainers(objects)) {
         const env = k8sContainerEnvironment(objects, container);
-        const files = [env['FLEET_ES_SERVICE_TOKEN_FILE'], env['FLEET_ADMIN_TOKEN_FILE']].filter((f): f is string => !!f);
-        expect(files.length, `${overlay} ${service}`).to.equal(service === 'policy-dispatcher' ? 2 : 1);
+        const files = [env['FLEET_ES_SERVICE_TOKEN_FILE'], env['FLEET_ADMIN_TOKEN_FILE'], env['FLEET_METRICS_TOKEN_FILE']].filter((f): f is string => !!f);
+        expect(files.length, `${overlay} ${service}`).to.equal(service === 'policy-dispatcher' ? 3 : 2);
         for (const file of files) {
           const mount = container.volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
           const volume = deployment.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
@@ -376,7 +378,13 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
 
       const monitor = ofKind(objects, 'PodMonitor')[0] as K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string; path: string }[] } };
       expect(monitor, overlay).to.not.equal(undefined);
-      expect(monitor.spec.podMetricsEndpoints).to.deep.include({ port: 'metrics', path: '/metrics', interval: '15s' });
+      // The metrics port requires the bearer token (FLEET_METRICS_TOKEN_FILE), from the same Secret the pods mount.
+      expect(monitor.spec.podMetricsEndpoints).to.deep.include({
+        port: 'metrics',
+        path: '/metrics',
+        interval: '15s',
+        authorization: { type: 'Bearer', credentials: { name: 'fleet-metrics-token', key: 'token' } },
+      });
       for (const { service, deployment } of k8sFleetContainers(objects)) {
         const labels = deployment.spec.template.metadata?.labels ?? {};
         for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) expect(labels[k], `${overlay} ${service} ${k}`).to.equal(v);

@@ -38,7 +38,8 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Stock 
   const clients: FleetAgentClient[] = [];
 
   before(async () => {
-    h = await startHarness({}, undefined, backend);
+    // The recorded agent downloaded from a local mirror: allow it as an upgrade source.
+    h = await startHarness({ actionUris: { upgradeSource: ['http://127.0.0.1:18999/downloads/'] } }, undefined, backend);
   });
   after(async () => {
     for (const c of clients) c.close();

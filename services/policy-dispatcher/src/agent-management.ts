@@ -58,6 +58,7 @@ export async function listAgents(
   filter: AgentFilter,
   page: { page: number; perPage: number; showInactive: boolean },
 ): Promise<{ items: AgentView[]; total: number }> {
+  if (filter.matchNone) return { total: 0, items: [] };
   const now = nowOf(deps);
   const res = await deps.store.agents.query({ ...filter, ...page, now });
   const contextOf = statusContexts(deps.store, now);

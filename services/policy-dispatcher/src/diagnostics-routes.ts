@@ -6,6 +6,7 @@ import { parseAgentKuery } from './agent-kuery';
 import type { AgentAdminDeps } from './agent-management';
 import { agentUploads, bulkRequestDiagnostics, readyFile, requestDiagnostics } from './diagnostics';
 import { pathParam, readJsonInput } from './management-input';
+import { actorOf, allow, noteAuditTarget, OPERATOR_ROLES, READ_ROLES } from './management-auth';
 
 const MAX_BODY = 64 * 1024;
 const metrics = z.array(z.enum(['CPU'])).max(10).optional();
@@ -26,19 +27,22 @@ const dispositionName = (name: string): string => name.replace(/["\\\r\n]/g, '_'
 
 /**
  * Kibana's diagnostics API (request_diagnostics, uploads, files), mounted inside the management
- * router under `/api/fleet` (so behind its admin token). Registered before `/agents/:id` routes so
+ * router under `/api/fleet` (so behind its authentication and audit trail; each route names its roles). Registered before `/agents/:id` routes so
  * `/agents/files/...` and `/agents/bulk_request_diagnostics` are never taken for agent ids.
  */
-export function createDiagnosticsRouter(deps: { agents: AgentAdminDeps; user: string; logger: Logger }): Router {
+export function createDiagnosticsRouter(deps: { agents: AgentAdminDeps; logger: Logger }): Router {
   const api = Router();
 
-  api.post('/agents/bulk_request_diagnostics', async (req, res) => {
+  api.post('/agents/bulk_request_diagnostics', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(bulkBody, await optionalJson(req));
     const target = typeof body.agents === 'string' ? { filter: parseAgentKuery(body.agents) } : { ids: body.agents };
-    res.json({ actionId: await bulkRequestDiagnostics(deps.agents, target, body.additional_metrics, deps.user) });
+    if ('ids' in target) noteAuditTarget(res, { agent_ids: target.ids }, 'REQUEST_DIAGNOSTICS');
+    const actionId = await bulkRequestDiagnostics(deps.agents, target, body.additional_metrics, actorOf(res).name);
+    noteAuditTarget(res, { action_id: actionId }, 'REQUEST_DIAGNOSTICS');
+    res.json({ actionId });
   });
 
-  api.get('/agents/files/:fileId/:fileName', async (req, res) => {
+  api.get('/agents/files/:fileId/:fileName', allow(...READ_ROLES), async (req, res) => {
     const file = await readyFile(deps.agents, param(req, 'fileId'), param(req, 'fileName'));
     res.status(200);
     res.setHeader('Content-Type', 'application/octet-stream');
@@ -48,12 +52,15 @@ export function createDiagnosticsRouter(deps: { agents: AgentAdminDeps; user: st
     await streamFile(deps, file, res);
   });
 
-  api.post('/agents/:id/request_diagnostics', async (req, res) => {
+  api.post('/agents/:id/request_diagnostics', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(requestBody, await optionalJson(req));
-    res.json({ actionId: await requestDiagnostics(deps.agents, param(req, 'id'), body.additional_metrics, deps.user) });
+    noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, 'REQUEST_DIAGNOSTICS');
+    const actionId = await requestDiagnostics(deps.agents, param(req, 'id'), body.additional_metrics, actorOf(res).name);
+    noteAuditTarget(res, { action_id: actionId });
+    res.json({ actionId });
   });
 
-  api.get('/agents/:id/uploads', async (req, res) => {
+  api.get('/agents/:id/uploads', allow(...READ_ROLES), async (req, res) => {
     res.json({ items: await agentUploads(deps.agents, param(req, 'id')) });
   });
 

@@ -62,6 +62,8 @@ export async function bulkRequestDiagnostics(
   if ('ids' in target) {
     const found = await Promise.all([...new Set(target.ids)].map((id) => deps.store.agents.get(id)));
     agents = found.filter((h): h is Hit<AgentDoc> => h !== undefined);
+  } else if (target.filter.matchNone) {
+    agents = [];
   } else {
     agents = (await deps.store.agents.query({ ...target.filter, page: 1, perPage: MAX_BULK, now: nowOf(deps) })).items;
   }

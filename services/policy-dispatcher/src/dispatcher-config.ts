@@ -28,8 +28,17 @@ export interface FleetDefaultsConfig {
   bootstrap: boolean;
 }
 
+/** URIs the management API may send to agents. */
+export interface ActionUrisConfig {
+  /** Prefixes an UPGRADE's `source_uri` must be under. */
+  upgradeSource: string[];
+  /** Prefixes a MIGRATE's `target_uri` must be under (empty: MIGRATE is refused). */
+  migrateTarget: string[];
+}
+
 export interface PolicyDispatcherServiceConfig extends BaseServiceConfig {
   admin: AdminConfig;
+  actionUris: ActionUrisConfig;
   dispatch: DispatchConfig;
   fleet: FleetDefaultsConfig;
   uploads: UploadsConfig;
@@ -101,10 +110,26 @@ export const fleetDefaultsSchema: convict.Schema<FleetDefaultsConfig> = {
   },
 };
 
+export const actionUrisSchema: convict.Schema<ActionUrisConfig> = {
+  upgradeSource: {
+    doc: "URL prefixes an upgrade's source_uri must be under (scheme, host and port exactly, then a path prefix), comma-separated. Default: the Elastic artifacts URL agents download from by default.",
+    format: 'string-list',
+    default: ['https://artifacts.elastic.co/downloads/'],
+    env: 'FLEET_UPGRADE_SOURCE_URI_ALLOW_LIST',
+  },
+  migrateTarget: {
+    doc: "URL prefixes a MIGRATE action's target_uri must be under, comma-separated. Empty (the default): every MIGRATE is refused, since it moves agents to another Fleet Server.",
+    format: 'string-list',
+    default: [],
+    env: 'FLEET_MIGRATE_TARGET_URI_ALLOW_LIST',
+  },
+};
+
 /** The policy dispatcher's schema (one per service). */
 export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServiceConfig> = {
   ...baseServiceSchema({ http: 8232, metrics: 9232 }),
   admin: adminSchema,
+  actionUris: actionUrisSchema,
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
   uploads: uploadsSchema,

@@ -5,7 +5,7 @@ import {
   type Logger,
 } from '@fleet/service-kit';
 import { DELIVERABLE_ACTION_TYPES } from '@fleet/agent-protocol';
-import { redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
+import { MANAGEMENT_ROLES, redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
@@ -28,13 +28,25 @@ import {
   type AgentPolicyInput,
   type PolicyDeps,
 } from './agent-policies';
-import { requireAdminToken } from './admin-token';
+import {
+  actorOf,
+  ADMIN_ROLES,
+  allow,
+  auditTrail,
+  authenticateManagement,
+  noteAuditTarget,
+  OPERATOR_ROLES,
+  READ_ROLES,
+} from './management-auth';
+import { createManagementKey, listManagementKeys, getManagementKey, revokeManagementKey } from './management-keys';
+import type { UriAllowList } from './uri-allow-list';
 import { createEnrollmentKey, enrollmentKeyView, getEnrollmentKey, revokeEnrollmentKey } from './enrollment-keys';
 import { createDiagnosticsRouter } from './diagnostics-routes';
 import { pathParam, readJsonInput } from './management-input';
 
 const MAX_BODY = 1024 * 1024;
-const ADMIN_USER = 'fleet-admin';
+/** Roles that may read the audit trail and the key list (not operators). */
+const OVERSIGHT_ROLES = ['read-only', 'admin'] as const;
 
 const jsonObject = z.record(z.string(), z.unknown());
 const iso = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date');
@@ -102,6 +114,7 @@ const upgradeBody = z
     rollout_duration_seconds: z.number().int().min(0).optional(),
   })
   .strict();
+const managementKeyBody = z.object({ name: z.string().trim().min(1).max(256), role: z.enum(MANAGEMENT_ROLES) }).strict();
 const pageQuery = z.object({
   page: z.coerce.number().int().min(1).default(1),
   perPage: z.coerce.number().int().min(1).max(10_000).default(20),
@@ -121,22 +134,44 @@ export interface ManagementDeps {
   store: FleetStore;
   policy: PolicyDeps;
   agents: AgentAdminDeps;
+  /** The bootstrap admin token (role admin, actor "bootstrap"). */
   adminToken: string;
+  /** Where UPGRADE source_uri and MIGRATE target_uri may point. */
+  uris: { upgradeSource: UriAllowList; migrateTarget: UriAllowList };
   logger: Logger;
 }
 
-/** The Kibana-compatible management API (`/api/fleet/...`), behind the admin bearer token. */
+/** The URIs an action sends agents to must be in their allow-lists (UPGRADE source_uri, MIGRATE target_uri). */
+function checkActionUris(deps: ManagementDeps, type: string, data: unknown): void {
+  const fields = data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
+  if (type === 'MIGRATE') {
+    if (typeof fields.target_uri !== 'string') throw new InputError('action.data.target_uri: a MIGRATE action needs a target_uri');
+    deps.uris.migrateTarget.check(fields.target_uri, 'target_uri');
+  }
+  if (type === 'UPGRADE' && fields.source_uri !== undefined) {
+    if (typeof fields.source_uri !== 'string') throw new InputError('action.data.source_uri: must be a string');
+    deps.uris.upgradeSource.check(fields.source_uri, 'source_uri');
+  }
+}
+
+/**
+ * The Kibana-compatible management API (`/api/fleet/...`), behind management keys (and the
+ * bootstrap admin token). Every route names the roles it allows; every authenticated non-read call
+ * is written to the audit trail.
+ */
 export function createManagementRouter(deps: ManagementDeps): Router {
   const router = Router();
   const api = Router();
   const { store } = deps;
 
   // ---- agent policies -----------------------------------------------------------------------
-  api.post('/agent_policies', async (req, res) => {
+  api.post('/agent_policies', allow(...ADMIN_ROLES), async (req, res) => {
     const input = validateInput(createPolicyBody, await jsonBody(req)) as AgentPolicyInput;
-    res.json({ item: await createAgentPolicy(deps.policy, input, ADMIN_USER) });
+    const item = await createAgentPolicy(deps.policy, input, actorOf(res).name);
+    noteAuditTarget(res, { policy_id: item.id });
+    res.json({ item });
   });
-  api.get('/agent_policies', async (req, res) => {
+  api.get('/agent_policies', allow(...READ_ROLES), async (req, res) => {
     const q = validateInput(pageQuery, req.query);
     const result = await store.agentPolicies.list({ page: q.page, perPage: q.perPage });
     const items = await Promise.all(
@@ -144,63 +179,68 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     );
     res.json({ items, total: result.total, page: q.page, perPage: q.perPage });
   });
-  api.post('/agent_policies/delete', async (req, res) => {
+  api.post('/agent_policies/delete', allow(...ADMIN_ROLES), async (req, res) => {
     const body = validateInput(z.object({ agentPolicyId: z.string().min(1) }).strict(), await jsonBody(req));
+    noteAuditTarget(res, { policy_id: body.agentPolicyId });
     res.json(await deleteAgentPolicy(deps.policy, body.agentPolicyId));
   });
-  api.get('/agent_policies/:id', async (req, res) => {
+  api.get('/agent_policies/:id', allow(...READ_ROLES), async (req, res) => {
     res.json({ item: await getAgentPolicy(store, param(req, 'id')) });
   });
-  api.get('/agent_policies/:id/full', async (req, res) => {
+  api.get('/agent_policies/:id/full', allow(...READ_ROLES), async (req, res) => {
     res.json({ item: await fullAgentPolicy(deps.policy, param(req, 'id')) });
   });
-  api.put('/agent_policies/:id', async (req, res) => {
+  api.put('/agent_policies/:id', allow(...ADMIN_ROLES), async (req, res) => {
     const input = validateInput(updatePolicyBody, await jsonBody(req)) as AgentPolicyInput;
-    res.json({ item: await updateAgentPolicy(deps.policy, param(req, 'id'), input, ADMIN_USER) });
+    res.json({ item: await updateAgentPolicy(deps.policy, param(req, 'id'), input, actorOf(res).name) });
   });
-  api.delete('/agent_policies/:id', async (req, res) => {
+  api.delete('/agent_policies/:id', allow(...ADMIN_ROLES), async (req, res) => {
     res.json(await deleteAgentPolicy(deps.policy, param(req, 'id')));
   });
 
   // ---- enrollment keys ----------------------------------------------------------------------
-  api.post('/enrollment_api_keys', async (req, res) => {
+  api.post('/enrollment_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
     const body = validateInput(enrollmentKeyBody, await jsonBody(req));
+    noteAuditTarget(res, { policy_id: body.policy_id });
     const item = await createEnrollmentKey(store, {
       policy_id: body.policy_id,
       ...(body.name !== undefined ? { name: body.name } : {}),
       ...(body.expiration !== undefined ? { expiration: body.expiration } : {}),
     });
+    noteAuditTarget(res, { enrollment_key_id: item.id });
     res.json({ item, action: 'created' });
   });
-  api.get('/enrollment_api_keys', async (req, res) => {
+  api.get('/enrollment_api_keys', allow(...READ_ROLES), async (req, res) => {
     const q = validateInput(pageQuery, req.query);
     const filter = q.kuery ? parseAgentKuery(q.kuery).policyIds?.[0] : undefined;
     const result = await store.enrollmentKeys.list({ page: q.page, perPage: q.perPage, ...(filter ? { policyId: filter } : {}) });
     const items = result.items.map(enrollmentKeyView);
     res.json({ items, list: items, total: result.total, page: q.page, perPage: q.perPage });
   });
-  api.get('/enrollment_api_keys/:id', async (req, res) => {
+  api.get('/enrollment_api_keys/:id', allow(...READ_ROLES), async (req, res) => {
     res.json({ item: await getEnrollmentKey(store, param(req, 'id')) });
   });
-  api.delete('/enrollment_api_keys/:id', async (req, res) => {
+  api.delete('/enrollment_api_keys/:id', allow(...ADMIN_ROLES), async (req, res) => {
     await revokeEnrollmentKey(store, param(req, 'id'));
     res.json({ action: 'deleted' });
   });
 
   // ---- agents -------------------------------------------------------------------------------
-  api.use(createDiagnosticsRouter({ agents: deps.agents, user: ADMIN_USER, logger: deps.logger }));
-  api.get('/agents', async (req, res) => {
+  api.use(createDiagnosticsRouter({ agents: deps.agents, logger: deps.logger }));
+  api.get('/agents', allow(...READ_ROLES), async (req, res) => {
     const q = validateInput(pageQuery, req.query);
     const filter = parseAgentKuery(q.kuery);
     const result = await listAgents(deps.agents, filter, { page: q.page, perPage: q.perPage, showInactive: q.showInactive === 'true' });
     res.json({ items: result.items, total: result.total, page: q.page, perPage: q.perPage });
   });
-  api.get('/agents/:id', async (req, res) => {
+  api.get('/agents/:id', allow(...READ_ROLES), async (req, res) => {
     res.json({ item: await agentView(await getAgent(store, param(req, 'id')), statusContexts(store, new Date())) });
   });
-  api.post('/agents/:id/actions', async (req, res) => {
+  api.post('/agents/:id/actions', allow(...OPERATOR_ROLES), async (req, res) => {
     const id = param(req, 'id');
     const { action } = validateInput(actionBody, await jsonBody(req));
+    noteAuditTarget(res, { agent_ids: [id] }, action.type);
+    checkActionUris(deps, action.type, action.data);
     const agent = await getAgent(store, id);
     if (!agent._source.active) throw new InputError(`Agent ${id} is not active`);
     const hit = await createAction(
@@ -213,24 +253,29 @@ export function createManagementRouter(deps: ManagementDeps): Router {
         ...(action.expiration ? { expiration: action.expiration } : {}),
         ...(action.rollout_duration_seconds ? { rollout_duration_seconds: action.rollout_duration_seconds } : {}),
       },
-      ADMIN_USER,
+      actorOf(res).name,
     );
     const doc = hit._source;
+    noteAuditTarget(res, { action_id: doc.action_id });
     // Secrets an action carries (MIGRATE's token, a password) are never shown back.
     res.json({ item: { id: doc.action_id, type: doc.type, data: redactActionSecrets(doc.type, doc.data), agents: doc.agents, created_at: doc['@timestamp'], expiration: doc.expiration, sent_at: doc['@timestamp'] } });
   });
-  api.post('/agents/:id/unenroll', async (req, res) => {
+  api.post('/agents/:id/unenroll', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(unenrollBody, await jsonBody(req, true));
-    await unenrollAgent(deps.agents, param(req, 'id'), body.revoke === true, ADMIN_USER);
+    noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, body.revoke === true ? undefined : 'UNENROLL');
+    await unenrollAgent(deps.agents, param(req, 'id'), body.revoke === true, actorOf(res).name);
     res.json({});
   });
-  api.post('/agents/:id/reassign', async (req, res) => {
+  api.post('/agents/:id/reassign', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(reassignBody, await jsonBody(req));
-    await reassignAgent(deps.agents, param(req, 'id'), body.policy_id, ADMIN_USER);
+    noteAuditTarget(res, { agent_ids: [param(req, 'id')], policy_id: body.policy_id }, 'POLICY_REASSIGN');
+    await reassignAgent(deps.agents, param(req, 'id'), body.policy_id, actorOf(res).name);
     res.json({});
   });
-  api.post('/agents/:id/upgrade', async (req, res) => {
+  api.post('/agents/:id/upgrade', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(upgradeBody, await jsonBody(req));
+    noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, 'UPGRADE');
+    if (body.source_uri !== undefined) deps.uris.upgradeSource.check(body.source_uri, 'source_uri');
     await upgradeAgent(
       deps.agents,
       param(req, 'id'),
@@ -240,13 +285,44 @@ export function createManagementRouter(deps: ManagementDeps): Router {
         ...(body.start_time ? { start_time: body.start_time } : {}),
         ...(body.rollout_duration_seconds ? { rollout_duration_seconds: body.rollout_duration_seconds } : {}),
       },
-      ADMIN_USER,
+      actorOf(res).name,
     );
     res.json({});
   });
 
-  const paths = ['/api/fleet/agent_policies', '/api/fleet/enrollment_api_keys', '/api/fleet/agents'];
-  router.use(paths, requireAdminToken(deps.adminToken));
+  // ---- management keys and the audit trail --------------------------------------------------
+  api.post('/management_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
+    const body = validateInput(managementKeyBody, await jsonBody(req));
+    const item = await createManagementKey(store, { name: body.name, role: body.role }, actorOf(res).name);
+    noteAuditTarget(res, { management_key_id: item.id });
+    res.json({ item, action: 'created' });
+  });
+  api.get('/management_api_keys', allow(...OVERSIGHT_ROLES), async (req, res) => {
+    const q = validateInput(pageQuery, req.query);
+    res.json({ ...(await listManagementKeys(store, q)), page: q.page, perPage: q.perPage });
+  });
+  api.get('/management_api_keys/:id', allow(...OVERSIGHT_ROLES), async (req, res) => {
+    res.json({ item: await getManagementKey(store, param(req, 'id')) });
+  });
+  api.delete('/management_api_keys/:id', allow(...ADMIN_ROLES), async (req, res) => {
+    res.json({ item: await revokeManagementKey(store, param(req, 'id'), actorOf(res).name), action: 'deleted' });
+  });
+  api.get('/audit_log', allow(...OVERSIGHT_ROLES), async (req, res) => {
+    const q = validateInput(pageQuery, req.query);
+    if (q.page * q.perPage > 10_000) throw new InputError('page * perPage must be at most 10000');
+    const result = await store.audit.list({ page: q.page, perPage: q.perPage });
+    res.json({ items: result.items, total: result.total, page: q.page, perPage: q.perPage });
+  });
+
+  const paths = [
+    '/api/fleet/agent_policies',
+    '/api/fleet/enrollment_api_keys',
+    '/api/fleet/agents',
+    '/api/fleet/management_api_keys',
+    '/api/fleet/audit_log',
+  ];
+  router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken }));
+  router.use(paths, auditTrail({ store, logger: deps.logger }));
   router.use('/api/fleet', api);
   router.use(paths, errorHandler('kibana'));
   return router;

@@ -6,9 +6,10 @@ import type { Router } from 'express';
 import type { AgentAdminDeps } from './agent-management';
 import type { PolicyDeps } from './agent-policies';
 import { ChangeDispatcher } from './change-dispatcher';
-import type { DispatchConfig, FleetDefaultsConfig } from './dispatcher-config';
+import type { ActionUrisConfig, DispatchConfig, FleetDefaultsConfig } from './dispatcher-config';
 import { KeyedMutex } from './keyed-mutex';
 import { createManagementRouter } from './management-routes';
+import { UriAllowList } from './uri-allow-list';
 
 export interface PolicyDispatcherDeps {
   store: FleetStore;
@@ -32,7 +33,7 @@ export interface PolicyDispatcher {
 
 export function createPolicyDispatcher(
   deps: PolicyDispatcherDeps,
-  config: { dispatch: DispatchConfig; fleet: FleetDefaultsConfig; server: { version: string }; uploads: UploadsConfig },
+  config: { dispatch: DispatchConfig; fleet: FleetDefaultsConfig; server: { version: string }; uploads: UploadsConfig; actionUris: ActionUrisConfig },
 ): PolicyDispatcher {
   const logger = deps.logger.child({ component: 'policy-dispatcher' });
   const dispatcher = new ChangeDispatcher(deps.store, deps.bus, logger, config.dispatch.feedPollIntervalMs);
@@ -53,7 +54,11 @@ export function createPolicyDispatcher(
     actionExpirationDays: config.fleet.actionExpirationDays,
     serverVersion: config.server.version,
   };
-  const router = createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, logger });
+  const uris = {
+    upgradeSource: new UriAllowList(config.actionUris.upgradeSource, 'FLEET_UPGRADE_SOURCE_URI_ALLOW_LIST'),
+    migrateTarget: new UriAllowList(config.actionUris.migrateTarget, 'FLEET_MIGRATE_TARGET_URI_ALLOW_LIST'),
+  };
+  const router = createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, uris, logger });
   let closing: Promise<void> | undefined;
   return {
     router,

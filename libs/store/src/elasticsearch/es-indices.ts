@@ -188,6 +188,54 @@ export const ES_INDICES = {
     system: false,
     mappings: base({ id: keyword, invalidated: bool, doc: opaque }),
   },
+  /**
+   * Management API keys (salted SHA-256 of each secret). Named like `.fleet-policies-definitions`:
+   * the elastic/fleet-server service account may create and write only indices of the `.fleet-*`
+   * patterns it is granted (`.fleet-policies*` among them), and the fleet module's system indices
+   * claim only `.fleet-policies-[0-9]+*` and `.fleet-policies-leader*` of that pattern.
+   */
+  managementKeys: {
+    alias: '.fleet-policies-management-api-keys',
+    system: false,
+    mappings: base({
+      id: keyword,
+      name: keyword,
+      role: keyword,
+      hash: { type: 'keyword', index: false },
+      created_at: date,
+      created_by: keyword,
+      revoked_at: date,
+      revoked_by: keyword,
+    }),
+  },
+  /**
+   * The audit trail of the management API: documents are only ever created (op_type create). Its
+   * name follows the same rule as the keys' index.
+   */
+  audit: {
+    alias: '.fleet-policies-management-audit',
+    system: false,
+    mappings: base({
+      id: keyword,
+      '@timestamp': date,
+      actor: { properties: { kind: keyword, id: keyword, name: keyword, role: keyword } },
+      request: { properties: { method: keyword, route: keyword, id: keyword } },
+      target: {
+        properties: {
+          agent_ids: keyword,
+          agent_count: integer,
+          policy_id: keyword,
+          enrollment_key_id: keyword,
+          management_key_id: keyword,
+          action_id: keyword,
+          file_id: keyword,
+        },
+      },
+      action_type: keyword,
+      client: { properties: { address: keyword } },
+      outcome: { properties: { status_code: integer, aborted: bool } },
+    }),
+  },
 } satisfies Record<string, IndexDefinition>;
 
 export type IndexKey = keyof typeof ES_INDICES;

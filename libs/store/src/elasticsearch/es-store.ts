@@ -40,6 +40,8 @@ import { createEsDeliveryStores } from './es-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
 import { createEsUploadStore } from './es-upload-store';
+import type { AuditStore, ManagementKeyStore } from '../management-store';
+import { createEsManagementStores } from './es-management-store';
 
 export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** `auto`: Elasticsearch API keys when security is on, else the built-in store. */
@@ -90,6 +92,8 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
   readonly identity: StoreIdentity;
+  readonly managementKeys: ManagementKeyStore;
+  readonly audit: AuditStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -135,6 +139,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     ));
     this.uploads = createEsUploadStore(this.client, () => this.capabilities?.fleetModule === true, (fn) => this.guard(fn));
     this.identity = this.createIdentity();
+    ({ managementKeys: this.managementKeys, audit: this.audit } = createEsManagementStores(this.client, (fn) => this.guard(fn)));
   }
 
   /**

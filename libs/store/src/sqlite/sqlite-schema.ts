@@ -106,4 +106,23 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // Management API keys and the append-only audit trail (sqlite-management-store.ts). The
+  // triggers make the trail append-only in the file itself, whatever connection writes to it.
+  `
+  CREATE TABLE management_keys (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX management_keys_created ON management_keys (created_at, id);
+  CREATE TABLE audit_records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL
+  );
+  CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+  CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+  `,
 ];

@@ -39,6 +39,8 @@ import { createSqliteDeliveryStores } from './sqlite-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
 import { createSqliteUploadStore } from './sqlite-upload-store';
+import type { AuditStore, ManagementKeyStore } from '../management-store';
+import { createSqliteManagementStores } from './sqlite-management-store';
 
 export interface SqliteStoreOptions {
   /** Database file, or `:memory:` for tests. */
@@ -97,6 +99,8 @@ export class SqliteFleetStore implements FleetStore {
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
+  readonly managementKeys: ManagementKeyStore;
+  readonly audit: AuditStore;
 
   readonly identity: StoreIdentity;
 
@@ -144,6 +148,7 @@ export class SqliteFleetStore implements FleetStore {
     this.probeWrite = this.db.prepare("UPDATE sequences SET value = value WHERE name = 'agents'");
     const minFree = opts.minFreeBytes ?? 32 * 1024 * 1024;
     if (onDisk && minFree > 0) this.spaceCheck = () => checkFreeSpace(dirname(opts.path), minFree);
+    ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
   }
 
   /**

@@ -1,0 +1,154 @@
+import {
+  AdminUnauthorizedError,
+  clientAddress,
+  ManagementForbiddenError,
+  type Logger,
+} from '@fleet/service-kit';
+import {
+  constantTimeEquals,
+  newId,
+  parseManagementKeyToken,
+  verifyManagementKey,
+  type AuditActor,
+  type AuditRecord,
+  type AuditTarget,
+  type FleetStore,
+  type ManagementRole,
+} from '@fleet/store';
+import type { Request, RequestHandler, Response } from 'express';
+
+/** Who is calling the management API: a management key, or the bootstrap admin token. */
+export type ManagementActor = AuditActor;
+
+/** The actor of the bootstrap admin token. */
+export const BOOTSTRAP_ACTOR: ManagementActor = Object.freeze({ kind: 'bootstrap', name: 'bootstrap', role: 'admin' });
+
+interface AuditLocals {
+  actor?: ManagementActor;
+  route?: string;
+  /** The route's path parameters, kept here: Express resets `req.params` once the route is left (on an error). */
+  params?: Record<string, string | undefined>;
+  auditTarget?: AuditTarget;
+  actionType?: string;
+}
+
+const locals = (res: Response): AuditLocals => res.locals as AuditLocals;
+const MAX_AUDITED_IDS = 100;
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The authenticated actor of a request (set by `authenticateManagement`). */
+export function actorOf(res: Response): ManagementActor {
+  const actor = locals(res).actor;
+  if (!actor) throw new AdminUnauthorizedError();
+  return actor;
+}
+
+/**
+ * `Authorization: Bearer <token>`: a management key (`fmk_<id>_<secret>`, looked up by id, its
+ * secret checked against the stored salted hash in constant time, refused once revoked), else the
+ * bootstrap admin token (constant-time compare). Anything else is 401. The key is read from the
+ * store on every call, so a revocation holds at once on every replica.
+ */
+export function authenticateManagement(deps: { store: FleetStore; bootstrapToken: string }): RequestHandler {
+  return async (req, res, next) => {
+    const m = /^Bearer\s+(\S+)$/i.exec((req.headers.authorization ?? '').trim());
+    const presented = m?.[1];
+    if (!presented) throw new AdminUnauthorizedError();
+    const key = parseManagementKeyToken(presented);
+    if (key) {
+      const record = await deps.store.managementKeys.get(key.id);
+      if (!record || !verifyManagementKey(record, key.secret)) throw new AdminUnauthorizedError();
+      locals(res).actor = { kind: 'management-key', id: record.id, name: record.name, role: record.role };
+    } else if (constantTimeEquals(presented, deps.bootstrapToken)) {
+      locals(res).actor = BOOTSTRAP_ACTOR;
+    } else {
+      throw new AdminUnauthorizedError();
+    }
+    next();
+  };
+}
+
+/**
+ * The roles a route allows (every route names them; 403 for any other role). Also notes the route
+ * pattern for the audit record.
+ */
+export function allow(...roles: ManagementRole[]): RequestHandler {
+  return (req, res, next) => {
+    const route = (req.route as { path?: unknown } | undefined)?.path;
+    locals(res).route = `${req.baseUrl}${typeof route === 'string' ? route : ''}`;
+    locals(res).params = { ...(req.params as Record<string, string | undefined>) };
+    const actor = actorOf(res);
+    if (!roles.includes(actor.role)) {
+      throw new ManagementForbiddenError(`role ${actor.role} may not ${req.method} ${locals(res).route} (allowed: ${roles.join(', ')})`);
+    }
+    next();
+  };
+}
+
+export const READ_ROLES: ManagementRole[] = ['read-only', 'operator', 'admin'];
+export const OPERATOR_ROLES: ManagementRole[] = ['operator', 'admin'];
+export const ADMIN_ROLES: ManagementRole[] = ['admin'];
+
+/** What a handler names or creates, for the audit record (agent id lists are capped). */
+export function noteAuditTarget(res: Response, target: AuditTarget, actionType?: string): void {
+  const l = locals(res);
+  const merged: AuditTarget = { ...l.auditTarget, ...target };
+  if (target.agent_ids) {
+    merged.agent_count = target.agent_ids.length;
+    merged.agent_ids = target.agent_ids.slice(0, MAX_AUDITED_IDS);
+  }
+  l.auditTarget = merged;
+  if (actionType) l.actionType = actionType;
+}
+
+/**
+ * Writes an audit record for every authenticated non-read call once it is answered: who (the
+ * actor), what (method, route pattern, targets, action type), when, from where (the client
+ * address, trusted-proxy aware) and the status code. Unauthenticated calls are not stored (their
+ * request log line has the address and the 401), so they cannot fill the trail. A record that
+ * cannot be written is logged whole at error level.
+ */
+export function auditTrail(deps: { store: FleetStore; logger: Logger }): RequestHandler {
+  return (req, res, next) => {
+    if (READ_METHODS.has(req.method)) {
+      next();
+      return;
+    }
+    let written = false;
+    const write = (): void => {
+      const l = locals(res);
+      if (written || !l.actor) return;
+      written = true;
+      const record = auditRecordOf(req, res, l);
+      deps.store.audit.append(record).catch((err: unknown) => {
+        (req.log ?? deps.logger).error({ err, audit: record }, 'audit record not written');
+      });
+    };
+    res.once('finish', write);
+    res.once('close', write);
+    next();
+  };
+}
+
+function auditRecordOf(req: Request, res: Response, l: AuditLocals): AuditRecord {
+  const params = l.params ?? {};
+  const target: AuditTarget = { ...l.auditTarget };
+  if (params.id && !target.agent_ids && !target.policy_id && !target.enrollment_key_id && !target.management_key_id) {
+    // A path id whose kind the handler did not name: the route pattern says what it is.
+    if (l.route?.includes('/agents/')) target.agent_ids = [params.id];
+    else if (l.route?.includes('/agent_policies/')) target.policy_id = params.id;
+    else if (l.route?.includes('/enrollment_api_keys/')) target.enrollment_key_id = params.id;
+    else if (l.route?.includes('/management_api_keys/')) target.management_key_id = params.id;
+  }
+  if (params.fileId) target.file_id = params.fileId;
+  return {
+    id: newId(),
+    '@timestamp': new Date().toISOString(),
+    actor: { ...(l.actor as ManagementActor) },
+    request: { method: req.method, route: l.route ?? 'unmatched', id: req.id ?? '' },
+    target,
+    ...(l.actionType ? { action_type: l.actionType } : {}),
+    client: { address: clientAddress(req) },
+    outcome: { status_code: res.statusCode, ...(res.writableFinished ? {} : { aborted: true as const }) },
+  };
+}
