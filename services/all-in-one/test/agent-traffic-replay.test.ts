@@ -81,7 +81,8 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Replay
 
   before(async function () {
     if (!traffic) this.skip();
-    h = await startHarness({}, undefined, backend);
+    // The recording's operator upgraded from a local download mirror: allow it, as an operator would.
+    h = await startHarness({ actionUris: { upgradeSource: ['http://127.0.0.1:18999/downloads/'] } }, undefined, backend);
   });
   after(async () => {
     await h?.stop();
