@@ -12,6 +12,7 @@ import type {
   PolicyRevisionDoc,
 } from '../documents';
 import { deriveAgentStatus } from '../agent-status';
+import { supersededStatusWrite } from '../checkin-order';
 import { DocumentConflictError, DocumentNotFoundError, StoreUnavailableError } from '../errors';
 import { apiKeyInfo, issueBuiltinApiKey, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
 import type {
@@ -216,7 +217,13 @@ export class SqliteFleetStore implements FleetStore {
       return { _id: id, _seq_no: seq, _source: doc };
     };
     const updateManyTx = db.transaction((updates: BulkUpdate<AgentDoc>[]): BulkItemOutcome[] =>
-      updates.map((u) => (write(u.id, u.fields) ? 'updated' : 'not_found')),
+      updates.map((u) => {
+        const row = getStmt.get(u.id);
+        if (!row) return 'not_found';
+        // A late status write (retried, or from another replica) never replaces a newer one.
+        if (supersededStatusWrite(JSON.parse(row.doc) as AgentDoc, u.fields)) return 'updated';
+        return write(u.id, u.fields) ? 'updated' : 'not_found';
+      }),
     );
 
     return {
