@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { reservePort, startTopology, type Topology } from '../../../deploy/topology/local-topology';
 import { testConnection } from '../../../libs/store/test/support/elasticsearch-env';
 import { wipeFleetIndices } from './support/elasticsearch-admin';
-import { CI_FAULTS, ES_PROXY, FAULTS, FaultAgent, Management, REDIS_PROXY, matrixTable, runFault, type FaultRunResult } from './support/fault-matrix';
+import { CI_FAULTS, ES_PROXY, FAULTS, FaultAgent, Ledger, Management, REDIS_PROXY, matrixTable, runFault, type FaultRunResult } from './support/fault-matrix';
 import { Toxiproxy } from './support/toxiproxy';
 
 /**
@@ -62,9 +62,11 @@ describe(`Faults injected between the replicas and Elasticsearch and Redis (toxi
     management = new Management(topo.url, readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim());
     enrollmentToken = readFileSync(join(topo.dataDir, 'enrollment-token'), 'utf8').trim();
     // The fleet, enrolled and on the current revision before any fault.
+    const setup = new Ledger();
     for (let i = 0; i < SIZE.fleet; i += 25) {
-      fleet.push(...(await Promise.all(Array.from({ length: Math.min(25, SIZE.fleet - i) }, (_, j) => FaultAgent.enroll(topo.url, httpAgent, enrollmentToken, `fleet-${i + j}`)))));
+      fleet.push(...(await Promise.all(Array.from({ length: Math.min(25, SIZE.fleet - i) }, (_, j) => FaultAgent.enroll(topo.url, httpAgent, enrollmentToken, `fleet-${i + j}`, setup)))));
     }
+    expect(setup.violations, 'answers other than 2xx or 503/429 + Retry-After while enrolling').to.deep.equal([]);
   });
 
   after(async () => {
