@@ -299,7 +299,10 @@ export interface FaultRunResult {
   /** Agent documents created by enrollments whose answer was lost (the agent retried). */
   orphanEnrollments: number;
   actionsCreated: number;
+  /** Acks answered 200 during this run. */
   actionsAcked: number;
+  /** Acks whose result was looked up in the store: this run's and the fleet's earlier ones. */
+  acksChecked: number;
   lost: number;
   duplicated: number;
   statusWritesChecked: number;
@@ -331,6 +334,8 @@ export async function runFault(o: FaultRunOptions): Promise<FaultRunResult> {
   const ctx: RunContext = { ledger, policyId: o.policyId, expected: new Map(), deadline: Date.now() + o.faultMs + o.recoverWithinMs + 60_000 };
   const notes: string[] = [];
   const agents = [...o.fleet];
+  // The fleet carries its acks from earlier runs: this run's are counted from here (all are checked).
+  const ackedBefore = new Map(agents.map((a) => [a, a.acked.size]));
   const loops = agents.map((a) => a.run(ctx));
 
   await sleep(500);
@@ -434,7 +439,8 @@ export async function runFault(o: FaultRunOptions): Promise<FaultRunResult> {
     enrolledDuringFault: storm.length,
     orphanEnrollments: stormDocs - storm.length,
     actionsCreated: [...ctx.expected.values()].reduce((n, s) => n + s.size, 0),
-    actionsAcked: acked,
+    actionsAcked: agents.reduce((n, a) => n + a.acked.size - (ackedBefore.get(a) ?? 0), 0),
+    acksChecked: acked,
     lost,
     duplicated: agents.reduce((n, a) => n + a.duplicates, 0),
     statusWritesChecked: agents.length,
