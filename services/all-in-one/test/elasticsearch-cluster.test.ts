@@ -64,6 +64,12 @@ describe('A three-node Elasticsearch cluster loses a node during a rollout (dedi
   });
 
   after(async () => {
+    // The server's warnings and errors, for reading a failed run.
+    const report = process.env.FLEET_FAULT_REPORT_DIR;
+    if (report && h) {
+      mkdirSync(report, { recursive: true });
+      writeFileSync(join(report, 'cluster-server.log'), `${h.logs.join('\n')}\n`);
+    }
     for (const a of fleet) a.client.close();
     httpAgent.destroy();
     await h?.stop();
