@@ -355,9 +355,10 @@ export async function runFault(o: FaultRunOptions): Promise<FaultRunResult> {
   const storm: FaultAgent[] = [];
   const stormTag = `storm-${o.name}-${Date.now()}`;
   const work = (async () => {
-    await o.management.call(ledger, 'PUT', `/api/fleet/agent_policies/${o.policyId}`, { description: `${o.name}: during the fault` });
+    // Retried until the run's own deadline (a node loss can keep writes away for minutes).
+    await o.management.call(ledger, 'PUT', `/api/fleet/agent_policies/${o.policyId}`, { description: `${o.name}: during the fault` }, ctx.deadline - Date.now());
     await parallel(o.fleet.slice(0, o.actionAgents), 4, async (a) => {
-      const res = await o.management.call<{ item: { id: string } }>(ledger, 'POST', `/api/fleet/agents/${a.id}/actions`, { action: { type: 'SETTINGS', data: { log_level: 'debug' } } });
+      const res = await o.management.call<{ item: { id: string } }>(ledger, 'POST', `/api/fleet/agents/${a.id}/actions`, { action: { type: 'SETTINGS', data: { log_level: 'debug' } } }, ctx.deadline - Date.now());
       ctx.expected.set(a.id, new Set([...(ctx.expected.get(a.id) ?? []), res.item.id]));
     });
   })();
@@ -390,7 +391,7 @@ export async function runFault(o: FaultRunOptions): Promise<FaultRunResult> {
   })();
   await Promise.all([work, enrolling]);
   // The last revision of the run, written after the fault: everyone must end on it.
-  const final = await o.management.call<{ item: { revision: number } }>(ledger, 'PUT', `/api/fleet/agent_policies/${o.policyId}`, { description: `${o.name}: after the fault` });
+  const final = await o.management.call<{ item: { revision: number } }>(ledger, 'PUT', `/api/fleet/agent_policies/${o.policyId}`, { description: `${o.name}: after the fault` }, ctx.deadline - Date.now());
   ctx.finalRevision = final.item.revision;
   await Promise.all(loops);
   const convergedAt = Date.now();
