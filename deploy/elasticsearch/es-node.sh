@@ -517,6 +517,9 @@ cmd_env() {
   echo "$workdir/es.env"
 }
 
+# Sourced (by es-cluster.sh, for the helpers above): define only, run nothing.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
 case "${1:-}" in
   fetch)  shift; cmd_fetch "$@" ;;
   start)  shift; cmd_start "$@" ;;

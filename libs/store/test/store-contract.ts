@@ -329,6 +329,25 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(await store.agents.updateMany([])).to.deep.equal([]);
       });
 
+      it('When updateMany carries a status older than the stored last_checkin (a late flush from another replica), then the newer status is kept', async function () {
+        await store.agents.create('agent-1', agentDoc());
+        await store.agents.create('agent-2', agentDoc());
+        await store.agents.updateMany([
+          { id: 'agent-1', fields: { last_checkin: at(0), last_checkin_message: 'newer', action_seq_no: [7] } },
+          { id: 'agent-2', fields: { last_checkin: at(0), last_checkin_message: 'first' } },
+        ]);
+        const outcomes = await store.agents.updateMany([
+          { id: 'agent-1', fields: { last_checkin: at(-5 * SECOND), last_checkin_message: 'older', action_seq_no: [3] } },
+          // The same second is not older: applied, the last flush wins.
+          { id: 'agent-2', fields: { last_checkin: at(0), last_checkin_message: 'second' } },
+        ]);
+        expect(outcomes).to.deep.equal(['updated', 'updated']);
+        const a1 = defined(await store.agents.get('agent-1'), 'agent-1');
+        expect(a1._source).to.include({ last_checkin: at(0), last_checkin_message: 'newer' });
+        expect(a1._source.action_seq_no).to.deep.equal([7]);
+        expect((await store.agents.get('agent-2'))?._source.last_checkin_message).to.equal('second');
+      });
+
       it('When agents are looked up by access API key id or enrollment id, then the matching agent is returned', async function () {
         await store.agents.create('agent-1', agentDoc({ access_api_key_id: 'key-1', enrollment_id: 'enr-1' }));
         await store.agents.create('agent-2', agentDoc({ access_api_key_id: 'key-2', enrollment_id: 'enr-2' }));

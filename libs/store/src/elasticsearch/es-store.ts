@@ -3,6 +3,7 @@ import type { Client } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
 import { randomUUID } from 'node:crypto';
 import { deriveAgentStatus } from '../agent-status';
+import { supersededStatusWrite } from '../checkin-order';
 import { statusContexts } from '../status-context';
 import type {
   ActionDoc,
@@ -411,6 +412,8 @@ export class ElasticsearchFleetStore implements FleetStore {
                 for (const i of entry.indexes) outcomes[i] = 'not_found';
                 continue;
               }
+              // A late status write (retried, or from another replica) never replaces a newer one.
+              if (supersededStatusWrite(d._source as AgentDoc, entry.fields)) continue;
               ops.push({
                 action: 'index' as const,
                 index: d._index,

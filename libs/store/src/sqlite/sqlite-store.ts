@@ -13,6 +13,7 @@ import type {
 } from '../documents';
 import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import { deriveAgentStatus } from '../agent-status';
+import { supersededStatusWrite } from '../checkin-order';
 import { DocumentConflictError, DocumentNotFoundError, StoreCorruptError, StoreUnavailableError } from '../errors';
 import { apiKeyInfo, issueBuiltinApiKey, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
 import type {
@@ -307,18 +308,28 @@ export class SqliteFleetStore implements FleetStore {
       enrolled_at: doc.enrolled_at ?? null,
       doc: JSON.stringify(doc),
     });
-    const write = (id: string, fields: Partial<AgentDoc>): Hit<AgentDoc> | undefined => {
-      const row = getStmt.get(id);
-      if (!row) return undefined;
-      const doc = { ...(JSON.parse(row.doc) as AgentDoc), ...namedFields(fields) };
+    const writeOver = (id: string, current: AgentDoc, fields: Partial<AgentDoc>): Hit<AgentDoc> => {
+      const doc = { ...current, ...namedFields(fields) };
       const seq = this.nextSeq('agents');
       replaceStmt.run(params(id, seq, doc));
       return { _id: id, _seq_no: seq, _source: doc };
     };
+    const write = (id: string, fields: Partial<AgentDoc>): Hit<AgentDoc> | undefined => {
+      const row = getStmt.get(id);
+      return row ? writeOver(id, JSON.parse(row.doc) as AgentDoc, fields) : undefined;
+    };
     // Each item in its own savepoint: one that cannot be written (a document too deep to
     // serialize, say) is rejected alone, and the rest of the batch lands. Store-level failures
     // (disk full, I/O) still fail the whole batch, to be retried.
-    const writeOne = db.transaction((u: BulkUpdate<AgentDoc>): BulkItemOutcome => (write(u.id, u.fields) ? 'updated' : 'not_found'));
+    const writeOne = db.transaction((u: BulkUpdate<AgentDoc>): BulkItemOutcome => {
+      const row = getStmt.get(u.id);
+      if (!row) return 'not_found';
+      const current = JSON.parse(row.doc) as AgentDoc;
+      // A late status write (retried, or from another replica) never replaces a newer one.
+      if (supersededStatusWrite(current, u.fields)) return 'updated';
+      writeOver(u.id, current, u.fields);
+      return 'updated';
+    });
     const updateManyTx = db.transaction((updates: BulkUpdate<AgentDoc>[]): BulkItemOutcome[] =>
       updates.map((u) => isolated(() => writeOne(u), 'rejected' as const)),
     );

