@@ -1,4 +1,5 @@
 import type { FleetAgentClient } from '@fleet/agent-protocol';
+import { StoreUnavailableError } from '@fleet/store';
 import { expect } from 'chai';
 import request from 'supertest';
 import { enrollAgent, localMetadata, rawPost, startHarness, type Harness } from './support/fleet-server-harness';
@@ -152,6 +153,38 @@ describe('One hostile agent or client cannot hurt the fleet (issue 12)', functio
     await retry.enroll(h.enrollmentToken, { type: 'PERMANENT', enrollment_id: 'host-43', metadata: { local: localMetadata(), user_provided: {}, tags: [] } });
     expect(await h.server.store.agents.get(ghost.agentId!), 'the ghost is replaced').to.equal(undefined);
     for (const a of [first, intruder, ghost, retry]) a.close();
+  });
+});
+
+describe('A failed enrollment leaves no agent behind (issue 12)', function () {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => h.stop());
+
+  it('When the store writes the agent but its answer is lost, then the enrollment is 503 and the written document is removed', async () => {
+    const agents = h.server.store.agents;
+    const create = agents.create.bind(agents);
+    let written: string | undefined;
+    // The write lands, then the connection drops before the answer: what a store timeout looks like.
+    agents.create = async (id, doc) => {
+      await create(id, doc);
+      written = id;
+      throw new StoreUnavailableError('connection lost after the write');
+    };
+    try {
+      const res = await request(h.url)
+        .post('/api/fleet/agents/enroll')
+        .set('User-Agent', UA)
+        .set('Authorization', `ApiKey ${h.enrollmentToken}`)
+        .send({ type: 'PERMANENT', metadata: { local: localMetadata('lost-answer'), tags: [] } });
+      expect(res.status).to.equal(503);
+    } finally {
+      agents.create = create;
+    }
+    expect(written, 'the write happened').to.be.a('string');
+    expect(await h.server.store.agents.get(written!)).to.equal(undefined);
   });
 });
 

@@ -154,6 +154,7 @@ export async function enrollAgent(
   } catch (err) {
     await enqueueRevocation(deps.jobs, { api_key_ids: [key.id], agent_id: agentId, reason: 'enrollment-failed' });
     if (err instanceof DocumentConflictError) throw new ConflictError(`agent ${agentId} is being enrolled concurrently`);
+    if (!replacing) await removeOrphan(deps, agentId, key.id);
     throw err;
   }
 
@@ -182,6 +183,21 @@ export async function enrollAgent(
       tags,
     },
   };
+}
+
+/**
+ * A create the store failed to confirm (a timeout, a lost connection) may still have been written:
+ * the agent is answered an error and retries under a new id, so a document left behind would be an
+ * agent that never checks in, with a revoked key. It is removed when it is this attempt's (same
+ * key); when the store cannot be reached for that either, the inactive sweep takes it later.
+ */
+async function removeOrphan(deps: Pick<EnrollDeps, 'store' | 'logger'>, agentId: string, keyId: string): Promise<void> {
+  try {
+    const written = await deps.store.agents.get(agentId);
+    if (written?._source.access_api_key_id === keyId) await deps.store.agents.delete(agentId);
+  } catch (err) {
+    deps.logger.warn({ err, 'fleet.agent.id': agentId }, 'could not remove the document of a failed enrollment');
+  }
 }
 
 /** `policy_base_id`: the policy id without any `#suffix`. */
