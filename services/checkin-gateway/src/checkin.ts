@@ -241,7 +241,11 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
   deps.statusWrites.queue(agentId, checkinStatusFields(doc, body, input.agentVersion, seqNo, now));
 
   let revision = runningRevision(doc, body);
-  const known = await deps.policies.get(doc.policy_id);
+  let known = await deps.policies.get(doc.policy_id);
+  // A newer revision than this replica knows: first make sure it is not this replica that is
+  // behind, or it would send the agent back an older policy. Only a revision the store does not
+  // have either (a policy deleted and created again) gets the latest sent, as in the reference.
+  if (known && revision > known.revision) known = await deps.policies.refresh(doc.policy_id);
   if (known && revision > known.revision) revision = 0;
 
   let pollMs = input.pollMs;

@@ -16,6 +16,9 @@ export interface PreparedPolicy {
   templateJson: string;
 }
 
+/** A policy is read again for agents reporting a newer revision at most this often. */
+const REFRESH_INTERVAL_MS = 1_000;
+
 /** Reads of an announced revision before giving up to the next feed poll (about 2 s in all). */
 const ANNOUNCE_ATTEMPTS = 10;
 
@@ -38,6 +41,7 @@ export function policyDataWithKeys(prepared: PreparedPolicy, keys: Record<string
 export class PolicyCache {
   private readonly latest = new Map<string, PreparedPolicy>();
   private readonly loading = new Map<string, Promise<PreparedPolicy | undefined>>();
+  private readonly refreshedAt = new Map<string, number>();
   storeReads = 0;
 
   constructor(
@@ -48,6 +52,20 @@ export class PolicyCache {
   /** The latest known revision, loading it on first use. */
   async get(policyId: string): Promise<PreparedPolicy | undefined> {
     return this.latest.get(policyId) ?? this.load(policyId);
+  }
+
+  /**
+   * Called when an agent reports running a revision newer than the cached one: another replica
+   * delivered it and this one has not heard of it yet (its announcement is late or was lost). The
+   * store is read again, at most once a second per policy, so that an older revision is never sent
+   * back to an agent that runs a newer one; a report of a revision that does not exist costs no more.
+   */
+  async refresh(policyId: string): Promise<PreparedPolicy | undefined> {
+    const now = Date.now();
+    if (now - (this.refreshedAt.get(policyId) ?? 0) < REFRESH_INTERVAL_MS) return this.get(policyId);
+    this.refreshedAt.set(policyId, now);
+    if (this.refreshedAt.size > 10_000) this.refreshedAt.clear();
+    return this.load(policyId);
   }
 
   /**
