@@ -45,6 +45,10 @@ const checkin = {
   upgrade_details: { target_version: '9.2.0', state: 'UPG_DOWNLOADING', action_id: ACTION, metadata: { download_percent: 42.5 } },
 };
 
+/** JSON nested `depth` deep around `inner` (Go's encoding/json stops at 10,000; a recursive walk may overflow). */
+const deep = (depth: number, inner = '1') => '['.repeat(depth) + inner + ']'.repeat(depth);
+const DEEP = 10_000;
+
 const seeds: Record<string, Record<string, Buffer>> = {
   'agent-routes': {
     'enroll': encodeInput(0, 0, json({ type: 'PERMANENT', metadata: { local: localMetadata, user_provided: {}, tags: ['a', 'b'] } })),
@@ -54,6 +58,10 @@ const seeds: Record<string, Record<string, Buffer>> = {
     'checkin-minimal': encodeInput(1, 0, json({ status: 'online', message: '' })),
     'checkin-gzip': encodeInput(1, 1, json({ ...checkin, status: 'degraded', upgrade_details: { target_version: '9.2.0', state: 'UPG_FAILED', metadata: { error_msg: 'x', failed_state: 'UPG_DOWNLOADING', retry_until: NOW } } })),
     'checkin-nested': encodeInput(1, 0, '{"status":"online","local_metadata":' + '{"a":'.repeat(40) + '1' + '}'.repeat(40) + '}'),
+    'checkin-deep-metadata': encodeInput(1, 0, `{"status":"online","local_metadata":{"a":${deep(DEEP)}}}`),
+    'checkin-deep-payload': encodeInput(1, 0, `{"status":"online","components":[{"id":"c","type":"log","status":"HEALTHY","message":"","units":[{"id":"u","type":"input","status":"HEALTHY","message":"","payload":{"a":${deep(DEEP)}}}]}]}`),
+    'checkin-deep-upgrade-details': encodeInput(1, 1, `{"status":"online","upgrade_details":{"target_version":"9.2.0","state":"UPG_DOWNLOADING","metadata":{"a":${deep(DEEP)}}}}`),
+    'enroll-deep': encodeInput(0, 0, `{"type":"PERMANENT","metadata":{"local":{"a":${deep(DEEP)}},"user_provided":{},"tags":[]}}`),
     'acks': encodeInput(2, 0, json({ events: [{ type: 'ACTION_RESULT', subtype: 'ACKNOWLEDGED', agent_id: AGENT, action_id: ACTION, message: 'ok', timestamp: NOW }] })),
     'acks-policy': encodeInput(2, 0, json({ events: [{ type: 'ACTION_RESULT', subtype: 'ACKNOWLEDGED', action_id: 'policy:fleet-default-policy:2:1', timestamp: NOW }] })),
     'acks-upgrade-error': encodeInput(2, 0, json({ events: [{ type: 'ACTION_RESULT', subtype: 'ACKNOWLEDGED', action_id: ACTION, error: 'failed', payload: { retry: true, retry_attempt: 1 }, action_input_type: 'osquery', action_response: { osquery: { count: 2 } }, started_at: NOW, completed_at: NOW }] })),
@@ -84,6 +92,8 @@ const seeds: Record<string, Record<string, Buffer>> = {
     'enrollment-key': encodeInput(3, 0, json({ policy_id: 'fleet-default-policy', name: 'linux' })),
     'action-unenroll': encodeInput(4, 0, json({ action: { type: 'UNENROLL' } })),
     'action-settings': encodeInput(4, 0, json({ action: { type: 'SETTINGS', data: { log_level: 'debug' }, expiration: '2030-01-01T00:00:00Z' } })),
+    'policy-create-deep': encodeInput(0, 0, `{"name":"deep","namespace":"default","description":${deep(DEEP, '"x"')}}`),
+    'action-deep': encodeInput(4, 0, `{"action":{"type":"SETTINGS","data":${deep(DEEP)}}}`),
     'reassign': encodeInput(5, 0, json({ policy_id: 'fleet-default-policy' })),
     'upgrade': encodeInput(6, 0, json({ version: '9.2.0', source_uri: 'https://artifacts.example/downloads/', rollout_duration_seconds: 600 })),
     'unenroll': encodeInput(7, 0, json({ revoke: false })),
