@@ -11,7 +11,8 @@
  * fuzz/.work/<target>/crash-<sha1>; replay it with FUZZ_REPLAY=<file> npm run fuzz -- <target>.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..');
@@ -60,10 +61,11 @@ function runTarget(target: string, seconds: number, replay?: string): Promise<Ou
     '-rss_limit_mb=4096',
   ];
   const started = Date.now();
+  const dataRoot = mkdtempSync(join(tmpdir(), 'fleet-fuzz-run-'));
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
-      env: { ...process.env, FUZZ_TARGET: join(ROOT, 'fuzz/targets', `${target}.fuzz.ts`) },
+      env: { ...process.env, FUZZ_TARGET: join(ROOT, 'fuzz/targets', `${target}.fuzz.ts`), FUZZ_DATA_ROOT: dataRoot },
       stdio: ['ignore', 'inherit', 'pipe'],
     });
     let execs = 0;
@@ -76,6 +78,7 @@ function runTarget(target: string, seconds: number, replay?: string): Promise<Ou
     });
     child.on('error', fail);
     child.on('close', (code, signal) => {
+      rmSync(dataRoot, { recursive: true, force: true });
       const corpus = readdirSync(found).length + (existsSync(seeds) ? readdirSync(seeds).length : 0);
       done({ target, code: code ?? (signal ? 128 : 1), seconds: (Date.now() - started) / 1000, execs, corpus });
     });

@@ -102,7 +102,9 @@ export function fuzzApp(): Promise<FuzzApp> {
 }
 
 async function startFuzzApp(): Promise<FuzzApp> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'fleet-fuzz-'));
+  // libFuzzer ends the process without Node's exit event, so `npm run fuzz` passes a directory of
+  // its own (FUZZ_DATA_ROOT) and removes it when the target is done.
+  const dataDir = mkdtempSync(join(process.env.FUZZ_DATA_ROOT ?? tmpdir(), 'fleet-fuzz-'));
   const errors: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
