@@ -31,7 +31,7 @@ export default defineConfig(
     },
   },
   {
-    files: ['**/test/**/*.ts', 'scripts/**/*.ts', 'loadtest/**/*.ts'],
+    files: ['**/test/**/*.ts', 'scripts/**/*.ts', 'loadtest/**/*.ts', 'fuzz/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

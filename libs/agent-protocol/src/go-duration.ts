@@ -9,7 +9,13 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
-/** Parses a Go duration string (`"35m0s"`, `"1.5h"`, `"300ms"`) to milliseconds; undefined if invalid. */
+/** Go's time.Duration is int64 nanoseconds: about 292 years either way. */
+const GO_MAX_MS = 9_223_372_036_854.775; // (2^63 - 1) ns, to the precision a double holds at this size
+
+/**
+ * Parses a Go duration string (`"35m0s"`, `"1.5h"`, `"300ms"`) to milliseconds; undefined if invalid
+ * or, as Go's time.ParseDuration says, out of range.
+ */
 export function parseGoDuration(value: string): number | undefined {
   if (value === '0') return 0;
   const m = /^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(value);
@@ -18,7 +24,7 @@ export function parseGoDuration(value: string): number | undefined {
   for (const part of value.replace(/^[-+]/, '').matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
     total += Number(part[1]) * (UNIT_MS[part[2] ?? ''] ?? Number.NaN);
   }
-  if (!Number.isFinite(total)) return undefined;
+  if (!Number.isFinite(total) || total > GO_MAX_MS) return undefined;
   return m[1] === '-' ? -total : total;
 }
 
