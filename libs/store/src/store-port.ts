@@ -175,9 +175,10 @@ export interface ActionResultStore {
   listByActionId(actionId: string): Promise<Hit<ActionResultDoc>[]>;
   /**
    * Which of `actionIds` the agent has acknowledged (a result `<action_id>:<agent_id>` exists).
-   * May lag a just-written result by the backend's refresh interval.
+   * May lag a just-written result by the backend's refresh interval, unless `fresh` asks for
+   * every result written so far (at a cost: Elasticsearch refreshes the index first).
    */
-  acknowledgedBy(agentId: string, actionIds: string[]): Promise<Set<string>>;
+  acknowledgedBy(agentId: string, actionIds: string[], opts?: { fresh?: boolean }): Promise<Set<string>>;
 }
 
 export interface EnrollmentKeyStore {

@@ -233,6 +233,9 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
   const recorded = Math.max(doc.action_seq_no?.[0] ?? -1, doc.enrollment_action_seq_no ?? -1);
   const confirmed = body.ack_token ? await deps.ackTokens.resolve(deps.store, body.ack_token) : undefined;
   const seqNo = Math.max(recorded, confirmed ?? -1);
+  // Without a token the cursor may trail acks of the last seconds (the document's copy is written
+  // in batches): those acks must then be read as they are now, not as the last refresh saw them.
+  const tokenConfirmed = confirmed !== undefined;
 
   const upgrade = upgradeFields(doc, body, input.agentVersion, now);
   if (upgrade) await deps.store.agents.update(agentId, upgrade);
@@ -262,6 +265,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
     let checking = false;
     let recheck = false;
     let cursor = seqNo;
+    let firstLook = true;
     const finish = (result: CheckinResult | Error) => {
       if (done) return;
       done = true;
@@ -283,7 +287,8 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
       try {
         do {
           recheck = false;
-          const found = await pending(deps, agentId, doc.policy_id, revision, cursor);
+          const found = await pending(deps, agentId, doc.policy_id, revision, cursor, firstLook && !tokenConfirmed);
+          firstLook = false;
           if (done) return;
           cursor = found.cursor;
           if (found.policy || found.actions.length) {
@@ -362,7 +367,7 @@ interface Pending {
   cursor: number;
 }
 
-async function pending(deps: CheckinDeps, agentId: string, policyId: string, revision: number, cursor: number): Promise<Pending> {
+async function pending(deps: CheckinDeps, agentId: string, policyId: string, revision: number, cursor: number, freshAcks = false): Promise<Pending> {
   const now = (deps.now ?? (() => new Date()))();
   const hits: Hit<ActionDoc>[] = await deps.store.actions.pendingFor({
     agentId,
@@ -376,7 +381,8 @@ async function pending(deps: CheckinDeps, agentId: string, policyId: string, rev
   }
   if (deliverable.length) {
     // An action the agent already acknowledged is never delivered again, whatever its cursor says.
-    const acked = await deps.store.actionResults.acknowledgedBy(agentId, [...new Set(deliverable.map((h) => h._source.action_id))]);
+    const ids = [...new Set(deliverable.map((h) => h._source.action_id))];
+    const acked = await deps.store.actionResults.acknowledgedBy(agentId, ids, { fresh: freshAcks });
     if (acked.size) {
       deliverable = deliverable.filter((h) => !acked.has(h._source.action_id));
       deps.logger.debug({ 'fleet.agent.id': agentId, skipped: acked.size }, 'acknowledged actions not delivered again');

@@ -606,9 +606,10 @@ this.guard(() => this.deleteDoc(index, id)),
           await this.client.indices.refresh({ index, ignore_unavailable: true });
           return this.scan<ActionResultDoc>(index, { term: { action_id: actionId } }, 100_000);
         }),
-      acknowledgedBy: (agentId, actionIds) =>
+      acknowledgedBy: (agentId, actionIds, opts) =>
         this.guard(async () => {
           if (!actionIds.length) return new Set<string>();
+          if (opts?.fresh) await this.client.indices.refresh({ index, ignore_unavailable: true });
           // By document id (`<action_id>:<agent_id>`): a search, since the index may be a data stream.
           const hits = await this.scan<ActionResultDoc>(
             index,
