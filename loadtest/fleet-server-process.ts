@@ -42,12 +42,14 @@ async function waitReady(url: string, supervisor: ChildProcess, timeoutMs: numbe
 const SUPERVISOR = 'while [ ! -e "$STOP_FILE" ]; do "$@" & echo $! > "$PID_FILE"; wait $!; done';
 
 /**
- * What every load test runs the server with: capacity, not the default rate limit (1,000
- * enrollments/s), is what is measured, and no jitter, so poll lengths are the configured ones.
+ * What every load test runs the server with: capacity, not the default rate limits (1,000
+ * enrollments and 1,000 checkins a second, the reference's), is what is measured, and no jitter,
+ * so poll lengths are the configured ones.
  */
 export const LOAD_TEST_SETTINGS = {
   FLEET_ENROLL_LIMIT_INTERVAL_MS: '0',
   FLEET_ENROLL_LIMIT_MAX: '0',
+  FLEET_CHECKIN_LIMIT_INTERVAL_MS: '0',
   FLEET_CHECKIN_JITTER_MS: '0',
 } as const;
 

@@ -87,23 +87,31 @@ const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 
 /**
- * The deepest nesting of objects and arrays in `raw`, counted over the bytes before anything
- * parses them, stopping as soon as `limit` is passed: one linear pass, no allocation.
+ * Whether `text` nests objects and arrays deeper than `limit`, counted over the characters before
+ * anything parses them: one linear pass that stops as soon as the limit is passed, no allocation.
  */
-export function jsonDepthExceeds(raw: Buffer, limit: number): boolean {
+export function jsonDepthExceeds(text: string, limit: number): boolean {
   let depth = 0;
-  let inString = false;
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i];
-    if (inString) {
-      if (b === BACKSLASH) i++;
-      else if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) inString = true;
-    else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) i = stringEnd(text, i);
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > limit) return true;
-    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) depth--;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
   }
   return false;
+}
+
+/** The index of the quote closing the string opened at `open` (or the end): skipped by search, not by character. */
+function stringEnd(text: string, open: number): number {
+  let close = text.indexOf('"', open + 1);
+  while (close !== -1) {
+    let backslashes = 0;
+    while (text.charCodeAt(close - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return close;
+    close = text.indexOf('"', close + 1);
+  }
+  return text.length;
 }
 
 /**
@@ -112,10 +120,11 @@ export function jsonDepthExceeds(raw: Buffer, limit: number): boolean {
  */
 export function parseJsonObject(raw: Buffer, maxDepth = MAX_JSON_DEPTH): Record<string, unknown> {
   if (raw.length === 0) throw new BadRequestError('request body is empty');
-  if (jsonDepthExceeds(raw, maxDepth)) throw new BadRequestError(`request body is nested deeper than ${maxDepth} levels`);
+  const text = raw.toString('utf8');
+  if (jsonDepthExceeds(text, maxDepth)) throw new BadRequestError(`request body is nested deeper than ${maxDepth} levels`);
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw new BadRequestError('request body is not valid JSON');
   }
