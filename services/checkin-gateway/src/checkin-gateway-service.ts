@@ -14,7 +14,7 @@ import { Router } from 'express';
 import { dirname, join, resolve } from 'node:path';
 import { ActionLookupCache } from './acks';
 import { ArtifactFetcher } from './artifacts';
-import { ChangeFeedFollower } from './change-feed-follower';
+import { ChangeDelivery } from './change-delivery';
 import { AckTokenCache } from './checkin';
 import type { GatewayConfig } from './gateway-config';
 import { createDeliveryRouter } from './delivery-routes';
@@ -45,7 +45,8 @@ export interface CheckinGateway {
   policies: PolicyCache;
   statusWrites: StatusWriteBuffer;
   health: HealthMonitor;
-  follower: ChangeFeedFollower;
+  /** Wakes this replica's long polls from the policy and action feeds. */
+  changes: ChangeDelivery;
   /** Verifies held polls again once their verification is as old as the auth cache TTL. */
   verifier: HeldPollVerifier;
   authenticator: ApiKeyAuthenticator;
@@ -80,7 +81,7 @@ export function createCheckinGateway(
     [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600],
   );
   const health = deps.health ?? new HealthMonitor(deps.store, logger);
-  const follower = new ChangeFeedFollower(
+  const changes = new ChangeDelivery(
     { store: deps.store, bus: deps.bus, registry, policies, authenticator, logger },
     config.feedPollIntervalMs,
   );
@@ -145,12 +146,12 @@ export function createCheckinGateway(
     policies,
     statusWrites,
     health,
-    follower,
+    changes,
     verifier,
     authenticator,
     async start() {
       await health.start();
-      await follower.start();
+      await changes.start();
       verifier.start();
     },
     drain() {
@@ -163,7 +164,7 @@ export function createCheckinGateway(
         draining = true;
         health.markStopping();
         registry.wakeAll('shutdown');
-        follower.close();
+        await changes.close();
         verifier.close();
         await statusWrites.close();
       })();

@@ -315,7 +315,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
     };
     const runCheck = () => {
       check().catch((err: unknown) => {
-        // A failed look-up must not end the poll: the feed follower will wake it again.
+        // A failed look-up must not end the poll: the change monitor will wake it again.
         deps.logger.warn({ err, 'fleet.agent.id': agentId }, 'checkin look-up failed');
       });
     };

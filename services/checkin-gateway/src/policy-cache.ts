@@ -19,9 +19,6 @@ export interface PreparedPolicy {
 /** A policy is read again for agents reporting a newer revision at most this often. */
 const REFRESH_INTERVAL_MS = 1_000;
 
-/** Reads of an announced revision before giving up to the next feed poll (about 2 s in all). */
-const ANNOUNCE_ATTEMPTS = 10;
-
 const OUTPUTS_MARKER = '"__fleet_outputs_with_agent_keys__"';
 
 /** The POLICY_CHANGE data for one agent: the prepared revision with its own output keys spliced in. */
@@ -68,23 +65,21 @@ export class PolicyCache {
     return this.load(policyId);
   }
 
+  /** The revision cached for a policy, if any. */
+  known(policyId: string): number | undefined {
+    return this.latest.get(policyId)?.revision;
+  }
+
   /**
-   * Called when a revision is announced; reads it only if it is newer than the cached one. The read
-   * starts after the announcement (a read already in flight may predate it), and is retried for a
-   * short, bounded time while the announced revision is not yet visible in the store.
+   * A revision read from the policy feed: prepared and cached unless a newer one is. Returns the
+   * policy's latest known revision.
    */
-  async announce(policyId: string, revision: number): Promise<PreparedPolicy | undefined> {
-    let known = this.latest.get(policyId);
-    if (known && known.revision >= revision) return known;
-    const inFlight = this.loading.get(policyId);
-    if (inFlight) await inFlight.catch(() => undefined);
-    for (let attempt = 0; attempt < ANNOUNCE_ATTEMPTS; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * attempt));
-      known = await this.load(policyId);
-      if (known && known.revision >= revision) return known;
-    }
-    this.logger.warn({ 'fleet.policy.id': policyId, revision }, 'announced policy revision not visible yet; will look again');
-    return known;
+  accept(doc: PolicyRevisionDoc): PreparedPolicy {
+    const known = this.latest.get(doc.policy_id);
+    if (known && known.revision >= doc.revision_idx) return known;
+    const prepared = preparePolicy(doc);
+    this.latest.set(doc.policy_id, prepared);
+    return prepared;
   }
 
   private load(policyId: string): Promise<PreparedPolicy | undefined> {
@@ -103,8 +98,7 @@ export class PolicyCache {
     const known = this.latest.get(policyId);
     // Stale or repeated revisions never replace a newer one.
     if (known && known.revision >= hit._source.revision_idx) return known;
-    const prepared = preparePolicy(hit._source);
-    this.latest.set(policyId, prepared);
+    const prepared = this.accept(hit._source);
     this.logger.debug({ 'fleet.policy.id': policyId, revision: prepared.revision }, 'policy revision prepared');
     return prepared;
   }
