@@ -1,8 +1,9 @@
 import type { NotificationBus } from '@fleet/notifications';
-import { agentKeyIds, DocumentNotFoundError, retiringKeyIds, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
+import { DocumentNotFoundError, retiringKeyIds, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
 import type { JobLogger } from './job-logger';
 import { expireAbandonedUploads } from './upload-cleanup';
-import { enqueueRevocation, type JobHandlers, type JobOutcome, type JobQueue } from './job-queue';
+import { revokeAgent } from './agent-revocation';
+import { type JobHandlers, type JobOutcome, type JobQueue } from './job-queue';
 
 export interface FleetJobDeps {
   store: FleetStore;
@@ -107,11 +108,7 @@ async function unenrollSilentAgent(deps: FleetJobDeps, agentId: string, before: 
     throw err;
   }
   if (!changed) return false;
-  // The document is written first, so a checkin racing the sweep never meets revoked keys on an
-  // active agent; the revocation is its own durable job (inline if the queue is down).
-  const keys = agentKeyIds(unenrolled);
-  await enqueueRevocation(deps.jobs, { api_key_ids: keys, agent_id: agentId, reason: 'unenroll-timeout' });
-  await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: keys });
+  const keys = await revokeAgent(deps, agentId, unenrolled, 'unenroll-timeout');
   deps.logger.info({ 'fleet.agent.id': agentId, revoked: keys.length }, 'silent agent unenrolled (unenroll_timeout)');
   return true;
 }

@@ -3,3 +3,4 @@ export * from './job-logger';
 export * from './bullmq-job-queue';
 export * from './in-process-job-queue';
 export * from './fleet-job-handlers';
+export * from './agent-revocation';

@@ -1,8 +1,8 @@
-import { enqueueRevocation, type JobQueue } from '@fleet/background-jobs';
-import type { AckEvent, AckResponse, AckResponseItem } from '@fleet/agent-protocol';
+import { revokeAgent, type JobQueue } from '@fleet/background-jobs';
+import { parsePolicyActionId, type AckEvent, type AckResponse, type AckResponseItem } from '@fleet/agent-protocol';
 import type { NotificationBus } from '@fleet/notifications';
 import { compareSemVer, parseSemVer, type ApiKeyAuthenticator, type Logger, type SemVer } from '@fleet/service-kit';
-import { agentKeyIds, retiringKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
+import { retiringKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
 import { STATUS_CODES } from 'node:http';
 
 export interface AckDeps {
@@ -99,16 +99,6 @@ export class ActionLookupCache {
 
 const item = (status: number): AckResponseItem => ({ status, message: STATUS_CODES[status] ?? '' });
 
-/** Parses `policy:<id>:<rev>` (and the legacy `policy:<id>:<rev>:<coord>`). */
-export function parsePolicyAckId(actionId: string): { policyId: string; revision: number } | undefined {
-  if (!actionId.startsWith('policy:')) return undefined;
-  const parts = actionId.split(':');
-  if (parts.length !== 3 && parts.length !== 4) return undefined;
-  const revision = Number(parts[2]);
-  if (!parts[1] || !Number.isInteger(revision)) return undefined;
-  return { policyId: parts[1], revision };
-}
-
 /**
  * Acknowledgements: one result per event, stored create-only as `<action_id>:<agent_id>` (a
  * repeat is a success), policy acks advance `policy_revision_idx`, successful UNENROLL acks
@@ -134,7 +124,7 @@ export async function handleAcks(
       items[index] = item(400);
       continue;
     }
-    const policy = parsePolicyAckId(event.action_id);
+    const policy = parsePolicyActionId(event.action_id);
     if (policy) {
       if (!event.error && policy.policyId === agent._source.policy_id && policy.revision > (policyAck?.revision ?? -1)) {
         policyAck = { revision: policy.revision };
@@ -256,9 +246,6 @@ export async function deactivateAgent(deps: Pick<AckDeps, 'store' | 'bus' | 'job
     unenrolled_at: now.toISOString(),
     updated_at: now.toISOString(),
   });
-  const keyIds = agentKeyIds(updated._source);
-  await enqueueRevocation(deps.jobs, { api_key_ids: keyIds, agent_id: agentId, reason: 'unenrolled' });
-  deps.authenticator.forget(keyIds);
-  await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: keyIds });
+  const keyIds = await revokeAgent({ ...deps, forget: (ids) => deps.authenticator.forget(ids) }, agentId, updated._source, 'unenrolled');
   deps.logger.info({ 'fleet.agent.id': agentId, keys: keyIds.length }, 'agent unenrolled; key revocation queued');
 }

@@ -4,5 +4,4 @@ export * from './long-poll-registry';
 export * from './policy-cache';
 export * from './status-write-buffer';
 export { grantedPollMs, unhealthyReason } from './checkin';
-export { parsePolicyAckId } from './acks';
 export * from './held-poll-verifier';

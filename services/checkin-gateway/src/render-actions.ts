@@ -1,4 +1,4 @@
-import { DELIVERABLE_ACTION_TYPES, type AgentAction, type JsonValue } from '@fleet/agent-protocol';
+import { DELIVERABLE_ACTION_TYPES, policyActionId, type AgentAction, type JsonValue } from '@fleet/agent-protocol';
 import type { ActionDoc, Hit } from '@fleet/store';
 import type { PreparedPolicy } from './policy-cache';
 
@@ -76,8 +76,6 @@ export function renderAction(hit: Hit<ActionDoc>, agentId: string): AgentAction 
   return action;
 }
 
-/** The POLICY_CHANGE action id: `policy:<policy_id>:<revision_idx>`. */
-export const policyActionId = (policyId: string, revision: number): string => `policy:${policyId}:${revision}`;
 
 /**
  * Serializes a checkin response. The policy body was serialized once per revision and is spliced

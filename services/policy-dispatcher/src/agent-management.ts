@@ -1,8 +1,7 @@
-import { enqueueRevocation, type JobQueue } from '@fleet/background-jobs';
+import { revokeAgent, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import { InputError, NotFoundError, parseSemVer } from '@fleet/service-kit';
 import {
-  agentKeyIds,
   deriveAgentStatus,
   newId,
   statusContexts,
@@ -118,9 +117,7 @@ export async function unenrollAgent(deps: AgentAdminDeps, id: string, revoke: bo
     unenrolled_reason: 'manual',
     updated_at: now.toISOString(),
   });
-  const keys = agentKeyIds(updated._source);
-  await enqueueRevocation(deps.jobs, { api_key_ids: keys, agent_id: id, reason: 'unenrolled' });
-  await deps.bus.publish({ kind: 'agent-revoked', agent_id: id, api_key_ids: keys });
+  await revokeAgent(deps, id, updated._source, 'unenrolled');
 }
 
 /** Moves an agent to another policy: the document first, then a POLICY_REASSIGN action. */

@@ -1,0 +1,24 @@
+import type { NotificationBus } from '@fleet/notifications';
+import { agentKeyIds, type AgentDoc } from '@fleet/store';
+import { enqueueRevocation, type JobQueue, type RevokeReason } from './job-queue';
+
+export interface AgentRevocationDeps {
+  jobs: Pick<JobQueue, 'enqueue'>;
+  bus: Pick<NotificationBus, 'publish'>;
+  /** This process's cache of verified keys, when it has one: forgotten at once. */
+  forget?: (apiKeyIds: string[]) => void;
+}
+
+/**
+ * Revokes a deactivated agent, the one way every path does it (an UNENROLL ack, a forced unenroll,
+ * the inactivity sweep): its document is already written inactive, so a checkin racing this never
+ * meets revoked keys on an active agent; then every key it holds is revoked by a durable job (run
+ * inline when the queue is down), and every gateway is told to end its open polls. Returns the keys.
+ */
+export async function revokeAgent(deps: AgentRevocationDeps, agentId: string, deactivated: AgentDoc, reason: RevokeReason): Promise<string[]> {
+  const keys = agentKeyIds(deactivated);
+  await enqueueRevocation(deps.jobs, { api_key_ids: keys, agent_id: agentId, reason });
+  deps.forget?.(keys);
+  await deps.bus.publish({ kind: 'agent-revoked', agent_id: agentId, api_key_ids: keys });
+  return keys;
+}
