@@ -1,6 +1,7 @@
 import type { ApiKeyInfo, CredentialStore } from '@fleet/store';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyCredentials } from './api-key-header';
+import { BoundedCache } from './bounded-cache';
 import { ApiKeyDisabledError, InvalidApiKeyError } from './errors';
 
 export interface AuthenticatorOptions {
@@ -14,7 +15,6 @@ interface Entry {
   info: ApiKeyInfo;
   /** SHA-256 of the secret that was verified: the cache never holds a secret. */
   digest: Buffer;
-  expiresAt: number;
 }
 
 const digestOf = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
@@ -25,23 +25,25 @@ const digestOf = (secret: string): Buffer => createHash('sha256').update(secret,
  * against the digest of the secret that was verified. Failed verifications are not cached.
  */
 export class ApiKeyAuthenticator {
-  private readonly cache = new Map<string, Entry>();
+  private readonly cache: BoundedCache<string, Entry>;
 
   constructor(
     private readonly credentials: CredentialStore,
-    private readonly opts: AuthenticatorOptions,
-  ) {}
+    opts: AuthenticatorOptions,
+  ) {
+    this.cache = new BoundedCache({ maxEntries: opts.maxEntries, ttlMs: opts.ttlMs });
+  }
 
   async authenticate(creds: ApiKeyCredentials): Promise<ApiKeyInfo> {
     const digest = digestOf(creds.secret);
     const cached = this.cache.get(creds.id);
     let info: ApiKeyInfo | undefined;
-    if (cached && cached.expiresAt > Date.now() && timingSafeEqual(cached.digest, digest)) {
+    if (cached && timingSafeEqual(cached.digest, digest)) {
       info = cached.info;
     } else {
       info = await this.credentials.verify(creds.id, creds.secret);
       if (!info) throw new InvalidApiKeyError();
-      this.remember(creds.id, { info, digest, expiresAt: Date.now() + this.opts.ttlMs });
+      this.cache.set(creds.id, { info, digest });
     }
     if (info.invalidated) throw new ApiKeyDisabledError();
     return info;
@@ -54,16 +56,6 @@ export class ApiKeyAuthenticator {
 
   /** Caches a key that was just issued, so its first request skips the store. */
   prime(info: ApiKeyInfo, secret: string): void {
-    this.remember(info.id, { info, digest: digestOf(secret), expiresAt: Date.now() + this.opts.ttlMs });
-  }
-
-  private remember(id: string, entry: Entry): void {
-    this.cache.delete(id);
-    this.cache.set(id, entry);
-    while (this.cache.size > this.opts.maxEntries) {
-      const oldest = this.cache.keys().next();
-      if (oldest.done) break;
-      this.cache.delete(oldest.value);
-    }
+    this.cache.set(info.id, { info, digest: digestOf(secret) });
   }
 }

@@ -6,6 +6,7 @@ export * from './api-key-header';
 export * from './api-key-authenticator';
 export * from './rate-limit';
 export * from './concurrency-gate';
+export * from './bounded-cache';
 export * from './http-middleware';
 export * from './http-server';
 export * from './lifecycle';

@@ -1,7 +1,7 @@
 import { revokeAgent, type JobQueue } from '@fleet/background-jobs';
 import { parsePolicyActionId, type AckEvent, type AckResponse, type AckResponseItem } from '@fleet/agent-protocol';
 import type { NotificationBus } from '@fleet/notifications';
-import { compareSemVer, parseSemVer, type ApiKeyAuthenticator, type Logger, type SemVer } from '@fleet/service-kit';
+import { BoundedCache, compareSemVer, parseSemVer, type ApiKeyAuthenticator, type Logger, type SemVer } from '@fleet/service-kit';
 import { retiringKeyIds, type ActionDoc, type ActionResultDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
 import { STATUS_CODES } from 'node:http';
 
@@ -31,7 +31,6 @@ interface CacheEntry {
   value: CachedAction;
   /** The agents the action's first document is addressed to. */
   agents: ReadonlySet<string>;
-  expiresAt: number;
 }
 
 const describeAction = (hit: Hit<ActionDoc>): CachedAction => {
@@ -55,45 +54,29 @@ const describeAction = (hit: Hit<ActionDoc>): CachedAction => {
  * by entries and by the agent ids they hold together.
  */
 export class ActionLookupCache {
-  private readonly entries = new Map<string, CacheEntry>();
-  private targets = 0;
+  private readonly entries: BoundedCache<string, CacheEntry>;
 
   constructor(
     private readonly store: FleetStore,
-    private readonly ttlMs = 300_000,
-    private readonly maxEntries = 10_000,
-    private readonly maxTargets = 200_000,
-  ) {}
+    ttlMs = 300_000,
+    maxEntries = 10_000,
+    maxTargets = 200_000,
+  ) {
+    this.entries = new BoundedCache({ maxEntries, ttlMs, maxWeight: maxTargets, weigh: (e) => e.agents.size });
+  }
 
   /** The action as addressed to `agentId`, or undefined when there is none (or not for this agent). */
   async find(actionId: string, agentId: string): Promise<CachedAction | undefined> {
-    const now = Date.now();
     let entry = this.entries.get(actionId);
-    if (!entry || entry.expiresAt <= now) {
+    if (!entry) {
       const first = await this.store.actions.findByActionId(actionId);
       if (!first) return undefined;
-      entry = { value: describeAction(first), agents: new Set(first._source.agents ?? []), expiresAt: now + this.ttlMs };
-      this.remember(actionId, entry);
+      entry = { value: describeAction(first), agents: new Set(first._source.agents ?? []) };
+      this.entries.set(actionId, entry);
     }
     if (entry.agents.has(agentId)) return entry.value;
     const own = await this.store.actions.findForAgent(actionId, agentId);
     return own ? describeAction(own) : undefined;
-  }
-
-  private remember(actionId: string, entry: CacheEntry): void {
-    const previous = this.entries.get(actionId);
-    if (previous) {
-      this.targets -= previous.agents.size;
-      this.entries.delete(actionId);
-    }
-    this.entries.set(actionId, entry);
-    this.targets += entry.agents.size;
-    while (this.entries.size > this.maxEntries || (this.targets > this.maxTargets && this.entries.size > 1)) {
-      const oldest = this.entries.entries().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value[0]);
-      this.targets -= oldest.value[1].agents.size;
-    }
   }
 }
 

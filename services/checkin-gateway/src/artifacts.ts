@@ -1,4 +1,4 @@
-import { ArtifactForbiddenError, ArtifactMismatchError, ArtifactThrottleError, NotFoundError, type Logger } from '@fleet/service-kit';
+import { ArtifactForbiddenError, ArtifactMismatchError, ArtifactThrottleError, BoundedCache, NotFoundError, type Logger } from '@fleet/service-kit';
 import type { AgentDoc, FleetStore } from '@fleet/store';
 import { createHash } from 'node:crypto';
 import type { ArtifactConfig } from './delivery-config';
@@ -51,8 +51,7 @@ const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).
  * dropped first, each entry for `cacheTtlMs`.
  */
 export class ArtifactFetcher {
-  private readonly cache = new Map<string, { bytes: Buffer; expiresAt: number }>();
-  private cachedBytes = 0;
+  private readonly cache: BoundedCache<string, Buffer>;
   private readonly inFlight = new Map<string, Promise<Buffer>>();
   /** Store reads started (for tests and metrics). */
   storeReads = 0;
@@ -61,29 +60,31 @@ export class ArtifactFetcher {
     private readonly store: FleetStore,
     private readonly config: ArtifactConfig,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.cache = new BoundedCache({
+      maxEntries: Number.MAX_SAFE_INTEGER,
+      ttlMs: config.cacheTtlMs,
+      maxWeight: config.cacheMaxBytes,
+      weigh: (bytes) => bytes.length,
+      now,
+    });
+  }
 
   get cacheBytes(): number {
-    return this.cachedBytes;
+    return this.cache.totalWeight;
   }
 
   async get(identifier: string, sha2: string): Promise<Buffer> {
     const key = `${identifier}\n${sha2}`;
     const cached = this.cache.get(key);
-    if (cached) {
-      this.drop(key);
-      if (cached.expiresAt > this.now()) {
-        this.remember(key, cached.bytes, cached.expiresAt);
-        return cached.bytes;
-      }
-    }
+    if (cached) return cached;
     const pending = this.inFlight.get(key);
     if (pending) return pending;
     if (this.config.maxParallelFetches > 0 && this.inFlight.size >= this.config.maxParallelFetches) throw new ArtifactThrottleError();
     const read = this.read(identifier, sha2).then(
       (bytes) => {
-        this.remember(key, bytes, this.now() + this.config.cacheTtlMs);
+        this.cache.set(key, bytes);
         return bytes;
       },
     ).finally(() => this.inFlight.delete(key));
@@ -106,24 +107,5 @@ export class ArtifactFetcher {
       throw new ArtifactMismatchError('mismatched sha256');
     }
     return bytes;
-  }
-
-  private remember(key: string, bytes: Buffer, expiresAt: number): void {
-    if (bytes.length > this.config.cacheMaxBytes) return;
-    this.drop(key);
-    while (this.cachedBytes + bytes.length > this.config.cacheMaxBytes) {
-      const oldest = this.cache.keys().next();
-      if (oldest.done) break;
-      this.drop(oldest.value);
-    }
-    this.cache.set(key, { bytes, expiresAt });
-    this.cachedBytes += bytes.length;
-  }
-
-  private drop(key: string): void {
-    const entry = this.cache.get(key);
-    if (!entry) return;
-    this.cache.delete(key);
-    this.cachedBytes -= entry.bytes.length;
   }
 }

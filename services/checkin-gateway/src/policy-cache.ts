@@ -1,4 +1,4 @@
-import type { Logger } from '@fleet/service-kit';
+import { BoundedCache, type Logger } from '@fleet/service-kit';
 import type { FleetStore, JsonObject, PolicyRevisionDoc } from '@fleet/store';
 import { elasticsearchOutputs, type ElasticsearchOutput } from './output-keys';
 
@@ -38,7 +38,8 @@ export function policyDataWithKeys(prepared: PreparedPolicy, keys: Record<string
 export class PolicyCache {
   private readonly latest = new Map<string, PreparedPolicy>();
   private readonly loading = new Map<string, Promise<PreparedPolicy | undefined>>();
-  private readonly refreshedAt = new Map<string, number>();
+  /** Policies read again for a newer reported revision in the last interval. */
+  private readonly refreshed = new BoundedCache<string, true>({ maxEntries: 10_000, ttlMs: REFRESH_INTERVAL_MS });
   storeReads = 0;
 
   constructor(
@@ -58,10 +59,8 @@ export class PolicyCache {
    * back to an agent that runs a newer one; a report of a revision that does not exist costs no more.
    */
   async refresh(policyId: string): Promise<PreparedPolicy | undefined> {
-    const now = Date.now();
-    if (now - (this.refreshedAt.get(policyId) ?? 0) < REFRESH_INTERVAL_MS) return this.get(policyId);
-    this.refreshedAt.set(policyId, now);
-    if (this.refreshedAt.size > 10_000) this.refreshedAt.clear();
+    if (this.refreshed.get(policyId)) return this.get(policyId);
+    this.refreshed.set(policyId, true);
     return this.load(policyId);
   }
 
