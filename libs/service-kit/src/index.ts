@@ -13,7 +13,6 @@ export * from './lifecycle';
 export * from './trust-proxy';
 export * from './validation';
 export * from './service-app';
-export * from './run-service';
 export * from './health-monitor';
 export * from './metrics';
 export * from './secret-strength';

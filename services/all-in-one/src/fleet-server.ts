@@ -8,11 +8,11 @@ import {
   Lifecycle,
   notFound,
   probeRoutes,
-  openProcessResources,
   replicaName,
   startHttpServer,
   type Logger,
 } from '@fleet/service-kit';
+import { openProcessResources } from '@fleet/runtime';
 import { StoreUnavailableError, type FleetStore } from '@fleet/store';
 import { dirname, resolve } from 'node:path';
 import type { AllInOneConfig } from './all-in-one-config';

@@ -1,4 +1,4 @@
-import { runService } from '@fleet/service-kit';
+import { runService } from '@fleet/runtime';
 import { createCheckinGateway } from './checkin-gateway-service';
 import { checkinGatewayServiceSchema } from './gateway-config';
 

@@ -1,4 +1,4 @@
-import { runService } from '@fleet/service-kit';
+import { runService } from '@fleet/runtime';
 import { enrollmentServiceSchema } from './enrollment-config';
 import { createEnrollmentService } from './enrollment-service';
 

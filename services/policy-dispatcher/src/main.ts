@@ -1,4 +1,4 @@
-import { runService } from '@fleet/service-kit';
+import { runService } from '@fleet/runtime';
 import { dirname, resolve } from 'node:path';
 import { resolveAdminToken } from './admin-token';
 import { bootstrapFleet } from './bootstrap';

@@ -1,12 +1,21 @@
 import type convict from 'convict';
 import type { Express } from 'express';
-import { loadConfig, type BaseServiceConfig } from './config';
-import { probeRoutes } from './health-monitor';
-import { errorHandler, notFound } from './http-middleware';
-import { startHttpServer } from './http-server';
-import { Lifecycle } from './lifecycle';
-import { createLogger, type Logger } from './logger';
-import { createServiceApp, loadConfigOrExit, openProcessResources, replicaName, runMain, type ProcessResources } from './service-app';
+import {
+  createLogger,
+  createServiceApp,
+  errorHandler,
+  Lifecycle,
+  loadConfig,
+  loadConfigOrExit,
+  notFound,
+  probeRoutes,
+  replicaName,
+  runMain,
+  startHttpServer,
+  type BaseServiceConfig,
+  type Logger,
+} from '@fleet/service-kit';
+import { openProcessResources, type ProcessResources } from './process-resources';
 
 export interface ServiceContext<T> extends ProcessResources {
   config: Readonly<T>;

@@ -1,0 +1,2 @@
+export * from './process-resources';
+export * from './run-service';
