@@ -47,8 +47,6 @@ export interface FleetStore {
   readonly audit: AuditStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
-  /** Registers a listener called after local writes to a watched collection; returns an unsubscribe. */
-  onLocalWrite(listener: (collection: WatchedCollection) => void): () => void;
   /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */
   pendingWrites(): number;
   /** Registers a listener for every grouped write sent to the backend (metrics); returns an unsubscribe. */

@@ -24,7 +24,6 @@ import type {
   Hit,
   JsonObject,
   PolicyRevisionDoc,
-  WatchedCollection,
 } from '@fleet/store';
 import { defineDeliveryContract } from './delivery-contract';
 import { defineUploadStoreContract } from './upload-store-contract';
@@ -126,14 +125,6 @@ async function rejectsWith<E extends Error>(promise: Promise<unknown>, type: Err
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) expect.fail(`condition not met within ${timeoutMs} ms`);
-    await sleep(5);
-  }
-}
 
 const ids = <T>(hits: Hit<T>[]): string[] => hits.map((h) => h._id);
 const seqs = <T>(hits: Hit<T>[]): number[] => hits.map((h) => h._seq_no);
@@ -925,56 +916,6 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(await store.agentPolicies.get('ap-1')).to.equal(undefined);
         expect(await store.agentPolicies.delete('ap-1')).to.equal(false);
         expect((await store.agentPolicies.list({ page: 1, perPage: 10 })).total).to.equal(1);
-      });
-    });
-
-    // ---- local write notifications ----------------------------------------------------------
-
-    describe('onLocalWrite', function () {
-      it('When a policy revision or an action is created, then listeners are called asynchronously with the collection', async function () {
-        const calls: WatchedCollection[] = [];
-        store.onLocalWrite((collection) => calls.push(collection));
-
-        const policyWrite = store.policies.create(policyDoc('policy-1', 1));
-        expect(calls, 'called synchronously').to.deep.equal([]);
-        await policyWrite;
-        await waitFor(() => calls.length >= 1);
-        expect(calls).to.deep.equal(['policies']);
-
-        const actionWrite = store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)));
-        expect(calls).to.deep.equal(['policies']);
-        await actionWrite;
-        await waitFor(() => calls.length >= 2);
-        expect(calls).to.deep.equal(['policies', 'actions']);
-      });
-
-      it('When a listener unsubscribes, then it is no longer called while other listeners still are', async function () {
-        const removed: WatchedCollection[] = [];
-        const kept: WatchedCollection[] = [];
-        const unsubscribe = store.onLocalWrite((c) => removed.push(c));
-        store.onLocalWrite((c) => kept.push(c));
-
-        await store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)));
-        await waitFor(() => removed.length === 1 && kept.length === 1);
-        unsubscribe();
-        await store.policies.create(policyDoc('policy-1', 1));
-        await store.actions.create(actionDoc('act-2', ['agent-a'], at(HOUR)));
-        await waitFor(() => kept.length === 3);
-        await tick();
-        expect(kept).to.deep.equal(['actions', 'policies', 'actions']);
-        expect(removed).to.deep.equal(['actions']);
-      });
-
-      it('When agents are written or a write fails, then no listener is called', async function () {
-        const calls: WatchedCollection[] = [];
-        store.onLocalWrite((c) => calls.push(c));
-        await store.agents.create('agent-1', agentDoc());
-        await store.agents.update('agent-1', { tags: ['x'] });
-        await store.actions.create(actionDoc('act-1', ['agent-a'], at(HOUR)), 'doc-1');
-        await waitFor(() => calls.length === 1);
-        await rejectsWith(store.actions.create(actionDoc('act-2', ['agent-a']), 'doc-1'), DocumentConflictError);
-        await sleep(20);
-        expect(calls).to.deep.equal(['actions']);
       });
     });
 

@@ -15,9 +15,12 @@ import {
 } from '@fleet/store';
 import { getAgentPolicy } from './agent-policies';
 import type { AgentFilter } from './agent-kuery';
+import type { ChangeSignal } from './change-dispatcher';
 
 export interface AgentAdminDeps {
   store: FleetStore;
+  /** Told of every action written, so the change monitor reads it at once. */
+  changes: ChangeSignal;
   bus: NotificationBus;
   jobs: Pick<JobQueue, 'enqueue'>;
   actionExpirationDays: number;
@@ -94,7 +97,9 @@ export async function createAction(deps: AgentAdminDeps, agentIds: string[], act
     ...(action.start_time ? { start_time: action.start_time } : {}),
     ...(action.rollout_duration_seconds ? { rollout_duration_seconds: action.rollout_duration_seconds } : {}),
   };
-  return deps.store.actions.create(doc);
+  const created = await deps.store.actions.create(doc);
+  deps.changes.wrote('actions');
+  return created;
 }
 
 /**

@@ -1,11 +1,14 @@
 import { ConflictError, InputError, NotFoundError } from '@fleet/service-kit';
 import { newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy, type JsonObject } from '@fleet/store';
+import type { ChangeSignal } from './change-dispatcher';
 import type { FleetDefaultsConfig } from './dispatcher-config';
 import type { KeyedMutex } from './keyed-mutex';
 import { policyRevisionDoc, renderFullAgentPolicy } from './policy-renderer';
 
 export interface PolicyDeps {
   store: FleetStore;
+  /** Told of every revision written, so the change monitor reads it at once. */
+  changes: ChangeSignal;
   defaults: FleetDefaultsConfig;
   mutex: KeyedMutex;
   now?: () => Date;
@@ -67,6 +70,7 @@ export async function createAgentPolicy(deps: PolicyDeps, input: AgentPolicyInpu
     };
     await deps.store.agentPolicies.create(record);
     await deps.store.policies.create(policyRevisionDoc(record, deps.defaults, now));
+    deps.changes.wrote('policies');
     return record;
   });
 }
@@ -92,6 +96,7 @@ export async function updateAgentPolicy(deps: PolicyDeps, id: string, input: Age
     };
     // The revision document goes first: if it fails, the record still names the last revision agents can get.
     await deps.store.policies.create(policyRevisionDoc(next, deps.defaults, now));
+    deps.changes.wrote('policies');
     await deps.store.agentPolicies.put(next);
     return next;
   });

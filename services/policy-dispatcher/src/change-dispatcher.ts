@@ -4,25 +4,33 @@ import type { ActionDoc, FleetStore, PolicyRevisionDoc, WatchedCollection } from
 import { activeContext, inSpan, SpanKind, type Context } from '@fleet/telemetry';
 
 /**
+ * What a write tells the change monitor: which feed to read now. Domain functions call it after they
+ * write a policy revision or an action, so a change travels one way (write, detection, notification,
+ * delivery) and the store never calls back up. The write's trace goes along.
+ */
+export interface ChangeSignal {
+  wrote(collection: WatchedCollection): void;
+}
+
+/**
  * The publishing side of the change monitor: what the policy and action feeds show is announced to
  * every gateway. A revision no newer than one already announced is skipped; several revisions of a
  * policy read together are announced once, as the latest. A position moves only after its
  * announcements were published, so a failure is read again, never skipped.
  *
- * Tracing: a write made by this process (a management API request) asks for a read; what that read
+ * Tracing: a write made by this process (a management API request) asks for a read (`wrote`); what that read
  * finds is announced in a producer span continuing the trace of the latest such write, and the
  * notification carries that span's traceparent to every gateway.
  */
-export class ChangeDispatcher {
+export class ChangeDispatcher implements ChangeSignal {
   readonly monitor: ChangeMonitor<PolicyRevisionDoc, ActionDoc>;
   private readonly announced = new Map<string, number>();
-  private unsubscribe: (() => void) | undefined;
   /** Trace context of the latest local write to each feed not yet covered by a read. */
   private readonly writeContexts = new Map<WatchedCollection, Context>();
   published = 0;
 
   constructor(
-    private readonly store: FleetStore,
+    store: FleetStore,
     private readonly bus: NotificationBus,
     private readonly logger: Logger,
     pollIntervalMs: number,
@@ -35,13 +43,15 @@ export class ChangeDispatcher {
     );
   }
 
-  async start(): Promise<void> {
-    await this.monitor.start();
-    this.unsubscribe = this.store.onLocalWrite((collection) => {
-      this.writeContexts.set(collection, activeContext());
-      const cursor = collection === 'policies' ? this.monitor.policies : this.monitor.actions;
-      cursor.read().catch((err: unknown) => this.logger.warn({ err }, 'change dispatch read failed; will retry'));
-    });
+  start(): Promise<void> {
+    return this.monitor.start();
+  }
+
+  /** A write of this process landed in `collection`: read that feed now, in the write's trace. */
+  wrote(collection: WatchedCollection): void {
+    this.writeContexts.set(collection, activeContext());
+    const cursor = collection === 'policies' ? this.monitor.policies : this.monitor.actions;
+    cursor.read().catch((err: unknown) => this.logger.warn({ err }, 'change dispatch read failed; will retry'));
   }
 
   /** Reads both feeds now. Resolves when they are caught up (failures are logged and retried). */
@@ -49,15 +59,14 @@ export class ChangeDispatcher {
     return this.monitor.poll();
   }
 
-  async close(): Promise<void> {
-    this.unsubscribe?.();
-    await this.monitor.close();
+  close(): Promise<void> {
+    return this.monitor.close();
   }
 
   /**
    * The trace of the write a change comes from, taken once the feed has been read (not when the read
    * started): a timer's read can find a write that landed while it ran, and that write has reported
-   * itself (onLocalWrite) by the time it is visible.
+   * itself (`wrote`) by the time it is visible.
    */
   private takeWriteContext(collection: WatchedCollection): Context | undefined {
     const parent = this.writeContexts.get(collection);

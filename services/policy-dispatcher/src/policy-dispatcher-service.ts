@@ -46,9 +46,10 @@ export function createPolicyDispatcher(
     sweepBatchSize: config.dispatch.inactiveSweepBatch,
     uploadExpiryMs: config.uploads.expiryMs,
   });
-  const policyDeps: PolicyDeps = { store: deps.store, defaults: config.fleet, mutex: new KeyedMutex() };
+  const policyDeps: PolicyDeps = { store: deps.store, changes: dispatcher, defaults: config.fleet, mutex: new KeyedMutex() };
   const agents: AgentAdminDeps = {
     store: deps.store,
+    changes: dispatcher,
     bus: deps.bus,
     jobs: deps.jobs,
     actionExpirationDays: config.fleet.actionExpirationDays,

@@ -105,7 +105,6 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly bulker: EsBulker;
   private policyFeed: SeqNoFeed;
   private actionFeed: SeqNoFeed;
-  private readonly listeners = new Set<(c: WatchedCollection) => void>();
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly opts: ElasticsearchStoreOptions) {
@@ -199,11 +198,6 @@ export class ElasticsearchFleetStore implements FleetStore {
     await call(() => this.client.cluster.health({ timeout: '5s' }));
   }
 
-  onLocalWrite(listener: (c: WatchedCollection) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   pendingWrites(): number {
     return this.bulker.pendingOps;
   }
@@ -215,16 +209,15 @@ export class ElasticsearchFleetStore implements FleetStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.initTimer);
-      this.listeners.clear();
       await this.bulker.close();
       await this.client.close();
     })();
     return this.closing;
   }
 
+  /** A write of this process: the feed checks its checkpoint again on the next read. */
   private wrote(collection: WatchedCollection): void {
     (collection === 'policies' ? this.policyFeed : this.actionFeed).touched();
-    for (const l of this.listeners) queueMicrotask(() => l(collection));
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {

@@ -33,7 +33,6 @@ import type {
   PolicyRevisionStore,
   ResultOutcome,
   StoreIdentity,
-  WatchedCollection,
 } from '../store-port';
 import { MIGRATIONS } from './sqlite-schema';
 import { createSqliteDeliveryStores } from './sqlite-delivery';
@@ -111,7 +110,6 @@ export class SqliteFleetStore implements FleetStore {
   private readonly probeRead: Database.Statement;
   private readonly spaceCheck: (() => void) | undefined;
   private readonly probeWrite: Database.Statement;
-  private readonly listeners = new Set<(c: WatchedCollection) => void>();
   private closed = false;
   private readonly nextSeqStmt: Database.Statement<[string], { value: number }>;
 
@@ -173,11 +171,6 @@ export class SqliteFleetStore implements FleetStore {
     });
   }
 
-  onLocalWrite(listener: (c: WatchedCollection) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   /** Writes are synchronous transactions: nothing is ever pending. */
   pendingWrites(): number {
     return 0;
@@ -191,7 +184,6 @@ export class SqliteFleetStore implements FleetStore {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      this.listeners.clear();
       this.db.close();
     }
     return Promise.resolve();
@@ -211,12 +203,6 @@ export class SqliteFleetStore implements FleetStore {
     const row = this.nextSeqStmt.get(name);
     if (!row) throw new Error(`unknown sequence ${name}`);
     return row.value;
-  }
-
-  private wrote(collection: WatchedCollection): void {
-    for (const listener of this.listeners) {
-      queueMicrotask(() => listener(collection));
-    }
   }
 
   private guard<T>(fn: () => T): Promise<T> {
@@ -434,7 +420,6 @@ export class SqliteFleetStore implements FleetStore {
           insert.run(id, seq, doc.policy_id, doc.revision_idx, JSON.stringify(doc));
           return { _id: id, _seq_no: seq, _source: doc };
         }).immediate();
-        this.wrote('policies');
         return hit;
       }),
       latest: (policyId) => this.guard(() => {
@@ -486,7 +471,6 @@ export class SqliteFleetStore implements FleetStore {
           for (const agentId of doc.agents ?? []) insertTarget.run(agentId, seq);
           return { _id: docId, _seq_no: seq, _source: doc };
         }).immediate();
-        this.wrote('actions');
         return hit;
       }),
       get: (docId) => this.guard(() => {
