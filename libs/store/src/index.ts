@@ -17,3 +17,4 @@ export {
 export type { ElasticsearchConnection } from './elasticsearch/es-client';
 export * from './status-context';
 export * from './action-secrets';
+export { FreshCall } from './fresh-call';

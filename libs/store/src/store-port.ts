@@ -100,9 +100,18 @@ export interface BulkUpdate<T> {
 /** `rejected`: the backend refused the item for good (e.g. a mapping conflict); it is not retried. */
 export type BulkItemOutcome = 'updated' | 'not_found' | 'rejected';
 
+/**
+ * `searchable: false`: the writer reads the document back by id only (a realtime read), so the
+ * backend may answer before searches see it. Elasticsearch then writes through the bulk writer,
+ * without a refresh; the default waits until searches see the write.
+ */
+export interface CreateOptions {
+  searchable?: boolean;
+}
+
 export interface AgentStore {
   get(id: string): Promise<Hit<AgentDoc> | undefined>;
-  create(id: string, doc: AgentDoc): Promise<Hit<AgentDoc>>;
+  create(id: string, doc: AgentDoc, opts?: CreateOptions): Promise<Hit<AgentDoc>>;
   update(id: string, fields: Partial<AgentDoc>): Promise<Hit<AgentDoc>>;
   /**
    * Read-modify-write with optimistic concurrency (`retry_on_conflict` semantics): `change` sees the

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { adminDelete, openTestStore, wipeFleetIndices } from './support/elasticsearch-env';
+import { ElasticsearchFleetStore } from '@fleet/store';
+import { adminDelete, adminGet, openTestStore, testConnection, wipeFleetIndices } from './support/elasticsearch-env';
+import { agentDoc } from './store-contract';
 import { defineStoreContract } from './store-contract';
 
 defineStoreContract('elasticsearch', async () => {
@@ -60,6 +62,27 @@ describe('ElasticsearchFleetStore specifics', function () {
       expect(pending.map((p) => p._id)).to.deep.equal([hit._id]);
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('When agents are created with searchable: false, then they go through the bulk writer in shared batches, without waiting for its flush interval or a single-document create', async () => {
+    type Routes = { nodes: Record<string, { http: { routes?: Record<string, { requests: { count: number } }> } }> };
+    const requests = async (route: string): Promise<number> => {
+      const stats = await adminGet<Routes>('/_nodes/stats/http?filter_path=nodes.*.http.routes');
+      return Object.values(stats.nodes).reduce((n, node) => n + (node.http.routes?.[route]?.requests.count ?? 0), 0);
+    };
+    const store = await ElasticsearchFleetStore.open({ ...testConnection(), bulker: { flushIntervalMs: 20_000 } });
+    try {
+      const createsBefore = await requests('/{index}/_create/{id}');
+      const started = Date.now();
+      const created = await Promise.all(Array.from({ length: 10 }, (_, i) => store.agents.create(`quick-${i}`, agentDoc({ access_api_key_id: `k-${i}` }), { searchable: false })));
+      expect(Date.now() - started).to.be.below(5_000);
+      expect(new Set(created.map((c) => c._seq_no)).size).to.equal(10);
+      expect(store.bulker.batches).to.be.within(1, 2);
+      expect(await requests('/{index}/_create/{id}')).to.equal(createsBefore);
+      for (let i = 0; i < 10; i++) expect((await store.agents.get(`quick-${i}`))?._source.access_api_key_id).to.equal(`k-${i}`);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -188,6 +188,28 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect((await store.agents.get('agent-1'))?._source.tags).to.deep.equal(['first']);
       });
 
+      it('When an agent is created with searchable: false, then a get by id sees it at once, an enrollment-id lookup finds it, and a duplicate conflicts', async function () {
+        const doc = agentDoc({ enrollment_id: 'enr-quick' });
+        const created = await store.agents.create('agent-quick', doc, { searchable: false });
+        expect(created._source).to.deep.equal(doc);
+        expect(await store.agents.get('agent-quick')).to.deep.equal({ _id: 'agent-quick', _seq_no: created._seq_no, _source: doc });
+        expect((await store.agents.findByEnrollmentId('enr-quick'))?._id).to.equal('agent-quick');
+        const err = await rejectsWith(store.agents.create('agent-quick', agentDoc({ tags: ['second'] }), { searchable: false }), DocumentConflictError);
+        expect(err.id).to.equal('agent-quick');
+        expect((await store.agents.get('agent-quick'))?._source.tags).to.deep.equal([]);
+      });
+
+      it('When 20 agents are created concurrently and two of them share an id, then exactly one of that pair conflicts and every other create lands with its own _seq_no', async function () {
+        const ids = [...Array.from({ length: 19 }, (_, i) => `burst-${i}`), 'burst-0'];
+        const outcomes = await Promise.allSettled(ids.map((id, i) => store.agents.create(id, agentDoc({ tags: [`t${i}`] }), { searchable: i % 2 === 0 ? false : undefined })));
+        const failed = outcomes.filter((o) => o.status === 'rejected');
+        expect(failed).to.have.length(1);
+        expect((failed[0] as PromiseRejectedResult).reason).to.be.instanceOf(DocumentConflictError);
+        const seqNos = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value._seq_no] : []));
+        expect(new Set(seqNos).size).to.equal(19);
+        for (let i = 0; i < 19; i++) expect(await store.agents.get(`burst-${i}`), `burst-${i}`).to.not.equal(undefined);
+      });
+
       it('When a missing agent is updated or mutated, then it fails with DocumentNotFoundError and nothing is created', async function () {
         const err = await rejectsWith(store.agents.update('missing', { tags: ['x'] }), DocumentNotFoundError);
         expect(err.id).to.equal('missing');
@@ -858,6 +880,17 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(await store.credentials.verify('no-such-key', key.secret)).to.equal(undefined);
         expect((await store.credentials.get(key.id))?.id).to.equal(key.id);
         expect(await store.credentials.get('no-such-key')).to.equal(undefined);
+      });
+
+      it('When 12 API keys are created concurrently, then each has its own id and secret and verifies with its own secret only', async function () {
+        const keys = await Promise.all(Array.from({ length: 12 }, (_, i) => store.credentials.create(request(`burst-${i}`))));
+        expect(new Set(keys.map((k) => k.id)).size).to.equal(12);
+        expect(new Set(keys.map((k) => k.secret)).size).to.equal(12);
+        for (const [i, key] of keys.entries()) {
+          expect((await store.credentials.verify(key.id, key.secret))?.name).to.equal(`burst-${i}`);
+          const other = keys[(i + 1) % keys.length];
+          expect(await store.credentials.verify(key.id, other?.secret ?? '')).to.equal(undefined);
+        }
       });
 
       it('When API keys are invalidated, then only the ids that were valid are returned and verify flags them', async function () {

@@ -11,6 +11,7 @@ import {
 } from '@fleet/service-kit';
 import {
   DocumentConflictError,
+  FreshCall,
   hashReplaceToken,
   isoSeconds,
   newId,
@@ -18,6 +19,7 @@ import {
   type AgentDoc,
   type EnrollmentApiKeyDoc,
   type FleetStore,
+  type Hit,
   type JsonObject,
   type Pbkdf2Options,
 } from '@fleet/store';
@@ -33,17 +35,31 @@ export interface EnrollDeps {
   pbkdf2: Pbkdf2Options;
   /** Bounds the replace-token hashes running on libuv's threadpool (429 when saturated). */
   kdfGate: ConcurrencyGate;
+  /** Store reads shared by concurrent enrollments (each still sees a read begun after it asked). */
+  reads?: EnrollReads;
   now?: () => Date;
 }
 
+/**
+ * An enrollment storm presents one enrollment key and starts every agent's action cursor at the
+ * same checkpoint: concurrent requests share those reads instead of each making its own.
+ */
+export interface EnrollReads {
+  keys: FreshCall<Hit<EnrollmentApiKeyDoc> | undefined>;
+  checkpoint: FreshCall<number>;
+}
+
+export const createEnrollReads = (): EnrollReads => ({ keys: new FreshCall(), checkpoint: new FreshCall() });
+
 /** Resolves an enrollment token to its active `.fleet-enrollment-api-keys` document. */
 export async function authenticateEnrollmentKey(
-  deps: Pick<EnrollDeps, 'store' | 'authenticator' | 'now'>,
+  deps: Pick<EnrollDeps, 'store' | 'authenticator' | 'reads' | 'now'>,
   creds: ApiKeyCredentials,
 ): Promise<EnrollmentApiKeyDoc> {
   await deps.authenticator.authenticate(creds);
   // Only keys recorded in .fleet-enrollment-api-keys enroll (Kibana's keys too, whatever their metadata).
-  const hit = await deps.store.enrollmentKeys.findActiveByApiKeyId(creds.id);
+  const find = () => deps.store.enrollmentKeys.findActiveByApiKeyId(creds.id);
+  const hit = await (deps.reads ? deps.reads.keys.run(creds.id, find) : find());
   if (!hit) throw new InvalidApiKeyError();
   const now = (deps.now ?? (() => new Date()))();
   if (hit._source.expire_at && Date.parse(hit._source.expire_at) <= now.getTime()) throw new InvalidApiKeyError();
@@ -95,7 +111,8 @@ export async function enrollAgent(
   // The enrollment's action cursor starts at the current checkpoint: an agent (new, or again under
   // an id that was unenrolled or replaced) gets only actions created after it enrolled, never the
   // ones addressed to that id before (the reference starts at -1 and so replays them).
-  const actionFloor = await store.actions.checkpoint();
+  const checkpoint = () => store.actions.checkpoint();
+  const actionFloor = await (deps.reads ? deps.reads.checkpoint.run('actions', checkpoint) : checkpoint());
   const localMetadata = withAgentId(request.metadata.local, agentId);
   const tags = [...new Set(request.metadata.tags ?? [])].sort();
   const token = request.replace_token;
@@ -149,7 +166,8 @@ export async function enrollAgent(
         ...(request.enrollment_id ? { enrollment_id: request.enrollment_id } : {}),
         ...(replaceTokenHash ? { replace_token: replaceTokenHash } : {}),
       };
-      await store.agents.create(agentId, doc);
+      // Read back by id only (the first checkin's realtime GET): no wait for searchability.
+      await store.agents.create(agentId, doc, { searchable: false });
     }
   } catch (err) {
     await enqueueRevocation(deps.jobs, { api_key_ids: [key.id], agent_id: agentId, reason: 'enrollment-failed' });

@@ -20,7 +20,7 @@ import {
 import { Router } from 'express';
 import { z } from 'zod';
 import type { EnrollConfig } from './enrollment-config';
-import { authenticateEnrollmentKey, enrollAgent, type EnrollDeps } from './enroll-agent';
+import { authenticateEnrollmentKey, createEnrollReads, enrollAgent, type EnrollDeps } from './enroll-agent';
 
 
 /**
@@ -44,7 +44,8 @@ const enrollBody = z.object({
 });
 
 /** `POST /api/fleet/agents/enroll`: limits, then the key, then the request shape, then the domain. */
-export function createEnrollRouter(deps: EnrollDeps, config: EnrollConfig, serverVersion: string, outcomes?: OutcomeCounter): Router {
+export function createEnrollRouter(given: EnrollDeps, config: EnrollConfig, serverVersion: string, outcomes?: OutcomeCounter): Router {
+  const deps: EnrollDeps = { reads: createEnrollReads(), ...given };
   const router = Router();
   const limiter = new RouteLimiter(config.limit);
   const version = parseSemVer(serverVersion) ?? { major: 9, minor: 6, patch: 0 };

@@ -58,6 +58,9 @@ export class EsBulker {
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Batches being written now, and whether an urgent op waits for the next one. */
+  private inFlight = 0;
+  private urgentWaiting = false;
   private readonly listeners = new Set<BulkWriteListener>();
   batches = 0;
 
@@ -80,7 +83,12 @@ export class EsBulker {
     for (const l of this.listeners) l({ seconds, operations, ok });
   }
 
-  submit(ops: BulkOp[]): Promise<BulkResult[]> {
+  /**
+   * Queues `ops`; resolves with each op's result once its batch is written. `urgent` (a request
+   * waits on it): the batch leaves at once when none is in flight, else right after the one in
+   * flight ends, so concurrent urgent writes share batches without the flush interval's wait.
+   */
+  submit(ops: BulkOp[], opts: { urgent?: boolean } = {}): Promise<BulkResult[]> {
     if (ops.length === 0) return Promise.resolve([]);
     if (this.closed) return Promise.reject(new StoreOverloadedError('bulker is closed'));
     if (this.pending + ops.length > this.opts.maxPendingOps) {
@@ -102,7 +110,8 @@ export class EsBulker {
         this.queue.push({ op, lines, resolve, reject });
       });
     });
-    if (this.queue.length >= this.opts.maxBatchOps) this.flushSoon(0);
+    if (this.queue.length >= this.opts.maxBatchOps || (opts.urgent && this.inFlight === 0)) this.flushSoon(0);
+    else if (opts.urgent) this.urgentWaiting = true;
     else this.flushSoon(this.opts.flushIntervalMs);
     return Promise.all(results);
   }
@@ -133,6 +142,17 @@ export class EsBulker {
     const batch = this.queue.splice(0, this.opts.maxBatchOps);
     if (!batch.length) return;
     this.batches += 1;
+    this.urgentWaiting = false;
+    this.inFlight += 1;
+    try {
+      await this.writeBatch(batch);
+    } finally {
+      this.inFlight -= 1;
+      if (this.urgentWaiting && this.queue.length) this.flushSoon(0);
+    }
+  }
+
+  private async writeBatch(batch: Waiting[]): Promise<void> {
     let todo = batch;
     for (let attempt = 0; todo.length; attempt++) {
       const retry: Waiting[] = [];

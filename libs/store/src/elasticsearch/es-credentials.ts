@@ -135,7 +135,7 @@ export class BuiltinEsCredentials implements CredentialStore {
 
   async create(request: CreateApiKeyRequest): Promise<IssuedApiKey> {
     const { record: rec, ...key } = issueBuiltinApiKey(request.name, request.metadata);
-    await call(() => this.client.create({ index: this.index, id: rec.id, document: { id: rec.id, invalidated: false, doc: rec }, refresh: 'wait_for' }));
+    await call(() => this.client.create({ index: this.index, id: rec.id, document: { id: rec.id, invalidated: false, doc: rec }, refresh: false }));
     return { ...apiKeyInfo(rec), secret: key.secret, token: key.token };
   }
 

@@ -37,6 +37,7 @@ import { call, createClient, errorType, statusOf, translate, type ElasticsearchC
 import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
+import { FreshCall } from '../fresh-call';
 import { createEsDeliveryStores } from './es-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
@@ -105,6 +106,8 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly bulker: EsBulker;
   private policyFeed: SeqNoFeed;
   private actionFeed: SeqNoFeed;
+  /** Refreshes of `.fleet-agents` shared by concurrent enrollment-id lookups. */
+  private readonly agentRefresh = new FreshCall<unknown>();
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly opts: ElasticsearchStoreOptions) {
@@ -277,6 +280,19 @@ export class ElasticsearchFleetStore implements FleetStore {
     }
   }
 
+  /**
+   * A create through the bulk writer, sent at once (or right after the batch in flight), without a
+   * refresh: visible to a realtime GET by id when it resolves, to searches after the next refresh.
+   */
+  private async createBulked<T extends object>(index: string, id: string, doc: T, collection: string): Promise<Hit<T>> {
+    const [res] = await this.bulker.submit([{ action: 'create', index, id, doc }], { urgent: true });
+    const status = res?.status ?? 500;
+    if (status === 409) throw new DocumentConflictError(collection, id);
+    if (status === 429 || status >= 500) throw new StoreUnavailableError(`${collection} create failed: ${status} ${res?.errorType ?? ''}`);
+    if (status >= 300) throw new Error(`${collection} create refused: ${status} ${res?.errorType ?? ''}`);
+    return { _id: id, _seq_no: res?.seqNo ?? -1, _source: doc };
+  }
+
   private async deleteDoc(index: string, id: string): Promise<boolean> {
     try {
       await this.client.delete({ index, id, refresh: true });
@@ -379,7 +395,8 @@ export class ElasticsearchFleetStore implements FleetStore {
     const name = '.fleet-agents';
     return {
       get: (id) => this.guard(() => this.getDoc<AgentDoc>(index, id)),
-      create: (id, doc) => this.guard(() => this.createDoc(index, id, doc, name)),
+      create: (id, doc, opts) =>
+        this.guard(() => (opts?.searchable === false ? this.createBulked(index, id, doc, name) : this.createDoc(index, id, doc, name))),
       update: (id, fields) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, () => fields)),
       mutate: (id, change) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, change)),
       updateMany: (updates) =>
@@ -437,7 +454,10 @@ this.guard(() => this.deleteDoc(index, id)),
         this.guard(() => this.firstHit<AgentDoc>(index, { query: { term: { access_api_key_id: keyId } }, sort: [{ _seq_no: 'desc' }] })),
       findByEnrollmentId: (enrollmentId) =>
         this.guard(async () => {
-          await this.client.indices.refresh({ index, ignore_unavailable: true });
+          // Enrollments are written without a refresh: one refresh that began after this call
+          // makes them searchable, shared by every lookup waiting meanwhile (the reference
+          // batches these lookups behind one refresh too).
+          await this.agentRefresh.run(index, () => this.client.indices.refresh({ index, ignore_unavailable: true }));
           return this.firstHit<AgentDoc>(index, { query: { term: { enrollment_id: enrollmentId } }, sort: [{ _seq_no: 'desc' }] });
         }),
       countByPolicy: (policyId) =>

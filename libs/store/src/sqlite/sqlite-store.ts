@@ -41,6 +41,7 @@ import type { FileUploadStore } from '../upload-store';
 import { createSqliteUploadStore } from './sqlite-upload-store';
 import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createSqliteManagementStores } from './sqlite-management-store';
+import { SqliteGroupCommit } from './sqlite-group-commit';
 
 export interface SqliteStoreOptions {
   /** Database file, or `:memory:` for tests. */
@@ -112,6 +113,8 @@ export class SqliteFleetStore implements FleetStore {
   private readonly probeWrite: Database.Statement;
   private closed = false;
   private readonly nextSeqStmt: Database.Statement<[string], { value: number }>;
+  /** Agent and key creates of concurrent enrollments share a commit. */
+  private readonly groupCommit: SqliteGroupCommit;
 
   constructor(opts: SqliteStoreOptions) {
     const onDisk = opts.path !== ':memory:';
@@ -133,6 +136,7 @@ export class SqliteFleetStore implements FleetStore {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.nextSeqStmt = this.db.prepare('UPDATE sequences SET value = value + 1 WHERE name = ? RETURNING value');
+    this.groupCommit = new SqliteGroupCommit(this.db, (err) => this.translate(err), () => this.closed);
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();
     this.actions = opts.actionSecretsKey ? withSealedSecrets(this.createActionStore(), new ActionSealer(opts.actionSecretsKey)) : this.createActionStore();
@@ -183,6 +187,7 @@ export class SqliteFleetStore implements FleetStore {
 
   close(): Promise<void> {
     if (!this.closed) {
+      this.groupCommit.flush();
       this.closed = true;
       this.db.close();
     }
@@ -325,12 +330,12 @@ export class SqliteFleetStore implements FleetStore {
         const row = getStmt.get(id);
         return row ? parse<AgentDoc>(row) : undefined;
       }),
-      create: (id, doc) => this.guard(() => db.transaction(() => {
+      create: (id, doc) => this.groupCommit.run(() => {
         if (getStmt.get(id)) throw new DocumentConflictError('.fleet-agents', id);
         const seq = this.nextSeq('agents');
         insertStmt.run(params(id, seq, doc));
         return { _id: id, _seq_no: seq, _source: doc };
-      }).immediate()),
+      }),
       update: (id, fields) => this.guard(() => db.transaction(() => {
         const hit = write(id, fields);
         if (!hit) throw new DocumentNotFoundError('.fleet-agents', id);
@@ -619,7 +624,7 @@ export class SqliteFleetStore implements FleetStore {
     });
     return {
       kind: 'builtin',
-      create: (request) => this.guard(() => {
+      create: (request) => this.groupCommit.run(() => {
         const { record: rec, ...key } = issueBuiltinApiKey(request.name, request.metadata);
         insert.run(rec.id, JSON.stringify(rec));
         return { ...apiKeyInfo(rec), secret: key.secret, token: key.token };
