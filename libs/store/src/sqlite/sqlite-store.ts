@@ -336,18 +336,21 @@ export class SqliteFleetStore implements FleetStore {
         insertStmt.run(params(id, seq, doc));
         return { _id: id, _seq_no: seq, _source: doc };
       }),
-      update: (id, fields) => this.guard(() => db.transaction(() => {
+      // Single-agent writes (acks, reported policies, upgrades) share a commit with the others of
+      // the same event-loop turn, each in its own savepoint: a rollout's acks are not one
+      // transaction each.
+      update: (id, fields) => this.groupCommit.run(() => {
         const hit = write(id, fields);
         if (!hit) throw new DocumentNotFoundError('.fleet-agents', id);
         return hit;
-      }).immediate()),
-      mutate: (id, change) => this.guard(() => db.transaction(() => {
+      }),
+      mutate: (id, change) => this.groupCommit.run(() => {
         const row = getStmt.get(id);
         if (!row) throw new DocumentNotFoundError('.fleet-agents', id);
         const current = parse<AgentDoc>(row);
         const fields = change(current._source);
         return fields ? (write(id, fields) as Hit<AgentDoc>) : current;
-      }).immediate()),
+      }),
       updateMany: (updates) => this.guard(() => (updates.length ? updateManyTx.immediate(updates) : [])),
       delete: (id) => this.guard(() => deleteStmt.run(id).changes > 0),
       findByAccessApiKeyId: (keyId) => this.guard(() => {
