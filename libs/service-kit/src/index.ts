@@ -8,6 +8,7 @@ export * from './rate-limit';
 export * from './concurrency-gate';
 export * from './http-middleware';
 export * from './http-server';
+export * from './lean-router';
 export * from './lifecycle';
 export * from './trust-proxy';
 export * from './validation';

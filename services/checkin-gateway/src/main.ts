@@ -1,4 +1,4 @@
-import { runService } from '@fleet/service-kit';
+import { leanRouterOf, runService } from '@fleet/service-kit';
 import { createCheckinGateway } from './checkin-gateway-service';
 import { checkinGatewayServiceSchema } from './gateway-config';
 
@@ -6,6 +6,7 @@ runService('checkin-gateway', checkinGatewayServiceSchema, async ({ config, logg
   // Notifications (in-process or Redis) make deliveries immediate; the change-feed poll makes them certain.
   const gateway = createCheckinGateway({ store, bus, jobs, health, metrics, logger }, config);
   lifecycle.onClose('checkin gateway', () => gateway.close());
+  gateway.mountLean(leanRouterOf(app));
   app.use(gateway.router);
   app.use(gateway.deliveryRouter);
   await gateway.start();
