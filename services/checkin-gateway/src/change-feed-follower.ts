@@ -54,6 +54,11 @@ export class ChangeFeedFollower {
     return this.polling;
   }
 
+  /** The action feed's position: every action past it will wake its polls (undefined: not started). */
+  actionsSeen(): number | undefined {
+    return this.actionSeq;
+  }
+
   close(): void {
     this.closed = true;
     clearInterval(this.timer);

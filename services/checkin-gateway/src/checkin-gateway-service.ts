@@ -104,6 +104,7 @@ export function createCheckinGateway(
         statusWrites,
         config: config.checkin,
         logger,
+        actionsSeen: () => follower.actionsSeen(),
         ...(rolloutLag ? { onPolicyDelivered: (lagSeconds: number) => rolloutLag.observe(lagSeconds) } : {}),
       },
       acks: { store: deps.store, bus: deps.bus, jobs: deps.jobs, authenticator, actionCache: new ActionLookupCache(deps.store), logger },

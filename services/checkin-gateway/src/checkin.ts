@@ -44,6 +44,12 @@ export interface CheckinDeps {
   logger: Logger;
   now?: () => Date;
   random?: () => number;
+  /**
+   * The highest action `_seq_no` this replica's feed has passed: every later action wakes the
+   * polls it targets. A poll whose cursor is at or past it skips the pending-actions query until an
+   * action wakes it. Undefined (or absent): not known yet, so the query runs.
+   */
+  actionsSeen?: () => number | undefined;
   /** Called when an agent gets a policy revision, with the seconds since the revision was written. */
   onPolicyDelivered?: (lagSeconds: number) => void;
 }
@@ -266,6 +272,8 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
     let recheck = false;
     let cursor = seqNo;
     let firstLook = true;
+    // An 'actions' wake since the last look: the store must be asked, whatever the feed has seen.
+    let actionsWoken = false;
     const finish = (result: CheckinResult | Error) => {
       if (done) return;
       done = true;
@@ -287,7 +295,11 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
       try {
         do {
           recheck = false;
-          const found = await pending(deps, agentId, doc.policy_id, revision, cursor, firstLook && !tokenConfirmed);
+          const seen = actionsWoken ? undefined : deps.actionsSeen?.();
+          actionsWoken = false;
+          // Registered before this look: an action past `seen` wakes this poll (and is then read).
+          const askStore = seen === undefined || cursor < seen;
+          const found = await pending(deps, agentId, doc.policy_id, revision, cursor, firstLook && !tokenConfirmed, askStore);
           firstLook = false;
           if (done) return;
           cursor = found.cursor;
@@ -330,6 +342,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
         else if (reason === 'revoked') finish(new AgentInactiveError());
         else {
           if (cause && wokenBy.length < 8) wokenBy.push(cause);
+          if (reason === 'actions') actionsWoken = true;
           runInContext(requestContext, runCheck);
         }
       },
@@ -367,14 +380,19 @@ interface Pending {
   cursor: number;
 }
 
-async function pending(deps: CheckinDeps, agentId: string, policyId: string, revision: number, cursor: number, freshAcks = false): Promise<Pending> {
+async function pending(
+  deps: CheckinDeps,
+  agentId: string,
+  policyId: string,
+  revision: number,
+  cursor: number,
+  freshAcks: boolean,
+  askStore: boolean,
+): Promise<Pending> {
   const now = (deps.now ?? (() => new Date()))();
-  const hits: Hit<ActionDoc>[] = await deps.store.actions.pendingFor({
-    agentId,
-    afterSeqNo: cursor,
-    now,
-    limit: deps.config.pendingActionsLimit,
-  });
+  const hits: Hit<ActionDoc>[] = askStore
+    ? await deps.store.actions.pendingFor({ agentId, afterSeqNo: cursor, now, limit: deps.config.pendingActionsLimit })
+    : [];
   let deliverable = hits.filter((h) => isDeliverable(h._source));
   if (deliverable.length !== hits.length) {
     deps.logger.debug({ 'fleet.agent.id': agentId, skipped: hits.length - deliverable.length }, 'undeliverable action types skipped');
