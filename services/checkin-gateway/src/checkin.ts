@@ -2,6 +2,7 @@ import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/a
 import { AgentInactiveError, BadRequestError, BackpressureError, compareSemVer, parseSemVer, type Logger } from '@fleet/service-kit';
 import { isoSeconds, type ActionDoc, type AgentDoc, type Component, type FleetStore, type Hit } from '@fleet/store';
 import { activeContext, markEvent, runInContext, type SpanContext } from '@fleet/telemetry';
+import type { ServerResponse } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import type { CheckinConfig } from './gateway-config';
 import type { LongPollRegistry, WakeReason } from './long-poll-registry';
@@ -63,8 +64,40 @@ export interface CheckinInput {
   pollMs: number;
   /** When the request arrived (ms since epoch). */
   startedAt: number;
-  /** Aborted when the agent hangs up. */
-  signal: AbortSignal;
+  /** Aborted when the agent hangs up (an AbortSignal does; the routes use a lighter `ResponseHangUp`). */
+  signal: HangUpSignal;
+}
+
+/** What the checkin needs of an AbortSignal: whether the agent left, and one listener for it. */
+export interface HangUpSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * The agent hanging up before its answer, read off the response's `close`: one listener per
+ * request instead of an AbortController, its signal and its event target.
+ */
+export class ResponseHangUp implements HangUpSignal {
+  aborted = false;
+  private listener: (() => void) | undefined;
+
+  constructor(res: ServerResponse) {
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      this.aborted = true;
+      this.listener?.();
+    });
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
 }
 
 export interface CheckinResult {

@@ -35,7 +35,7 @@ import { gzip } from 'node:zlib';
 import { z } from 'zod';
 import { handleAcks, type AckDeps } from './acks';
 import { authenticateAgent } from './authenticate-agent';
-import { checkin, grantedPollMs, type CheckinDeps } from './checkin';
+import { checkin, grantedPollMs, ResponseHangUp, type CheckinDeps } from './checkin';
 import type { GatewayConfig } from './gateway-config';
 import { serializeCheckinResponse } from './render-actions';
 
@@ -177,11 +177,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
       });
       const body = validateAgentBody(checkinBody, parseJsonObject(raw)) as CheckinRequest;
       const pollMs = grantedPollMs(config.checkin, body.poll_timeout);
-      const abort = new AbortController();
-      res.once('close', () => {
-        if (!res.writableFinished) abort.abort();
-      });
-      return checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: abort.signal });
+      return checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: new ResponseHangUp(res) });
     });
     if (result.outcome === 'aborted') return undefined;
     const json = serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions, result.policyDataJson);
