@@ -1,4 +1,4 @@
-import type { AckEvent, CheckinRequest, StatusResponse } from '@fleet/agent-protocol';
+import type { AckEvent, StatusResponse } from '@fleet/agent-protocol';
 import {
   AGENT_ID_PATTERN,
   agentVersionOf,
@@ -12,7 +12,6 @@ import {
   errorHandler,
   goOptional,
   goString,
-  localMetadataSchema,
   parseApiKeyHeader,
   parseJsonObject,
   parseSemVer,
@@ -36,52 +35,12 @@ import { z } from 'zod';
 import { handleAcks, type AckDeps } from './acks';
 import { authenticateAgent } from './authenticate-agent';
 import { checkin, grantedPollMs, ResponseHangUp, type CheckinDeps } from './checkin';
+import { checkCheckinBody } from './checkin-body';
 import type { GatewayConfig } from './gateway-config';
 import { serializeCheckinResponse } from './render-actions';
 
 const gzipAsync = promisify(gzip);
 
-/*
- * Bodies are read as the reference reads them (Go's encoding/json into its request structs):
- * `null` is a field's absence, a missing `message` is "", unknown fields are ignored. Kept
- * stricter on purpose, to protect the store: object-typed metadata, bounded sizes and counts, and a
- * checkin status from the set Kibana derives statuses from (matched in any case: a degraded agent
- * reports "DEGRADED").
- */
-const jsonObject = z.record(z.string(), z.unknown());
-const CHECKIN_STATUSES = ['online', 'error', 'degraded', 'starting', 'configuring', 'disconnected'];
-const unit = z.object({
-  id: goString(1024),
-  type: goString(1024),
-  status: goString(64),
-  message: goOptional(z.string()),
-  payload: goOptional(jsonObject),
-});
-const component = z.object({
-  id: goString(1024),
-  type: goString(1024),
-  status: goString(64),
-  message: goOptional(z.string()),
-  units: goOptional(z.array(unit).max(10_000)),
-});
-const checkinBody = z.object({
-  status: z.string().refine((v) => CHECKIN_STATUSES.includes(v.toLowerCase()), {
-    error: `must be one of ${CHECKIN_STATUSES.join(', ')}`,
-  }),
-  message: goString(64 * 1024),
-  ack_token: goOptional(z.string().max(1024)),
-  local_metadata: goOptional(localMetadataSchema),
-  components: goOptional(z.array(component).max(10_000)),
-  poll_timeout: goOptional(z.string().max(64)),
-  upgrade_details: goOptional(
-    z.object({ target_version: z.string(), action_id: z.string(), state: z.string(), metadata: goOptional(jsonObject) }),
-  ),
-  agent_policy_id: goOptional(z.string().max(256)),
-  policy_revision_idx: goOptional(z.number().int().min(0)),
-  upgrade: goOptional(
-    z.object({ rollbacks: goOptional(z.array(z.object({ version: z.string(), valid_until: z.string() })).max(100)) }),
-  ),
-});
 const ackEvent = z.object({
   type: goOptional(z.string()),
   subtype: goOptional(z.string()),
@@ -175,7 +134,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
         maxBytes: config.limits.checkin.maxBodyBytes,
         maxDecompressedBytes: config.checkin.maxDecompressedBodyBytes,
       });
-      const body = validateAgentBody(checkinBody, parseJsonObject(raw)) as CheckinRequest;
+      const body = checkCheckinBody(parseJsonObject(raw));
       const pollMs = grantedPollMs(config.checkin, body.poll_timeout);
       return checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: new ResponseHangUp(res) });
     });
