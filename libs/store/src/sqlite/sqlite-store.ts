@@ -333,27 +333,30 @@ export class SqliteFleetStore implements FleetStore {
       const row = getStmt.get(id);
       return row ? writeOver(id, JSON.parse(row.doc) as AgentDoc, fields) : undefined;
     };
-    // Each item in its own savepoint: one that cannot be written (a document too deep to
+    // Plain top-level fields are set in place (json_set: each replaced whole, null kept as null); the
+    // document is neither parsed nor serialized here. No savepoint: the values are serialized
+    // before any statement runs, and the one UPDATE is atomic. Undefined: not such a write.
+    const writeInPlace = (u: BulkUpdate<AgentDoc>): BulkItemOutcome | undefined => {
+      const fields = namedFields(u.fields);
+      const entries = Object.entries(fields);
+      if (entries.length > FIELD_PATCH_MAX || !entries.every(([k]) => PATCHABLE_KEY.test(k) && !COLUMN_KEYS.has(k))) return undefined;
+      const patch = patchStmts[entries.length];
+      if (!patch) return undefined;
+      const args: unknown[] = [0];
+      for (const [k, v] of entries) args.push(`$.${k}`, JSON.stringify(v));
+      args.push(u.id);
+      const stored = lastCheckinStmt.get(u.id);
+      if (!stored) return 'not_found';
+      // A late status write (retried, or from another replica) never replaces a newer one.
+      if (supersededStatusWrite({ last_checkin: stored.last_checkin ?? undefined }, fields)) return 'updated';
+      args[0] = this.nextSeq('agents');
+      patch.run(...args);
+      return 'updated';
+    };
+    // Anything else in its own savepoint: one that cannot be written (a document too deep to
     // serialize, say) is rejected alone, and the rest of the batch lands. Store-level failures
     // (disk full, I/O) still fail the whole batch, to be retried.
     const writeOne = db.transaction((u: BulkUpdate<AgentDoc>): BulkItemOutcome => {
-      const fields = namedFields(u.fields);
-      const entries = Object.entries(fields);
-      const patch = entries.length <= FIELD_PATCH_MAX && entries.every(([k]) => PATCHABLE_KEY.test(k) && !COLUMN_KEYS.has(k)) ? patchStmts[entries.length] : undefined;
-      if (patch) {
-        // Only the named top-level fields are set (json_set: replaced whole, null kept as null);
-        // the document is neither parsed nor serialized here.
-        const stored = lastCheckinStmt.get(u.id);
-        if (!stored) return 'not_found';
-        // A late status write (retried, or from another replica) never replaces a newer one.
-        if (supersededStatusWrite({ last_checkin: stored.last_checkin ?? undefined }, fields)) return 'updated';
-        const args: unknown[] = [0];
-        for (const [k, v] of entries) args.push(`$.${k}`, JSON.stringify(v));
-        args.push(u.id);
-        args[0] = this.nextSeq('agents');
-        patch.run(...args);
-        return 'updated';
-      }
       const row = getStmt.get(u.id);
       if (!row) return 'not_found';
       const current = JSON.parse(row.doc) as AgentDoc;
@@ -362,7 +365,7 @@ export class SqliteFleetStore implements FleetStore {
       return 'updated';
     });
     const updateManyTx = db.transaction((updates: BulkUpdate<AgentDoc>[]): BulkItemOutcome[] =>
-      updates.map((u) => isolated(() => writeOne(u), 'rejected' as const)),
+      updates.map((u) => isolated(() => writeInPlace(u) ?? writeOne(u), 'rejected' as const)),
     );
 
     return {
