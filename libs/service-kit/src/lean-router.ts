@@ -1,3 +1,4 @@
+import { nameRequestSpan } from '@fleet/telemetry';
 import type { Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -173,6 +174,7 @@ export class LeanRouter {
     if (id.includes('%')) return false;
     const route = this.routes.get(`${req.method ?? ''} ${path.slice(slash)}`);
     if (!route) return false;
+    nameRequestSpan(route.method, route.label);
     const lean = new LeanRequest(req, res, this, route);
     (res as ServerResponse & { lean?: LeanRequest }).lean = lean;
     res.once('finish', onFinish);
