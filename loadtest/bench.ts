@@ -2,6 +2,7 @@ import { BenchReport, formatCounts, machineLine, out, sleep } from './bench-repo
 import { FleetSimulator } from './sim/fleet-simulator';
 import { cpuPerCheckin, processUsage } from './sim/measurements';
 import { LOAD_TEST_SETTINGS, startServerProcess } from './fleet-server-process';
+import { measureFloor } from './checkin-floor';
 
 /**
  * `npm run bench` (short, fixed) and `npm run bench:full` (the issue's targets, within this
@@ -19,6 +20,9 @@ const SIZE = {
 const POLICY = 'fleet-default-policy';
 const OVERLOAD_SECONDS = Number(process.env.BENCH_OVERLOAD_SECONDS ?? 30);
 const overloadOnly = process.argv.includes('--overload-only');
+// --floor: the bare node:http floor's steady phase with the same fleet, measured in the same run.
+const withFloor = process.argv.includes('--floor');
+const skipOverload = process.argv.includes('--no-overload');
 const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 const report = new BenchReport();
@@ -33,6 +37,8 @@ async function main(): Promise<void> {
   out(`fleet-server-ts bench (${full ? 'full' : 'short'}): ${machineLine}; server and load generator on this machine`);
   const server = await startServerProcess({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_MIN_POLL_MS: '1000' });
   const sim = new FleetSimulator({ url: server.url, enrollmentToken: server.enrollmentToken, adminToken: server.adminToken, sourceAddresses: SOURCES });
+  let steady: { perSecond: number; microseconds: number } | undefined;
+  let rssPerPoll: number | undefined;
   try {
     // 1. Enrollment storm.
     const enrolled = await sim.enroll(SIZE.enroll, 64);
@@ -51,6 +57,7 @@ async function main(): Promise<void> {
     await sleep(3_000);
     const held = processUsage(server.pid);
     row('steady fleet', `${SIZE.fleet} long polls held`, `all open after ${heldIn.toFixed(1)} s`);
+    rssPerPoll = (held.rssBytes - before.rssBytes) / SIZE.fleet / 1024;
     row('steady fleet', 'server RSS per held poll', `${((held.rssBytes - before.rssBytes) / SIZE.fleet / 1024).toFixed(1)} KB (total RSS ${Math.round(held.rssBytes / 2 ** 20)} MiB = ${(held.rssBytes / SIZE.fleet / 1024).toFixed(1)} KB per agent)`, '≤ 20 KB per agent');
 
     // 4. Policy rollout to every agent (all on the default policy); then short polls for the CPU figure.
@@ -60,7 +67,7 @@ async function main(): Promise<void> {
 
     // 5. Steady-state checkin CPU: every agent checks in once a second with nothing new.
     await sleep(5_000);
-    const steady = await cpuPerCheckin(server.pid, sim, 15_000);
+    steady = await cpuPerCheckin(server.pid, sim, 15_000);
     row('steady checkins', `${SIZE.fleet} agents polling every second`, `${Math.round(steady.perSecond)} checkins/s, ${steady.microseconds.toFixed(0)} µs server CPU per checkin`, '≤ 100 µs');
 
     // 6. Reconnect storm: the server restarts with every agent connected.
@@ -77,7 +84,12 @@ async function main(): Promise<void> {
     await sim.stop();
     await server.close();
   }
-  await overload(Math.min(SIZE.fleet, 10_000));
+  if (withFloor && steady) {
+    const floor = await measureFloor(SIZE.fleet);
+    row('floor', `bare node:http, ${SIZE.fleet} agents polling every second`, `${Math.round(floor.perSecond)} checkins/s, ${floor.microseconds.toFixed(0)} µs server CPU per checkin; RSS per held poll ${floor.rssPerPollKB.toFixed(1)} KB; failures: ${floor.failures}`);
+    row('floor', 'this server against the floor, same run', `${(steady.microseconds / floor.microseconds).toFixed(2)}× CPU per checkin; RSS per held poll ${(rssPerPoll ?? 0).toFixed(1)} KB against ${floor.rssPerPollKB.toFixed(1)} KB`, '≤ 2×');
+  }
+  if (!skipOverload) await overload(Math.min(SIZE.fleet, 10_000));
   report.finish(`bench-${full ? 'full' : 'short'}`);
 }
 

@@ -14,8 +14,15 @@ import { formatCounts, machineLine, out, sleep } from './bench-report';
  */
 const AGENTS = Number(process.env.FLOOR_AGENTS ?? 10_000);
 
-async function main(): Promise<void> {
-  out(`checkin floor: ${AGENTS} agents polling every second; ${machineLine}`);
+export interface FloorFigures {
+  rssPerPollKB: number;
+  perSecond: number;
+  microseconds: number;
+  failures: string;
+}
+
+/** The floor's held-poll RSS and steady phase with `agents` agents (bench --floor measures it in the same run). */
+export async function measureFloor(agents: number): Promise<FloorFigures> {
   const port = await reservePort();
   const server = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', join(__dirname, 'floor', 'bare-http-server.ts')], {
     env: { ...process.env, FLOOR_PORT: String(port) },
@@ -25,27 +32,40 @@ async function main(): Promise<void> {
   for (let i = 0; i < 100 && !(await fetch(`${url}/`, { method: 'POST', body: '{}' }).then(() => true, () => false)); i++) await sleep(100);
   const sim = new FleetSimulator({ url, enrollmentToken: 'floor', adminToken: 'floor', sourceAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'] });
   try {
-    await sim.enroll(AGENTS, 64);
+    await sim.enroll(agents, 64);
     await sleep(2_000);
     const before = processUsage(server.pid ?? 0);
     sim.hold();
-    await sim.waitHeld(() => Promise.resolve(sim.openPolls), AGENTS, 120_000);
+    await sim.waitHeld(() => Promise.resolve(sim.openPolls), agents, 120_000);
     await sleep(3_000);
     const held = processUsage(server.pid ?? 0);
-    out(`  bare node:http: RSS per held poll ${((held.rssBytes - before.rssBytes) / AGENTS / 1024).toFixed(1)} KB (total ${Math.round(held.rssBytes / 2 ** 20)} MiB)`);
     // From here every agent asks for a poll_timeout: each checkin is held a second.
     sim.pollTimeout = '1s';
     await fetch(`${url}/floor/release`, { method: 'POST', body: '{}' });
     await sleep(5_000);
     const steady = await cpuPerCheckin(server.pid ?? 0, sim, 15_000);
-    out(`  bare node:http: ${Math.round(steady.perSecond)} checkins/s, ${steady.microseconds.toFixed(0)} µs server CPU per checkin; failures: ${formatCounts(sim.errors.toJSON())}`);
+    return {
+      rssPerPollKB: (held.rssBytes - before.rssBytes) / agents / 1024,
+      perSecond: steady.perSecond,
+      microseconds: steady.microseconds,
+      failures: formatCounts(sim.errors.toJSON()),
+    };
   } finally {
     await sim.stop();
     server.kill('SIGTERM');
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`floor bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+async function main(): Promise<void> {
+  out(`checkin floor: ${AGENTS} agents polling every second; ${machineLine}`);
+  const floor = await measureFloor(AGENTS);
+  out(`  bare node:http: RSS per held poll ${floor.rssPerPollKB.toFixed(1)} KB`);
+  out(`  bare node:http: ${Math.round(floor.perSecond)} checkins/s, ${floor.microseconds.toFixed(0)} µs server CPU per checkin; failures: ${floor.failures}`);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`floor bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,5 +1,5 @@
 import type { ApiKeyInfo, CredentialStore } from '@fleet/store';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyCredentials } from './api-key-header';
 import { BoundedCache } from './bounded-cache';
 import { ApiKeyDisabledError, InvalidApiKeyError } from './errors';
@@ -17,7 +17,8 @@ interface Entry {
   digest: Buffer;
 }
 
-const digestOf = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
+/** One-shot SHA-256 (no Hash object per request: it is on every agent request's path). */
+const digestOf = (secret: string): Buffer => hash('sha256', secret, 'buffer');
 
 /**
  * Verifies API keys against the credential store (which may be Elasticsearch's `_authenticate`),

@@ -85,23 +85,29 @@ export function clientAddress(req: Request): string {
 }
 
 export const API_VERSIONS = ['2023-06-01'] as const;
-const DEFAULT_API_VERSION = '2023-06-01';
+
+export const DEFAULT_API_VERSION = '2023-06-01';
+
+/** The `Elastic-Api-Version` a request asks for (the default when absent); throws when invalid. */
+export function resolveApiVersion(value: string | string[] | undefined): string {
+  if (value === undefined) return DEFAULT_API_VERSION;
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    throw new InvalidApiVersionFormatError(`invalid version format: ${String(value)}`);
+  }
+  if (!(API_VERSIONS as readonly string[]).includes(value)) {
+    throw new UnsupportedApiVersionError(`version ${value} is not supported`);
+  }
+  return value;
+}
 
 /** `Elastic-Api-Version`: validated when present, echoed (or the default) on every response. */
 export const apiVersion = (): RequestHandler => (req, res, next) => {
-  const value = req.headers['elastic-api-version'];
-  if (value === undefined) {
-    res.setHeader('Elastic-Api-Version', DEFAULT_API_VERSION);
-    return next();
-  }
   res.setHeader('Elastic-Api-Version', DEFAULT_API_VERSION);
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
-    return next(new InvalidApiVersionFormatError(`invalid version format: ${String(value)}`));
+  try {
+    res.setHeader('Elastic-Api-Version', resolveApiVersion(req.headers['elastic-api-version']));
+  } catch (err) {
+    return next(err);
   }
-  if (!(API_VERSIONS as readonly string[]).includes(value)) {
-    return next(new UnsupportedApiVersionError(`version ${value} is not supported`));
-  }
-  res.setHeader('Elastic-Api-Version', value);
   next();
 };
 

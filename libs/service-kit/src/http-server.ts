@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { HttpConfig } from './config';
 import type { Logger } from './logger';
+import { leanRouterOf } from './lean-router';
 
 export interface RunningServer {
   server: Server;
@@ -35,11 +36,12 @@ function refuseOverCap(res: ServerResponse): void {
 export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Logger): Promise<RunningServer> {
   // Sockets accepted over `maxConnections`: each gets one 429 answer and is closed.
   const overCap = new WeakSet<Socket>();
+  const lean = leanRouterOf(app);
   const server = createServer(
     { requestTimeout: cfg.requestTimeoutMs, headersTimeout: cfg.headersTimeoutMs, keepAliveTimeout: cfg.keepAliveTimeoutMs },
     (req, res) => {
       if (overCap.has(req.socket)) refuseOverCap(res);
-      else app(req, res);
+      else if (!lean?.dispatch(req, res)) app(req, res);
     },
   );
   server.requestTimeout = cfg.requestTimeoutMs;

@@ -9,6 +9,7 @@ export * from './concurrency-gate';
 export * from './bounded-cache';
 export * from './http-middleware';
 export * from './http-server';
+export * from './lean-router';
 export * from './lifecycle';
 export * from './trust-proxy';
 export * from './validation';

@@ -6,11 +6,15 @@ import { ConfigError } from './config';
 import { requestContext, securityHeaders } from './http-middleware';
 import type { Logger } from './logger';
 import { configureTrustProxy } from './trust-proxy';
+import { attachLeanRouter, LeanRouter } from './lean-router';
 
 /** This replica's name: configured, else host and pid. */
 export const replicaName = (configured: string): string => configured || `${hostname()}-${process.pid}`;
 
-/** An Express app with the common front: security headers, request id and logging, proxy trust. */
+/**
+ * An Express app with the common front: security headers, request id and logging, proxy trust;
+ * and a lean router (`leanRouterOf(app)`) with the same front for the hot agent routes.
+ */
 export function createServiceApp(opts: { logger: Logger; replicaId: string; http: HttpConfig; metrics?: ServiceMetrics }): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -18,6 +22,9 @@ export function createServiceApp(opts: { logger: Logger; replicaId: string; http
   configureTrustProxy(app, opts.http.trustProxy);
   app.use(securityHeaders());
   app.use(requestContext(opts.logger, opts.replicaId, opts.metrics));
+  // The hot agent routes a service mounts on it are served on node:http before this app.
+  const trust = app.get('trust proxy fn') as (addr: string, i: number) => boolean;
+  attachLeanRouter(app, new LeanRouter(opts.logger, opts.replicaId, opts.metrics, trust));
   return app;
 }
 

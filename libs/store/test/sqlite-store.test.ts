@@ -172,6 +172,31 @@ describe('SqliteFleetStore', function () {
       expect(Math.max(...hits.map((h) => h?._seq_no ?? 0))).to.equal(4 + 3 * 300 * 5);
     });
 
+    it('When a batched write sets fields in place, then they replace whole values, keep null as null, leave the rest, and bump _seq_no', async function () {
+      const store = track(new SqliteFleetStore({ path: ':memory:' }));
+      const created = await store.agents.create('agent-1', agentDoc({ local_metadata: { host: { hostname: 'h1', id: 'x' } }, tags: ['t'] }));
+      const outcomes = await store.agents.updateMany([
+        {
+          id: 'agent-1',
+          fields: { local_metadata: { host: { hostname: 'h2' } }, unhealthy_reason: null, last_checkin_message: 'it\'s "ok" \u2028', action_seq_no: [4], components: undefined },
+        },
+      ]);
+      expect(outcomes).to.deep.equal(['updated']);
+      const after = await store.agents.get('agent-1');
+      expect(after?._seq_no).to.be.above(created._seq_no);
+      expect(after?._source.local_metadata).to.deep.equal({ host: { hostname: 'h2' } });
+      expect(after?._source).to.have.property('unhealthy_reason', null);
+      expect(after?._source).to.not.have.property('components');
+      expect(after?._source.last_checkin_message).to.equal('it\'s "ok" \u2028');
+      expect(after?._source.action_seq_no).to.deep.equal([4]);
+      expect(after?._source.tags).to.deep.equal(['t']);
+      expect(after?._source.policy_id).to.equal(created._source.policy_id);
+      // A field mirrored in a column goes through the whole-row write and the column follows.
+      await store.agents.updateMany([{ id: 'agent-1', fields: { policy_id: 'policy-2' } }]);
+      expect(await store.agents.countByPolicy('policy-2')).to.equal(1);
+      expect((await store.agents.get('agent-1'))?._source.policy_id).to.equal('policy-2');
+    });
+
     it('When an in-memory store is opened, then it works without a file', async function () {
       const store = track(new SqliteFleetStore({ path: ':memory:' }));
       expect(store.backend).to.equal('sqlite');

@@ -6,6 +6,7 @@ export {
   currentTraceparent,
   inSpan,
   markEvent,
+  nameRequestSpan,
   runInContext,
   SpanKind,
   tracer,

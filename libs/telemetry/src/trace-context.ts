@@ -47,6 +47,17 @@ export function activeSpanContext(): SpanContext | undefined {
 }
 
 /**
+ * Names the active (incoming request) span by its route, as Express's instrumentation names the
+ * spans of its routes: for routes served on node:http without Express. Nothing when not tracing.
+ */
+export function nameRequestSpan(method: string, route: string): void {
+  const span = trace.getActiveSpan();
+  if (!span?.isRecording()) return;
+  span.setAttribute('http.route', route);
+  span.updateName(`${method} ${route}`);
+}
+
+/**
  * Runs `fn` in a new active span (child of `parent`, default the active context) and ends it
  * when `fn` settles; a thrown error is recorded on the span and rethrown.
  */

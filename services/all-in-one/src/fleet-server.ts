@@ -4,6 +4,7 @@ import { bootstrapFleet, createPolicyDispatcher, resolveAdminToken, type PolicyD
 import {
   ApiKeyAuthenticator,
   createServiceApp,
+  leanRouterOf,
   errorHandler,
   Lifecycle,
   notFound,
@@ -51,6 +52,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
     const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http, metrics });
     app.use(probeRoutes(health));
     app.use(enrollment.router);
+    gateway.mountLean(leanRouterOf(app));
     app.use(gateway.router);
     app.use(gateway.deliveryRouter);
     app.use(dispatcher.router);

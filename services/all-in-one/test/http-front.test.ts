@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { connect, type Socket } from 'node:net';
 import request from 'supertest';
-import { loadConfig } from '@fleet/service-kit';
+import { loadConfig, precomputedSecurityHeaders } from '@fleet/service-kit';
 import { allInOneSchema } from '../src/index';
 import { eventually, startHarness, type Harness } from './support/fleet-server-harness';
 
@@ -59,6 +59,29 @@ describe('HTTP front: request logs and the connection cap', function () {
       expect(h.logs.join('\n')).to.not.contain('s3cr3t-in-query');
       // Nothing is logged relative to the management router.
       expect(requestLines(h).some((l) => l['url.path'] === '/')).to.equal(false);
+    });
+
+    it('When a checkin is served on node:http, then it has the security headers of an Express route, the request id, and a log line with the forwarded client address', async () => {
+      const checkin = await request(h.url)
+        .post('/api/fleet/agents/lean-agent-1/checkin?token=s3cr3t-in-query')
+        .set('User-Agent', 'Elastic Agent v8.15.0')
+        .set('X-Request-Id', 'lean-req-1')
+        .set('X-Forwarded-For', '198.51.100.1, 203.0.113.8')
+        .send({ status: 'online' })
+        .expect(401);
+      const express = await request(h.url).get('/api/fleet/agent_policies').expect(401);
+      const headerNames = precomputedSecurityHeaders().filter((_, i) => i % 2 === 0);
+      expect(headerNames).to.include('Content-Security-Policy');
+      for (const name of headerNames) expect(checkin.headers[name.toLowerCase()], name).to.equal(express.headers[name.toLowerCase()]);
+      expect(checkin.headers['x-powered-by']).to.equal(undefined);
+      expect(checkin.headers['x-request-id']).to.equal('lean-req-1');
+      expect(checkin.headers['x-fleet-replica']).to.equal(express.headers['x-fleet-replica']);
+      expect(checkin.headers['elastic-api-version']).to.equal('2023-06-01');
+      expect(checkin.body).to.include({ statusCode: 401 });
+      const line = await eventually(() => requestLines(h).find((l) => l['url.path'] === '/api/fleet/agents/lean-agent-1/checkin'));
+      // The trusted proxy (the socket peer) is skipped; the next hop is not trusted and is the client.
+      expect(line).to.include({ 'http.request.method': 'POST', 'http.response.status_code': 401, 'client.address': '203.0.113.8', 'http.request.id': 'lean-req-1' });
+      expect(h.logs.join('\n')).to.not.contain('s3cr3t-in-query');
     });
 
     it('When the peer is not a trusted proxy, then its X-Forwarded-For is ignored and the socket address is logged', async () => {

@@ -80,6 +80,8 @@ describe('Tracing preload (the process operators run)', function () {
       // The shutdown flushed what was left: nothing of a probe, everything of the checkin.
       expect(otlp.spans.some((x) => String(x.attributes['url.path']).endsWith('/readyz'))).to.equal(false);
       expect(otlp.spans.some((x) => String(x.attributes['url.path']).endsWith('/checkin'))).to.equal(true);
+      // Served on node:http, not Express: still named by its route pattern, never the raw path.
+      expect(otlp.spans.some((x) => x.name === 'POST /api/fleet/agents/:id/checkin' && x.attributes['http.route'] === '/api/fleet/agents/:id/checkin')).to.equal(true);
     } finally {
       await stop(s);
       await otlp.close();

@@ -5,6 +5,7 @@ import {
   HealthMonitor,
   type ServiceMetrics,
   type AuthCacheConfig,
+  type LeanRouter,
   type Logger,
   type ServerIdentityConfig,
   type StoreConfig,
@@ -39,6 +40,8 @@ export interface CheckinGatewayDeps {
 
 export interface CheckinGateway {
   router: Router;
+  /** Serves the hot agent routes (checkin, acks) on the app's lean router, in front of Express. */
+  mountLean(lean: LeanRouter | undefined): void;
   /** Artifacts, file delivery and the PGP key (mounted next to `router`). */
   deliveryRouter: Router;
   registry: LongPollRegistry;
@@ -102,6 +105,7 @@ export function createCheckinGateway(
         statusWrites,
         config: config.checkin,
         logger,
+        actionsSeen: () => changes.actionsSeen(),
         ...(rolloutLag ? { onPolicyDelivered: (lagSeconds: number) => rolloutLag.observe(lagSeconds) } : {}),
       },
       acks: { store: deps.store, bus: deps.bus, jobs: deps.jobs, authenticator, actionCache: new ActionLookupCache(deps.store), logger },
@@ -126,7 +130,7 @@ export function createCheckinGateway(
     { store: deps.store, authenticator, uploads: { store: deps.store, config: config.uploads, logger: logger.child({ component: 'uploads' }) } },
     config,
   );
-  const router = Router().use(agentRoutes, uploadRoutes);
+  const router = Router().use(agentRoutes.router, uploadRoutes);
   const deliveryRouter = createDeliveryRouter(
     {
       store: deps.store,
@@ -141,6 +145,9 @@ export function createCheckinGateway(
   );
   return {
     router,
+    mountLean(lean) {
+      if (lean) agentRoutes.mountLean(lean);
+    },
     deliveryRouter,
     registry,
     policies,

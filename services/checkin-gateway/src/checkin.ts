@@ -2,6 +2,7 @@ import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/a
 import { AgentInactiveError, BadRequestError, BackpressureError, compareSemVer, parseSemVer, type Logger } from '@fleet/service-kit';
 import { isoSeconds, type ActionDoc, type AgentDoc, type Component, type FleetStore, type Hit } from '@fleet/store';
 import { activeContext, markEvent, runInContext, type SpanContext } from '@fleet/telemetry';
+import type { ServerResponse } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import type { CheckinConfig } from './gateway-config';
 import type { LongPollRegistry, WakeReason } from './long-poll-registry';
@@ -44,6 +45,12 @@ export interface CheckinDeps {
   logger: Logger;
   now?: () => Date;
   random?: () => number;
+  /**
+   * The highest action `_seq_no` this replica's feed has passed: every later action wakes the
+   * polls it targets. A poll whose cursor is at or past it skips the pending-actions query until an
+   * action wakes it. Undefined (or absent): not known yet, so the query runs.
+   */
+  actionsSeen?: () => number | undefined;
   /** Called when an agent gets a policy revision, with the seconds since the revision was written. */
   onPolicyDelivered?: (lagSeconds: number) => void;
 }
@@ -57,8 +64,40 @@ export interface CheckinInput {
   pollMs: number;
   /** When the request arrived (ms since epoch). */
   startedAt: number;
-  /** Aborted when the agent hangs up. */
-  signal: AbortSignal;
+  /** Aborted when the agent hangs up (an AbortSignal does; the routes use a lighter `ResponseHangUp`). */
+  signal: HangUpSignal;
+}
+
+/** What the checkin needs of an AbortSignal: whether the agent left, and one listener for it. */
+export interface HangUpSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * The agent hanging up before its answer, read off the response's `close`: one listener per
+ * request instead of an AbortController, its signal and its event target.
+ */
+export class ResponseHangUp implements HangUpSignal {
+  aborted = false;
+  private listener: (() => void) | undefined;
+
+  constructor(res: ServerResponse) {
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      this.aborted = true;
+      this.listener?.();
+    });
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
 }
 
 export interface CheckinResult {
@@ -266,6 +305,8 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
     let recheck = false;
     let cursor = seqNo;
     let firstLook = true;
+    // An 'actions' wake since the last look: the store must be asked, whatever the feed has seen.
+    let actionsWoken = false;
     const finish = (result: CheckinResult | Error) => {
       if (done) return;
       done = true;
@@ -287,7 +328,11 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
       try {
         do {
           recheck = false;
-          const found = await pending(deps, agentId, doc.policy_id, revision, cursor, firstLook && !tokenConfirmed);
+          const seen = actionsWoken ? undefined : deps.actionsSeen?.();
+          actionsWoken = false;
+          // Registered before this look: an action past `seen` wakes this poll (and is then read).
+          const askStore = seen === undefined || cursor < seen;
+          const found = await pending(deps, agentId, doc.policy_id, revision, cursor, firstLook && !tokenConfirmed, askStore);
           firstLook = false;
           if (done) return;
           cursor = found.cursor;
@@ -330,6 +375,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
         else if (reason === 'revoked') finish(new AgentInactiveError());
         else {
           if (cause && wokenBy.length < 8) wokenBy.push(cause);
+          if (reason === 'actions') actionsWoken = true;
           runInContext(requestContext, runCheck);
         }
       },
@@ -367,14 +413,19 @@ interface Pending {
   cursor: number;
 }
 
-async function pending(deps: CheckinDeps, agentId: string, policyId: string, revision: number, cursor: number, freshAcks = false): Promise<Pending> {
+async function pending(
+  deps: CheckinDeps,
+  agentId: string,
+  policyId: string,
+  revision: number,
+  cursor: number,
+  freshAcks: boolean,
+  askStore: boolean,
+): Promise<Pending> {
   const now = (deps.now ?? (() => new Date()))();
-  const hits: Hit<ActionDoc>[] = await deps.store.actions.pendingFor({
-    agentId,
-    afterSeqNo: cursor,
-    now,
-    limit: deps.config.pendingActionsLimit,
-  });
+  const hits: Hit<ActionDoc>[] = askStore
+    ? await deps.store.actions.pendingFor({ agentId, afterSeqNo: cursor, now, limit: deps.config.pendingActionsLimit })
+    : [];
   let deliverable = hits.filter((h) => isDeliverable(h._source));
   if (deliverable.length !== hits.length) {
     deps.logger.debug({ 'fleet.agent.id': agentId, skipped: hits.length - deliverable.length }, 'undeliverable action types skipped');

@@ -1,4 +1,4 @@
-import type { AckEvent, CheckinRequest, StatusResponse } from '@fleet/agent-protocol';
+import type { AckEvent, StatusResponse } from '@fleet/agent-protocol';
 import {
   AGENT_ID_PATTERN,
   agentVersionOf,
@@ -7,76 +7,40 @@ import {
   BadRequestError,
   checkAgentUserAgent,
   countOutcome,
+  DEFAULT_API_VERSION,
   DrainingError,
   errorHandler,
   goOptional,
   goString,
-  localMetadataSchema,
   parseApiKeyHeader,
   parseJsonObject,
   parseSemVer,
   readBody,
+  resolveApiVersion,
   RouteLimiter,
   validateAgentBody,
   type ApiKeyAuthenticator,
   type HealthMonitor,
+  type LeanRequest,
+  type LeanRouter,
   type Logger,
   type OutcomeCounter,
 } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { z } from 'zod';
 import { handleAcks, type AckDeps } from './acks';
 import { authenticateAgent } from './authenticate-agent';
-import { checkin, grantedPollMs, type CheckinDeps } from './checkin';
+import { checkin, grantedPollMs, ResponseHangUp, type CheckinDeps } from './checkin';
+import { checkCheckinBody } from './checkin-body';
 import type { GatewayConfig } from './gateway-config';
 import { serializeCheckinResponse } from './render-actions';
 
 const gzipAsync = promisify(gzip);
 
-/*
- * Bodies are read as the reference reads them (Go's encoding/json into its request structs):
- * `null` is a field's absence, a missing `message` is "", unknown fields are ignored. Kept
- * stricter on purpose, to protect the store: object-typed metadata, bounded sizes and counts, and a
- * checkin status from the set Kibana derives statuses from (matched in any case: a degraded agent
- * reports "DEGRADED").
- */
-const jsonObject = z.record(z.string(), z.unknown());
-const CHECKIN_STATUSES = ['online', 'error', 'degraded', 'starting', 'configuring', 'disconnected'];
-const unit = z.object({
-  id: goString(1024),
-  type: goString(1024),
-  status: goString(64),
-  message: goOptional(z.string()),
-  payload: goOptional(jsonObject),
-});
-const component = z.object({
-  id: goString(1024),
-  type: goString(1024),
-  status: goString(64),
-  message: goOptional(z.string()),
-  units: goOptional(z.array(unit).max(10_000)),
-});
-const checkinBody = z.object({
-  status: z.string().refine((v) => CHECKIN_STATUSES.includes(v.toLowerCase()), {
-    error: `must be one of ${CHECKIN_STATUSES.join(', ')}`,
-  }),
-  message: goString(64 * 1024),
-  ack_token: goOptional(z.string().max(1024)),
-  local_metadata: goOptional(localMetadataSchema),
-  components: goOptional(z.array(component).max(10_000)),
-  poll_timeout: goOptional(z.string().max(64)),
-  upgrade_details: goOptional(
-    z.object({ target_version: z.string(), action_id: z.string(), state: z.string(), metadata: goOptional(jsonObject) }),
-  ),
-  agent_policy_id: goOptional(z.string().max(256)),
-  policy_revision_idx: goOptional(z.number().int().min(0)),
-  upgrade: goOptional(
-    z.object({ rollbacks: goOptional(z.array(z.object({ version: z.string(), valid_until: z.string() })).max(100)) }),
-  ),
-});
 const ackEvent = z.object({
   type: goOptional(z.string()),
   subtype: goOptional(z.string()),
@@ -114,19 +78,37 @@ export interface GatewayRouteDeps {
   outcomes?: { checkins: OutcomeCounter; acks: OutcomeCounter };
 }
 
+interface CheckinAnswer {
+  body: string | Buffer;
+  /** Flat `[name, value, …]` pairs. */
+  headers: readonly string[];
+}
+
+const JSON_HEADERS = ['Content-Type', 'application/json; charset=utf-8', 'Vary', 'Accept-Encoding'] as const;
+const GZIP_JSON_HEADERS = [...JSON_HEADERS, 'Content-Encoding', 'gzip'] as const;
+
 function agentIdParam(req: Request): string {
-  const id = req.params.id;
+  return agentIdOf(req.params.id);
+}
+
+function agentIdOf(id: unknown): string {
   if (typeof id !== 'string' || !AGENT_ID_PATTERN.test(id)) throw new BadRequestError('invalid agent id in path');
   return id;
 }
 
-const acceptsGzip = (req: Request): boolean =>
+const acceptsGzip = (req: IncomingMessage): boolean =>
   String(req.headers['accept-encoding'] ?? '')
     .split(',')
     .some((v) => v.trim().split(';')[0]?.trim().toLowerCase() === 'gzip');
 
 /** Thin handlers: limits, shape checks, authentication, then the domain functions. */
-export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfig, serverVersion: string): Router {
+export interface GatewayRoutes {
+  router: Router;
+  /** Serves checkin and acks on `lean` (node:http, in front of the Express app) as well. */
+  mountLean(lean: LeanRouter): void;
+}
+
+export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfig, serverVersion: string): GatewayRoutes {
   const router = Router();
   const version = parseSemVer(serverVersion) ?? { major: 9, minor: 6, patch: 0 };
   const limiters = {
@@ -136,13 +118,15 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
     audit: new RouteLimiter(config.limits.auditUnenroll),
   };
 
-  router.post('/api/fleet/agents/:id/checkin', apiVersion(), limiters.checkin.middleware(), async (req, res) => {
+  // The two hot routes: one implementation, served by the lean router (node:http) when the app has
+  // one in front, and by these Express routes otherwise (and for paths only Express matches).
+  const serveCheckin = async (req: IncomingMessage, res: ServerResponse, rawId: unknown): Promise<CheckinAnswer | undefined> => {
     const startedAt = Date.now();
     let agentId = '';
     const result = await countOutcome(deps.outcomes?.checkins, (r) => r.outcome, async () => {
       if (deps.isDraining()) throw new DrainingError();
       const agentVersion = checkAgentUserAgent(req.headers['user-agent'], version);
-      agentId = agentIdParam(req);
+      agentId = agentIdOf(rawId);
       const creds = parseApiKeyHeader(req.headers.authorization);
       // The key first, as the reference does: nobody without one makes the server inflate or parse.
       const agent = await authenticateAgent(deps, creds, agentId);
@@ -150,29 +134,60 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
         maxBytes: config.limits.checkin.maxBodyBytes,
         maxDecompressedBytes: config.checkin.maxDecompressedBodyBytes,
       });
-      const body = validateAgentBody(checkinBody, parseJsonObject(raw)) as CheckinRequest;
+      const body = checkCheckinBody(parseJsonObject(raw));
       const pollMs = grantedPollMs(config.checkin, body.poll_timeout);
-      const abort = new AbortController();
-      res.once('close', () => {
-        if (!res.writableFinished) abort.abort();
-      });
-      return checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: abort.signal });
+      return checkin(deps.checkin, { agent, apiKeyId: creds.id, body, agentVersion, pollMs, startedAt, signal: new ResponseHangUp(res) });
     });
-    if (result.outcome === 'aborted') return;
-    await sendJson(req, res, serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions, result.policyDataJson), config);
-  });
-
-  router.post('/api/fleet/agents/:id/acks', apiVersion(), limiters.ack.middleware(), async (req, res) => {
-    const result = await countOutcome(deps.outcomes?.acks, (r) => (r.status === 200 ? 'ok' : 'item_errors'), async () => {
-      const agentId = agentIdParam(req);
+    if (result.outcome === 'aborted') return undefined;
+    const json = serializeCheckinResponse(agentId, result.ackToken, result.policy, result.actions, result.policyDataJson);
+    const level = config.checkin.compressionLevel;
+    if (level > 0 && json.length > config.checkin.compressionThresholdBytes && acceptsGzip(req)) {
+      return { body: await gzipAsync(json, { level }), headers: GZIP_JSON_HEADERS };
+    }
+    return { body: json, headers: JSON_HEADERS };
+  };
+  const serveAcks = async (req: IncomingMessage, rawId: unknown) =>
+    countOutcome(deps.outcomes?.acks, (r) => (r.status === 200 ? 'ok' : 'item_errors'), async () => {
+      const agentId = agentIdOf(rawId);
       const creds = parseApiKeyHeader(req.headers.authorization);
       const agent = await authenticateAgent(deps, creds, agentId);
       const raw = await readBody(req, { maxBytes: config.limits.ack.maxBodyBytes, maxDecompressedBytes: config.limits.ack.maxBodyBytes * 4 });
       const body = validateAgentBody(ackBody, parseJsonObject(raw));
       return handleAcks(deps.acks, agent, body.events as AckEvent[], agentVersionOf(req.headers['user-agent']));
     });
+
+  router.post('/api/fleet/agents/:id/checkin', apiVersion(), limiters.checkin.middleware(), async (req, res) => {
+    const answer = await serveCheckin(req, res, req.params.id);
+    if (!answer) return;
+    for (let i = 0; i < answer.headers.length; i += 2) res.setHeader(answer.headers[i] as string, answer.headers[i + 1] as string);
+    res.status(200).end(answer.body);
+  });
+
+  router.post('/api/fleet/agents/:id/acks', apiVersion(), limiters.ack.middleware(), async (req, res) => {
+    const result = await serveAcks(req, req.params.id);
     res.status(result.status).json(result.body);
   });
+
+  const mountLean = (lean: LeanRouter): void => {
+    // As the Express chain runs them: API version, then the route's limits, then the handler.
+    const limited = (lean: LeanRequest, limiter: RouteLimiter): void => {
+      lean.headers.push('Elastic-Api-Version', DEFAULT_API_VERSION);
+      lean.headers[lean.headers.length - 1] = resolveApiVersion(lean.req.headers['elastic-api-version']);
+      const release = limiter.acquire();
+      lean.res.once('finish', release);
+      lean.res.once('close', release);
+    };
+    lean.route('POST', '/checkin', '/api/fleet/agents/:id/checkin', async (lean, id) => {
+      limited(lean, limiters.checkin);
+      const answer = await serveCheckin(lean.req, lean.res, id);
+      if (answer) lean.send(200, answer.body, answer.headers);
+    });
+    lean.route('POST', '/acks', '/api/fleet/agents/:id/acks', async (lean, id) => {
+      limited(lean, limiters.ack);
+      const result = await serveAcks(lean.req, id);
+      lean.json(result.status, JSON.stringify(result.body));
+    });
+  };
 
   router.post('/api/fleet/agents/:id/audit/unenroll', apiVersion(), limiters.audit.middleware(), async (req, res) => {
     const agentId = agentIdParam(req);
@@ -207,18 +222,5 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
   });
 
   router.use(errorHandler('agent'));
-  return router;
-}
-
-async function sendJson(req: Request, res: Response, json: string, config: GatewayConfig): Promise<void> {
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Vary', 'Accept-Encoding');
-  const level = config.checkin.compressionLevel;
-  if (level > 0 && json.length > config.checkin.compressionThresholdBytes && acceptsGzip(req)) {
-    const body = await gzipAsync(json, { level });
-    res.setHeader('Content-Encoding', 'gzip');
-    res.status(200).end(body);
-    return;
-  }
-  res.status(200).end(json);
+  return { router, mountLean };
 }

@@ -77,6 +77,13 @@ const expirationMs = (doc: ActionDoc): number | null => {
 };
 const offset = (p: PageRequest): number => (p.page - 1) * p.perPage;
 /** The fields a partial update names: as in JSON (and Elasticsearch), an `undefined` value names none. */
+/** Most fields a batched agent write sets in place (a checkin's status has up to about a dozen). */
+const FIELD_PATCH_MAX = 16;
+/** Field names written in place by path; anything else takes the whole-document rewrite. */
+const PATCHABLE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Agent fields mirrored in their own columns: writing them rewrites the row as a whole. */
+const COLUMN_KEYS = new Set(['access_api_key_id', 'enrollment_id', 'policy_id', 'active', 'enrolled_at']);
+
 const namedFields = <T extends object>(fields: Partial<T>): Partial<T> =>
   Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 
@@ -299,6 +306,14 @@ export class SqliteFleetStore implements FleetStore {
       enrolled_at: doc.enrolled_at ?? null,
       doc: JSON.stringify(doc),
     });
+    // Batched field writes (checkin status) set their fields in place. One statement per number of
+    // fields, all prepared here from the fixed template; paths and values are bound parameters.
+    const lastCheckinStmt = db.prepare<[string], { last_checkin: string | null }>(
+      "SELECT json_extract(doc, '$.last_checkin') AS last_checkin FROM agents WHERE id = ?",
+    );
+    const patchStmts = Array.from({ length: FIELD_PATCH_MAX + 1 }, (_, n) =>
+      n === 0 ? undefined : db.prepare(`UPDATE agents SET seq_no = ?, doc = json_set(doc${', ?, json(?)'.repeat(n)}) WHERE id = ?`),
+    );
     const writeOver = (id: string, current: AgentDoc, fields: Partial<AgentDoc>): Hit<AgentDoc> => {
       const doc = { ...current, ...namedFields(fields) };
       const seq = this.nextSeq('agents');
@@ -309,20 +324,39 @@ export class SqliteFleetStore implements FleetStore {
       const row = getStmt.get(id);
       return row ? writeOver(id, JSON.parse(row.doc) as AgentDoc, fields) : undefined;
     };
-    // Each item in its own savepoint: one that cannot be written (a document too deep to
+    // Plain top-level fields are set in place (json_set: each replaced whole, null kept as null); the
+    // document is neither parsed nor serialized here. No savepoint: the values are serialized
+    // before any statement runs, and the one UPDATE is atomic. Undefined: not such a write.
+    const writeInPlace = (u: BulkUpdate<AgentDoc>): BulkItemOutcome | undefined => {
+      const fields = namedFields(u.fields);
+      const entries = Object.entries(fields);
+      if (entries.length > FIELD_PATCH_MAX || !entries.every(([k]) => PATCHABLE_KEY.test(k) && !COLUMN_KEYS.has(k))) return undefined;
+      const patch = patchStmts[entries.length];
+      if (!patch) return undefined;
+      const args: unknown[] = [0];
+      for (const [k, v] of entries) args.push(`$.${k}`, JSON.stringify(v));
+      args.push(u.id);
+      const stored = lastCheckinStmt.get(u.id);
+      if (!stored) return 'not_found';
+      // A late status write (retried, or from another replica) never replaces a newer one.
+      if (supersededStatusWrite({ last_checkin: stored.last_checkin ?? undefined }, fields)) return 'updated';
+      args[0] = this.nextSeq('agents');
+      patch.run(...args);
+      return 'updated';
+    };
+    // Anything else in its own savepoint: one that cannot be written (a document too deep to
     // serialize, say) is rejected alone, and the rest of the batch lands. Store-level failures
     // (disk full, I/O) still fail the whole batch, to be retried.
     const writeOne = db.transaction((u: BulkUpdate<AgentDoc>): BulkItemOutcome => {
       const row = getStmt.get(u.id);
       if (!row) return 'not_found';
       const current = JSON.parse(row.doc) as AgentDoc;
-      // A late status write (retried, or from another replica) never replaces a newer one.
       if (supersededStatusWrite(current, u.fields)) return 'updated';
       writeOver(u.id, current, u.fields);
       return 'updated';
     });
     const updateManyTx = db.transaction((updates: BulkUpdate<AgentDoc>[]): BulkItemOutcome[] =>
-      updates.map((u) => isolated(() => writeOne(u), 'rejected' as const)),
+      updates.map((u) => isolated(() => writeInPlace(u) ?? writeOne(u), 'rejected' as const)),
     );
 
     return {
