@@ -80,7 +80,11 @@ export class EsBulker {
     for (const l of this.listeners) l({ seconds, operations, ok });
   }
 
-  submit(ops: BulkOp[]): Promise<BulkResult[]> {
+  /**
+   * Queues `ops`. `urgent`: a caller that waits for the write before it answers (and batched
+   * already, like the guarded writer): the batch goes out now, with whatever else is queued.
+   */
+  submit(ops: BulkOp[], opts?: { urgent?: boolean }): Promise<BulkResult[]> {
     if (ops.length === 0) return Promise.resolve([]);
     if (this.closed) return Promise.reject(new StoreOverloadedError('bulker is closed'));
     if (this.pending + ops.length > this.opts.maxPendingOps) {
@@ -102,7 +106,7 @@ export class EsBulker {
         this.queue.push({ op, lines, resolve, reject });
       });
     });
-    if (this.queue.length >= this.opts.maxBatchOps) this.flushSoon(0);
+    if (opts?.urgent || this.queue.length >= this.opts.maxBatchOps) this.flushSoon(0);
     else this.flushSoon(this.opts.flushIntervalMs);
     return Promise.all(results);
   }

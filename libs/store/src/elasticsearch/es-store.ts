@@ -37,6 +37,7 @@ import { call, createClient, errorType, statusOf, translate, type ElasticsearchC
 import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
+import { GuardedWriter } from './es-guarded-writer';
 import { createEsDeliveryStores } from './es-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
@@ -107,6 +108,11 @@ export class ElasticsearchFleetStore implements FleetStore {
   private actionFeed: SeqNoFeed;
   private readonly listeners = new Set<(c: WatchedCollection) => void>();
   private closing: Promise<void> | undefined;
+  /** Per-agent writes (checkin, acks): batched, guarded, never refreshed. */
+  private readonly agentWriter: GuardedWriter<AgentDoc>;
+  /** Agent documents were written since the last refresh: searches over them refresh first. */
+  private agentsDirty = true;
+  private agentsRefreshing: Promise<void> | undefined;
 
   private constructor(private readonly opts: ElasticsearchStoreOptions) {
     this.client = createClient(opts);
@@ -127,6 +133,9 @@ export class ElasticsearchFleetStore implements FleetStore {
       invalidate: (ids) => this.guard(() => impl().invalidate(ids)),
       updateRoles: (id, roles) => this.guard(() => impl().updateRoles(id, roles)),
     };
+    this.agentWriter = new GuardedWriter<AgentDoc>(this.client, this.bulker, ES_INDICES.agents.alias, '.fleet-agents', undefined, () => {
+      this.agentsDirty = true;
+    });
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();
     this.actions = opts.actionSecretsKey ? withSealedSecrets(this.createActionStore(), new ActionSealer(opts.actionSecretsKey)) : this.createActionStore();
@@ -216,6 +225,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.closing ??= (async () => {
       clearTimeout(this.initTimer);
       this.listeners.clear();
+      await this.agentWriter.close();
       await this.bulker.close();
       await this.client.close();
     })();
@@ -381,14 +391,35 @@ export class ElasticsearchFleetStore implements FleetStore {
 
   // ---- agents -------------------------------------------------------------------------------
 
+  /**
+   * Makes agent writes searchable before a search over agents (management listings, counts, the
+   * silent-agent sweep): ONE refresh, shared by concurrent callers, and only when agents were
+   * written since the last one. Per-agent writes never refresh; reads by id are realtime.
+   */
+  private agentsSearchable(): Promise<void> {
+    if (!this.agentsDirty) return this.agentsRefreshing ?? Promise.resolve();
+    this.agentsRefreshing ??= (async () => {
+      this.agentsDirty = false;
+      try {
+        await this.client.indices.refresh({ index: ES_INDICES.agents.alias, ignore_unavailable: true });
+      } catch (err) {
+        this.agentsDirty = true;
+        throw err;
+      }
+    })().finally(() => {
+      this.agentsRefreshing = undefined;
+    });
+    return this.agentsRefreshing;
+  }
+
   private createAgentStore(): AgentStore {
     const index = ES_INDICES.agents.alias;
     const name = '.fleet-agents';
     return {
       get: (id) => this.guard(() => this.getDoc<AgentDoc>(index, id)),
       create: (id, doc) => this.guard(() => this.createDoc(index, id, doc, name)),
-      update: (id, fields) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, () => fields)),
-      mutate: (id, change) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, change)),
+      update: (id, fields) => this.guard(() => this.agentWriter.mutate(id, () => fields)),
+      mutate: (id, change) => this.guard(() => this.agentWriter.mutate(id, change)),
       updateMany: (updates) =>
         this.guard(async () => {
           const outcomes: BulkItemOutcome[] = new Array<BulkItemOutcome>(updates.length).fill('updated');
@@ -424,6 +455,7 @@ export class ElasticsearchFleetStore implements FleetStore {
               });
             }
             const results = await this.bulker.submit(ops);
+            if (ops.length) this.agentsDirty = true;
             const conflicted: string[] = [];
             results.forEach((r, i) => {
               const op = ops[i];
@@ -441,7 +473,20 @@ export class ElasticsearchFleetStore implements FleetStore {
       delete: (id) =>
 this.guard(() => this.deleteDoc(index, id)),
       findByAccessApiKeyId: (keyId) =>
-        this.guard(() => this.firstHit<AgentDoc>(index, { query: { term: { access_api_key_id: keyId } }, sort: [{ _seq_no: 'desc' }] })),
+        this.guard(async () => {
+          // The search finds which agent holds the key (fixed at enrollment); the document itself
+          // is read by id, realtime, so a write not yet refreshed (an unenroll) is seen.
+          const byKey = () => this.firstHit<AgentDoc>(index, { query: { term: { access_api_key_id: keyId } }, sort: [{ _seq_no: 'desc' }] });
+          let found = await byKey();
+          // A miss may be a key written since the last refresh (a rotation): one shared refresh, then again.
+          if (!found && this.agentsDirty) {
+            await this.agentsSearchable();
+            found = await byKey();
+          }
+          if (!found) return undefined;
+          const current = await this.getDoc<AgentDoc>(index, found._id);
+          return current?._source.access_api_key_id === keyId ? current : undefined;
+        }),
       findByEnrollmentId: (enrollmentId) =>
         this.guard(async () => {
           await this.client.indices.refresh({ index, ignore_unavailable: true });
@@ -449,6 +494,7 @@ this.guard(() => this.deleteDoc(index, id)),
         }),
       countByPolicy: (policyId) =>
         this.guard(async () => {
+          await this.agentsSearchable();
           try {
             return (await this.client.count({ index, query: { term: { policy_id: policyId } } })).count;
           } catch (err) {
@@ -458,6 +504,7 @@ this.guard(() => this.deleteDoc(index, id)),
         }),
       listSilent: ({ policyId, before, limit }) =>
         this.guard(async () => {
+          await this.agentsSearchable();
           const cutoff = before.toISOString();
           const query: estypes.QueryDslQueryContainer = {
             bool: {
@@ -474,6 +521,7 @@ this.guard(() => this.deleteDoc(index, id)),
         }),
       query: (q: AgentQuery) =>
         this.guard(async (): Promise<Page<Hit<AgentDoc>>> => {
+          await this.agentsSearchable();
           const filter: estypes.QueryDslQueryContainer[] = [];
           if (!q.showInactive) filter.push({ term: { active: true } });
           if (q.policyIds?.length) filter.push({ terms: { policy_id: q.policyIds } });
