@@ -45,7 +45,7 @@ async function round(kind: 'index' | 'update', n: number): Promise<number> {
     const ids = Array.from({ length: Math.min(BATCH, AGENTS - start) }, (_, i) => `agent-${start + i}`);
     const got = await client.mget<Record<string, unknown>>({ index, ids });
     const fields = statusFields(n);
-    const operations = got.docs.flatMap((d) => {
+    const operations = got.docs.flatMap((d): object[] => {
       if (!('found' in d) || !d.found) return [];
       const meta = { _index: index, _id: d._id, if_seq_no: d._seq_no, if_primary_term: d._primary_term };
       return kind === 'index' ? [{ index: meta }, { ...d._source, ...fields }] : [{ update: meta }, { doc: fields }];
