@@ -361,6 +361,26 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect((await store.agents.get('agent-2'))?._source.last_checkin_message).to.equal('second');
       });
 
+      it('When many agents are mutated at once and one does not exist, then only that one fails', async function () {
+        await Promise.all(Array.from({ length: 30 }, (_, i) => store.agents.create(`many-${i}`, agentDoc({ policy_revision_idx: i }))));
+        const outcomes = await Promise.allSettled([
+          ...Array.from({ length: 30 }, (_, i) => store.agents.mutate(`many-${i}`, (doc) => ({ policy_revision_idx: (doc.policy_revision_idx ?? 0) + 100 }))),
+          store.agents.update('many-missing', { tags: ['x'] }),
+        ]);
+        expect(outcomes.slice(0, 30).every((o) => o.status === 'fulfilled')).to.equal(true);
+        const missing = outcomes[30];
+        expect(missing?.status).to.equal('rejected');
+        expect(missing?.status === 'rejected' ? missing.reason : undefined).to.be.instanceOf(DocumentNotFoundError);
+        for (let i = 0; i < 30; i++) expect((await store.agents.get(`many-${i}`))?._source.policy_revision_idx).to.equal(i + 100);
+      });
+
+      it('When an agent is deactivated, then the lookup by access API key id sees it at once', async function () {
+        await store.agents.create('agent-1', agentDoc({ access_api_key_id: 'key-1', active: true }));
+        expect((await store.agents.findByAccessApiKeyId('key-1'))?._source.active).to.equal(true);
+        await store.agents.update('agent-1', { active: false });
+        expect((await store.agents.findByAccessApiKeyId('key-1'))?._source.active).to.equal(false);
+      });
+
       it('When agents are looked up by access API key id or enrollment id, then the matching agent is returned', async function () {
         await store.agents.create('agent-1', agentDoc({ access_api_key_id: 'key-1', enrollment_id: 'enr-1' }));
         await store.agents.create('agent-2', agentDoc({ access_api_key_id: 'key-2', enrollment_id: 'enr-2' }));

@@ -37,7 +37,8 @@ import { call, createClient, errorType, statusOf, translate, type ElasticsearchC
 import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
-import { FreshCall } from '../fresh-call';
+import { GuardedWriter } from './es-guarded-writer';
+import { SharedRefresh } from './es-shared-refresh';
 import { createEsDeliveryStores } from './es-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
@@ -106,9 +107,15 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly bulker: EsBulker;
   private policyFeed: SeqNoFeed;
   private actionFeed: SeqNoFeed;
-  /** Refreshes of `.fleet-agents` shared by concurrent enrollment-id lookups. */
-  private readonly agentRefresh = new FreshCall<unknown>();
   private closing: Promise<void> | undefined;
+  /** Per-agent writes (checkin, acks): batched, guarded, never refreshed. */
+  private readonly agentWriter: GuardedWriter<AgentDoc>;
+  /** Searches over agents refresh first, once and shared, when agents were written since. */
+  private readonly agentsRefresh: SharedRefresh;
+  /** The same for agent policy records (the management listing). */
+  private readonly agentPoliciesRefresh: SharedRefresh;
+  /** The highest revision this process knows of per policy (written here or read). */
+  private readonly knownRevisions = new Map<string, number>();
 
   private constructor(private readonly opts: ElasticsearchStoreOptions) {
     this.client = createClient(opts);
@@ -129,6 +136,11 @@ export class ElasticsearchFleetStore implements FleetStore {
       invalidate: (ids) => this.guard(() => impl().invalidate(ids)),
       updateRoles: (id, roles) => this.guard(() => impl().updateRoles(id, roles)),
     };
+    this.agentsRefresh = new SharedRefresh(this.client, ES_INDICES.agents.alias);
+    this.agentPoliciesRefresh = new SharedRefresh(this.client, ES_INDICES.agentPolicies.alias);
+    this.agentWriter = new GuardedWriter<AgentDoc>(this.client, this.bulker, ES_INDICES.agents.alias, '.fleet-agents', undefined, () =>
+      this.agentsRefresh.touched(),
+    );
     this.agents = this.createAgentStore();
     this.policies = this.createPolicyStore();
     this.actions = opts.actionSecretsKey ? withSealedSecrets(this.createActionStore(), new ActionSealer(opts.actionSecretsKey)) : this.createActionStore();
@@ -212,6 +224,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.initTimer);
+      await this.agentWriter.close();
       await this.bulker.close();
       await this.client.close();
     })();
@@ -270,9 +283,14 @@ export class ElasticsearchFleetStore implements FleetStore {
     }
   }
 
-  private async createDoc<T extends object>(index: string, id: string, doc: T, collection: string): Promise<Hit<T>> {
+  /**
+   * `refresh: false` where nothing searches for the document right away, or a `SharedRefresh` /
+   * the change feed makes it searchable when needed; `true` stays where a search must find it at
+   * once and the write is rare (enrollment, enrollment keys, the store identity).
+   */
+  private async createDoc<T extends object>(index: string, id: string, doc: T, collection: string, refresh = true): Promise<Hit<T>> {
     try {
-      const res = await this.client.create({ index, id, document: doc, refresh: true });
+      const res = await this.client.create({ index, id, document: doc, refresh });
       return { _id: id, _seq_no: res._seq_no ?? -1, _source: doc };
     } catch (err) {
       if (is409(err)) throw new DocumentConflictError(collection, id);
@@ -286,6 +304,7 @@ export class ElasticsearchFleetStore implements FleetStore {
    */
   private async createBulked<T extends object>(index: string, id: string, doc: T, collection: string): Promise<Hit<T>> {
     const [res] = await this.bulker.submit([{ action: 'create', index, id, doc }], { urgent: true });
+    if (index === ES_INDICES.agents.alias) this.agentsRefresh.touched();
     const status = res?.status ?? 500;
     if (status === 409) throw new DocumentConflictError(collection, id);
     if (status === 429 || status >= 500) throw new StoreUnavailableError(`${collection} create failed: ${status} ${res?.errorType ?? ''}`);
@@ -309,6 +328,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     id: string,
     collection: string,
     change: (doc: T) => Partial<T> | undefined,
+    refresh = true,
   ): Promise<Hit<T>> {
     for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
       const current = await this.getVersioned<T>(index, id);
@@ -323,7 +343,7 @@ export class ElasticsearchFleetStore implements FleetStore {
           document: doc,
           if_seq_no: current.seqNo,
           if_primary_term: current.primaryTerm,
-          refresh: true,
+          refresh,
         });
         return { _id: id, _seq_no: res._seq_no ?? -1, _source: doc };
       } catch (err) {
@@ -397,8 +417,8 @@ export class ElasticsearchFleetStore implements FleetStore {
       get: (id) => this.guard(() => this.getDoc<AgentDoc>(index, id)),
       create: (id, doc, opts) =>
         this.guard(() => (opts?.searchable === false ? this.createBulked(index, id, doc, name) : this.createDoc(index, id, doc, name))),
-      update: (id, fields) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, () => fields)),
-      mutate: (id, change) => this.guard(() => this.mutateDoc<AgentDoc>(index, id, name, change)),
+      update: (id, fields) => this.guard(() => this.agentWriter.mutate(id, () => fields)),
+      mutate: (id, change) => this.guard(() => this.agentWriter.mutate(id, change)),
       updateMany: (updates) =>
         this.guard(async () => {
           const outcomes: BulkItemOutcome[] = new Array<BulkItemOutcome>(updates.length).fill('updated');
@@ -434,6 +454,7 @@ export class ElasticsearchFleetStore implements FleetStore {
               });
             }
             const results = await this.bulker.submit(ops);
+            if (ops.length) this.agentsRefresh.touched();
             const conflicted: string[] = [];
             results.forEach((r, i) => {
               const op = ops[i];
@@ -451,17 +472,31 @@ export class ElasticsearchFleetStore implements FleetStore {
       delete: (id) =>
 this.guard(() => this.deleteDoc(index, id)),
       findByAccessApiKeyId: (keyId) =>
-        this.guard(() => this.firstHit<AgentDoc>(index, { query: { term: { access_api_key_id: keyId } }, sort: [{ _seq_no: 'desc' }] })),
+        this.guard(async () => {
+          // The search finds which agent holds the key (fixed at enrollment); the document itself
+          // is read by id, realtime, so a write not yet refreshed (an unenroll) is seen.
+          const byKey = () => this.firstHit<AgentDoc>(index, { query: { term: { access_api_key_id: keyId } }, sort: [{ _seq_no: 'desc' }] });
+          let found = await byKey();
+          // A miss may be a key written since the last refresh (a rotation): one shared refresh, then again.
+          if (!found && this.agentsRefresh.isDirty) {
+            await this.agentsRefresh.searchable();
+            found = await byKey();
+          }
+          if (!found) return undefined;
+          const current = await this.getDoc<AgentDoc>(index, found._id);
+          return current?._source.access_api_key_id === keyId ? current : undefined;
+        }),
       findByEnrollmentId: (enrollmentId) =>
         this.guard(async () => {
           // Enrollments are written without a refresh: one refresh that began after this call
           // makes them searchable, shared by every lookup waiting meanwhile (the reference
           // batches these lookups behind one refresh too).
-          await this.agentRefresh.run(index, () => this.client.indices.refresh({ index, ignore_unavailable: true }));
+          await this.agentsRefresh.refresh();
           return this.firstHit<AgentDoc>(index, { query: { term: { enrollment_id: enrollmentId } }, sort: [{ _seq_no: 'desc' }] });
         }),
       countByPolicy: (policyId) =>
         this.guard(async () => {
+          await this.agentsRefresh.searchable();
           try {
             return (await this.client.count({ index, query: { term: { policy_id: policyId } } })).count;
           } catch (err) {
@@ -471,6 +506,7 @@ this.guard(() => this.deleteDoc(index, id)),
         }),
       listSilent: ({ policyId, before, limit }) =>
         this.guard(async () => {
+          await this.agentsRefresh.searchable();
           const cutoff = before.toISOString();
           const query: estypes.QueryDslQueryContainer = {
             bool: {
@@ -487,6 +523,7 @@ this.guard(() => this.deleteDoc(index, id)),
         }),
       query: (q: AgentQuery) =>
         this.guard(async (): Promise<Page<Hit<AgentDoc>>> => {
+          await this.agentsRefresh.searchable();
           const filter: estypes.QueryDslQueryContainer[] = [];
           if (!q.showInactive) filter.push({ term: { active: true } });
           if (q.policyIds?.length) filter.push({ terms: { policy_id: q.policyIds } });
@@ -514,19 +551,45 @@ this.guard(() => this.deleteDoc(index, id)),
 
   // ---- policies -----------------------------------------------------------------------------
 
+  private noteRevision(policyId: string, revision: number): void {
+    if (revision > (this.knownRevisions.get(policyId) ?? -1)) this.knownRevisions.set(policyId, revision);
+  }
+
+  /**
+   * The latest revision without waiting for a refresh: the search finds the latest searchable one,
+   * then revisions are read by id (a GET is realtime) from the highest this process knows of,
+   * onwards while the next one exists (revisions are consecutive). A revision written a moment ago,
+   * here or by another replica, is found without a refresh.
+   */
+  private async latestRevision(policyId: string): Promise<Hit<PolicyRevisionDoc> | undefined> {
+    const index = ES_INDICES.policies.alias;
+    let best = await this.firstHit<PolicyRevisionDoc>(index, { query: { term: { policy_id: policyId } }, sort: [{ revision_idx: 'desc' }] });
+    const known = this.knownRevisions.get(policyId) ?? -1;
+    if (known > (best?._source.revision_idx ?? -1)) {
+      best = (await this.getDoc<PolicyRevisionDoc>(index, policyRevisionDocId(policyId, known))) ?? best;
+    }
+    for (let probes = 0; best && probes < 1000; probes++) {
+      const next = await this.getDoc<PolicyRevisionDoc>(index, policyRevisionDocId(policyId, best._source.revision_idx + 1));
+      if (!next) break;
+      best = next;
+    }
+    if (best) this.noteRevision(policyId, best._source.revision_idx);
+    return best;
+  }
+
   private createPolicyStore(): PolicyRevisionStore {
     const index = ES_INDICES.policies.alias;
     return {
       create: (doc) =>
         this.guard(async () => {
-          const hit = await this.createDoc(index, policyRevisionDocId(doc.policy_id, doc.revision_idx), doc, '.fleet-policies');
+          // No refresh: the change feed makes revisions searchable up to its checkpoint (one refresh
+          // per change pass), and `latest` reads revisions by id, realtime.
+          const hit = await this.createDoc(index, policyRevisionDocId(doc.policy_id, doc.revision_idx), doc, '.fleet-policies', false);
+          this.noteRevision(doc.policy_id, doc.revision_idx);
           this.wrote('policies');
           return hit;
         }),
-      latest: (policyId) =>
-        this.guard(() =>
-          this.firstHit<PolicyRevisionDoc>(index, { query: { term: { policy_id: policyId } }, sort: [{ revision_idx: 'desc' }] }),
-        ),
+      latest: (policyId) => this.guard(() => this.latestRevision(policyId)),
       changesSince: (after, limit) => this.guard(() => this.changes<PolicyRevisionDoc>(this.policyFeed, index, after, limit)),
       checkpoint: () => this.guard(() => this.policyFeed.checkpoint()),
     };
@@ -697,17 +760,22 @@ this.guard(() => this.deleteDoc(index, id)),
     return {
       create: (record) =>
         this.guard(async () => {
-          await this.createDoc(index, record.id, wrap(record), name);
+          await this.createDoc(index, record.id, wrap(record), name, false);
+          this.agentPoliciesRefresh.touched();
           return record;
         }),
       get: (id) => this.guard(async () => (await this.getDoc<Stored>(index, id))?._source.doc),
       put: (record) =>
         this.guard(async () => {
-          await this.mutateDoc<Stored>(index, record.id, name, () => wrap(record));
+          // No refresh (it queued behind agent writes during a rollout): read by id is realtime,
+          // and the listing refreshes first when records were written.
+          await this.mutateDoc<Stored>(index, record.id, name, () => wrap(record), false);
+          this.agentPoliciesRefresh.touched();
           return record;
         }),
       list: (req) =>
         this.guard(async () => {
+          await this.agentPoliciesRefresh.searchable();
           const res = await this.search<Stored>(index, {
             query: { match_all: {} },
             sort: [{ created_at: 'asc' }, { id: 'asc' }],
