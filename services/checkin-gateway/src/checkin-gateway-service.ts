@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ActionLookupCache } from './acks';
 import { ArtifactFetcher } from './artifacts';
 import { ChangeDelivery } from './change-delivery';
-import { AckTokenCache } from './checkin';
+import { AckTokenCache } from './ack-token-cache';
 import type { GatewayConfig } from './gateway-config';
 import { createDeliveryRouter } from './delivery-routes';
 import { createGatewayRouter } from './gateway-routes';

@@ -3,5 +3,6 @@ export * from './checkin-gateway-service';
 export * from './long-poll-registry';
 export * from './policy-cache';
 export * from './status-write-buffer';
-export { grantedPollMs, unhealthyReason } from './checkin';
+export { grantedPollMs } from './checkin';
+export { unhealthyReason } from './checkin-status';
 export * from './held-poll-verifier';
