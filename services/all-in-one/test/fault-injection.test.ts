@@ -105,7 +105,7 @@ describe(`Faults injected between the replicas and Elasticsearch and Redis (toxi
       process.stderr.write(`${fault.name}: ${JSON.stringify({ ...result, notes: result.notes.slice(0, 10), violations: result.violations.slice(0, 10) })}\n`);
       expect(result.violations, 'answers other than 2xx or 503/429 + Retry-After').to.deep.equal([]);
       expect(result.lost, result.notes.join('\n')).to.equal(0);
-      expect(result.duplicated).to.equal(0);
+      expect(result.duplicated, result.notes.join('\n')).to.equal(0);
       expect(result.statusWritesLost, result.notes.join('\n')).to.equal(0);
       expect(result.converged, result.notes.join('\n')).to.equal(true);
       expect(result.recoverMs).to.be.lessThan(RECOVER_WITHIN_MS);

@@ -56,4 +56,23 @@ describe('A replica that is behind never sends an agent an older policy than it 
     const policies = ((res.body as { actions?: Array<{ type: string; id: string }> }).actions ?? []).filter((x) => x.type === 'POLICY_CHANGE');
     expect(policies.map((p) => p.id), 'an older revision was sent back').to.deep.equal([]);
   });
+
+  it('When a second newer revision is reported within the refresh throttle, then B still sends nothing older back', async () => {
+    const revisionOf = async () => (await request(a.url).get(`/api/fleet/agent_policies/${POLICY}`).set(a.admin).expect(200)).body.item.revision as number;
+    // B knows the current revision; then it reads the store for a newer reported one (the refresh of this second).
+    expect((await checkinOnB(await revisionOf())).status).to.equal(200);
+    await request(a.url).put(`/api/fleet/agent_policies/${POLICY}`).set(a.admin).send({ description: 'third' }).expect(200);
+    const third = await revisionOf();
+    const held = checkinOnB(third).then((r) => r);
+    await new Promise((r) => setTimeout(r, 150));
+    // A newer one still, reported to B within the same second (the first poll still open): B's
+    // refresh is throttled and its cache holds the previous revision, which the agent has acked.
+    await request(a.url).put(`/api/fleet/agent_policies/${POLICY}`).set(a.admin).send({ description: 'fourth' }).expect(200);
+    const fourth = await revisionOf();
+    const res = await checkinOnB(fourth);
+    expect((await held).status).to.equal(200);
+    expect(res.status).to.equal(200);
+    const policies = ((res.body as { actions?: Array<{ type: string; id: string }> }).actions ?? []).filter((x) => x.type === 'POLICY_CHANGE');
+    expect(policies.map((p) => p.id), 'an older revision was sent back').to.deep.equal([]);
+  });
 });

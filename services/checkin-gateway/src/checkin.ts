@@ -142,8 +142,12 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
   // A newer revision than this replica knows: first make sure it is not this replica that is
   // behind, or it would send the agent back an older policy. Only a revision the store does not
   // have either (a policy deleted and created again) gets the latest sent, as in the reference.
-  if (known && revision > known.revision) known = await deps.policies.refresh(doc.policy_id);
-  if (known && revision > known.revision) revision = 0;
+  // A throttled refresh proves nothing: the agent keeps its revision, and nothing older is sent.
+  if (known && revision > known.revision) {
+    const checked = await deps.policies.refresh(doc.policy_id);
+    known = checked.latest;
+    if (checked.read && known && revision > known.revision) revision = 0;
+  }
 
   let pollMs = input.pollMs;
   const setup = Date.now() - input.startedAt;

@@ -57,11 +57,13 @@ export class PolicyCache {
    * delivered it and this one has not heard of it yet (its announcement is late or was lost). The
    * store is read again, at most once a second per policy, so that an older revision is never sent
    * back to an agent that runs a newer one; a report of a revision that does not exist costs no more.
+   * `read` says whether this call read the store itself: only such a read can tell that the store
+   * does not have the reported revision (a throttled call, or a read begun earlier, may predate it).
    */
-  async refresh(policyId: string): Promise<PreparedPolicy | undefined> {
-    if (this.refreshed.get(policyId)) return this.get(policyId);
+  async refresh(policyId: string): Promise<{ latest: PreparedPolicy | undefined; read: boolean }> {
+    if (this.refreshed.get(policyId)) return { latest: await this.get(policyId), read: false };
     this.refreshed.set(policyId, true);
-    return this.load(policyId);
+    return { latest: await this.read(policyId), read: true };
   }
 
   /** The revision cached for a policy, if any. */

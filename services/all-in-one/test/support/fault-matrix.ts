@@ -189,6 +189,8 @@ export class FaultAgent {
   readonly acked = new Set<string>();
   /** Deliveries of an action after its ack was answered 200. */
   duplicates = 0;
+  /** What was delivered again, and when (for the notes). */
+  readonly duplicateDeliveries: string[] = [];
   /** Sequence number of the last checkin answered 200 (its status must be in the store). */
   lastAccepted = -1;
   /** When that checkin was sent (ms since epoch). */
@@ -240,7 +242,11 @@ export class FaultAgent {
       this.lastAcceptedSentAt = sentAt;
       const actions = res.actions ?? [];
       if (actions.length === 0) continue;
-      for (const a of actions) if (this.acked.has(a.id)) this.duplicates += 1;
+      for (const a of actions) {
+        if (!this.acked.has(a.id)) continue;
+        this.duplicates += 1;
+        this.duplicateDeliveries.push(`${a.id} again at ${new Date().toISOString()} (ack_token ${res.ack_token ?? ''})`);
+      }
       const events: AckEvent[] = actions.map((a) => ({
         type: 'ACTION_RESULT',
         subtype: 'ACKNOWLEDGED',
@@ -398,6 +404,7 @@ export async function runFault(o: FaultRunOptions): Promise<FaultRunResult> {
   await ready;
   const converged = agents.every((a) => a.converged(ctx));
   if (!converged) notes.push(`not converged: ${agents.filter((a) => !a.converged(ctx)).length} agents`);
+  for (const a of agents) for (const d of a.duplicateDeliveries) notes.push(`duplicate: ${a.id} got ${d}`);
 
   // The books, read from the store itself.
   let lost = 0;
