@@ -1,12 +1,15 @@
 import { currentTraceparent } from '@fleet/telemetry';
 import { Redis, type RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { envelopeOf, type FleetNotification, type NotificationBus, type NotificationEnvelope, type NotificationHandler } from './notification-bus';
 import { PolicyDebouncer } from './policy-debouncer';
 
 export interface RedisBusOptions {
-  /** `redis://host:port[/db]`. */
+  /** `redis://host:port[/db]`, or `rediss://` for TLS. */
   url: string;
+  /** TLS options of a `rediss://` URL (CA, client certificate, verification), built by the caller. */
+  tls?: TlsOptions;
   channel?: string;
   senderId?: string;
   /** Bursts of revisions of one policy within this window are announced once, as the newest. */
@@ -55,6 +58,7 @@ export class RedisNotificationBus implements NotificationBus {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
       connectionName: `fleet-${this.senderId}`,
+      ...(opts.tls ? { tls: opts.tls } : {}),
     };
     // The publisher fails fast while disconnected instead of queueing without bound.
     this.publisher = new Redis(opts.url, { ...common, enableOfflineQueue: false, connectionName: `fleet-pub-${this.senderId}` });
