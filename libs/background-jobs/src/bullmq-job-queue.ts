@@ -1,4 +1,5 @@
 import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
+import { TlsSafeConnector } from '@fleet/notifications';
 import { BullMQOtel } from 'bullmq-otel';
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
@@ -95,8 +96,8 @@ export class BullMqJobQueue implements JobQueue {
     return states;
   }
 
-  private tlsOption(): { tls?: TlsOptions } {
-    return this.opts.tls ? { tls: this.opts.tls } : {};
+  private tlsOption(): { tls?: TlsOptions; Connector?: typeof TlsSafeConnector } {
+    return this.opts.tls ? { tls: this.opts.tls, Connector: TlsSafeConnector } : {};
   }
 
   get queueName(): string {
