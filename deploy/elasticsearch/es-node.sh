@@ -268,7 +268,10 @@ make_tls_files() { # $1 = workdir
     rm -f "$tls"/*.csr "$tls"/*.ext "$tls/ca.srl"
   ) || die "openssl failed to create the TLS files in $tls"
   chmod 0644 "$tls/ca.crt" "$tls/node.crt" "$tls/client.crt"
-  cp "$tls/ca.crt" "$tls/node.crt" "$tls/node.key" "$certs/"
+  # The node presents its chain (leaf, then CA), as Elasticsearch's own generated certificates do,
+  # so a client can pin the CA by its fingerprint (ssl.ca_trusted_fingerprint).
+  cp "$tls/ca.crt" "$tls/node.key" "$certs/"
+  cat "$tls/node.crt" "$tls/ca.crt" > "$certs/node.crt"
 }
 
 # curl options that reach the node: its CA, and the client certificate when the node asks for one

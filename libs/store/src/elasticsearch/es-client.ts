@@ -62,6 +62,8 @@ export function translate(err: unknown): Error {
 
 function describe(err: unknown): string {
   if (err instanceof errors.ResponseError) return `${err.statusCode ?? '?'} ${errorType(err) ?? ''}`.trim();
+  // A connection error's message says why (refused, or the certificate a TLS handshake rejected).
+  if (err instanceof errors.ConnectionError && err.message) return `${err.name}: ${err.message}`;
   return err instanceof Error ? err.name : String(err);
 }
 
