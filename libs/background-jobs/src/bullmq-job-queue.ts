@@ -96,8 +96,9 @@ export class BullMqJobQueue implements JobQueue {
     return states;
   }
 
-  private tlsOption(): { tls?: TlsOptions; Connector?: typeof TlsSafeConnector } {
-    return this.opts.tls ? { tls: this.opts.tls, Connector: TlsSafeConnector } : {};
+  /** TLS for a rediss:// URL, and a connector that survives a failed handshake's second error. */
+  private tlsOption(): { tls?: TlsOptions; Connector: typeof TlsSafeConnector } {
+    return { Connector: TlsSafeConnector, ...(this.opts.tls ? { tls: this.opts.tls } : {}) };
   }
 
   get queueName(): string {

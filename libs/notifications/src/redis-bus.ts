@@ -76,7 +76,8 @@ export class RedisNotificationBus implements NotificationBus {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
       connectionName: `fleet-${this.senderId}`,
-      ...(opts.tls ? { tls: opts.tls, Connector: TlsSafeConnector } : {}),
+      Connector: TlsSafeConnector,
+      ...(opts.tls ? { tls: opts.tls } : {}),
     };
     // The publisher fails fast while disconnected instead of queueing without bound.
     this.publisher = new Redis(opts.url, { ...common, enableOfflineQueue: false, connectionName: `fleet-pub-${this.senderId}` });
