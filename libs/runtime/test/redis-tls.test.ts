@@ -4,6 +4,7 @@ import { openBus, openJobQueue, openStore } from '@fleet/runtime';
 import { busSchema, ConfigError, jobsSchema, loadConfig, redisClientTls, storeSchema } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,10 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
   let verified: TlsRedisServer;
   /** A self-signed certificate, no client certificate asked for. */
   let selfSigned: TlsRedisServer;
+  /** Signed by `ca` for another host name than the one it is reached by (127.0.0.1). */
+  let misnamed: TlsRedisServer;
+  /** The client key, encrypted, and the file with its passphrase. */
+  let encryptedKey: { keyFile: string; passphraseFile: string };
   let store: FleetStore;
   const opened: { close(): Promise<void> }[] = [];
 
@@ -47,8 +52,13 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
     const server = issueTestCertificate(ca, dir, 'redis-server', { usage: 'server', hosts: ['localhost', '127.0.0.1'] });
     client = issueTestCertificate(ca, dir, 'fleet-client', { usage: 'client' });
     const lone = createTestCa(dir, 'self-signed-redis', ['localhost', '127.0.0.1']);
+    const elsewhere = issueTestCertificate(ca, dir, 'redis-elsewhere', { usage: 'server', hosts: ['redis.elsewhere.test'] });
+    encryptedKey = { keyFile: join(dir, 'fleet-client.enc.key'), passphraseFile: join(dir, 'passphrase') };
+    writeFileSync(encryptedKey.passphraseFile, 'correct horse battery staple\n');
+    execFileSync('openssl', ['pkey', '-in', client.keyFile, '-aes256', '-passout', `file:${encryptedKey.passphraseFile}`, '-out', encryptedKey.keyFile]);
     verified = await startTlsRedis({ ...server, caFile: ca.certFile, authClients: 'yes' });
     selfSigned = await startTlsRedis({ ...lone, caFile: lone.certFile, authClients: 'no' });
+    misnamed = await startTlsRedis({ ...elsewhere, caFile: ca.certFile, authClients: 'no' });
     const { logger } = capturingLogger();
     store = await openStore(loadConfig({ store: storeSchema }, { env: { FLEET_SQLITE_PATH: join(dir, 'fleet.db') } }).store, logger);
   });
@@ -57,6 +67,7 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
     await store?.close();
     await verified?.stop();
     await selfSigned?.stop();
+    await misnamed?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -137,8 +148,24 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
     expect(err.message).to.match(/certificate/i);
   });
 
+  it('When the certificate names another host, then full verification refuses it and certificate (chain only) accepts it', async () => {
+    const err = await rejection(bus({ FLEET_REDIS_URL: misnamed.url, FLEET_REDIS_TLS_CA_FILE: ca.certFile }));
+    expect(err.message).to.match(/redis/i).and.to.match(/IP: 127\.0\.0\.1 is not in the cert's list/);
+    await roundTrip({ FLEET_REDIS_URL: misnamed.url, FLEET_REDIS_TLS_CA_FILE: ca.certFile, FLEET_REDIS_TLS_VERIFICATION_MODE: 'certificate' });
+    // The chain is still checked in that mode.
+    const stranger = await rejection(bus({ FLEET_REDIS_URL: misnamed.url, FLEET_REDIS_TLS_CA_FILE: otherCa.certFile, FLEET_REDIS_TLS_VERIFICATION_MODE: 'certificate' }));
+    expect(stranger.message).to.match(/certificate/i);
+  });
+
   it('When the job queue runs on TLS Redis with the CA and a client certificate, then a job enqueued by one replica runs on another', async () => {
-    const config = settings({ FLEET_REDIS_URL: verified.url, FLEET_REDIS_TLS_CA_FILE: ca.certFile, ...withClientCert() });
+    // The client key is encrypted; its passphrase comes from a file.
+    const config = settings({
+      FLEET_REDIS_URL: verified.url,
+      FLEET_REDIS_TLS_CA_FILE: ca.certFile,
+      FLEET_REDIS_TLS_CERT_FILE: client.certFile,
+      FLEET_REDIS_TLS_KEY_FILE: encryptedKey.keyFile,
+      FLEET_REDIS_TLS_KEY_PASSPHRASE_FILE: encryptedKey.passphraseFile,
+    });
     const { logger } = capturingLogger();
     const redisTls = redisClientTls(config.bus, logger);
     const open = (): JobQueue => {
@@ -180,6 +207,12 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
       /fleet-client\.crt.*FLEET_REDIS_TLS_CERT_FILE.*other-ca\.key.*FLEET_REDIS_TLS_KEY_FILE/,
     );
     expect(tls({ FLEET_REDIS_TLS_CERT_FILE: client.certFile })).to.throw(ConfigError, /FLEET_REDIS_TLS_KEY_FILE/);
+    const wrongPassphrase = join(dir, 'wrong-passphrase');
+    writeFileSync(wrongPassphrase, 'not it\n');
+    expect(tls({ FLEET_REDIS_TLS_CERT_FILE: client.certFile, FLEET_REDIS_TLS_KEY_FILE: encryptedKey.keyFile, FLEET_REDIS_TLS_KEY_PASSPHRASE_FILE: wrongPassphrase })).to.throw(
+      ConfigError,
+      /fleet-client\.enc\.key.*FLEET_REDIS_TLS_KEY_FILE/,
+    );
     // A CA given for a plain redis:// URL would silently not be used.
     expect(() => redisClientTls(settings({ FLEET_REDIS_URL: 'redis://127.0.0.1:6379', FLEET_REDIS_TLS_CA_FILE: ca.certFile }).bus, logger)).to.throw(
       ConfigError,
