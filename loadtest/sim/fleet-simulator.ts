@@ -1,5 +1,6 @@
 import { FleetAgentClient, FleetApiError, type CheckinResponse } from '@fleet/agent-protocol';
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { distribution, ErrorTally, type Distribution } from './measurements';
 
 export interface SimulatorOptions {
@@ -21,6 +22,8 @@ export interface SimulatorOptions {
   /** Poll timeout the agents ask for (Go duration; the server grants it minus 2 min, within its bounds). */
   pollTimeout?: string;
   agentVersion?: string;
+  /** The CA (PEM) an https `url` is verified with. */
+  ca?: string;
 }
 
 interface SimAgent {
@@ -66,19 +69,30 @@ function retryAfterMs(err: FleetApiError): number {
 }
 
 /** Changes a policy's description through the management API: a new revision for every agent on it. */
-export async function updatePolicy(url: string, adminToken: string, policyId: string): Promise<PolicyUpdate> {
+export async function updatePolicy(url: string, adminToken: string, policyId: string, ca?: string): Promise<PolicyUpdate> {
   const sent = Date.now();
-  const res = await fetch(`${url}/api/fleet/agent_policies/${policyId}`, {
-    method: 'PUT',
-    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ description: `rollout ${new Date().toISOString()}` }),
+  const body = JSON.stringify({ description: `rollout ${new Date().toISOString()}` });
+  const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const target = new URL(`${url}/api/fleet/agent_policies/${policyId}`);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(
+      target,
+      { method: 'PUT', headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' }, ...(ca ? { ca } : {}) },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.once('end', () => resolve({ status: answer.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        answer.once('error', reject);
+      },
+    );
+    req.once('error', reject);
+    req.end(body);
   });
-  if (!res.ok) throw new Error(`policy update: ${res.status} ${await res.text()}`);
-  const revision = ((await res.json()) as { item: { revision: number } }).item.revision;
+  if (res.status !== 200) throw new Error(`policy update: ${res.status} ${res.text}`);
+  const revision = (JSON.parse(res.text) as { item: { revision: number } }).item.revision;
   return { revision, sent, apiMs: Date.now() - sent };
 }
 
-/** Runs `task(0)` … `task(count - 1)`, at most `concurrency` at a time. */
 async function inPool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -109,12 +123,14 @@ export class FleetSimulator {
   constructor(private readonly opts: SimulatorOptions) {
     this.pollTimeout = opts.pollTimeout;
     const options = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1_000_000 };
+    const agentWith = (extra: { localAddress?: string }): HttpAgent =>
+      opts.ca ? (new HttpsAgent({ ...options, ...extra, ca: opts.ca }) as unknown as HttpAgent) : new HttpAgent({ ...options, ...extra });
     // Without source addresses the kernel picks each socket's port at connect time (fast); a
     // bound source address makes it search for a port at bind time, which slows down to
     // milliseconds per socket once tens of thousands are open.
     this.httpAgents = opts.sourceAddresses?.length
-      ? opts.sourceAddresses.map((address) => ({ address, agent: new HttpAgent({ ...options, localAddress: address }) }))
-      : [{ agent: new HttpAgent(options) }];
+      ? opts.sourceAddresses.map((address) => ({ address, agent: agentWith({ localAddress: address }) }))
+      : [{ agent: agentWith({}) }];
   }
 
   private newClient(i: number, url = this.opts.url): FleetAgentClient {
@@ -253,7 +269,7 @@ export class FleetSimulator {
 
   /** Changes the policy through the management API and measures when each holding agent gets it. */
   async rollout(policyId: string, timeoutMs: number): Promise<RolloutResult> {
-    const update = await updatePolicy(this.opts.url, this.opts.adminToken, policyId);
+    const update = await updatePolicy(this.opts.url, this.opts.adminToken, policyId, this.opts.ca);
     return { ...update, ...(await this.awaitRevision(policyId, update.revision, update.sent, update.sent + timeoutMs)) };
   }
 
@@ -273,6 +289,14 @@ export class FleetSimulator {
   }
 
   /** Takes the last `count` holding agents out of the fleet (their polls are aborted): load goes down. */
+  /**
+   * From now on every request opens its own connection (and, over TLS, does a full handshake), as
+   * agents that do not keep connections alive would. Node's agent reads `keepAlive` per request.
+   */
+  newConnectionPerRequest(): void {
+    for (const { agent } of this.httpAgents) (agent as unknown as { keepAlive: boolean }).keepAlive = false;
+  }
+
   release(count: number): void {
     const holding = this.agents.filter((a) => !a.released);
     for (const a of holding.slice(Math.max(0, holding.length - count))) {
