@@ -124,7 +124,7 @@ export class FleetSimulator {
     this.pollTimeout = opts.pollTimeout;
     const options = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1_000_000 };
     const agentWith = (extra: { localAddress?: string }): HttpAgent =>
-      opts.ca ? (new HttpsAgent({ ...options, ...extra, ca: opts.ca }) as unknown as HttpAgent) : new HttpAgent({ ...options, ...extra });
+      opts.ca ? (new HttpsAgent({ ...options, ...extra, ca: opts.ca })) : new HttpAgent({ ...options, ...extra });
     // Without source addresses the kernel picks each socket's port at connect time (fast); a
     // bound source address makes it search for a port at bind time, which slows down to
     // milliseconds per socket once tens of thousands are open.
