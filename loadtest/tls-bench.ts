@@ -1,8 +1,6 @@
-import { createCertificateAuthority, issueCertificate } from '@fleet/service-kit';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { BenchReport, machineLine, out, sleep } from './bench-report';
+import { createBenchTls, type BenchTls } from './bench-tls-files';
+import { measureFloor } from './checkin-floor';
 import { LOAD_TEST_SETTINGS, startServerProcess } from './fleet-server-process';
 import { FleetSimulator } from './sim/fleet-simulator';
 import { cpuPerCheckin, processUsage } from './sim/measurements';
@@ -33,9 +31,9 @@ interface TransportFigures {
 
 const report = new BenchReport();
 
-async function measure(transport: 'http' | 'https', pki: { dir: string; ca: string }): Promise<TransportFigures> {
-  const tlsEnv: Record<string, string> = transport === 'https' ? { FLEET_TLS_MODE: 'files', FLEET_TLS_CERT_FILE: join(pki.dir, 'server.crt'), FLEET_TLS_KEY_FILE: join(pki.dir, 'server.key') } : {};
-  const server = await startServerProcess({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_MIN_POLL_MS: '1000', ...tlsEnv }, transport === 'https' ? { ca: pki.ca } : undefined);
+async function measure(transport: 'http' | 'https', pki: BenchTls): Promise<TransportFigures> {
+  const tlsEnv = transport === 'https' ? pki.serverEnv : {};
+  const server = await startServerProcess({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_MIN_POLL_MS: '1000', ...tlsEnv }, transport === 'https' ? pki : undefined);
   const sim = new FleetSimulator({
     url: server.url,
     enrollmentToken: server.enrollmentToken,
@@ -83,22 +81,27 @@ async function measure(transport: 'http' | 'https', pki: { dir: string; ca: stri
 
 async function main(): Promise<void> {
   out(`fleet-server-ts TLS bench: ${machineLine}; server and load generator on this machine, embedded store`);
-  const dir = mkdtempSync(join(tmpdir(), 'fleet-tls-bench-'));
+  const pki = createBenchTls();
   try {
-    const ca = createCertificateAuthority({ commonName: 'bench CA' });
-    const cert = issueCertificate(ca, { commonName: '127.0.0.1', hosts: ['127.0.0.1', 'localhost'], usage: 'server' });
-    writeFileSync(join(dir, 'server.crt'), cert.certPem);
-    writeFileSync(join(dir, 'server.key'), cert.keyPem, { mode: 0o600 });
-    const pki = { dir, ca: ca.certPem };
     const plain = await measure('http', pki);
     const tls = await measure('https', pki);
+    // The same steady phase against bare node:http and node:https: what Node and OpenSSL alone pay.
+    const floorPlain = await measureFloor(AGENTS);
+    const floorTls = await measureFloor(AGENTS, pki);
+    for (const [name, floor] of [['floor http', floorPlain], ['floor https', floorTls]] as const) {
+      report.row(name, `bare node server, ${AGENTS} agents`, `RSS per held poll ${floor.rssPerPollKB.toFixed(1)} KB; ${Math.round(floor.perSecond)} checkins/s, ${floor.microseconds.toFixed(0)} µs CPU per checkin; failures: ${floor.failures}`);
+    }
     const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
-    report.row('TLS cost', 'RSS per held poll', `+${(tls.rssPerPollKB - plain.rssPerPollKB).toFixed(1)} KB (${ratio(tls.rssPerPollKB, plain.rssPerPollKB)})`);
-    report.row('TLS cost', 'CPU per checkin, kept-alive', `+${(tls.keptAlive.microseconds - plain.keptAlive.microseconds).toFixed(0)} µs (${ratio(tls.keptAlive.microseconds, plain.keptAlive.microseconds)})`);
-    report.row('TLS cost', 'CPU per checkin, new connection each', `+${(tls.newConnections.microseconds - plain.newConnections.microseconds).toFixed(0)} µs (${ratio(tls.newConnections.microseconds, plain.newConnections.microseconds)})`);
+    const cost = (scenario: string, figure: string, withTls: number, without: number, unit: string, digits: number): void =>
+      report.row(scenario, figure, `+${(withTls - without).toFixed(digits)} ${unit} (${ratio(withTls, without)})`);
+    cost('TLS cost', 'RSS per held poll', tls.rssPerPollKB, plain.rssPerPollKB, 'KB', 1);
+    cost('TLS cost', 'CPU per checkin, kept-alive', tls.keptAlive.microseconds, plain.keptAlive.microseconds, 'µs', 0);
+    cost('TLS cost', 'CPU per checkin, new connection each', tls.newConnections.microseconds, plain.newConnections.microseconds, 'µs', 0);
+    cost('TLS cost, floor', 'RSS per held poll', floorTls.rssPerPollKB, floorPlain.rssPerPollKB, 'KB', 1);
+    cost('TLS cost, floor', 'CPU per checkin, kept-alive', floorTls.microseconds, floorPlain.microseconds, 'µs', 0);
     report.finish('bench-tls');
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    pki.remove();
   }
 }
 
