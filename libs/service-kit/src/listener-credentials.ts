@@ -59,7 +59,8 @@ type CredentialFiles = Pick<ListenerTlsConfig, 'certFile' | 'keyFile' | 'keyPass
  */
 export class ListenerCredentials {
   private loaded: LoadedFiles;
-  private rejected: Buffer | undefined;
+  /** The last set of files refused (their bytes, or why they could not be read), logged once. */
+  private rejected: Buffer | string | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -112,10 +113,11 @@ export class ListenerCredentials {
     try {
       snapshot = snapshotOf(this.files);
     } catch (err) {
-      this.reject(undefined, err);
+      // A file missing for a moment (a Kubernetes Secret's symlink swap) or for good: logged once.
+      this.reject(err instanceof Error ? err.message : String(err), err);
       return false;
     }
-    if (snapshot.equals(this.loaded.snapshot) || (this.rejected && snapshot.equals(this.rejected))) return false;
+    if (snapshot.equals(this.loaded.snapshot) || (Buffer.isBuffer(this.rejected) && snapshot.equals(this.rejected))) return false;
     let next: LoadedFiles;
     try {
       next = loadFiles(this.files);
@@ -136,10 +138,11 @@ export class ListenerCredentials {
     this.timer = undefined;
   }
 
-  private reject(snapshot: Buffer | undefined, err: unknown): void {
+  private reject(what: Buffer | string, err: unknown): void {
     // Logged once per bad set of files, not on every interval.
-    if (snapshot && this.rejected?.equals(snapshot)) return;
-    this.rejected = snapshot;
+    const same = typeof what === 'string' ? this.rejected === what : Buffer.isBuffer(this.rejected) && this.rejected.equals(what);
+    if (same) return;
+    this.rejected = what;
     this.logger.error({ reason: err instanceof Error ? err.message : String(err), serving: this.certificate.serial_number }, 'TLS certificate files changed but cannot be used: keeping the current certificate');
   }
 }
