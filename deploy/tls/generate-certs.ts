@@ -7,12 +7,14 @@
  * Writes into DIR (default data/tls, where docker-compose.yml's `secrets:` read them):
  *   ca.crt, ca.key                 the internal CA: signs the replicas' server certificate, the
  *                                  proxy's client certificate and (here) haproxy's public one
- *   server.crt, server.key         every replica's server certificate; SAN: --hosts (default: the
- *                                  compose service names, fleet-replica, localhost, 127.0.0.1)
+ *   server.crt, server.key         every replica's certificate (server, and client for its own
+ *                                  health check); SAN: --hosts (default: the compose service
+ *                                  names, fleet-replica, localhost, 127.0.0.1)
  *   lb.pem (lb.crt)                haproxy's public certificate and key in one file, as haproxy
  *                                  reads it; SAN: --public-hosts (default localhost, 127.0.0.1)
  *   proxy-client.pem               haproxy's client certificate and key towards the replicas
- *                                  (they require a client certificate of the internal CA)
+ *                                  (they require a client certificate of the internal CA); also
+ *                                  as proxy-client.crt and proxy-client.key
  *   agents-ca.crt, agents-ca.key   the CA haproxy checks agents' client certificates against
  *   agent.crt, agent.key           one sample agent client certificate of that CA
  * Keys (and the .pem files, which hold one) are mode 0600. Existing files are kept unless --force.
@@ -40,6 +42,8 @@ export const CERT_FILES = {
   lbPem: 'lb.pem',
   lbCert: 'lb.crt',
   proxyClientPem: 'proxy-client.pem',
+  proxyClientCert: 'proxy-client.crt',
+  proxyClientKey: 'proxy-client.key',
   agentsCa: 'agents-ca.crt',
   agentsCaKey: 'agents-ca.key',
   agentCert: 'agent.crt',
@@ -85,7 +89,9 @@ export function generateDeploymentCertificates(opts: GenerateOptions): Deploymen
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 
   const ca = issuer.createCertificateAuthority({ commonName: 'Fleet Server internal CA' });
-  const server = issuer.issueCertificate(ca, { commonName: REPLICA_TLS_NAME, hosts: opts.hosts ?? DEFAULT_REPLICA_HOSTS, usage: 'server' });
+  // Server and client: a replica's container health check presents it (the replicas require a
+  // client certificate of the internal CA).
+  const server = issuer.issueCertificate(ca, { commonName: REPLICA_TLS_NAME, hosts: opts.hosts ?? DEFAULT_REPLICA_HOSTS, usage: 'both' });
   const lb = issuer.issueCertificate(ca, { commonName: (opts.publicHosts ?? DEFAULT_PUBLIC_HOSTS)[0] ?? 'localhost', hosts: opts.publicHosts ?? DEFAULT_PUBLIC_HOSTS, usage: 'server' });
   const proxyClient = issuer.issueCertificate(ca, { commonName: 'fleet-proxy', hosts: [], usage: 'client' });
   const agentsCa = issuer.createCertificateAuthority({ commonName: 'Fleet agents CA' });
@@ -98,6 +104,8 @@ export function generateDeploymentCertificates(opts: GenerateOptions): Deploymen
   writeKey(files.lbPem, lb.certPem + lb.keyPem);
   writeCert(files.lbCert, lb.certPem);
   writeKey(files.proxyClientPem, proxyClient.certPem + proxyClient.keyPem);
+  writeCert(files.proxyClientCert, proxyClient.certPem);
+  writeKey(files.proxyClientKey, proxyClient.keyPem);
   writeCert(files.agentsCa, agentsCa.certPem);
   writeKey(files.agentsCaKey, agentsCa.keyPem);
   writeCert(files.agentCert, agent.certPem);

@@ -1,5 +1,7 @@
 import { FleetAgentClient, FleetApiError, type CheckinResponse } from '@fleet/agent-protocol';
 import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { tlsFetch, type TlsClientOptions } from '../../deploy/tls/tls-fetch';
 import { distribution, ErrorTally, type Distribution } from './measurements';
 
 export interface SimulatorOptions {
@@ -10,6 +12,10 @@ export interface SimulatorOptions {
    * the policy's `fleet.hosts` after enrolling; the tier bench points each simulator at one gateway.
    */
   checkinUrl?: string;
+  /** For an https `url`: the CA to trust, and a client certificate to present if any. */
+  tls?: TlsClientOptions;
+  /** For an https `checkinUrl` (default `tls`), e.g. a replica that requires the proxy's client certificate. */
+  checkinTls?: TlsClientOptions;
   enrollmentToken: string;
   /** Management API token (policy updates in the rollout scenario). */
   adminToken: string;
@@ -66,13 +72,15 @@ function retryAfterMs(err: FleetApiError): number {
 }
 
 /** Changes a policy's description through the management API: a new revision for every agent on it. */
-export async function updatePolicy(url: string, adminToken: string, policyId: string): Promise<PolicyUpdate> {
+export async function updatePolicy(url: string, adminToken: string, policyId: string, tls?: TlsClientOptions): Promise<PolicyUpdate> {
   const sent = Date.now();
-  const res = await fetch(`${url}/api/fleet/agent_policies/${policyId}`, {
+  const init = {
     method: 'PUT',
     headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ description: `rollout ${new Date().toISOString()}` }),
-  });
+  };
+  const target = `${url}/api/fleet/agent_policies/${policyId}`;
+  const res = await (tls ? tlsFetch(target, init, tls) : fetch(target, init));
   if (!res.ok) throw new Error(`policy update: ${res.status} ${await res.text()}`);
   const revision = ((await res.json()) as { item: { revision: number } }).item.revision;
   return { revision, sent, apiMs: Date.now() - sent };
@@ -105,6 +113,7 @@ export class FleetSimulator {
   private holding = false;
   private readonly loops = new Set<Promise<void>>();
   private readonly httpAgents: { address?: string; agent: HttpAgent }[];
+  private readonly checkinAgents: { address?: string; agent: HttpAgent }[];
 
   constructor(private readonly opts: SimulatorOptions) {
     this.pollTimeout = opts.pollTimeout;
@@ -112,13 +121,17 @@ export class FleetSimulator {
     // Without source addresses the kernel picks each socket's port at connect time (fast); a
     // bound source address makes it search for a port at bind time, which slows down to
     // milliseconds per socket once tens of thousands are open.
-    this.httpAgents = opts.sourceAddresses?.length
-      ? opts.sourceAddresses.map((address) => ({ address, agent: new HttpAgent({ ...options, localAddress: address }) }))
-      : [{ agent: new HttpAgent(options) }];
+    const agents = (url: string, tls: TlsClientOptions | undefined) => {
+      const make = (extra: { localAddress?: string }): HttpAgent => (url.startsWith('https:') ? new HttpsAgent({ ...options, ...tls, ...extra }) : new HttpAgent({ ...options, ...extra }));
+      return opts.sourceAddresses?.length ? opts.sourceAddresses.map((address) => ({ address, agent: make({ localAddress: address }) })) : [{ agent: make({}) }];
+    };
+    this.httpAgents = agents(opts.url, opts.tls);
+    this.checkinAgents = opts.checkinUrl ? agents(opts.checkinUrl, opts.checkinTls ?? opts.tls) : this.httpAgents;
   }
 
   private newClient(i: number, url = this.opts.url): FleetAgentClient {
-    const pick = this.httpAgents[i % this.httpAgents.length] ?? this.httpAgents[0];
+    const pool = url === this.opts.url ? this.httpAgents : this.checkinAgents;
+    const pick = pool[i % pool.length] ?? pool[0];
     return new FleetAgentClient({
       url,
       httpAgent: pick?.agent,
@@ -286,6 +299,6 @@ export class FleetSimulator {
     this.holding = false;
     for (const a of this.agents) a.abort?.abort();
     await Promise.allSettled([...this.loops]);
-    for (const { agent } of this.httpAgents) agent.destroy();
+    for (const { agent } of new Set([...this.httpAgents, ...this.checkinAgents])) agent.destroy();
   }
 }

@@ -41,6 +41,7 @@ export interface ComposeService {
   stop_grace_period?: string;
   expose?: (string | number)[];
   ports?: unknown[];
+  secrets?: (string | { source: string; target?: string })[];
   [key: string]: unknown;
 }
 
@@ -48,6 +49,7 @@ export interface ComposeModel {
   services: Record<string, ComposeService>;
   networks?: Record<string, { ipam?: { config?: { subnet?: string; ip_range?: string }[] } } | null>;
   volumes?: Record<string, unknown>;
+  secrets?: Record<string, { file?: string; environment?: string }>;
   [key: string]: unknown;
 }
 
@@ -103,6 +105,18 @@ export function composeMounts(spec: ComposeService): { source: string; target: s
     if (typeof v !== 'string') return { source: v.source ?? '', target: v.target, readOnly: v.read_only === true };
     const [source = '', target = '', mode = ''] = v.split(':');
     return { source, target, readOnly: mode.split(',').includes('ro') };
+  });
+}
+
+/**
+ * A service's secrets as {source, path}: compose mounts each at /run/secrets/<target or source>, or
+ * at `target` when it is absolute.
+ */
+export function composeSecretMounts(spec: ComposeService): { source: string; path: string }[] {
+  return (spec.secrets ?? []).map((s) => {
+    const source = typeof s === 'string' ? s : s.source;
+    const target = typeof s === 'string' ? s : (s.target ?? s.source);
+    return { source, path: target.startsWith('/') ? target : `/run/secrets/${target}` };
   });
 }
 
