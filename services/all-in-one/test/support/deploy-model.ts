@@ -129,7 +129,7 @@ export interface K8sEnvVar {
   valueFrom?: Record<string, unknown>;
 }
 export interface K8sProbe {
-  httpGet?: { path?: string; port?: number | string };
+  httpGet?: { path?: string; port?: number | string; scheme?: string };
   periodSeconds?: number;
 }
 export interface K8sContainer {
@@ -142,7 +142,7 @@ export interface K8sContainer {
   livenessProbe?: K8sProbe;
   startupProbe?: K8sProbe;
   lifecycle?: { preStop?: { exec?: { command?: string[] }; sleep?: { seconds: number } } };
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 export interface K8sPodSpec {
