@@ -85,6 +85,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       FLEET_METRICS_PORT: String(metricsPort),
       FLEET_PUBLIC_URLS: url,
       FLEET_LOG_LEVEL: 'warn',
+      FLEET_TLS_MODE: 'off',
       ...env,
       ...extraEnv,
     },

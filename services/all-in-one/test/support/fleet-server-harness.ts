@@ -24,7 +24,8 @@ export interface Harness {
 
 /** Test settings: short polls and flushes, fast PBKDF2; everything else as in production. */
 export const TEST_OVERRIDES = {
-  http: { port: 0, host: '127.0.0.1', drainTimeoutMs: 2000 },
+  // Plain HTTP: the HTTPS listener has its own tests (https-listener.test.ts).
+  http: { port: 0, host: '127.0.0.1', drainTimeoutMs: 2000, tls: { mode: 'off' } },
   metrics: { port: 0, host: '127.0.0.1' },
   log: { level: 'debug' },
   checkin: { longPollMs: 3000, jitterMs: 0, timestampIntervalMs: 1000, minPollMs: 1000 },
