@@ -23,7 +23,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createCertificateAuthority, issueCertificate, type IssuedCertificate, type LeafRequest } from './openssl-certificates';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthorityOptions, type CertificateOptions, type IssuedCertificate } from '@fleet/service-kit';
 
 /** The name every replica certificate carries, which the proxies check (haproxy `verifyhost`, ingress-nginx `proxy-ssl-name`). */
 export const REPLICA_TLS_NAME = 'fleet-replica';
@@ -50,12 +50,13 @@ export const CERT_FILES = {
   agentKey: 'agent.key',
 } as const;
 
+/** Who signs: service-kit's X.509 writer (ECDSA P-256), or a stand-in in tests. */
 export interface CertificateIssuer {
-  createCertificateAuthority(opts: { commonName: string; notAfter?: Date; notBefore?: Date }): IssuedCertificate;
-  issueCertificate(ca: { certPem: string; keyPem: string }, req: LeafRequest): IssuedCertificate;
+  createCertificateAuthority(opts: CertificateAuthorityOptions): IssuedCertificate;
+  issueCertificate(ca: Pick<IssuedCertificate, 'certPem' | 'keyPem'>, opts: CertificateOptions): IssuedCertificate;
 }
 
-export const opensslIssuer: CertificateIssuer = { createCertificateAuthority, issueCertificate };
+export const serviceKitIssuer: CertificateIssuer = { createCertificateAuthority, issueCertificate };
 
 export interface DeploymentCertificates {
   dir: string;
@@ -85,7 +86,7 @@ export function generateDeploymentCertificates(opts: GenerateOptions): Deploymen
   const dir = resolve(opts.out);
   const files = Object.fromEntries(Object.entries(CERT_FILES).map(([k, f]) => [k, join(dir, f)])) as DeploymentCertificates['files'];
   if (!opts.force && Object.values(files).every((f) => existsSync(f))) return { dir, files, generated: false };
-  const issuer = opts.issuer ?? opensslIssuer;
+  const issuer = opts.issuer ?? serviceKitIssuer;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 
   const ca = issuer.createCertificateAuthority({ commonName: 'Fleet Server internal CA' });
