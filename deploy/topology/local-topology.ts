@@ -72,6 +72,11 @@ export interface Topology {
   fetch(path: string, init?: TlsFetchInit): Promise<Response>;
   /** TLS options that reach a replica directly, as haproxy does (its client certificate). */
   proxyTls: TlsClientOptions;
+  /**
+   * One more haproxy (same haproxy.cfg, certificates and replicas) on a port of its own, e.g. with
+   * another client-certificate mode; closed with the topology.
+   */
+  addLoadBalancer(opts: { clientAuth: 'optional' | 'required' }): Promise<{ url: string }>;
   replicas: Replica[];
   /** Kills a replica the hard way (SIGKILL), as a crash would. */
   kill(name: string): Promise<void>;
@@ -328,8 +333,9 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   };
 
   let lb: ChildProcess | undefined;
+  const extraLbs: ChildProcess[] = [];
   const closeAll = async () => {
-    const all = [...replicas.map((r) => r.process), ...(lb ? [lb] : [])];
+    const all = [...replicas.map((r) => r.process), ...(lb ? [lb] : []), ...extraLbs];
     for (const p of all) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
     await Promise.all(all.map(exited));
   };
@@ -344,29 +350,31 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     }
     for (const r of replicas) await waitFor(`${replicaUrl(r.port)}/readyz`, (st) => st === 200, 90_000, proxyTls, r);
     const addr = (name: string) => `127.0.0.1:${ports.get(name) ?? 0}`;
-    lb = spawn('haproxy', ['-f', join(root, 'deploy', 'haproxy', 'haproxy.cfg'), '-db'], {
-      env: {
-        ...baseEnvironment(),
-        FLEET_LB_BIND: `127.0.0.1:${lbPort}`,
-        // Within this host's file-descriptor limit (two per connection, plus a margin).
-        FLEET_LB_MAXCONN: String(Math.max(1000, Math.floor((fdLimit() - 100) / 2))),
-        FLEET_GATEWAY_1: addr('gateway-1'),
-        FLEET_GATEWAY_2: addr(gateways >= 2 ? 'gateway-2' : 'gateway-1'),
-        FLEET_GATEWAY_3: addr(gateways >= 3 ? 'gateway-3' : 'gateway-1'),
-        FLEET_ENROLLMENT_1: addr('enrollment-1'),
-        FLEET_ENROLLMENT_2: addr('enrollment-2'),
-        FLEET_DISPATCHER_1: addr('dispatcher-1'),
-        FLEET_DISPATCHER_2: addr('dispatcher-2'),
-        FLEET_LB_CERT: certs.files.lbPem,
-        FLEET_LB_CLIENT_CA: certs.files.agentsCa,
-        FLEET_LB_CLIENT_AUTH: opts.lbClientAuth ?? 'optional',
-        FLEET_LB_BACKEND_CA: certs.files.ca,
-        FLEET_LB_BACKEND_CERT: certs.files.proxyClientPem,
-        FLEET_LB_BACKEND_NAME: REPLICA_TLS_NAME,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-      detached: true,
-    });
+    const spawnLoadBalancer = (port: number, clientAuth: 'optional' | 'required'): ChildProcess =>
+      spawn('haproxy', ['-f', join(root, 'deploy', 'haproxy', 'haproxy.cfg'), '-db'], {
+        env: {
+          ...baseEnvironment(),
+          FLEET_LB_BIND: `127.0.0.1:${port}`,
+          // Within this host's file-descriptor limit (two per connection, plus a margin).
+          FLEET_LB_MAXCONN: String(Math.max(1000, Math.floor((fdLimit() - 100) / 2))),
+          FLEET_GATEWAY_1: addr('gateway-1'),
+          FLEET_GATEWAY_2: addr(gateways >= 2 ? 'gateway-2' : 'gateway-1'),
+          FLEET_GATEWAY_3: addr(gateways >= 3 ? 'gateway-3' : 'gateway-1'),
+          FLEET_ENROLLMENT_1: addr('enrollment-1'),
+          FLEET_ENROLLMENT_2: addr('enrollment-2'),
+          FLEET_DISPATCHER_1: addr('dispatcher-1'),
+          FLEET_DISPATCHER_2: addr('dispatcher-2'),
+          FLEET_LB_CERT: certs.files.lbPem,
+          FLEET_LB_CLIENT_CA: certs.files.agentsCa,
+          FLEET_LB_CLIENT_AUTH: clientAuth,
+          FLEET_LB_BACKEND_CA: certs.files.ca,
+          FLEET_LB_BACKEND_CERT: certs.files.proxyClientPem,
+          FLEET_LB_BACKEND_NAME: REPLICA_TLS_NAME,
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+        detached: true,
+      });
+    lb = spawnLoadBalancer(lbPort, opts.lbClientAuth ?? 'optional');
     // With `required`, haproxy answers only clients with a certificate: the runner presents the sample one.
     const agentCert = { certFile: certs.files.agentCert, keyFile: certs.files.agentKey, cert: read(certs.files.agentCert), key: read(certs.files.agentKey) };
     await waitFor(`${url}/api/status`, (s) => s === 200, 30_000, { ...clientTls, cert: agentCert.cert, key: agentCert.key });
@@ -380,6 +388,13 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       clientTls,
       proxyTls,
       fetch: (path, init) => tlsFetch(`${url}${path}`, init, clientTls),
+      async addLoadBalancer({ clientAuth }) {
+        const port = await reservePort();
+        extraLbs.push(spawnLoadBalancer(port, clientAuth));
+        const extraUrl = `https://127.0.0.1:${port}`;
+        await waitFor(`${extraUrl}/api/status`, (s) => s === 200, 30_000, { ...clientTls, cert: agentCert.cert, key: agentCert.key });
+        return { url: extraUrl };
+      },
       replicas,
       async kill(name) {
         const r = replicas.find((x) => x.name === name);

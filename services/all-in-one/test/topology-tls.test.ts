@@ -173,4 +173,26 @@ describe('The scaled-out topology with TLS on every hop: haproxy terminates (cli
     for (const l of lines) expect(l['tls.client.subject'], String(l['url.path'])).to.equal('CN=sample-agent');
     expect(logs()).to.not.contain('forged-admin').and.not.contain('forged-ca');
   });
+
+  it("When haproxy only asks for a certificate (optional), then an agent without one is served and no subject reaches the replica, its forged headers included, while another CA's certificate still fails the handshake", async () => {
+    const optional = await topo.addLoadBalancer({ clientAuth: 'optional' });
+    const port = Number(new URL(optional.url).port);
+    expect(await requestOverTls(port, { ca: topo.ca }), 'no certificate').to.match(/^HTTP\/1\.1 200/);
+    expect(await refusal(requestOverTls(port, { ca: topo.ca, cert: foreign.cert, key: foreign.key })), "another CA's certificate").to.match(/ALERT|ECONNRESET|EPIPE/);
+
+    const httpAgent = new HttpsAgent({ keepAlive: true, ca: topo.ca });
+    agents.push(httpAgent);
+    const forged = { 'ssl-client-verify': 'SUCCESS', 'ssl-client-subject-dn': 'CN=forged-nobody', 'ssl-client-issuer-dn': 'CN=forged-nobody-ca' };
+    const agent = new FleetAgentClient({ url: optional.url, httpAgent, headers: forged });
+    clients.push(agent);
+    await agent.enroll(enrollmentToken(), { type: 'PERMANENT', metadata: { local: localMetadata('no-certificate') } });
+    const res = await agent.checkin({ status: 'online', message: '' });
+    expect((await ackAll(agent, res)).status).to.equal(200);
+    const lines = await eventually(() => {
+      const found = requestLines().filter((l) => String(l['url.path']).includes(agent.agentId ?? '?'));
+      return found.length >= 2 ? found : undefined;
+    }, 10_000, 200);
+    for (const l of lines) expect(l, String(l['url.path'])).to.not.have.property('tls.client.subject');
+    expect(logs()).to.not.contain('forged-nobody');
+  });
 });
