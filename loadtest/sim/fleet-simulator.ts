@@ -27,6 +27,8 @@ export interface SimulatorOptions {
   /** Poll timeout the agents ask for (Go duration; the server grants it minus 2 min, within its bounds). */
   pollTimeout?: string;
   agentVersion?: string;
+  /** The CA (PEM) an https `url` is verified with. */
+  ca?: string;
 }
 
 interface SimAgent {
@@ -86,7 +88,6 @@ export async function updatePolicy(url: string, adminToken: string, policyId: st
   return { revision, sent, apiMs: Date.now() - sent };
 }
 
-/** Runs `task(0)` … `task(count - 1)`, at most `concurrency` at a time. */
 async function inPool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -121,12 +122,14 @@ export class FleetSimulator {
     // Without source addresses the kernel picks each socket's port at connect time (fast); a
     // bound source address makes it search for a port at bind time, which slows down to
     // milliseconds per socket once tens of thousands are open.
+    // https URLs: the CA (and client certificate) of `tls`/`checkinTls`, or `ca`.
+    const tlsOf = (tls: TlsClientOptions | undefined): TlsClientOptions | undefined => tls ?? (opts.ca ? { ca: opts.ca } : undefined);
     const agents = (url: string, tls: TlsClientOptions | undefined) => {
       const make = (extra: { localAddress?: string }): HttpAgent => (url.startsWith('https:') ? new HttpsAgent({ ...options, ...tls, ...extra }) : new HttpAgent({ ...options, ...extra }));
       return opts.sourceAddresses?.length ? opts.sourceAddresses.map((address) => ({ address, agent: make({ localAddress: address }) })) : [{ agent: make({}) }];
     };
-    this.httpAgents = agents(opts.url, opts.tls);
-    this.checkinAgents = opts.checkinUrl ? agents(opts.checkinUrl, opts.checkinTls ?? opts.tls) : this.httpAgents;
+    this.httpAgents = agents(opts.url, tlsOf(opts.tls));
+    this.checkinAgents = opts.checkinUrl ? agents(opts.checkinUrl, tlsOf(opts.checkinTls ?? opts.tls)) : this.httpAgents;
   }
 
   private newClient(i: number, url = this.opts.url): FleetAgentClient {
@@ -266,7 +269,7 @@ export class FleetSimulator {
 
   /** Changes the policy through the management API and measures when each holding agent gets it. */
   async rollout(policyId: string, timeoutMs: number): Promise<RolloutResult> {
-    const update = await updatePolicy(this.opts.url, this.opts.adminToken, policyId);
+    const update = await updatePolicy(this.opts.url, this.opts.adminToken, policyId, this.opts.tls ?? (this.opts.ca ? { ca: this.opts.ca } : undefined));
     return { ...update, ...(await this.awaitRevision(policyId, update.revision, update.sent, update.sent + timeoutMs)) };
   }
 
@@ -286,6 +289,14 @@ export class FleetSimulator {
   }
 
   /** Takes the last `count` holding agents out of the fleet (their polls are aborted): load goes down. */
+  /**
+   * From now on every request opens its own connection (and, over TLS, does a full handshake), as
+   * agents that do not keep connections alive would. Node's agent reads `keepAlive` per request.
+   */
+  newConnectionPerRequest(): void {
+    for (const { agent } of this.httpAgents) (agent as unknown as { keepAlive: boolean }).keepAlive = false;
+  }
+
   release(count: number): void {
     const holding = this.agents.filter((a) => !a.released);
     for (const a of holding.slice(Math.max(0, holding.length - count))) {
