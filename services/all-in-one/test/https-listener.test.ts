@@ -1,4 +1,4 @@
-import { FleetAgentClient, type CheckinResponse } from '@fleet/agent-protocol';
+import { FleetAgentClient } from '@fleet/agent-protocol';
 import { createCertificateAuthority, ensureGeneratedCertificates, issueCertificate, createLogger, type IssuedCertificate } from '@fleet/service-kit';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import request from 'supertest';
-import { eventually, localMetadata, startHarness, type Harness } from './support/fleet-server-harness';
+import { ackAll, eventually, localMetadata, startHarness, type Harness } from './support/fleet-server-harness';
 
 const POLICY = 'fleet-default-policy';
 
@@ -107,18 +107,6 @@ async function enrollOver(h: Harness, agent: HttpsAgent): Promise<FleetAgentClie
   const client = new FleetAgentClient({ url: h.url, httpAgent: agent });
   await client.enroll(h.enrollmentToken, { type: 'PERMANENT', metadata: { local: localMetadata(), user_provided: {}, tags: [] } });
   return client;
-}
-
-async function ackAll(client: FleetAgentClient, res: CheckinResponse): Promise<void> {
-  const events = (res.actions ?? []).map((a) => ({
-    type: 'ACTION_RESULT',
-    subtype: 'ACKNOWLEDGED',
-    agent_id: client.agentId,
-    action_id: a.id,
-    message: 'ok',
-    timestamp: new Date().toISOString(),
-  }));
-  await client.ack(events);
 }
 
 const portOf = (h: Harness): number => Number(new URL(h.url).port);

@@ -7,7 +7,7 @@ import { startTopology, type Topology } from '../../../deploy/topology/local-top
 import { BullMqJobQueue } from '@fleet/background-jobs';
 import { openTestStore } from '../../../libs/store/test/support/elasticsearch-env';
 import { wipeFleetIndices } from './support/elasticsearch-admin';
-import { eventually, localMetadata } from './support/fleet-server-harness';
+import { ackAll, eventually, localMetadata } from './support/fleet-server-harness';
 import { Jaeger } from './support/jaeger';
 import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from './support/otlp-receiver';
 import { seriesValue } from './support/prometheus-text';
@@ -32,9 +32,6 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return (await res.json()) as Record<string, unknown>;
   };
-  const ackAll = (a: FleetAgentClient, res: CheckinResponse) =>
-    a.ack((res.actions ?? []).map((x) => ({ action_id: x.id, agent_id: a.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
-
   before(async function () {
     // The first run on a machine builds Jaeger from its Go module (see deploy-tools.ts).
     this.timeout(75 * 60_000);

@@ -1,4 +1,4 @@
-import { FleetAgentClient, type CheckinResponse } from '@fleet/agent-protocol';
+import { FleetAgentClient } from '@fleet/agent-protocol';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { generateDeploymentCertificates } from '../../../deploy/tls/generate-certs';
 import { tlsFetch, type TlsClientOptions } from '../../../deploy/tls/tls-fetch';
 import { startTopology, type Topology } from '../../../deploy/topology/local-topology';
-import { eventually, localMetadata } from './support/fleet-server-harness';
+import { ackAll, eventually, localMetadata } from './support/fleet-server-harness';
 
 /** What `openssl s_client` prints for one connection (stdin closed after `request`, if any). */
 function sClient(args: string[], request = ''): Promise<string> {
@@ -104,9 +104,6 @@ describe('The scaled-out topology with TLS on every hop: haproxy terminates (cli
     return c;
   };
   const enrollmentToken = () => readFileSync(join(topo.dataDir, 'enrollment-token'), 'utf8').trim();
-  const ackAll = (a: FleetAgentClient, res: CheckinResponse) =>
-    a.ack((res.actions ?? []).map((x) => ({ action_id: x.id, agent_id: a.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
-
   it("When an agent with a certificate of the agents' CA enrolls, checks in and acks over https trusting the topology's CA, then it works, and the replicas log the subject haproxy verified", async () => {
     expect(topo.url).to.match(/^https:\/\/127\.0\.0\.1:\d+$/);
     const agent = agentClient();
