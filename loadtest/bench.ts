@@ -4,6 +4,7 @@ import { cpuPerCheckin, processUsage } from './sim/measurements';
 import { LOAD_TEST_SETTINGS, startServerProcess, type ServerProcess } from './fleet-server-process';
 import { measureFloor } from './checkin-floor';
 import { benchStore, startBenchElasticsearch, type BenchElasticsearch } from './bench-elasticsearch';
+import { createBenchTls, type BenchTls } from './bench-tls-files';
 
 /**
  * `npm run bench` (short, fixed) and `npm run bench:full` (the issue's targets, within this
@@ -16,7 +17,8 @@ import { benchStore, startBenchElasticsearch, type BenchElasticsearch } from './
  * one FLEET_ES_URL names (its `.fleet-*` indices are deleted before each server start). Next to
  * each server-CPU figure it gives the node's CPU (its JVM's, from /proc) per checkin or enrollment,
  * and the rollout gives how long the policy PUT itself took under the load.
- * `BENCH_OVERLOAD=0` skips the overload part.
+ * `BENCH_OVERLOAD=0` skips the overload part. `--tls` runs it all over HTTPS (a certificate for
+ * 127.0.0.1 from a CA made for the run); `npm run bench:tls` compares the two in one run.
  */
 const full = process.argv.includes('--full');
 const store = benchStore();
@@ -33,13 +35,24 @@ const overloadOnly = process.argv.includes('--overload-only');
 const withFloor = process.argv.includes('--floor');
 const withOverload = process.env.BENCH_OVERLOAD !== '0' && !process.argv.includes('--no-overload');
 let es: BenchElasticsearch | undefined;
+let tls: BenchTls | undefined;
 
 /** A server process on the bench's store (on Elasticsearch: a new fleet each time). */
 async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  if (!es) return startServerProcess(env);
+  const transport = tls ? { ...tls.serverEnv, ...env } : env;
+  if (!es) return startServerProcess(transport, tls);
   await es.wipe();
-  return startServerProcess({ ...es.serverEnv, ...env });
+  return startServerProcess({ ...es.serverEnv, ...transport }, tls);
 }
+
+/** The simulator's view of a server: its URL and tokens, and the CA over TLS. */
+const simulatorFor = (server: ServerProcess) => ({
+  url: server.url,
+  enrollmentToken: server.enrollmentToken,
+  adminToken: server.adminToken,
+  sourceAddresses: SOURCES,
+  ...(tls ? { ca: tls.ca } : {}),
+});
 
 /** `, ES CPU x per <what>` over a window, when the node's CPU can be read. */
 const esCpu = (seconds: number, count: number, what: string): string =>
@@ -53,10 +66,12 @@ const ms = (v: number) => `${Math.round(v)} ms`;
 
 async function main(): Promise<void> {
   if (store === 'elasticsearch') es = startBenchElasticsearch();
+  if (process.argv.includes('--tls')) tls = createBenchTls();
   try {
     await run();
   } finally {
     es?.stop();
+    tls?.remove();
   }
 }
 
@@ -65,9 +80,9 @@ async function run(): Promise<void> {
     await overload(Math.min(SIZE.fleet, 10_000));
     return;
   }
-  out(`fleet-server-ts bench (${full ? 'full' : 'short'}, store ${store}${es ? ` at ${es.url}` : ''}): ${machineLine}; server${es ? ', Elasticsearch' : ''} and load generator on this machine`);
+  out(`fleet-server-ts bench (${full ? 'full' : 'short'}, store ${store}${es ? ` at ${es.url}` : ''}, ${tls ? 'HTTPS' : 'plain HTTP'}): ${machineLine}; server${es ? ', Elasticsearch' : ''} and load generator on this machine`);
   const server = await startServer({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_MIN_POLL_MS: '1000' });
-  const sim = new FleetSimulator({ url: server.url, enrollmentToken: server.enrollmentToken, adminToken: server.adminToken, sourceAddresses: SOURCES });
+  const sim = new FleetSimulator(simulatorFor(server));
   let steady: { perSecond: number; microseconds: number } | undefined;
   let rssPerPoll: number | undefined;
   try {
@@ -123,12 +138,12 @@ async function run(): Promise<void> {
     await server.close();
   }
   if (withFloor && steady) {
-    const floor = await measureFloor(SIZE.fleet);
-    row('floor', `bare node:http, ${SIZE.fleet} agents polling every second`, `${Math.round(floor.perSecond)} checkins/s, ${floor.microseconds.toFixed(0)} µs server CPU per checkin; RSS per held poll ${floor.rssPerPollKB.toFixed(1)} KB; failures: ${floor.failures}`);
+    const floor = await measureFloor(SIZE.fleet, tls);
+    row('floor', `bare node:${tls ? 'https' : 'http'}, ${SIZE.fleet} agents polling every second`, `${Math.round(floor.perSecond)} checkins/s, ${floor.microseconds.toFixed(0)} µs server CPU per checkin; RSS per held poll ${floor.rssPerPollKB.toFixed(1)} KB; failures: ${floor.failures}`);
     row('floor', 'this server against the floor, same run', `${(steady.microseconds / floor.microseconds).toFixed(2)}× CPU per checkin; RSS per held poll ${(rssPerPoll ?? 0).toFixed(1)} KB against ${floor.rssPerPollKB.toFixed(1)} KB`, '≤ 2×');
   }
   if (withOverload) await overload(Math.min(SIZE.fleet, 10_000));
-  report.finish(`bench-${store === 'elasticsearch' ? 'es-' : ''}${full ? 'full' : 'short'}`, { store });
+  report.finish(`bench-${store === 'elasticsearch' ? 'es-' : ''}${tls ? 'tls-' : ''}${full ? 'full' : 'short'}`, { store, tls: tls !== undefined });
 }
 
 /**
@@ -139,7 +154,7 @@ async function run(): Promise<void> {
 async function overload(agents: number): Promise<void> {
   const capacity = Math.floor(agents / 2);
   const server = await startServer({ ...LOAD_TEST_SETTINGS, FLEET_CHECKIN_LIMIT_MAX: String(capacity) });
-  const sim = new FleetSimulator({ url: server.url, enrollmentToken: server.enrollmentToken, adminToken: server.adminToken, sourceAddresses: SOURCES });
+  const sim = new FleetSimulator(simulatorFor(server));
   try {
     await sim.enroll(agents, 64);
     await sim.prime(64);

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { reservePort } from '../deploy/topology/local-topology';
 import { FleetSimulator } from './sim/fleet-simulator';
@@ -21,16 +23,39 @@ export interface FloorFigures {
   failures: string;
 }
 
-/** The floor's held-poll RSS and steady phase with `agents` agents (bench --floor measures it in the same run). */
-export async function measureFloor(agents: number): Promise<FloorFigures> {
+/** POST `{}` to the floor server; whether it answered. */
+function post(url: string, ca?: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = send(url, { method: 'POST', ...(ca ? { ca } : {}), timeout: 5_000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.once('error', () => resolve(false));
+    req.once('timeout', () => req.destroy());
+    req.end('{}');
+  });
+}
+
+/**
+ * The floor's held-poll RSS and steady phase with `agents` agents (bench --floor measures it in the
+ * same run); over node:https with `tls` (a certificate for 127.0.0.1 and the CA that signed it).
+ */
+export async function measureFloor(agents: number, tls?: { certFile: string; keyFile: string; ca: string }): Promise<FloorFigures> {
   const port = await reservePort();
   const server = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', join(__dirname, 'floor', 'bare-http-server.ts')], {
-    env: { ...process.env, FLOOR_PORT: String(port) },
+    env: { ...process.env, FLOOR_PORT: String(port), ...(tls ? { FLOOR_TLS_CERT: tls.certFile, FLOOR_TLS_KEY: tls.keyFile } : {}) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && !(await fetch(`${url}/`, { method: 'POST', body: '{}' }).then(() => true, () => false)); i++) await sleep(100);
-  const sim = new FleetSimulator({ url, enrollmentToken: 'floor', adminToken: 'floor', sourceAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'] });
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  for (let i = 0; i < 100 && !(await post(`${url}/`, tls?.ca)); i++) await sleep(100);
+  const sim = new FleetSimulator({
+    url,
+    enrollmentToken: 'floor',
+    adminToken: 'floor',
+    sourceAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'],
+    ...(tls ? { ca: tls.ca } : {}),
+  });
   try {
     await sim.enroll(agents, 64);
     await sleep(2_000);
@@ -41,7 +66,7 @@ export async function measureFloor(agents: number): Promise<FloorFigures> {
     const held = processUsage(server.pid ?? 0);
     // From here every agent asks for a poll_timeout: each checkin is held a second.
     sim.pollTimeout = '1s';
-    await fetch(`${url}/floor/release`, { method: 'POST', body: '{}' });
+    await post(`${url}/floor/release`, tls?.ca);
     await sleep(5_000);
     const steady = await cpuPerCheckin(server.pid ?? 0, sim, 15_000);
     return {

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { join, resolve } from 'node:path';
 import { reservePort } from '../deploy/topology/local-topology';
 import { scrapeMetric } from './sim/measurements';
@@ -24,11 +26,24 @@ export interface ServerProcess {
   close(): Promise<void>;
 }
 
-async function waitReady(url: string, supervisor: ChildProcess, timeoutMs: number): Promise<void> {
+/** The status of GET `url` (verified against `ca` over https), or 0 when nothing answers. */
+function probe(url: string, ca?: string): Promise<number> {
+  return new Promise((resolve) => {
+    const get = url.startsWith('https:') ? httpsGet : httpGet;
+    const req = get(url, { ...(ca ? { ca } : {}), timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', () => resolve(0));
+    req.once('timeout', () => req.destroy());
+  });
+}
+
+async function waitReady(url: string, supervisor: ChildProcess, timeoutMs: number, ca?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (supervisor.exitCode !== null) throw new Error(`server supervisor exited with ${supervisor.exitCode}`);
-    if ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200) return;
+    if ((await probe(`${url}/readyz`, ca)) === 200) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} not ready within ${timeoutMs} ms`);
@@ -64,11 +79,16 @@ const extraEnv = Object.fromEntries(
     .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
 );
 
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+/**
+ * Starts the server; plain HTTP unless `env` sets FLEET_TLS_MODE (then `tls.ca` verifies it, and
+ * the certificate must name 127.0.0.1).
+ */
+export async function startServerProcess(env: Record<string, string> = {}, tls?: { ca: string }): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fleet-bench-'));
   const port = await reservePort();
   const metricsPort = await reservePort();
-  const url = `http://127.0.0.1:${port}`;
+  const scheme = env['FLEET_TLS_MODE'] && env['FLEET_TLS_MODE'] !== 'off' ? 'https' : 'http';
+  const url = `${scheme}://127.0.0.1:${port}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const pidFile = join(dataDir, 'server.pid');
   const stopFile = join(dataDir, 'stop');
@@ -85,12 +105,13 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       FLEET_METRICS_PORT: String(metricsPort),
       FLEET_PUBLIC_URLS: url,
       FLEET_LOG_LEVEL: 'warn',
+      FLEET_TLS_MODE: 'off',
       ...env,
       ...extraEnv,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  await waitReady(url, supervisor, 60_000);
+  await waitReady(url, supervisor, 60_000, tls?.ca);
   const serverPid = (): number => Number(readFileSync(pidFile, 'utf8').trim());
   const alive = (pid: number): boolean => {
     try {
@@ -127,7 +148,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       const old = serverPid();
       await terminate(old);
       while (serverPid() === old) await new Promise((r) => setTimeout(r, 50));
-      await waitReady(url, supervisor, 60_000);
+      await waitReady(url, supervisor, 60_000, tls?.ca);
     },
     async close() {
       await stop();

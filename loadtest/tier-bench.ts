@@ -112,7 +112,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < gateways.length; i++) sims.push(new SimulatorProcess(`simulator-${i + 1}`));
     await Promise.all(
       sims.map((s, i) =>
-        s.request({ op: 'init', options: { url: topo.url, checkinUrl: `http://127.0.0.1:${gateways[i]?.port ?? 0}`, enrollmentToken, adminToken } }),
+        // Enrollment through haproxy (its public certificate); checkins straight to one gateway, over
+        // TLS with the proxy's client certificate, which the replicas require.
+        s.request({ op: 'init', options: { url: topo.url, tls: topo.clientTls, checkinUrl: `https://127.0.0.1:${gateways[i]?.port ?? 0}`, checkinTls: topo.proxyTls, enrollmentToken, adminToken } }),
       ),
     );
     const held = async (): Promise<number> => (await Promise.all(gateways.map((g: Replica) => scrapeMetric(`http://127.0.0.1:${g.metricsPort}/metrics`, 'fleet_checkin_inflight_longpolls')))).reduce((a, b) => a + b, 0);
@@ -161,7 +163,7 @@ async function main(): Promise<void> {
 
     // 4. Policy rollout: one management API call, every agent must get the new revision.
     const errorsBeforeRollout = await errorCounts(sims);
-    const update = await updatePolicy(topo.url, adminToken, POLICY);
+    const update = await updatePolicy(topo.url, adminToken, POLICY, topo.clientTls);
     const deadline = update.sent + 300_000;
     const deliveries = await Promise.all(sims.map((s) => s.request<{ agents: number; delays: number[]; missing: number }>({ op: 'awaitRevision', policyId: POLICY, revision: update.revision, sent: update.sent, deadline })));
     const d = distribution(deliveries.flatMap((x) => x.delays));

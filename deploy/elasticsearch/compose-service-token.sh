@@ -1,14 +1,14 @@
 #!/bin/sh
 # docker-compose's one-shot `es-service-token`: waits for Elasticsearch, creates a service token
 # for the elastic/fleet-server service account through the security API and writes its value to
-# $TOKEN_FILE (a volume the Fleet services mount read-only as /run/secrets). A token that still
+# $TOKEN_FILE (a volume the Fleet services mount read-only as /run/fleet-es). A token that still
 # authenticates is kept, so `docker compose up` can be run again. The token is never printed.
 #
 # Environment: ELASTIC_PASSWORD (required), ES_URL, TOKEN_FILE, TOKEN_NAME, TOKEN_OWNER (uid:gid of
 # the services' user, which must read the file).
 set -eu
 ES_URL="${ES_URL:-http://elasticsearch:9200}"
-TOKEN_FILE="${TOKEN_FILE:-/run/secrets/fleet-es-service-token}"
+TOKEN_FILE="${TOKEN_FILE:-/run/fleet-es/fleet-es-service-token}"
 TOKEN_NAME="${TOKEN_NAME:-fleet-server-compose}"
 TOKEN_OWNER="${TOKEN_OWNER:-1000:1000}"
 auth="elastic:${ELASTIC_PASSWORD:?ELASTIC_PASSWORD must be set}"

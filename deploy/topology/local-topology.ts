@@ -3,6 +3,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { generateDeploymentCertificates, REPLICA_TLS_NAME, type DeploymentCertificates } from '../tls/generate-certs';
+import { tlsFetch, type TlsClientOptions, type TlsFetchInit } from '../tls/tls-fetch';
 
 /**
  * The scaled-out topology as plain processes on this machine: 3 checkin-gateway, 2 enrollment and
@@ -10,6 +12,10 @@ import { join, resolve } from 'node:path';
  * deploy/haproxy/haproxy.cfg. Every process listens on loopback. Each replica's environment is
  * deploy/env/services.env plus deploy/env/<service>.env (what docker-compose gives the
  * containers), with only the LOCAL_ADDRESSING keys replaced.
+ *
+ * TLS on every hop, as in docker-compose: the certificates (deploy/tls/generate-certs.ts) are made
+ * in `<dataDir>/tls` (kept there when present), haproxy terminates the clients' TLS and presents
+ * its client certificate to the replicas, which require one. Clients trust `caFile`.
  */
 export interface TopologyOptions {
   /**
@@ -34,6 +40,8 @@ export interface TopologyOptions {
    * always inherited.
    */
   logs?: 'inherit' | 'files';
+  /** haproxy's client-certificate check on its public port (FLEET_LB_CLIENT_AUTH; default optional). */
+  lbClientAuth?: 'optional' | 'required';
 }
 
 export interface Replica {
@@ -48,8 +56,27 @@ export interface Replica {
 }
 
 export interface Topology {
+  /** haproxy's public URL (https). */
   url: string;
   dataDir: string;
+  /** The certificate files in `<dataDir>/tls` (CERT_FILES of deploy/tls/generate-certs.ts). */
+  certs: DeploymentCertificates;
+  /** The CA that signed haproxy's public certificate (and the replicas'): what clients trust. */
+  caFile: string;
+  ca: string;
+  /** A sample agent client certificate, of the CA haproxy checks agents against. */
+  agentCert: { certFile: string; keyFile: string; cert: string; key: string };
+  /** TLS options for a client of `url` (the CA; add `agentCert` to present a certificate). */
+  clientTls: TlsClientOptions;
+  /** A fetch of `url` + path that trusts the topology's CA. */
+  fetch(path: string, init?: TlsFetchInit): Promise<Response>;
+  /** TLS options that reach a replica directly, as haproxy does (its client certificate). */
+  proxyTls: TlsClientOptions;
+  /**
+   * One more haproxy (same haproxy.cfg, certificates and replicas) on a port of its own, e.g. with
+   * another client-certificate mode; closed with the topology.
+   */
+  addLoadBalancer(opts: { clientAuth: 'optional' | 'required' }): Promise<{ url: string }>;
   replicas: Replica[];
   /** Kills a replica the hard way (SIGKILL), as a crash would. */
   kill(name: string): Promise<void>;
@@ -80,6 +107,9 @@ export const LOCAL_ADDRESSING = [
   'FLEET_SQLITE_PATH',
   'FLEET_PUBLIC_URLS',
   'FLEET_OUTPUT_HOSTS',
+  'FLEET_TLS_CERT_FILE',
+  'FLEET_TLS_KEY_FILE',
+  'FLEET_TLS_CLIENT_CA_FILE',
 ] as const;
 export type LocalAddressing = Record<(typeof LOCAL_ADDRESSING)[number], string>;
 
@@ -174,7 +204,7 @@ function tail(path: string | undefined, lines: number): string {
   }
 }
 
-async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs: number, replica?: Replica): Promise<void> {
+async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs: number, tls: TlsClientOptions, replica?: Replica): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -183,14 +213,13 @@ async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs: 
       const how = proc.exitCode !== null ? `exit code ${proc.exitCode}` : `signal ${proc.signalCode}`;
       throw new Error(`${replica.name} stopped (${how}) before ${url} answered\n${tail(replica.logFile, 20)}`);
     }
-    const status = await fetch(url).then(
+    const status = await tlsFetch(url, { timeoutMs: 5000 }, tls).then(
       async (r) => {
         last = `${r.status} ${(await r.text()).slice(0, 300)}`;
         return r.status;
       },
       (err: unknown) => {
-        const cause = err instanceof Error ? (err.cause as { code?: string } | undefined) : undefined;
-        last = cause?.code ?? (err instanceof Error ? err.message : 'fetch failed');
+        last = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : 'fetch failed');
         return 0;
       },
     );
@@ -251,7 +280,14 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   const lbPort = opts.lbPort ?? (await reservePort());
   const logTo = opts.logs ?? 'files';
   const logFile = (name: string): string | undefined => (logTo === 'files' ? join(dataDir, `${name}.log`) : undefined);
-  const url = `http://127.0.0.1:${lbPort}`;
+  const url = `https://127.0.0.1:${lbPort}`;
+  const certs = generateDeploymentCertificates({ out: join(dataDir, 'tls') });
+  const read = (f: string) => readFileSync(f, 'utf8');
+  const ca = read(certs.files.ca);
+  const clientTls: TlsClientOptions = { ca };
+  // What haproxy presents to the replicas; the runner's own readiness checks present it too.
+  const proxyTls: TlsClientOptions = { ca, cert: read(certs.files.proxyClientCert), key: read(certs.files.proxyClientKey), servername: REPLICA_TLS_NAME };
+  const replicaUrl = (port: number) => `https://127.0.0.1:${port}`;
 
   const launch = (name: string, service: Replica['service'], port: number): ChildProcess => {
     const log = logFile(name);
@@ -279,6 +315,9 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
           FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
           FLEET_PUBLIC_URLS: url,
           FLEET_OUTPUT_HOSTS: opts.elasticsearch?.url ?? 'http://127.0.0.1:9200',
+          FLEET_TLS_CERT_FILE: certs.files.serverCert,
+          FLEET_TLS_KEY_FILE: certs.files.serverKey,
+          FLEET_TLS_CLIENT_CA_FILE: certs.files.ca,
         }),
         ...(opts.elasticsearch ? {} : { FLEET_STORE_BACKEND: 'sqlite' }),
         ...(process.env.FLEET_LOG_LEVEL ? { FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL } : {}),
@@ -294,8 +333,9 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
   };
 
   let lb: ChildProcess | undefined;
+  const extraLbs: ChildProcess[] = [];
   const closeAll = async () => {
-    const all = [...replicas.map((r) => r.process), ...(lb ? [lb] : [])];
+    const all = [...replicas.map((r) => r.process), ...(lb ? [lb] : []), ...extraLbs];
     for (const p of all) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
     await Promise.all(all.map(exited));
   };
@@ -306,31 +346,55 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       const replica: Replica = { name: p.name, service: p.service, port, metricsPort: metricsPorts.get(p.name) ?? 0, process: child, logFile: logFile(p.name) };
       replicas.push(replica);
       // The first dispatcher must finish bootstrapping before the others start (it listens after).
-      if (p.name === 'dispatcher-1') await waitFor(`http://127.0.0.1:${port}/readyz`, (st) => st === 200, 60_000, replica);
+      if (p.name === 'dispatcher-1') await waitFor(`${replicaUrl(port)}/readyz`, (st) => st === 200, 60_000, proxyTls, replica);
     }
-    for (const r of replicas) await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 90_000, r);
+    for (const r of replicas) await waitFor(`${replicaUrl(r.port)}/readyz`, (st) => st === 200, 90_000, proxyTls, r);
     const addr = (name: string) => `127.0.0.1:${ports.get(name) ?? 0}`;
-    lb = spawn('haproxy', ['-f', join(root, 'deploy', 'haproxy', 'haproxy.cfg'), '-db'], {
-      env: {
-        ...baseEnvironment(),
-        FLEET_LB_BIND: `127.0.0.1:${lbPort}`,
-        // Within this host's file-descriptor limit (two per connection, plus a margin).
-        FLEET_LB_MAXCONN: String(Math.max(1000, Math.floor((fdLimit() - 100) / 2))),
-        FLEET_GATEWAY_1: addr('gateway-1'),
-        FLEET_GATEWAY_2: addr(gateways >= 2 ? 'gateway-2' : 'gateway-1'),
-        FLEET_GATEWAY_3: addr(gateways >= 3 ? 'gateway-3' : 'gateway-1'),
-        FLEET_ENROLLMENT_1: addr('enrollment-1'),
-        FLEET_ENROLLMENT_2: addr('enrollment-2'),
-        FLEET_DISPATCHER_1: addr('dispatcher-1'),
-        FLEET_DISPATCHER_2: addr('dispatcher-2'),
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-      detached: true,
-    });
-    await waitFor(`${url}/api/status`, (s) => s === 200, 30_000);
+    const spawnLoadBalancer = (port: number, clientAuth: 'optional' | 'required'): ChildProcess =>
+      spawn('haproxy', ['-f', join(root, 'deploy', 'haproxy', 'haproxy.cfg'), '-db'], {
+        env: {
+          ...baseEnvironment(),
+          FLEET_LB_BIND: `127.0.0.1:${port}`,
+          // Within this host's file-descriptor limit (two per connection, plus a margin).
+          FLEET_LB_MAXCONN: String(Math.max(1000, Math.floor((fdLimit() - 100) / 2))),
+          FLEET_GATEWAY_1: addr('gateway-1'),
+          FLEET_GATEWAY_2: addr(gateways >= 2 ? 'gateway-2' : 'gateway-1'),
+          FLEET_GATEWAY_3: addr(gateways >= 3 ? 'gateway-3' : 'gateway-1'),
+          FLEET_ENROLLMENT_1: addr('enrollment-1'),
+          FLEET_ENROLLMENT_2: addr('enrollment-2'),
+          FLEET_DISPATCHER_1: addr('dispatcher-1'),
+          FLEET_DISPATCHER_2: addr('dispatcher-2'),
+          FLEET_LB_CERT: certs.files.lbPem,
+          FLEET_LB_CLIENT_CA: certs.files.agentsCa,
+          FLEET_LB_CLIENT_AUTH: clientAuth,
+          FLEET_LB_BACKEND_CA: certs.files.ca,
+          FLEET_LB_BACKEND_CERT: certs.files.proxyClientPem,
+          FLEET_LB_BACKEND_NAME: REPLICA_TLS_NAME,
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+        detached: true,
+      });
+    lb = spawnLoadBalancer(lbPort, opts.lbClientAuth ?? 'optional');
+    // With `required`, haproxy answers only clients with a certificate: the runner presents the sample one.
+    const agentCert = { certFile: certs.files.agentCert, keyFile: certs.files.agentKey, cert: read(certs.files.agentCert), key: read(certs.files.agentKey) };
+    await waitFor(`${url}/api/status`, (s) => s === 200, 30_000, { ...clientTls, cert: agentCert.cert, key: agentCert.key });
     return {
       url,
       dataDir,
+      certs,
+      caFile: certs.files.ca,
+      ca,
+      agentCert,
+      clientTls,
+      proxyTls,
+      fetch: (path, init) => tlsFetch(`${url}${path}`, init, clientTls),
+      async addLoadBalancer({ clientAuth }) {
+        const port = await reservePort();
+        extraLbs.push(spawnLoadBalancer(port, clientAuth));
+        const extraUrl = `https://127.0.0.1:${port}`;
+        await waitFor(`${extraUrl}/api/status`, (s) => s === 200, 30_000, { ...clientTls, cert: agentCert.cert, key: agentCert.key });
+        return { url: extraUrl };
+      },
       replicas,
       async kill(name) {
         const r = replicas.find((x) => x.name === name);
@@ -348,7 +412,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
         const r = replicas.find((x) => x.name === name);
         if (!r) throw new Error(`no replica ${name}`);
         r.process = launch(r.name, r.service, r.port);
-        await waitFor(`http://127.0.0.1:${r.port}/readyz`, (st) => st === 200, 60_000, r);
+        await waitFor(`${replicaUrl(r.port)}/readyz`, (st) => st === 200, 60_000, proxyTls, r);
       },
       close: closeAll,
     };

@@ -9,6 +9,8 @@
  *   FLEET_TOPOLOGY_DIR         state directory                      (default ./data/topology)
  *   FLEET_TOPOLOGY_PORT        haproxy's port (agents, management)  (default 8220)
  *   FLEET_TOPOLOGY_REDIS_PORT  port of the redis-server it starts   (default 6390)
+ *   FLEET_LB_CLIENT_AUTH       optional|required: haproxy's check of agents' client certificates
+ * haproxy serves HTTPS; the certificates are made once in FLEET_TOPOLOGY_DIR/fleet/tls (CA: ca.crt).
  *   FLEET_ES_URL + FLEET_ES_SERVICE_TOKEN_FILE   use this Elasticsearch instead of starting one
  *   FLEET_REDIS_URL            use this Redis instead of starting one
  */
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
       dataDir: join(dir, 'fleet'),
       lbPort: Number(process.env.FLEET_TOPOLOGY_PORT ?? 8220),
       logs: 'inherit',
+      lbClientAuth: process.env.FLEET_LB_CLIENT_AUTH === 'required' ? 'required' : 'optional',
     });
     logger.info(
       {
@@ -84,6 +87,10 @@ async function main(): Promise<void> {
         replicas: topology.replicas.map((x) => `${x.name}@${x.port} (metrics ${x.metricsPort})`),
         enrollmentTokenFile: join(topology.dataDir, 'enrollment-token'),
         adminTokenFile: join(topology.dataDir, 'admin-token'),
+        // curl --cacert <caFile> <url>/api/status; agents: --certificate-authorities=<caFile>
+        caFile: topology.caFile,
+        agentCertificate: topology.agentCert.certFile,
+        agentKey: topology.agentCert.keyFile,
       },
       'topology up; Ctrl-C stops it',
     );

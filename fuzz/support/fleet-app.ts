@@ -16,7 +16,7 @@ import { skipKnown } from './known-findings';
 
 /** Short polls, no rate limits, cheap PBKDF2: per-exec cost stays low and nothing answers 429. */
 const FUZZ_OVERRIDES = {
-  http: { port: 0, host: '127.0.0.1', drainTimeoutMs: 500 },
+  http: { port: 0, host: '127.0.0.1', drainTimeoutMs: 500, tls: { mode: 'off' } },
   metrics: { port: 0, host: '127.0.0.1' },
   log: { level: 'warn' },
   checkin: { longPollMs: 20, minPollMs: 0, maxPollMs: 20, jitterMs: 0, timestampIntervalMs: 1000 },

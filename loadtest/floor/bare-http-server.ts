@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 /**
  * The floor of the CPU-per-checkin figure: a bare node:http server that answers the agent
@@ -8,7 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
  * a `poll_timeout` is held a second, one without it for FLOOR_POLL_MS; `POST /floor/release`
  * answers every held checkin at once. It is not Fleet Server; it tells what the Node HTTP stack
  * alone costs per request and per held poll under the same simulator on this machine. Listens on
- * 127.0.0.1:FLOOR_PORT.
+ * 127.0.0.1:FLOOR_PORT; over TLS (node:https) when FLOOR_TLS_CERT and FLOOR_TLS_KEY name PEM files.
  */
 const port = Number(process.env.FLOOR_PORT ?? 0);
 const pollMs = Number(process.env.FLOOR_POLL_MS ?? 300_000);
@@ -33,7 +35,7 @@ function answer(res: ServerResponse, status: number, body: unknown): void {
   res.end(payload);
 }
 
-const server = createServer((req, res) => {
+const handle: RequestListener = (req, res) => {
   const url = req.url ?? '';
   readJson(req, (body) => {
     if (body === undefined) return answer(res, 400, { statusCode: 400, error: 'Bad Request', message: 'invalid JSON' });
@@ -60,7 +62,9 @@ const server = createServer((req, res) => {
     }
     answer(res, 404, { statusCode: 404, error: 'Not Found', message: 'floor server' });
   });
-});
+};
+const tls = process.env.FLOOR_TLS_CERT && process.env.FLOOR_TLS_KEY ? { cert: readFileSync(process.env.FLOOR_TLS_CERT), key: readFileSync(process.env.FLOOR_TLS_KEY) } : undefined;
+const server = tls ? createTlsServer(tls, handle) : createServer(handle);
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
 server.requestTimeout = 0;

@@ -6,10 +6,12 @@ import { LOAD_TEST_SETTINGS, startServerProcess, type ServerProcess } from '../f
 
 /**
  * Runs one k6 script (loadtest/k6/<name>.js) with real k6:
- *   npm run loadtest:k6 -- <script> [--url URL --token-dir DIR] [k6 options, e.g. -e AGENTS=2000]
+ *   npm run loadtest:k6 -- <script> [--url URL --token-dir DIR [--ca FILE]] [k6 options, e.g. -e AGENTS=2000]
  * Without --url it starts the all-in-one server (built dist/, embedded store) and targets it; with
  * --url it targets a running server or the haproxy topology (`npm run topology`, whose token files
  * are in the directory it prints), reading enrollment-token and admin-token from --token-dir.
+ * --ca is the CA file of an https URL (the topology prints it: <dir>/tls/ca.crt); k6 (Go) then
+ * trusts it instead of the system's CAs (SSL_CERT_FILE).
  * k6 is $K6, else ~/.cache/fleet-tools/bin/k6, built with `go install go.k6.io/k6@v1.8.1` when missing.
  */
 const K6_VERSION = 'v1.8.1';
@@ -31,7 +33,7 @@ function k6Binary(): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const script = args.shift();
-  if (!script || !SCRIPTS.includes(script)) throw new Error(`usage: run-k6 <${SCRIPTS.join('|')}> [--url URL --token-dir DIR] [k6 options]`);
+  if (!script || !SCRIPTS.includes(script)) throw new Error(`usage: run-k6 <${SCRIPTS.join('|')}> [--url URL --token-dir DIR [--ca FILE]] [k6 options]`);
   const take = (flag: string): string | undefined => {
     const i = args.indexOf(flag);
     if (i < 0) return undefined;
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
   };
   const url = take('--url');
   const tokenDir = take('--token-dir');
+  const caFile = take('--ca');
   const k6 = k6Binary();
   let server: ServerProcess | undefined;
   let target: { url: string; enrollmentToken: string; adminToken: string };
@@ -59,7 +62,7 @@ async function main(): Promise<void> {
     const child = spawn(
       k6,
       ['run', '--summary-export', summary, '-e', `FLEET_URL=${target.url}`, '-e', `ENROLLMENT_TOKEN=${target.enrollmentToken}`, '-e', `ADMIN_TOKEN=${target.adminToken}`, ...args, resolve(__dirname, `${script}.js`)],
-      { stdio: 'inherit' },
+      { stdio: 'inherit', env: { ...process.env, ...(caFile ? { SSL_CERT_FILE: resolve(caFile) } : {}) } },
     );
     child.once('exit', (c) => done(c ?? 1));
   });

@@ -1,5 +1,7 @@
 import { FleetAgentClient, FleetApiError, type CheckinResponse } from '@fleet/agent-protocol';
 import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { tlsFetch, type TlsClientOptions } from '../../deploy/tls/tls-fetch';
 import { distribution, ErrorTally, type Distribution } from './measurements';
 
 export interface SimulatorOptions {
@@ -10,6 +12,10 @@ export interface SimulatorOptions {
    * the policy's `fleet.hosts` after enrolling; the tier bench points each simulator at one gateway.
    */
   checkinUrl?: string;
+  /** For an https `url`: the CA to trust, and a client certificate to present if any. */
+  tls?: TlsClientOptions;
+  /** For an https `checkinUrl` (default `tls`), e.g. a replica that requires the proxy's client certificate. */
+  checkinTls?: TlsClientOptions;
   enrollmentToken: string;
   /** Management API token (policy updates in the rollout scenario). */
   adminToken: string;
@@ -21,6 +27,8 @@ export interface SimulatorOptions {
   /** Poll timeout the agents ask for (Go duration; the server grants it minus 2 min, within its bounds). */
   pollTimeout?: string;
   agentVersion?: string;
+  /** The CA (PEM) an https `url` is verified with. */
+  ca?: string;
 }
 
 interface SimAgent {
@@ -66,19 +74,20 @@ function retryAfterMs(err: FleetApiError): number {
 }
 
 /** Changes a policy's description through the management API: a new revision for every agent on it. */
-export async function updatePolicy(url: string, adminToken: string, policyId: string): Promise<PolicyUpdate> {
+export async function updatePolicy(url: string, adminToken: string, policyId: string, tls?: TlsClientOptions): Promise<PolicyUpdate> {
   const sent = Date.now();
-  const res = await fetch(`${url}/api/fleet/agent_policies/${policyId}`, {
+  const init = {
     method: 'PUT',
     headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ description: `rollout ${new Date().toISOString()}` }),
-  });
+  };
+  const target = `${url}/api/fleet/agent_policies/${policyId}`;
+  const res = await (tls ? tlsFetch(target, init, tls) : fetch(target, init));
   if (!res.ok) throw new Error(`policy update: ${res.status} ${await res.text()}`);
   const revision = ((await res.json()) as { item: { revision: number } }).item.revision;
   return { revision, sent, apiMs: Date.now() - sent };
 }
 
-/** Runs `task(0)` … `task(count - 1)`, at most `concurrency` at a time. */
 async function inPool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -105,6 +114,7 @@ export class FleetSimulator {
   private holding = false;
   private readonly loops = new Set<Promise<void>>();
   private readonly httpAgents: { address?: string; agent: HttpAgent }[];
+  private readonly checkinAgents: { address?: string; agent: HttpAgent }[];
 
   constructor(private readonly opts: SimulatorOptions) {
     this.pollTimeout = opts.pollTimeout;
@@ -112,13 +122,19 @@ export class FleetSimulator {
     // Without source addresses the kernel picks each socket's port at connect time (fast); a
     // bound source address makes it search for a port at bind time, which slows down to
     // milliseconds per socket once tens of thousands are open.
-    this.httpAgents = opts.sourceAddresses?.length
-      ? opts.sourceAddresses.map((address) => ({ address, agent: new HttpAgent({ ...options, localAddress: address }) }))
-      : [{ agent: new HttpAgent(options) }];
+    // https URLs: the CA (and client certificate) of `tls`/`checkinTls`, or `ca`.
+    const tlsOf = (tls: TlsClientOptions | undefined): TlsClientOptions | undefined => tls ?? (opts.ca ? { ca: opts.ca } : undefined);
+    const agents = (url: string, tls: TlsClientOptions | undefined) => {
+      const make = (extra: { localAddress?: string }): HttpAgent => (url.startsWith('https:') ? new HttpsAgent({ ...options, ...tls, ...extra }) : new HttpAgent({ ...options, ...extra }));
+      return opts.sourceAddresses?.length ? opts.sourceAddresses.map((address) => ({ address, agent: make({ localAddress: address }) })) : [{ agent: make({}) }];
+    };
+    this.httpAgents = agents(opts.url, tlsOf(opts.tls));
+    this.checkinAgents = opts.checkinUrl ? agents(opts.checkinUrl, tlsOf(opts.checkinTls ?? opts.tls)) : this.httpAgents;
   }
 
   private newClient(i: number, url = this.opts.url): FleetAgentClient {
-    const pick = this.httpAgents[i % this.httpAgents.length] ?? this.httpAgents[0];
+    const pool = url === this.opts.url ? this.httpAgents : this.checkinAgents;
+    const pick = pool[i % pool.length] ?? pool[0];
     return new FleetAgentClient({
       url,
       httpAgent: pick?.agent,
@@ -253,7 +269,7 @@ export class FleetSimulator {
 
   /** Changes the policy through the management API and measures when each holding agent gets it. */
   async rollout(policyId: string, timeoutMs: number): Promise<RolloutResult> {
-    const update = await updatePolicy(this.opts.url, this.opts.adminToken, policyId);
+    const update = await updatePolicy(this.opts.url, this.opts.adminToken, policyId, this.opts.tls ?? (this.opts.ca ? { ca: this.opts.ca } : undefined));
     return { ...update, ...(await this.awaitRevision(policyId, update.revision, update.sent, update.sent + timeoutMs)) };
   }
 
@@ -273,6 +289,14 @@ export class FleetSimulator {
   }
 
   /** Takes the last `count` holding agents out of the fleet (their polls are aborted): load goes down. */
+  /**
+   * From now on every request opens its own connection (and, over TLS, does a full handshake), as
+   * agents that do not keep connections alive would. Node's agent reads `keepAlive` per request.
+   */
+  newConnectionPerRequest(): void {
+    for (const { agent } of this.httpAgents) (agent as unknown as { keepAlive: boolean }).keepAlive = false;
+  }
+
   release(count: number): void {
     const holding = this.agents.filter((a) => !a.released);
     for (const a of holding.slice(Math.max(0, holding.length - count))) {
@@ -286,6 +310,6 @@ export class FleetSimulator {
     this.holding = false;
     for (const a of this.agents) a.abort?.abort();
     await Promise.allSettled([...this.loops]);
-    for (const { agent } of this.httpAgents) agent.destroy();
+    for (const { agent } of new Set([...this.httpAgents, ...this.checkinAgents])) agent.destroy();
   }
 }

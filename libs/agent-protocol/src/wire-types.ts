@@ -162,6 +162,8 @@ export interface StatusResponse {
   name: string;
   status: FleetServerState;
   version?: { number?: string; build_hash?: string; build_time?: string };
+  /** Not in the reference: what an operator should know, e.g. the TLS certificate served and whether it expired. */
+  details?: Record<string, unknown>;
 }
 
 /** `POST /api/fleet/uploads` (what elastic-agent sends after building a diagnostics bundle). */

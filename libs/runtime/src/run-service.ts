@@ -10,6 +10,7 @@ import {
   notFound,
   probeRoutes,
   replicaName,
+  resolveListenerTls,
   runMain,
   startHttpServer,
   type BaseServiceConfig,
@@ -45,14 +46,17 @@ export function runService<T extends BaseServiceConfig>(
     name,
     async () => {
       const lifecycle = new Lifecycle(logger);
+      // Before anything connects: a missing or wrong certificate stops the start at once.
+      const tls = resolveListenerTls(config.http.tls, logger);
       const resources = await openProcessResources(name, config, logger, lifecycle);
+      if (tls) resources.health.addDetail('tls', () => tls.statusDetail());
       const { health, metrics } = resources;
       const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http, metrics });
       app.use(probeRoutes(health));
       const hooks = await build({ ...resources, config, logger, lifecycle, app });
       app.use(notFound());
       app.use(errorHandler('agent'));
-      const server = await startHttpServer(app, config.http, logger);
+      const server = await startHttpServer(app, config.http, logger, tls);
       lifecycle.onClose('http server', () => server.close());
       const beforeClose = hooks?.beforeClose;
       if (beforeClose) lifecycle.onClose('before close', beforeClose);

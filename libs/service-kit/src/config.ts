@@ -33,7 +33,64 @@ export interface HttpConfig {
   maxConnections: number;
   trustProxy: string[];
   drainTimeoutMs: number;
+  tls: ListenerTlsConfig;
 }
+
+/** The agent-facing listener's TLS (elastic/fleet-server's `server.ssl`). */
+export interface ListenerTlsConfig {
+  mode: 'auto' | 'files' | 'off';
+  certFile: string;
+  keyFile: string;
+  keyPassphraseFile: string;
+  chainFile: string;
+  clientAuth: 'none' | 'optional' | 'required';
+  clientCaFile: string;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  ciphers: string;
+  reloadIntervalMs: number;
+}
+
+/**
+ * TLS 1.2 suites: ECDHE key exchange and AEAD ciphers only (forward secrecy, no CBC, no RSA key
+ * transport), the set Go's crypto/tls, and so Elastic Agent, prefers. TLS 1.3 suites are all
+ * AEAD and stay OpenSSL's defaults.
+ */
+export const MODERN_TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export const listenerTlsSchema: convict.Schema<ListenerTlsConfig> = {
+  mode: {
+    doc: 'HTTPS on the agent listener. auto: the certificate files when certFile is set; otherwise the all-in-one process creates a private CA and a server certificate in its data directory (tls/), and a standalone service refuses to start. files: certFile and keyFile are required. off: plain HTTP, for replicas behind a balancer that terminates TLS.',
+    format: ['auto', 'files', 'off'],
+    default: 'auto',
+    env: 'FLEET_TLS_MODE',
+  },
+  certFile: { doc: 'Server certificate (PEM), leaf first; it may carry the intermediates.', format: String, default: '', env: 'FLEET_TLS_CERT_FILE' },
+  keyFile: { doc: "The certificate's private key (PEM; PKCS#8, PKCS#1 or SEC1, optionally encrypted).", format: String, default: '', env: 'FLEET_TLS_KEY_FILE' },
+  keyPassphraseFile: { doc: 'File holding the passphrase of an encrypted key.', format: String, default: '', env: 'FLEET_TLS_KEY_PASSPHRASE_FILE' },
+  chainFile: { doc: 'Intermediate certificates (PEM) sent after the server certificate.', format: String, default: '', env: 'FLEET_TLS_CHAIN_FILE' },
+  clientAuth: {
+    doc: "Client certificates (the reference's ssl.client_authentication): none; optional (a certificate, when given, must verify against clientCaFile); required (the handshake fails without one).",
+    format: ['none', 'optional', 'required'],
+    default: 'none',
+    env: 'FLEET_TLS_CLIENT_AUTH',
+  },
+  clientCaFile: { doc: 'CA certificates (PEM) that client certificates must chain to.', format: String, default: '', env: 'FLEET_TLS_CLIENT_CA_FILE' },
+  minVersion: { doc: 'Oldest TLS version accepted.', format: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', env: 'FLEET_TLS_MIN_VERSION' },
+  ciphers: { doc: 'TLS 1.2 cipher suites (OpenSSL names, colon-separated).', format: String, default: MODERN_TLS12_CIPHERS, env: 'FLEET_TLS_CIPHERS' },
+  reloadIntervalMs: {
+    doc: 'How often the certificate, key, chain and client CA files are read again; a change is used for new connections, open ones keep theirs (0: never).',
+    format: 'nat',
+    default: 5_000,
+    env: 'FLEET_TLS_RELOAD_INTERVAL_MS',
+  },
+};
 export interface ElasticsearchConfig {
   hosts: string[];
   serviceToken: string;
@@ -140,6 +197,7 @@ export function httpSchema(defaultPort: number): convict.Schema<HttpConfig> {
       default: 10_000,
       env: 'FLEET_HTTP_DRAIN_TIMEOUT_MS',
     },
+    tls: listenerTlsSchema,
   };
 }
 

@@ -14,6 +14,7 @@ export class HealthMonitor {
   private current: ServiceState = 'STARTING';
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private readonly detailSources = new Map<string, () => unknown>();
 
   constructor(
     private readonly store: FleetStore,
@@ -31,6 +32,16 @@ export class HealthMonitor {
     this.timer = setInterval(() => void this.check(), this.intervalMs);
     this.timer.unref();
     await this.check();
+  }
+
+  /** Adds a part to what `/api/status` reports in `details`, read when asked (e.g. the TLS certificate). */
+  addDetail(name: string, read: () => unknown): void {
+    this.detailSources.set(name, read);
+  }
+
+  details(): Record<string, unknown> | undefined {
+    if (this.detailSources.size === 0) return undefined;
+    return Object.fromEntries([...this.detailSources].map(([name, read]) => [name, read()]));
   }
 
   markStopping(): void {

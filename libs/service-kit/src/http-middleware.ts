@@ -10,6 +10,7 @@ import {
   UnsupportedApiVersionError,
   type ErrorStyle,
 } from './errors';
+import { clientCertificateLogFields, clientCertificateOf } from './client-certificate';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
 
@@ -58,6 +59,7 @@ export function requestContext(logger: Logger, replicaId: string, metrics?: Serv
           'http.request.method': req.method,
           'url.path': path,
           'client.address': clientAddress(req),
+          ...clientCertificateLogFields(clientCertificateOf(req, trustedPeer(req))),
           'http.response.status_code': res.statusCode,
           'event.duration_ms': ms,
         },
@@ -82,6 +84,12 @@ export function requestPath(req: Request): string {
  */
 export function clientAddress(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? '';
+}
+
+/** Express's compiled `trust proxy` setting (configureTrustProxy), as a predicate. */
+function trustedPeer(req: Request): (address: string, hop: number) => boolean {
+  const fn = req.app.get('trust proxy fn') as ((address: string, hop: number) => boolean) | undefined;
+  return fn ?? (() => false);
 }
 
 export const API_VERSIONS = ['2023-06-01'] as const;

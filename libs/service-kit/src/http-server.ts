@@ -1,9 +1,12 @@
 import type { Express } from 'express';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { HttpConfig } from './config';
 import type { Logger } from './logger';
 import { leanRouterOf } from './lean-router';
+import type { ListenerCredentials } from './listener-credentials';
 
 export interface RunningServer {
   server: Server;
@@ -33,17 +36,16 @@ function refuseOverCap(res: ServerResponse): void {
  * slow headers, `keepAliveTimeout` sits above the load balancer's idle timeout, and the socket
  * inactivity timeout is off because a long poll is legitimately silent for up to an hour.
  */
-export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Logger): Promise<RunningServer> {
+export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Logger, tls?: ListenerCredentials): Promise<RunningServer> {
   // Sockets accepted over `maxConnections`: each gets one 429 answer and is closed.
   const overCap = new WeakSet<Socket>();
   const lean = leanRouterOf(app);
-  const server = createServer(
-    { requestTimeout: cfg.requestTimeoutMs, headersTimeout: cfg.headersTimeoutMs, keepAliveTimeout: cfg.keepAliveTimeoutMs },
-    (req, res) => {
-      if (overCap.has(req.socket)) refuseOverCap(res);
-      else if (!lean?.dispatch(req, res)) app(req, res);
-    },
-  );
+  const timeouts: ServerOptions = { requestTimeout: cfg.requestTimeoutMs, headersTimeout: cfg.headersTimeoutMs, keepAliveTimeout: cfg.keepAliveTimeoutMs };
+  const listener: RequestListener = (req, res) => {
+    if (overCap.has(req.socket)) refuseOverCap(res);
+    else if (!lean?.dispatch(req, res)) app(req, res);
+  };
+  const server: Server = tls ? createTlsListener(tls, cfg, timeouts, listener, logger) : createServer(timeouts, listener);
   server.requestTimeout = cfg.requestTimeoutMs;
   server.headersTimeout = cfg.headersTimeoutMs;
   server.keepAliveTimeout = cfg.keepAliveTimeoutMs;
@@ -62,7 +64,8 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
     pending.add(res);
     res.once('close', () => pending.delete(res));
   });
-  server.on('connection', (socket: Socket) => {
+  // Over TLS a socket counts once its handshake is done: the 429 is an HTTP answer, sent encrypted.
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     if (cfg.maxConnections > 0 && sockets.size >= cfg.maxConnections) {
       // Answered rather than reset, so a client (or load balancer) sees why and when to retry. The
       // socket is not counted, and may live only as long as its request headers are allowed to take.
@@ -105,6 +108,7 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
         server.closeAllConnections();
       }, cfg.drainTimeoutMs);
       timer.unref();
+      tls?.close();
       server.close(() => {
         clearTimeout(timer);
         resolve();
@@ -113,6 +117,39 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
     });
     return closing;
   };
-  logger.info({ port, host: cfg.host }, 'listening');
-  return { server, port, url: `http://${host}:${port}`, close };
+  logger.info({ port, host: cfg.host, tls: tls ? { client_authentication: tls.clientAuth } : false }, 'listening');
+  return { server, port, url: `${tls ? 'https' : 'http'}://${host}:${port}`, close };
+}
+
+/**
+ * The HTTPS server: the credentials' certificate, re-read on `reloadIntervalMs` and swapped in for
+ * new handshakes (`setSecureContext`; open connections, and so held long polls, keep theirs). A
+ * handshake must finish within `headersTimeoutMs`, like the request headers after it.
+ */
+function createTlsListener(tls: ListenerCredentials, cfg: HttpConfig, timeouts: ServerOptions, listener: RequestListener, logger: Logger): Server {
+  const server = createTlsServer(
+    {
+      ...timeouts,
+      ...tls.secureContextOptions,
+      requestCert: tls.clientAuth !== 'none',
+      rejectUnauthorized: tls.clientAuth === 'required',
+      handshakeTimeout: cfg.headersTimeoutMs || 10_000,
+    },
+    listener,
+  );
+  if (tls.clientAuth === 'optional') {
+    // Optional means a client may present no certificate, not that any certificate will do: one
+    // that does not verify against the client CAs ends the connection before a request is read.
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.authorized) return;
+      const peer = socket.getPeerCertificate();
+      if (peer && Object.keys(peer).length > 0) {
+        logger.debug({ reason: String(socket.authorizationError) }, 'client certificate refused');
+        socket.destroy();
+      }
+    });
+  }
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.debug({ code: err.code, reason: err.message }, 'TLS handshake failed'));
+  tls.watch(cfg.tls.reloadIntervalMs, (options) => server.setSecureContext(options));
+  return server;
 }

@@ -18,3 +18,7 @@ export * from './service-app';
 export * from './health-monitor';
 export * from './metrics';
 export * from './secret-strength';
+export * from './x509-certificates';
+export * from './listener-credentials';
+export * from './generated-certificates';
+export * from './client-certificate';

@@ -2,6 +2,7 @@ import { nameRequestSpan } from '@fleet/telemetry';
 import type { Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { clientCertificateLogFields, clientCertificateOf, type ClientCertificateIdentity } from './client-certificate';
 import { mapError } from './errors';
 import { securityHeaders } from './http-middleware';
 import type { Logger } from './logger';
@@ -115,6 +116,7 @@ export class LeanRequest {
         'http.request.method': this.req.method,
         'url.path': q === -1 ? url : url.slice(0, q),
         'client.address': this.router.clientAddress(this.req),
+        ...clientCertificateLogFields(this.router.clientCertificate(this.req)),
         'http.response.status_code': status,
         'event.duration_ms': Number(process.hrtime.bigint() - this.startNs) / 1e6,
       },
@@ -180,6 +182,11 @@ export class LeanRouter {
     res.once('finish', onFinish);
     route.handler(lean, id).catch((err: unknown) => lean.fail(err));
     return true;
+  }
+
+  /** The verified client certificate, directly or through a trusted proxy. */
+  clientCertificate(req: IncomingMessage): ClientCertificateIdentity | undefined {
+    return clientCertificateOf(req, this.trust);
   }
 
   /** The socket peer, or what a trusted proxy forwarded (as Express's `req.ip` computes it). */

@@ -1,6 +1,6 @@
 // Shared pieces of the k6 scripts: the Elastic Agent side of the protocol (enroll, checkin, ack)
 // and the management API calls the scenarios trigger. Settings come from the environment:
-//   FLEET_URL            server or load balancer (default http://127.0.0.1:8220)
+//   FLEET_URL            server or load balancer (default http://127.0.0.1:8220; https: run-k6 --ca)
 //   ENROLLMENT_TOKEN     an enrollment API key (data/enrollment-token of the all-in-one server)
 //   ADMIN_TOKEN          the management API token (data/admin-token)
 //   POLL_TIMEOUT         poll_timeout the agents ask for (default 5m; the server grants it minus 2 min)

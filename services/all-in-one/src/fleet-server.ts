@@ -3,19 +3,23 @@ import { createEnrollmentService } from '@fleet/enrollment';
 import { bootstrapFleet, createPolicyDispatcher, resolveAdminToken, type PolicyDispatcher } from '@fleet/policy-dispatcher';
 import {
   ApiKeyAuthenticator,
+  certificateHosts,
   createServiceApp,
+  ensureGeneratedCertificates,
   leanRouterOf,
   errorHandler,
   Lifecycle,
   notFound,
   probeRoutes,
   replicaName,
+  resolveListenerTls,
   startHttpServer,
+  type GeneratedCertificates,
   type Logger,
 } from '@fleet/service-kit';
 import { openProcessResources } from '@fleet/runtime';
 import { StoreUnavailableError, type FleetStore } from '@fleet/store';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { AllInOneConfig } from './all-in-one-config';
 
 export interface RunningFleetServer {
@@ -29,17 +33,29 @@ export interface RunningFleetServer {
   /** The Prometheus endpoint, when metrics are enabled. */
   metricsUrl?: string;
   enrollmentTokenFile: string;
+  /** The CA an agent enrolls with (`--certificate-authorities`), when the server made its own. */
+  caFile?: string;
   lifecycle: Lifecycle;
   /** Graceful shutdown: open polls answered, status flushed, store closed. Idempotent. */
   close(): Promise<void>;
 }
 
 /** Starts enrollment, checkin gateway and policy dispatcher in one process on one port. */
-export async function startFleetServer(config: AllInOneConfig, logger: Logger): Promise<RunningFleetServer> {
+export async function startFleetServer(configured: AllInOneConfig, logger: Logger): Promise<RunningFleetServer> {
+  let config = configured;
   const lifecycle = new Lifecycle(logger);
   try {
-    const { store, bus, jobs, health, metrics, metricsUrl } = await openProcessResources('fleet-server', config, logger, lifecycle);
     const dataDir = resolve(dirname(config.store.sqlite.path));
+    // Before anything connects: a missing or wrong certificate stops the start at once. Without
+    // one configured, the server makes its own CA (once) and certificate, and serves HTTPS.
+    let generated: GeneratedCertificates | undefined;
+    const tls = resolveListenerTls(config.http.tls, logger, () => {
+      generated = ensureGeneratedCertificates(join(dataDir, 'tls'), certificateHosts(config.fleet.publicUrls), logger);
+      return generated;
+    });
+    config = withPublicUrls(config, tls !== undefined);
+    const { store, bus, jobs, health, metrics, metricsUrl } = await openProcessResources('fleet-server', config, logger, lifecycle);
+    if (tls) health.addDetail('tls', () => tls.statusDetail());
     const admin = resolveAdminToken(config.admin, dataDir);
     const authenticator = new ApiKeyAuthenticator(store.credentials, config.auth);
 
@@ -60,14 +76,14 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
     app.use(errorHandler('agent'));
 
     await dispatcher.start();
-    const publicUrl = config.fleet.publicUrls[0] ?? 'http://localhost:8220';
+    const publicUrl = config.fleet.publicUrls[0]!;
     const tokenFile = `${dataDir}/enrollment-token`;
     if (config.fleet.bootstrap) {
       // With the store down at start, bootstrap waits for it instead of failing the process.
       let retry: NodeJS.Timeout | undefined;
       const attempt = async (): Promise<void> => {
         try {
-          await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl);
+          await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl, generated?.caFile);
         } catch (err) {
           if (!(err instanceof StoreUnavailableError)) throw err;
           logger.warn({ reason: err.message }, 'bootstrap postponed: store unavailable');
@@ -87,7 +103,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
     }
     const boot = { tokenFile };
     await gateway.start();
-    const server = await startHttpServer(app, config.http, logger);
+    const server = await startHttpServer(app, config.http, logger, tls);
     lifecycle.onClose('http server', () => server.close());
     // Registered last, so it runs first: answer every open long poll before the server closes.
     lifecycle.onClose('drain long polls', () => {
@@ -106,6 +122,7 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
       ...(metricsUrl ? { metricsUrl } : {}),
       ...(admin.file ? { adminTokenFile: admin.file } : {}),
       enrollmentTokenFile: boot.tokenFile,
+      ...(generated ? { caFile: generated.caFile } : {}),
       lifecycle,
       close: () => lifecycle.close(),
     };
@@ -113,4 +130,14 @@ export async function startFleetServer(config: AllInOneConfig, logger: Logger): 
     await lifecycle.close();
     throw err;
   }
+}
+
+/**
+ * FLEET_PUBLIC_URLS, or, when none is given, this server itself on localhost: https when it serves
+ * TLS. Written into policies as fleet.hosts and printed in the enrollment command.
+ */
+function withPublicUrls(config: AllInOneConfig, tls: boolean): AllInOneConfig {
+  if (config.fleet.publicUrls.length > 0) return config;
+  const url = `${tls ? 'https' : 'http'}://localhost:${config.http.port || 8220}`;
+  return { ...config, fleet: { ...config.fleet, publicUrls: [url] } };
 }

@@ -1,24 +1,12 @@
 import { FleetApiError, type CheckinResponse, type FleetAgentClient } from '@fleet/agent-protocol';
 import { expect } from 'chai';
 import request from 'supertest';
-import { enrollAgent, eventually, startHarness, type Backend, type Harness } from './support/fleet-server-harness';
+import { ackAll, enrollAgent, eventually, startHarness, type Backend, type Harness } from './support/fleet-server-harness';
 
 const POLICY = 'fleet-default-policy';
 
 function policyChange(res: CheckinResponse) {
   return res.actions?.find((a) => a.type === 'POLICY_CHANGE');
-}
-
-async function ackAll(agent: FleetAgentClient, res: CheckinResponse) {
-  const events = (res.actions ?? []).map((a) => ({
-    type: 'ACTION_RESULT',
-    subtype: 'ACKNOWLEDGED',
-    agent_id: agent.agentId,
-    action_id: a.id,
-    message: 'ok',
-    timestamp: new Date().toISOString(),
-  }));
-  return agent.ack(events);
 }
 
 for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Agent protocol end to end (all-in-one, ${backend} store)`, function () {

@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { CERT_FILES, COMPOSE_REPLICA_HOSTS, generateDeploymentCertificates, REPLICA_TLS_NAME } from '../../../deploy/tls/generate-certs';
 import { adminDelete } from '../../../libs/store/test/support/elasticsearch-env';
 import { composeEnvironment } from '../../../deploy/topology/local-topology';
 import {
@@ -13,6 +15,7 @@ import {
   composeEnvironmentBlock,
   composeFleetServices,
   composeMounts,
+  composeSecretMounts,
   readCompose,
   schemaDefault,
   type ComposeModel,
@@ -138,6 +141,96 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
     expect(inCidr(trusted!, ipam!.ip_range!), 'outside the dynamic range').to.equal(false);
     // Only haproxy has a fixed address; every other service is on the same (default) network.
     for (const [name, spec] of Object.entries(model.services)) if (name !== 'haproxy') expect(spec.networks, name).to.equal(undefined);
+  });
+
+  it('When TLS is on every hop, then every certificate file the replicas and haproxy are configured with is a compose secret they mount, from the files `npm run tls:certs` writes', () => {
+    const secrets = model.secrets ?? {};
+    expect(Object.keys(secrets)).to.not.be.empty;
+    for (const [name, secret] of Object.entries(secrets)) {
+      expect(secret.file, `secret ${name}`).to.match(/^\.\/data\/tls\/[^/]+$/);
+      expect(Object.values(CERT_FILES), `secret ${name}`).to.include(basename(secret.file!));
+    }
+    // FLEET_TLS_DIR moves them all (your own certificates).
+    const own = loadCompose(readFileSync(COMPOSE_FILE, 'utf8'), { FLEET_TLS_DIR: '/etc/fleet-tls' }) as ComposeModel;
+    expect(Object.values(own.secrets ?? {}).every((s) => s.file?.startsWith('/etc/fleet-tls/'))).to.equal(true);
+
+    const used = new Set<string>();
+    const isSecretFile = (where: string, spec: ComposeModel['services'][string], path: string | undefined, certFile: string): void => {
+      const mount = composeSecretMounts(spec).find((m) => m.path === path);
+      expect(mount, `${where}: ${path} is a secret it mounts`).to.not.equal(undefined);
+      expect(basename(secrets[mount!.source]?.file ?? ''), `${where}: ${path}`).to.equal(certFile);
+      used.add(mount!.source);
+    };
+    for (const { name, spec } of composeFleetServices(model)) {
+      const env = composeContainerEnvironment(spec);
+      expect(env, name).to.include({ FLEET_TLS_MODE: 'files', FLEET_TLS_CLIENT_AUTH: 'required' });
+      isSecretFile(name, spec, env['FLEET_TLS_CERT_FILE'], CERT_FILES.serverCert);
+      isSecretFile(name, spec, env['FLEET_TLS_KEY_FILE'], CERT_FILES.serverKey);
+      isSecretFile(name, spec, env['FLEET_TLS_CLIENT_CA_FILE'], CERT_FILES.ca);
+      // Its certificate names it (haproxy resolves the service name), and the name haproxy checks.
+      expect(COMPOSE_REPLICA_HOSTS, name).to.include(name);
+    }
+    const lb = model.services['haproxy']!;
+    const lbEnv = composeEnvironmentBlock(lb);
+    isSecretFile('haproxy', lb, lbEnv['FLEET_LB_CERT'], CERT_FILES.lbPem);
+    isSecretFile('haproxy', lb, lbEnv['FLEET_LB_CLIENT_CA'], CERT_FILES.agentsCa);
+    isSecretFile('haproxy', lb, lbEnv['FLEET_LB_BACKEND_CA'], CERT_FILES.ca);
+    isSecretFile('haproxy', lb, lbEnv['FLEET_LB_BACKEND_CERT'], CERT_FILES.proxyClientPem);
+    expect(lbEnv['FLEET_LB_BACKEND_NAME']).to.equal(REPLICA_TLS_NAME);
+    expect(lbEnv['FLEET_LB_CLIENT_AUTH']).to.equal('optional');
+    const required = loadCompose(readFileSync(COMPOSE_FILE, 'utf8'), { FLEET_LB_CLIENT_AUTH: 'required' }) as ComposeModel;
+    expect(composeEnvironmentBlock(required.services['haproxy']!)['FLEET_LB_CLIENT_AUTH']).to.equal('required');
+    expect([...used].sort(), 'every secret is used').to.deep.equal(Object.keys(secrets).sort());
+    // Compose mounts the secrets under /run/secrets: no volume may sit there (the secrets would be
+    // hidden, or their mount points could not be made in a read-only volume).
+    for (const [name, spec] of Object.entries(model.services)) {
+      for (const m of composeMounts(spec)) expect(m.target === '/run/secrets' || m.target.startsWith('/run/secrets/'), `${name} mounts ${m.source} at ${m.target}`).to.equal(false);
+    }
+
+    // haproxy.cfg: TLS on the public port and towards every server, and only its own ssl-client-* headers.
+    const cfg = readFileSync(HAPROXY_CFG, 'utf8');
+    expect(cfg).to.match(/^\s*bind "\$\{FLEET_LB_BIND\}" ssl crt "\$\{FLEET_LB_CERT\}" ca-file "\$\{FLEET_LB_CLIENT_CA\}" verify "\$\{FLEET_LB_CLIENT_AUTH-optional\}"/m);
+    const backends = cfg.split(/^backend /m).slice(1);
+    expect(backends).to.have.length(3);
+    for (const b of backends) expect(b, b.split('\n')[0]).to.match(/default-server .*\bssl verify required ca-file "\$\{FLEET_LB_BACKEND_CA\}" .*crt "\$\{FLEET_LB_BACKEND_CERT\}" check-ssl/);
+    for (const header of ['ssl-client-verify', 'ssl-client-subject-dn', 'ssl-client-issuer-dn']) {
+      const del = cfg.indexOf(`http-request del-header ${header}`);
+      expect(del, header).to.be.greaterThan(0);
+      expect(cfg.indexOf(`http-request set-header ${header}`), header).to.be.greaterThan(del);
+    }
+  });
+
+  it('When `npm run tls:certs` writes the certificates, then the chains verify, the keys are 0600, and the names and usages are what each hop checks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-compose-certs-'));
+    try {
+      const certs = generateDeploymentCertificates({ out: dir });
+      expect(certs.generated).to.equal(true);
+      for (const key of ['caKey', 'serverKey', 'lbPem', 'proxyClientPem', 'proxyClientKey', 'agentsCaKey', 'agentKey'] as const) {
+        expect(statSync(certs.files[key]).mode & 0o777, key).to.equal(0o600);
+      }
+      const cert = (file: string) => new X509Certificate(readFileSync(file));
+      const ca = cert(certs.files.ca);
+      const agentsCa = cert(certs.files.agentsCa);
+      expect(ca.ca && agentsCa.ca).to.equal(true);
+      const server = cert(certs.files.serverCert);
+      expect(server.verify(ca.publicKey), 'server.crt by ca.crt').to.equal(true);
+      for (const host of [...COMPOSE_REPLICA_HOSTS, REPLICA_TLS_NAME, 'localhost']) expect(server.checkHost(host), host).to.equal(host);
+      expect(server.checkIP('127.0.0.1')).to.equal('127.0.0.1');
+      expect(server.keyUsage).to.include.members(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
+      expect(cert(certs.files.lbCert).verify(ca.publicKey), 'lb.pem by ca.crt').to.equal(true);
+      expect(readFileSync(certs.files.lbPem, 'utf8')).to.contain(readFileSync(certs.files.lbCert, 'utf8')).and.contain('PRIVATE KEY');
+      const proxy = cert(certs.files.proxyClientCert);
+      expect(proxy.verify(ca.publicKey), 'proxy-client by ca.crt').to.equal(true);
+      expect(proxy.keyUsage).to.deep.equal(['1.3.6.1.5.5.7.3.2']);
+      const agent = cert(certs.files.agentCert);
+      expect(agent.verify(agentsCa.publicKey), 'agent.crt by agents-ca.crt').to.equal(true);
+      expect(agent.verify(ca.publicKey), 'agent.crt is not of the internal CA').to.equal(false);
+      // Run again: every file is kept.
+      expect(generateDeploymentCertificates({ out: dir }).generated).to.equal(false);
+      expect(cert(certs.files.serverCert).serialNumber).to.equal(server.serialNumber);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('When a Fleet replica starts, then it has waited for Elasticsearch, the service token, Redis and (gateways, enrollment) the first dispatcher', () => {

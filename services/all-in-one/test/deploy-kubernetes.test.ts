@@ -13,8 +13,10 @@ import {
   type K8sDeployment,
   type K8sProbe,
 } from './support/deploy-model';
-import { KubernetesValidator } from './support/deploy-schemas';
+import { CrdValidator, KubernetesValidator } from './support/deploy-schemas';
 import {
+  CERT_MANAGER_CRDS,
+  certManagerCrdFiles,
   KUBERNETES_SCHEMAS,
   KUBERNETES_VERSIONS,
   KUSTOMIZE,
@@ -34,6 +36,20 @@ const CRDS_WITHOUT_SCHEMA: Record<string, string> = {
   'monitoring.coreos.com/v1 PodMonitor': 'Prometheus Operator CRD (components/prometheus-operator); checked by the KEDA test below',
 };
 const crdKey = (o: K8sObject): string => `${o.apiVersion} ${o.kind}`;
+
+interface Certificate extends K8sObject {
+  spec: {
+    secretName: string;
+    isCA?: boolean;
+    commonName?: string;
+    dnsNames?: string[];
+    usages?: string[];
+    issuerRef: { name: string; kind?: string; group?: string };
+  };
+}
+interface Issuer extends K8sObject {
+  spec: { ca?: { secretName: string }; selfSigned?: Record<string, never> };
+}
 
 interface HpaMetric {
   type: string;
@@ -94,11 +110,13 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
   this.timeout(600_000);
   const rendered = new Map<string, K8sObject[]>();
   const validators: KubernetesValidator[] = [];
+  let crds: CrdValidator;
   let overlays: string[] = [];
 
   before(() => {
     kustomizeBinary();
     for (const v of KUBERNETES_VERSIONS) validators.push(new KubernetesValidator(v));
+    crds = new CrdValidator(certManagerCrdFiles());
     overlays = overlayNames();
     for (const o of overlays) rendered.set(o, renderOverlay(o));
   });
@@ -128,8 +146,14 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
       const validator = validators.find((v) => v.version === version)!;
       const failures: string[] = [];
       const skipped = new Set<string>();
+      const byCrd = new Set<string>();
       for (const [overlay, objects] of all()) {
         for (const obj of objects) {
+          if (!validator.hasSchema(obj) && crds.has(obj)) {
+            for (const e of crds.errors(obj)) failures.push(`${overlay} ${obj.kind}/${obj.metadata.name}: ${e}`);
+            byCrd.add(crdKey(obj));
+            continue;
+          }
           if (!validator.hasSchema(obj)) {
             expect(CRDS_WITHOUT_SCHEMA, `${overlay}: ${crdKey(obj)} has no schema and no reason to skip it`).to.have.property(crdKey(obj));
             skipped.add(`${crdKey(obj)}: ${CRDS_WITHOUT_SCHEMA[crdKey(obj)]}`);
@@ -139,6 +163,7 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
         }
       }
       expect(failures).to.deep.equal([]);
+      expect([...byCrd].sort(), `checked against cert-manager ${CERT_MANAGER_CRDS.version}'s CRDs`).to.include.members(['cert-manager.io/v1 Certificate', 'cert-manager.io/v1 Issuer']);
       if (skipped.size) process.stdout.write(`      skipped (no schema): ${[...skipped].join('; ')}\n`);
     });
   }
@@ -186,6 +211,98 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
       expect(errors.join('\n')).to.contain('terminationGracePeriod');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it(`When a cert-manager resource breaks its CRD schema (cert-manager ${CERT_MANAGER_CRDS.version}), then the check rejects it`, () => {
+    const production = rendered.get('production')!;
+    const certificate = (): Certificate => JSON.parse(JSON.stringify(ofKind<Certificate>(production, 'Certificate').find((c) => c.metadata.name === 'fleet-replica'))) as Certificate;
+    expect(crds.errors(certificate())).to.deep.equal([]);
+    const typo = certificate();
+    (typo.spec as Record<string, unknown>)['dnsName'] = ['fleet-replica'];
+    const noSecret = certificate();
+    delete (noSecret.spec as Partial<Certificate['spec']>).secretName;
+    const badUsage = certificate();
+    badUsage.spec.usages = ['server authentication'];
+    const badKey = certificate();
+    (badKey.spec as Record<string, unknown>)['privateKey'] = { algorithm: 'DSA' };
+    for (const [what, obj] of [
+      ['a misspelt field', typo],
+      ['no secretName', noSecret],
+      ['an unknown usage', badUsage],
+      ['an unknown key algorithm', badKey],
+    ] as const) {
+      expect(crds.errors(obj), what).to.not.be.empty;
+    }
+  });
+
+  it('When TLS is on every hop, then the pods mount the Secret cert-manager writes as a directory, at the files their settings name, and the Ingress re-encrypts with a certificate of the same CA', () => {
+    for (const [overlay, objects] of all()) {
+      const certificates = ofKind<Certificate>(objects, 'Certificate');
+      const issuers = ofKind<Issuer>(objects, 'Issuer');
+      const bySecret = (name: string) => certificates.find((c) => c.spec.secretName === name);
+      /** A Certificate's Secret has ca.crt when its Issuer is a CA or self-signed one (here, in the rendered objects). */
+      const caIssuer = (c: Certificate) => issuers.find((i) => i.metadata.name === c.spec.issuerRef.name && (c.spec.issuerRef.kind ?? 'Issuer') === 'Issuer' && i.spec.ca);
+      for (const { service, deployment, container } of k8sFleetContainers(objects)) {
+        const where = `${overlay} ${service}`;
+        const env = k8sContainerEnvironment(objects, container);
+        expect(env['FLEET_TLS_MODE'], where).to.equal('files');
+        const files: [string, string][] = [
+          ['FLEET_TLS_CERT_FILE', 'tls.crt'],
+          ['FLEET_TLS_KEY_FILE', 'tls.key'],
+          ['FLEET_TLS_CLIENT_CA_FILE', 'ca.crt'],
+        ];
+        let secretName: string | undefined;
+        for (const [variable, key] of files) {
+          const file = env[variable] ?? '';
+          const mount = container.volumeMounts?.find((m) => file === `${m.mountPath}/${key}`);
+          expect(mount, `${where}: ${variable}=${file} is key ${key} of a mounted Secret`).to.not.equal(undefined);
+          // A directory mount: Kubernetes updates its files when the Secret changes (never a subPath's).
+          expect(mount!.subPath, `${where} ${variable}`).to.equal(undefined);
+          expect(mount!.readOnly, `${where} ${variable}`).to.equal(true);
+          const volume = deployment.spec.template.spec.volumes?.find((v) => v.name === mount!.name);
+          expect(volume?.secret?.items, `${where}: the whole Secret, every key`).to.equal(undefined);
+          secretName ??= volume?.secret?.secretName;
+          expect(volume?.secret?.secretName, `${where} ${variable}`).to.equal(secretName);
+        }
+        const cert = bySecret(secretName ?? '');
+        expect(cert, `${where}: Secret ${secretName} is a cert-manager Certificate's`).to.not.equal(undefined);
+        expect(caIssuer(cert!), `${where}: ${cert!.metadata.name} comes from a CA Issuer (its Secret has ca.crt)`).to.not.equal(undefined);
+        expect(cert!.spec.usages ?? ['digital signature', 'key encipherment'], where).to.include('server auth');
+        for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) if (probe) expect(probe.httpGet?.scheme, `${where} probe`).to.equal('HTTPS');
+        if (service === 'policy-dispatcher') expect(env['FLEET_PUBLIC_URLS'], where).to.match(/^https:\/\//);
+      }
+
+      // The Ingress: public TLS from a Certificate for its host; HTTPS upstream, checked against the pods' CA and name.
+      const ingress = ofKind<Ingress & { spec: { tls?: { hosts: string[]; secretName: string }[] } }>(objects, 'Ingress')[0]!;
+      const ns = ingress.metadata.namespace;
+      const a = ingress.metadata.annotations ?? {};
+      const hosts = ingress.spec.rules.map((r) => r.host);
+      expect(ingress.spec.tls?.flatMap((t) => t.hosts), overlay).to.deep.equal(hosts);
+      const publicCert = bySecret(ingress.spec.tls?.[0]?.secretName ?? '');
+      expect(publicCert?.spec.dnsNames, `${overlay}: the public Certificate`).to.include.members(hosts as string[]);
+      const dispatcher = k8sFleetContainers(objects).find((c) => c.service === 'policy-dispatcher')!;
+      expect(new URL(k8sContainerEnvironment(objects, dispatcher.container)['FLEET_PUBLIC_URLS'] ?? '').hostname, overlay).to.equal(hosts[0]);
+      expect(a['nginx.ingress.kubernetes.io/backend-protocol'], overlay).to.equal('HTTPS');
+      expect(a['nginx.ingress.kubernetes.io/proxy-ssl-verify'], overlay).to.equal('on');
+      const replicaCert = bySecret(
+        (k8sFleetContainers(objects)[0]!.deployment.spec.template.spec.volumes ?? []).find((v) => v.name === 'tls')?.secret?.secretName ?? '',
+      )!;
+      expect(replicaCert.spec.dnsNames, overlay).to.include(a['nginx.ingress.kubernetes.io/proxy-ssl-name']);
+      const secretRef = (key: string): Certificate | undefined => {
+        const [refNs, name] = (a[key] ?? '').split('/');
+        expect(refNs, `${overlay} ${key}: namespace/name in the Ingress's namespace`).to.equal(ns);
+        return bySecret(name ?? '');
+      };
+      const proxyClient = secretRef('nginx.ingress.kubernetes.io/proxy-ssl-secret');
+      expect(proxyClient?.spec.usages, `${overlay}: the Ingress's client certificate`).to.include('client auth');
+      expect(proxyClient?.spec.issuerRef, `${overlay}: issued by the pods' CA`).to.deep.equal(replicaCert.spec.issuerRef);
+      const agentsCa = secretRef('nginx.ingress.kubernetes.io/auth-tls-secret');
+      expect(agentsCa?.spec.isCA, `${overlay}: the agents' CA`).to.equal(true);
+      expect(a['nginx.ingress.kubernetes.io/auth-tls-verify-client'], overlay).to.be.oneOf(['optional', 'on']);
+      expect(a['nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream'], overlay).to.equal('true');
+      // The pods take the identity headers from the ingress controller only.
+      for (const { container } of k8sFleetContainers(objects)) expect(k8sContainerEnvironment(objects, container)['FLEET_HTTP_TRUST_PROXY'], overlay).to.be.a('string').and.not.equal('');
     }
   });
 

@@ -1,7 +1,7 @@
 import { ElasticsearchFleetStore } from '@fleet/store';
 import { expect } from 'chai';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import { reservePort, startTopology, type Topology } from '../../../deploy/topology/local-topology';
 import { testConnection } from '../../../libs/store/test/support/elasticsearch-env';
@@ -31,7 +31,8 @@ describe(`Faults injected between the replicas and Elasticsearch and Redis (toxi
   let store: ElasticsearchFleetStore;
   let management: Management;
   let enrollmentToken: string;
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1000 });
+  // Through haproxy over TLS, trusting the topology's CA (made when it starts).
+  let httpAgent: HttpsAgent | undefined;
   const fleet: FaultAgent[] = [];
   const results: FaultRunResult[] = [];
 
@@ -59,19 +60,20 @@ describe(`Faults injected between the replicas and Elasticsearch and Redis (toxi
       },
     });
     store = await ElasticsearchFleetStore.open(testConnection());
-    management = new Management(topo.url, readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim());
+    httpAgent = new HttpsAgent({ keepAlive: true, maxSockets: 1000, ca: topo.ca });
+    management = new Management(topo.url, readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim(), topo.clientTls);
     enrollmentToken = readFileSync(join(topo.dataDir, 'enrollment-token'), 'utf8').trim();
     // The fleet, enrolled and on the current revision before any fault.
     const setup = new Ledger();
     for (let i = 0; i < SIZE.fleet; i += 25) {
-      fleet.push(...(await Promise.all(Array.from({ length: Math.min(25, SIZE.fleet - i) }, (_, j) => FaultAgent.enroll(topo.url, httpAgent, enrollmentToken, `fleet-${i + j}`, setup)))));
+      fleet.push(...(await Promise.all(Array.from({ length: Math.min(25, SIZE.fleet - i) }, (_, j) => FaultAgent.enroll(topo.url, httpAgent!, enrollmentToken, `fleet-${i + j}`, setup)))));
     }
     expect(setup.violations, 'answers other than 2xx or 503/429 + Retry-After while enrolling').to.deep.equal([]);
   });
 
   after(async () => {
     for (const a of fleet) a.client.close();
-    httpAgent.destroy();
+    httpAgent?.destroy();
     await topo?.close();
     await tp?.close();
     await store?.close();
@@ -88,7 +90,8 @@ describe(`Faults injected between the replicas and Elasticsearch and Redis (toxi
         name: fault.name,
         injected: fault.injected,
         url: topo.url,
-        httpAgent,
+        tls: topo.clientTls,
+        httpAgent: httpAgent!,
         management,
         enrollmentToken,
         policyId: POLICY,

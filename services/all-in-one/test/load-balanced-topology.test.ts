@@ -1,13 +1,13 @@
 import { FleetAgentClient, type CheckinRequest, type CheckinResponse } from '@fleet/agent-protocol';
 import { expect } from 'chai';
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTopology, type Topology } from '../../../deploy/topology/local-topology';
 import { BullMqJobQueue } from '@fleet/background-jobs';
 import { openTestStore } from '../../../libs/store/test/support/elasticsearch-env';
 import { wipeFleetIndices } from './support/elasticsearch-admin';
-import { eventually, localMetadata } from './support/fleet-server-harness';
+import { ackAll, eventually, localMetadata } from './support/fleet-server-harness';
 import { Jaeger } from './support/jaeger';
 import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from './support/otlp-receiver';
 import { seriesValue } from './support/prometheus-text';
@@ -21,19 +21,17 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
   this.timeout(180_000);
   let topo: Topology;
   let admin: Record<string, string>;
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1000 });
+  // Agents reach haproxy over TLS, trusting the topology's CA (made when it starts).
+  let httpAgent: HttpsAgent;
   const agents: FleetAgentClient[] = [];
   let otlp: OtlpReceiver;
   let jaeger: Jaeger;
 
   const management = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${topo.url}${path}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const res = await topo.fetch(path, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return (await res.json()) as Record<string, unknown>;
   };
-  const ackAll = (a: FleetAgentClient, res: CheckinResponse) =>
-    a.ack((res.actions ?? []).map((x) => ({ action_id: x.id, agent_id: a.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
-
   before(async function () {
     // The first run on a machine builds Jaeger from its Go module (see deploy-tools.ts).
     this.timeout(75 * 60_000);
@@ -64,10 +62,11 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
       },
     });
     admin = { Authorization: `Bearer ${readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim()}`, 'Content-Type': 'application/json' };
+    httpAgent = new HttpsAgent({ keepAlive: true, maxSockets: 1000, ca: topo.ca });
   });
   after(async () => {
     for (const a of agents) a.close();
-    httpAgent.destroy();
+    httpAgent?.destroy();
     await topo?.close();
     await jaeger?.close();
     await otlp?.close();

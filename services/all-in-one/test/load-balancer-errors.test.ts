@@ -1,7 +1,11 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reservePort } from '../../../deploy/topology/local-topology';
+import { generateDeploymentCertificates } from '../../../deploy/tls/generate-certs';
+import { tlsFetch } from '../../../deploy/tls/tls-fetch';
 import { REPO_ROOT } from './support/deploy-tools';
 import { eventually } from './support/fleet-server-harness';
 
@@ -9,8 +13,12 @@ describe('haproxy (deploy/haproxy/haproxy.cfg) with no replica ready', function 
   this.timeout(30_000);
   let lb: ChildProcess;
   let url: string;
+  let ca: string;
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-lb-errors-'));
 
   before(async () => {
+    const certs = generateDeploymentCertificates({ out: dir });
+    ca = readFileSync(certs.files.ca, 'utf8');
     const port = await reservePort();
     // Every replica address is a closed port: the health checks fail, as they do while the store is away.
     const closed = `127.0.0.1:${await reservePort()}`;
@@ -20,10 +28,14 @@ describe('haproxy (deploy/haproxy/haproxy.cfg) with no replica ready', function 
         FLEET_LB_BIND: `127.0.0.1:${port}`,
         FLEET_LB_MAXCONN: '1000',
         ...Object.fromEntries(['GATEWAY_1', 'GATEWAY_2', 'GATEWAY_3', 'ENROLLMENT_1', 'ENROLLMENT_2', 'DISPATCHER_1', 'DISPATCHER_2'].map((k) => [`FLEET_${k}`, closed])),
+        FLEET_LB_CERT: certs.files.lbPem,
+        FLEET_LB_CLIENT_CA: certs.files.agentsCa,
+        FLEET_LB_BACKEND_CA: certs.files.ca,
+        FLEET_LB_BACKEND_CERT: certs.files.proxyClientPem,
       },
       stdio: 'ignore',
     });
-    url = `http://127.0.0.1:${port}`;
+    url = `https://127.0.0.1:${port}`;
   });
   after(async () => {
     if (lb.exitCode === null && lb.signalCode === null) {
@@ -31,6 +43,7 @@ describe('haproxy (deploy/haproxy/haproxy.cfg) with no replica ready', function 
       lb.kill('SIGTERM');
       await exited;
     }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   for (const [route, method] of [
@@ -40,7 +53,7 @@ describe('haproxy (deploy/haproxy/haproxy.cfg) with no replica ready', function 
   ] as const) {
     it(`When ${method} ${route} finds every replica down, then it answers 503 with Retry-After and the services' JSON error shape, as a replica would while its store is away`, async () => {
       const res = await eventually(async () => {
-        const r = await fetch(`${url}${route}`, { method, ...(method === 'POST' ? { body: '{}' } : {}) }).catch(() => undefined);
+        const r = await tlsFetch(`${url}${route}`, { method, ...(method === 'POST' ? { body: '{}' } : {}) }, { ca }).catch(() => undefined);
         return r?.status === 503 ? r : undefined;
       }, 10_000, 100);
       expect(res.headers.get('retry-after')).to.equal('5');

@@ -105,6 +105,7 @@ describe('Long-poll hygiene', function () {
           FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
           FLEET_HTTP_PORT: String(port),
           FLEET_HTTP_HOST: '127.0.0.1',
+          FLEET_TLS_MODE: 'off',
           FLEET_METRICS_HOST: '127.0.0.1',
           FLEET_METRICS_PORT: '0',
           FLEET_LOG_LEVEL: 'warn',

@@ -1,16 +1,12 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import type { CheckinResponse, FleetAgentClient } from '@fleet/agent-protocol';
-import { enrollAgent, eventually, startHarness, type Harness } from './support/fleet-server-harness';
+import { ackAll, enrollAgent, eventually, startHarness, type Harness } from './support/fleet-server-harness';
 import { seriesValue } from './support/prometheus-text';
 
 const POLICY = 'fleet-default-policy';
 
 /** A counter's value, 0 before its first increment (its series appears then). */
 const counted = (text: string, name: string, labels: Record<string, string> = {}): number => seriesValue(text, name, labels) ?? 0;
-
-const ackAll = (a: FleetAgentClient, res: CheckinResponse) =>
-  a.ack((res.actions ?? []).map((x) => ({ action_id: x.id, agent_id: a.agentId, timestamp: new Date().toISOString(), message: 'ok' })));
 
 describe('Prometheus metrics (separate listener)', function () {
   let h: Harness;

@@ -1,7 +1,7 @@
 import { FleetAgentClient, type CheckinResponse } from '@fleet/agent-protocol';
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import { startTopology, type Replica, type Topology } from '../../../deploy/topology/local-topology';
 import { startRedis, stopRedis } from '../../../libs/notifications/test/support/redis-server';
@@ -32,18 +32,20 @@ describe('Revocation across replicas: 3 gateways on Elasticsearch and Redis', fu
   let gateways: Replica[];
   let admin: Record<string, string>;
   let token: string;
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 200 });
+  // Through haproxy over TLS (the topology's CA); straight to a replica as haproxy does (its client certificate).
+  let httpAgent: HttpsAgent;
+  let replicaAgent: HttpsAgent;
   const clients: FleetAgentClient[] = [];
 
   const management = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${topo.url}${path}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const res = await topo.fetch(path, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return (await res.json()) as Record<string, unknown>;
   };
 
   /** The agent as seen by one replica: the same identity, sent straight to that replica's port. */
   const on = (agent: FleetAgentClient, replica: Replica): FleetAgentClient => {
-    const c = new FleetAgentClient({ url: `http://127.0.0.1:${replica.port}`, httpAgent });
+    const c = new FleetAgentClient({ url: `https://127.0.0.1:${replica.port}`, httpAgent: replicaAgent });
     c.agentId = agent.agentId;
     c.accessApiKey = agent.accessApiKey;
     clients.push(c);
@@ -120,6 +122,8 @@ describe('Revocation across replicas: 3 gateways on Elasticsearch and Redis', fu
         FLEET_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'warn',
       },
     });
+    httpAgent = new HttpsAgent({ keepAlive: true, maxSockets: 200, ca: topo.ca });
+    replicaAgent = new HttpsAgent({ keepAlive: true, maxSockets: 200, ...topo.proxyTls });
     gateways = topo.replicas.filter((r) => r.service === 'checkin-gateway');
     expect(gateways).to.have.length(3);
     admin = { Authorization: `Bearer ${readFileSync(join(topo.dataDir, 'admin-token'), 'utf8').trim()}`, 'Content-Type': 'application/json' };
@@ -127,7 +131,8 @@ describe('Revocation across replicas: 3 gateways on Elasticsearch and Redis', fu
   });
   after(async () => {
     for (const c of clients) c.close();
-    httpAgent.destroy();
+    httpAgent?.destroy();
+    replicaAgent?.destroy();
     await topo?.close();
   });
 

@@ -33,6 +33,9 @@ describe('The three services as separate processes on one embedded store, told o
       FLEET_REDIS_URL: process.env.FLEET_TEST_REDIS_URL ?? '',
       FLEET_BUS_CHANNEL: `test-split-${process.pid}`,
       FLEET_PBKDF2_ITERATIONS: '1000',
+      // Plain HTTP between the test and each replica: TLS has its own tests.
+      FLEET_TLS_MODE: 'off',
+      FLEET_PUBLIC_URLS: url('checkin-gateway'),
     };
     // The dispatcher first: it creates the schema, the default policy and the enrollment key.
     for (const service of ['policy-dispatcher', 'enrollment', 'checkin-gateway'] as const) {

@@ -28,6 +28,7 @@ async function startWithPreload(env: Record<string, string>): Promise<Started> {
       FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
       FLEET_HTTP_HOST: '127.0.0.1',
       FLEET_HTTP_PORT: String(port),
+      FLEET_TLS_MODE: 'off',
       FLEET_METRICS_PORT: '0',
       FLEET_PBKDF2_ITERATIONS: '1000',
       FLEET_CHECKIN_LONG_POLL_MS: '1000',

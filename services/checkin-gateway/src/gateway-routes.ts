@@ -209,7 +209,8 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
 
   router.get('/api/status', apiVersion(), limiters.status.middleware(), async (req, res) => {
     const state = deps.health.state;
-    const body: StatusResponse = { name: 'fleet-server', status: state };
+    const details = deps.health.details();
+    const body: StatusResponse = { name: 'fleet-server', status: state, ...(details ? { details } : {}) };
     if (req.headers.authorization) {
       try {
         await deps.authenticator.authenticate(parseApiKeyHeader(req.headers.authorization));

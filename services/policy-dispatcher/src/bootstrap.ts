@@ -69,6 +69,7 @@ export async function bootstrapFleet(
   deps: PolicyDeps & { store: FleetStore; logger: Logger },
   dataDir: string,
   publicUrl: string,
+  caFile?: string,
 ): Promise<BootstrapResult> {
   const tokenFile = `${dataDir}/enrollment-token`;
   const { storeId, firstStart } = await reconcileStoreIdentity(deps.store, dataDir);
@@ -88,7 +89,7 @@ export async function bootstrapFleet(
     deps.logger.info({ 'fleet.policy.id': DEFAULT_POLICY_ID }, 'created the default agent policy and enrollment key');
   }
   if (existsSync(tokenFile)) {
-    const command = enrollCommand(publicUrl, tokenFile);
+    const command = enrollCommand(publicUrl, tokenFile, caFile);
     deps.logger.info({ command }, `enroll an Elastic Agent with: ${command}`);
   }
   return { created, tokenFile, storeId };
@@ -97,9 +98,11 @@ export async function bootstrapFleet(
 /**
  * The command a stock Elastic Agent enrolls with. Over plain HTTP the agent refuses the URL unless
  * `--insecure` is given (elastic-agent's enroll flag: "required to use a Fleet Server on a HTTP
- * endpoint"), so the printed command carries it then.
+ * endpoint"), so the printed command carries it then. A server that made its own CA names it with
+ * `--certificate-authorities`, so the agent verifies the server instead of trusting any certificate.
  */
-export function enrollCommand(publicUrl: string, tokenFile: string): string {
+export function enrollCommand(publicUrl: string, tokenFile: string, caFile?: string): string {
   const insecure = publicUrl.startsWith('http://') ? ' --insecure' : '';
-  return `elastic-agent enroll --url=${publicUrl} --enrollment-token=$(cat ${tokenFile})${insecure}`;
+  const ca = caFile && publicUrl.startsWith('https://') ? ` --certificate-authorities=${caFile}` : '';
+  return `elastic-agent enroll --url=${publicUrl} --enrollment-token=$(cat ${tokenFile})${ca}${insecure}`;
 }

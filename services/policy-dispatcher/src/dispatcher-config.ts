@@ -85,9 +85,9 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
 
 export const fleetDefaultsSchema: convict.Schema<FleetDefaultsConfig> = {
   publicUrls: {
-    doc: 'Fleet Server URLs written into policies as fleet.hosts and printed in the enrollment command.',
+    doc: 'Fleet Server URLs written into policies as fleet.hosts and printed in the enrollment command. Default: the all-in-one server itself, https://localhost:8220 (http:// with TLS off); a policy-dispatcher replica needs it set.',
     format: 'string-list',
-    default: ['http://localhost:8220'],
+    default: [],
     env: 'FLEET_PUBLIC_URLS',
   },
   outputHosts: {

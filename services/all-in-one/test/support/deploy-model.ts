@@ -41,6 +41,7 @@ export interface ComposeService {
   stop_grace_period?: string;
   expose?: (string | number)[];
   ports?: unknown[];
+  secrets?: (string | { source: string; target?: string })[];
   [key: string]: unknown;
 }
 
@@ -48,6 +49,7 @@ export interface ComposeModel {
   services: Record<string, ComposeService>;
   networks?: Record<string, { ipam?: { config?: { subnet?: string; ip_range?: string }[] } } | null>;
   volumes?: Record<string, unknown>;
+  secrets?: Record<string, { file?: string; environment?: string }>;
   [key: string]: unknown;
 }
 
@@ -106,6 +108,18 @@ export function composeMounts(spec: ComposeService): { source: string; target: s
   });
 }
 
+/**
+ * A service's secrets as {source, path}: compose mounts each at /run/secrets/<target or source>, or
+ * at `target` when it is absolute.
+ */
+export function composeSecretMounts(spec: ComposeService): { source: string; path: string }[] {
+  return (spec.secrets ?? []).map((s) => {
+    const source = typeof s === 'string' ? s : s.source;
+    const target = typeof s === 'string' ? s : (s.target ?? s.source);
+    return { source, path: target.startsWith('/') ? target : `/run/secrets/${target}` };
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rendered Kubernetes manifests
 
@@ -115,7 +129,7 @@ export interface K8sEnvVar {
   valueFrom?: Record<string, unknown>;
 }
 export interface K8sProbe {
-  httpGet?: { path?: string; port?: number | string };
+  httpGet?: { path?: string; port?: number | string; scheme?: string };
   periodSeconds?: number;
 }
 export interface K8sContainer {
@@ -128,7 +142,7 @@ export interface K8sContainer {
   livenessProbe?: K8sProbe;
   startupProbe?: K8sProbe;
   lifecycle?: { preStop?: { exec?: { command?: string[] }; sleep?: { seconds: number } } };
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 export interface K8sPodSpec {

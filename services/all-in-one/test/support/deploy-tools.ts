@@ -12,6 +12,9 @@
  *   kubernetes-validate (`pip download`), for the Kubernetes versions in KUBERNETES_VERSIONS.
  * - Jaeger v2 (`cmd/jaeger`, the OpenTelemetry Collector distribution with Jaeger's storage and
  *   query), built from its Go module for the tracing tests.
+ * - cert-manager's CustomResourceDefinitions (Certificate, Issuer, ClusterIssuer), from the Go
+ *   module github.com/cert-manager/cert-manager (`go mod download`, `deploy/crds/`), for
+ *   k8s/components/cert-manager.
  *
  * Needs Go (on PATH or /usr/local/go/bin) and Python's pip; there is no other network access.
  */
@@ -40,6 +43,16 @@ export const KUSTOMIZE = { module: 'sigs.k8s.io/kustomize/kustomize/v5', version
  * module's source is built as the main module instead.
  */
 export const JAEGER = { module: 'github.com/jaegertracing/jaeger', version: 'v1.76.0', release: 'v2.13.0', package: './cmd/jaeger' } as const;
+
+export const CERT_MANAGER_CRDS = {
+  module: 'github.com/cert-manager/cert-manager',
+  version: 'v1.21.2',
+  files: {
+    'deploy/crds/cert-manager.io_certificates.yaml': '7ad91029c00ec959d54215b19d3b1a9b7e0247eaa60f987151c2b70d8661f8af',
+    'deploy/crds/cert-manager.io_issuers.yaml': '05e37efb02777e0362d24269fa103c2fc11419f9c85e31854ef873e5d9e5c5cc',
+    'deploy/crds/cert-manager.io_clusterissuers.yaml': '30008001b78aafb8e110af61359561104b5fafc3a4dc6ac0013245d0ee3fe4ca',
+  },
+} as const;
 
 export const KUBERNETES_SCHEMAS = {
   pypiPackage: 'kubernetes-validate',
@@ -104,6 +117,26 @@ export function composeSpecSchemaPath(): string {
   const tmp = `${cached}.${process.pid}`;
   copyFileSync(source, tmp);
   renameSync(tmp, cached);
+  return cached;
+}
+
+/** cert-manager's CRD files (YAML), verified against their pinned digests and cached. */
+export function certManagerCrdFiles(): string[] {
+  const dir = join(toolsDir(), `cert-manager-crds-${CERT_MANAGER_CRDS.version}`);
+  const entries = Object.entries(CERT_MANAGER_CRDS.files);
+  const cached = entries.map(([path]) => join(dir, path.split('/').pop() ?? path));
+  if (cached.every((f, i) => existsSync(f) && sha256(f) === entries[i]![1])) return cached;
+  const info = JSON.parse(runTool(goBinary(), ['mod', 'download', '-json', `${CERT_MANAGER_CRDS.module}@${CERT_MANAGER_CRDS.version}`], goEnv())) as { Dir?: string; Error?: string };
+  if (!info.Dir) throw new Error(`go mod download ${CERT_MANAGER_CRDS.module}: ${info.Error ?? 'no directory'}`);
+  mkdirSync(dir, { recursive: true });
+  for (const [i, [path, expected]] of entries.entries()) {
+    const source = join(info.Dir, path);
+    const digest = sha256(source);
+    if (digest !== expected) throw new Error(`${source}: sha256 ${digest}, expected ${expected}`);
+    const tmp = `${cached[i]!}.${process.pid}`;
+    copyFileSync(source, tmp);
+    renameSync(tmp, cached[i]!);
+  }
   return cached;
 }
 

@@ -9,6 +9,7 @@ import { FleetAgentClient, FleetApiError, type AckEvent, type CheckinResponse } 
 import type { FleetStore } from '@fleet/store';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpAgent } from 'node:http';
+import { tlsFetch, type TlsClientOptions } from '../../../../deploy/tls/tls-fetch';
 import { localMetadata } from './fleet-server-harness';
 import type { Toxiproxy } from './toxiproxy';
 
@@ -140,6 +141,8 @@ export class Management {
   constructor(
     private readonly url: string,
     private readonly token: string,
+    /** For an https URL: the CA to trust (e.g. the topology's clientTls). */
+    private readonly tls?: TlsClientOptions,
   ) {}
 
   async call<T = Record<string, unknown>>(ledger: Ledger | undefined, method: string, path: string, body?: unknown, deadlineMs = 120_000): Promise<T> {
@@ -147,11 +150,12 @@ export class Management {
     for (;;) {
       let wait: number;
       try {
-        const res = await fetch(`${this.url}${path}`, {
+        const init = {
           method,
           headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json' },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
+        };
+        const res = await (this.tls ? tlsFetch(`${this.url}${path}`, init, this.tls) : fetch(`${this.url}${path}`, init));
         const text = await res.text();
         if (res.ok) {
           ledger?.count('ok');
@@ -281,6 +285,8 @@ export interface FaultRunOptions {
   name: string;
   injected: string;
   url: string;
+  /** For an https URL: the CA to trust. */
+  tls?: TlsClientOptions;
   httpAgent: HttpAgent;
   management: Management;
   enrollmentToken: string;
@@ -384,7 +390,7 @@ export async function runFault(o: FaultRunOptions): Promise<FaultRunResult> {
   let readyMs = -1;
   const ready = (async () => {
     while (Date.now() < ctx.deadline) {
-      const ok = await fetch(`${o.url}/api/status`).then(
+      const ok = await (o.tls ? tlsFetch(`${o.url}/api/status`, {}, o.tls) : fetch(`${o.url}/api/status`)).then(
         (r) => r.status === 200,
         () => false,
       );

@@ -1,4 +1,4 @@
-import { FleetAgentClient, type AgentClientOptions, type CheckinRequest } from '@fleet/agent-protocol';
+import { FleetAgentClient, type AgentClientOptions, type CheckinRequest, type CheckinResponse } from '@fleet/agent-protocol';
 import { loadConfig, createLogger } from '@fleet/service-kit';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,8 @@ export interface Harness {
 
 /** Test settings: short polls and flushes, fast PBKDF2; everything else as in production. */
 export const TEST_OVERRIDES = {
-  http: { port: 0, host: '127.0.0.1', drainTimeoutMs: 2000 },
+  // Plain HTTP: the HTTPS listener has its own tests (https-listener.test.ts).
+  http: { port: 0, host: '127.0.0.1', drainTimeoutMs: 2000, tls: { mode: 'off' } },
   metrics: { port: 0, host: '127.0.0.1' },
   log: { level: 'debug' },
   checkin: { longPollMs: 3000, jitterMs: 0, timestampIntervalMs: 1000, minPollMs: 1000 },
@@ -119,6 +120,20 @@ export async function enrollAgent(h: Harness, opts: Partial<AgentClientOptions> 
   const agent = h.agent(opts);
   await agent.enroll(h.enrollmentToken, { type: 'PERMANENT', metadata: { local: localMetadata(), user_provided: {}, tags } });
   return agent;
+}
+
+/** Acknowledges every action of a checkin answer, as elastic-agent does (ACTION_RESULT, ACKNOWLEDGED). */
+export function ackAll(agent: FleetAgentClient, res: Pick<CheckinResponse, 'actions'>): ReturnType<FleetAgentClient['ack']> {
+  return agent.ack(
+    (res.actions ?? []).map((a) => ({
+      type: 'ACTION_RESULT',
+      subtype: 'ACKNOWLEDGED',
+      agent_id: agent.agentId,
+      action_id: a.id,
+      message: 'ok',
+      timestamp: new Date().toISOString(),
+    })),
+  );
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
