@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createTestCa, issueTestCertificate, type CertificateFiles } from '../../notifications/test/support/openssl-certificates';
+import { createTestCa, issueTestCertificate, type CertificateFiles } from './support/certificate-files';
 import { capturingLogger, rejection } from './support/test-helpers';
 
 const script = resolve(__dirname, '../../../deploy/elasticsearch/es-node.sh');

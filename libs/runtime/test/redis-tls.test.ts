@@ -4,11 +4,11 @@ import { openBus, openJobQueue, openStore } from '@fleet/runtime';
 import { busSchema, ConfigError, jobsSchema, loadConfig, redisClientTls, storeSchema } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestCa, issueTestCertificate, type CertificateFiles } from '../../notifications/test/support/openssl-certificates';
+import { createTestCa, issueTestCertificate, type CertificateFiles } from './support/certificate-files';
 import { startTlsRedis, type TlsRedisServer } from '../../notifications/test/support/tls-redis-server';
 import { capturingLogger, eventually, rejection } from './support/test-helpers';
 
@@ -51,11 +51,12 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
     otherCa = createTestCa(dir, 'other-ca');
     const server = issueTestCertificate(ca, dir, 'redis-server', { usage: 'server', hosts: ['localhost', '127.0.0.1'] });
     client = issueTestCertificate(ca, dir, 'fleet-client', { usage: 'client' });
-    const lone = createTestCa(dir, 'self-signed-redis', ['localhost', '127.0.0.1']);
+    const lone = createTestCa(dir, 'self-signed-redis');
     const elsewhere = issueTestCertificate(ca, dir, 'redis-elsewhere', { usage: 'server', hosts: ['redis.elsewhere.test'] });
     encryptedKey = { keyFile: join(dir, 'fleet-client.enc.key'), passphraseFile: join(dir, 'passphrase') };
     writeFileSync(encryptedKey.passphraseFile, 'correct horse battery staple\n');
-    execFileSync('openssl', ['pkey', '-in', client.keyFile, '-aes256', '-passout', `file:${encryptedKey.passphraseFile}`, '-out', encryptedKey.keyFile]);
+    const encrypted = createPrivateKey(client.keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'correct horse battery staple' });
+    writeFileSync(encryptedKey.keyFile, encrypted, { mode: 0o600 });
     verified = await startTlsRedis({ ...server, caFile: ca.certFile, authClients: 'yes' });
     selfSigned = await startTlsRedis({ ...lone, caFile: lone.certFile, authClients: 'no' });
     misnamed = await startTlsRedis({ ...elsewhere, caFile: ca.certFile, authClients: 'no' });
