@@ -60,9 +60,10 @@ export async function openStore(config: StoreConfig, logger: Logger): Promise<Fl
 /**
  * Opens the configured notification bus. A Redis bus that cannot connect at start is an error
  * (the process exits and is restarted); once running, Redis outages are absorbed and retried.
- * `redisTls` is what `redisClientTls` built from the same config (once per process).
+ * `redisTls` is what `redisClientTls` built from the same config (once per process, shared with
+ * the job queue); undefined for a redis:// URL.
  */
-export async function openBus(config: BusConfig, logger: Logger, redisTls = redisClientTls(config, logger)): Promise<NotificationBus> {
+export async function openBus(config: BusConfig, logger: Logger, redisTls: TlsOptions | undefined): Promise<NotificationBus> {
   if (config.backend === 'inprocess') return new InProcessBus({ policyDebounceMs: config.policyDebounceMs });
   let warned = 0;
   const bus = await RedisNotificationBus.connect({

@@ -94,7 +94,8 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
   const withClientCert = () => ({ FLEET_REDIS_TLS_CERT_FILE: client.certFile, FLEET_REDIS_TLS_KEY_FILE: client.keyFile });
 
   async function bus(env: Record<string, string>, logger = capturingLogger().logger): Promise<NotificationBus> {
-    const b = await openBus(settings(env).bus, logger);
+    const config = settings(env).bus;
+    const b = await openBus(config, logger, redisClientTls(config, logger));
     opened.push(b);
     return b;
   }
@@ -102,9 +103,9 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
   async function roundTrip(env: Record<string, string>): Promise<void> {
     const config = settings(env);
     const { logger } = capturingLogger();
-    const a = await openBus(config.bus, logger);
+    const a = await openBus(config.bus, logger, redisClientTls(config.bus, logger));
     opened.push(a);
-    const b = await openBus(config.bus, logger);
+    const b = await openBus(config.bus, logger, redisClientTls(config.bus, logger));
     opened.push(b);
     const got: NotificationEnvelope[] = [];
     b.subscribe((e) => got.push(e));
@@ -137,7 +138,7 @@ describe('TLS from a process to Redis: the bus and BullMQ (TLS-only redis-server
   it('When verification is none, then a self-signed Redis is accepted and the start warns; with the default (full) it is refused', async () => {
     const { logger, lines } = capturingLogger();
     const config = settings({ FLEET_REDIS_URL: selfSigned.url, FLEET_REDIS_TLS_VERIFICATION_MODE: 'none' });
-    const a = await openBus(config.bus, logger);
+    const a = await openBus(config.bus, logger, redisClientTls(config.bus, logger));
     opened.push(a);
     const got: NotificationEnvelope[] = [];
     a.subscribe((e) => got.push(e));
