@@ -28,6 +28,11 @@
 #   FLEET_ES_ALLOW_MMAP auto|true|false                     (default auto = false when vm.max_map_count < 262144)
 #   FLEET_ES_PORT       fixed HTTP port                     (default 0 = kernel picks a free loopback port)
 #   FLEET_ES_SECURITY   auto|true|false                     (default auto = on when the zip has x-pack-security)
+#   FLEET_ES_TLS        true|false                          (default false) HTTPS: a CA and a node certificate
+#                       (SAN localhost, 127.0.0.1) are made with openssl in WORKDIR/tls; es.env then gives an
+#                       https FLEET_ES_URL, FLEET_ES_CA_FILE (= FLEET_ES_SSL_CA_FILE), the CA's SHA-256 and a client
+#                       certificate signed by the same CA (FLEET_ES_SSL_CERT_FILE / _KEY_FILE). Needs security.
+#   FLEET_ES_TLS_CLIENT_AUTH none|optional|required         (default optional) xpack.security.http.ssl.client_authentication
 #   FLEET_ES_SHIM       auto|true|false                     (default auto = add the test-shim module when the
 #                       distribution lacks analysis-common and rest-root; see README.md)
 #   FLEET_ES_RUN_AS     unprivileged user used when invoked as root (default fleet-es; created on demand)
@@ -236,6 +241,47 @@ node_user_can_read() { # $1 = ug, $2 = path
 }
 
 # ---------------------------------------------------------------------------------------------
+# TLS (FLEET_ES_TLS=true)
+# ---------------------------------------------------------------------------------------------
+# A throw-away CA in WORKDIR/tls, a node certificate for localhost/127.0.0.1 (copied into the node's
+# config dir, where Elasticsearch reads its ssl files), and a client certificate from the same CA.
+make_tls_files() { # $1 = workdir
+  local tls="$1/tls" certs="$1/config/certs"
+  command -v openssl >/dev/null 2>&1 || die "FLEET_ES_TLS=true needs the openssl CLI"
+  mkdir -p "$tls" "$certs"
+  chmod 0755 "$tls"
+  ( umask 077
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 30 \
+      -subj "/CN=fleet-es test CA $(date +%s)" -keyout "$tls/ca.key" -out "$tls/ca.crt" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    local name
+    for name in node client; do
+      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+        -subj "/CN=fleet-es-$name" -keyout "$tls/$name.key" -out "$tls/$name.csr" 2>/dev/null
+    done
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n' > "$tls/node.ext"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > "$tls/client.ext"
+    for name in node client; do
+      openssl x509 -req -in "$tls/$name.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 30 -sha256 -extfile "$tls/$name.ext" -out "$tls/$name.crt" 2>/dev/null
+    done
+    rm -f "$tls"/*.csr "$tls"/*.ext "$tls/ca.srl"
+  ) || die "openssl failed to create the TLS files in $tls"
+  chmod 0644 "$tls/ca.crt" "$tls/node.crt" "$tls/client.crt"
+  # The node presents its chain (leaf, then CA), as Elasticsearch's own generated certificates do,
+  # so a client can pin the CA by its fingerprint (ssl.ca_trusted_fingerprint).
+  cp "$tls/ca.crt" "$tls/node.key" "$certs/"
+  cat "$tls/node.crt" "$tls/ca.crt" > "$certs/node.crt"
+}
+
+# curl options that reach the node: its CA, and the client certificate when the node asks for one
+curl_tls_args() { # $1 = workdir
+  CURL_TLS=()
+  [[ -s "$1/tls/ca.crt" ]] || return 0
+  CURL_TLS=(--cacert "$1/tls/ca.crt" --cert "$1/tls/client.crt" --key "$1/tls/client.key")
+}
+
+# ---------------------------------------------------------------------------------------------
 # start
 # ---------------------------------------------------------------------------------------------
 cmd_start() {
@@ -264,7 +310,7 @@ cmd_start() {
   # Fresh state every start.
   rm -rf "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run" "$workdir/es-home" \
          "$workdir/es.env" "$workdir/es.url" "$workdir/elastic.password" "$workdir/service-token" \
-         "$workdir/console.log" "$workdir/run/es.pid" "$workdir/launcher.pid"
+         "$workdir/console.log" "$workdir/run/es.pid" "$workdir/launcher.pid" "$workdir/tls"
   mkdir -p "$workdir/config" "$workdir/data" "$workdir/logs" "$workdir/tmp" "$workdir/run"
   chmod 0711 "$workdir"   # root keeps the secrets here; the node user only needs to traverse
 
@@ -287,6 +333,15 @@ cmd_start() {
   fi
   if [[ "$security" == true && ! -d "$es_home/modules/x-pack-security" ]]; then
     die "FLEET_ES_SECURITY=true but this distribution has no x-pack-security module"
+  fi
+  local tls="${FLEET_ES_TLS:-false}" client_auth="${FLEET_ES_TLS_CLIENT_AUTH:-optional}"
+  if [[ "$resume" == true ]]; then
+    if [[ -s "$workdir/tls/ca.crt" ]]; then tls=true; else tls=false; fi
+  fi
+  case "$tls" in true|1|yes) tls=true ;; *) tls=false ;; esac
+  case "$client_auth" in none|optional|required) ;; *) die "FLEET_ES_TLS_CLIENT_AUTH must be none, optional or required" ;; esac
+  if [[ "$tls" == true && "$security" != true ]]; then
+    die "FLEET_ES_TLS=true needs security (xpack.security.http.ssl is part of x-pack-security)"
   fi
 
   local password=""
@@ -326,7 +381,15 @@ cmd_start() {
     esac
     if [[ "$security" == true ]]; then
       echo "xpack.security.enabled: true"
+      if [[ "$tls" == true ]]; then
+        echo "xpack.security.http.ssl.enabled: true"
+        echo "xpack.security.http.ssl.key: certs/node.key"
+        echo "xpack.security.http.ssl.certificate: certs/node.crt"
+        echo "xpack.security.http.ssl.certificate_authorities: [ \"certs/ca.crt\" ]"
+        echo "xpack.security.http.ssl.client_authentication: $client_auth"
+      else
       echo "xpack.security.http.ssl.enabled: false"
+      fi
       echo "xpack.security.transport.ssl.enabled: false"
       echo "xpack.security.authc.api_key.enabled: true"
     elif [[ -d "$es_home/modules/x-pack-security" ]]; then
@@ -336,6 +399,8 @@ cmd_start() {
   # The distribution's jvm.options writes a GC log (rotating up to 32 x 64 MB) into logs/; turn JVM
   # unified logging off and keep only JVM warnings on stderr (-> console.log).
   printf -- '-Xlog:disable\n-Xlog:all=warning:stderr:utctime,level,tags\n' > "$workdir/config/jvm.options.d/fleet-es.options"
+
+  if [[ "$tls" == true ]]; then make_tls_files "$workdir"; fi
 
   if [[ "$security" == true ]]; then
     password="$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)"
@@ -371,9 +436,12 @@ cmd_start() {
   echo "$launcher" > "$workdir/launcher.pid"
 
   # wait for the ports file, then green
-  local deadline=$(( $(date +%s) + START_TIMEOUT )) url="" health=""
+  local deadline=$(( $(date +%s) + START_TIMEOUT )) url="" health="" scheme=http
   local -a auth=()
   [[ "$security" == true ]] && auth=(-u "elastic:$password")
+  [[ "$tls" == true ]] && scheme=https
+  curl_tls_args "$workdir"
+  auth+=("${CURL_TLS[@]}")
   while :; do
     if ! kill -0 "$launcher" 2>/dev/null; then
       log "node exited during startup; last log lines:"; tail -n 40 "$workdir/console.log" >&2 || true
@@ -381,7 +449,7 @@ cmd_start() {
       exit 1
     fi
     if [[ -z "$url" && -s "$workdir/logs/http.ports" ]]; then
-      url="http://$(head -n1 "$workdir/logs/http.ports")"
+      url="$scheme://$(head -n1 "$workdir/logs/http.ports")"
     fi
     if [[ -n "$url" ]]; then
       health="$(curl -sS --max-time 10 "${auth[@]}" \
@@ -419,7 +487,7 @@ cmd_start() {
       # wait until the file realm picked it up (resource watcher runs every 5 s)
       local _
       for _ in $(seq 1 40); do
-        curl -sS -o /dev/null --fail --max-time 5 -H "Authorization: Bearer $token" \
+        curl -sS -o /dev/null --fail --max-time 5 "${CURL_TLS[@]}" -H "Authorization: Bearer $token" \
           "$url/_security/_authenticate" 2>/dev/null && break
         sleep 0.5
       done
@@ -437,6 +505,15 @@ cmd_start() {
       echo "FLEET_ES_USERNAME=elastic"
       echo "FLEET_ES_PASSWORD_FILE=$workdir/elastic.password"
       echo "FLEET_ES_SERVICE_TOKEN_FILE=$workdir/service-token"
+    fi
+    if [[ "$tls" == true ]]; then
+      echo "FLEET_ES_TLS=true"
+      echo "FLEET_ES_TLS_CLIENT_AUTH=$client_auth"
+      echo "FLEET_ES_CA_FILE=$workdir/tls/ca.crt"
+      echo "FLEET_ES_SSL_CA_FILE=$workdir/tls/ca.crt"
+      echo "FLEET_ES_CA_SHA256=$(openssl x509 -in "$workdir/tls/ca.crt" -noout -fingerprint -sha256 | sed 's/^.*=//; s/://g' | tr 'A-F' 'a-f')"
+      echo "FLEET_ES_SSL_CERT_FILE=$workdir/tls/client.crt"
+      echo "FLEET_ES_SSL_KEY_FILE=$workdir/tls/client.key"
     fi
   } > "$workdir/es.env")
   log "green at $url after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')s (pid $(cat "$workdir/run/es.pid" 2>/dev/null || echo '?'))"
@@ -499,6 +576,8 @@ cmd_status() {
   local url; url="$(cat "$workdir/es.url")"
   local -a auth=()
   [[ -s "$workdir/elastic.password" ]] && auth=(-u "elastic:$(cat "$workdir/elastic.password")")
+  curl_tls_args "$workdir"
+  auth+=("${CURL_TLS[@]}")
   curl -sS --fail --max-time 10 "${auth[@]}" "$url/_cluster/health?pretty" || die "node at $url not reachable"
 }
 

@@ -1,6 +1,8 @@
 import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
+import { TlsSafeConnector } from '@fleet/notifications';
 import { BullMQOtel } from 'bullmq-otel';
 import { createHash } from 'node:crypto';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import {
   JobQueueUnavailableError,
   type EnqueueOptions,
@@ -15,8 +17,10 @@ import {
 import type { JobLogger } from './job-logger';
 
 export interface BullMqJobQueueOptions {
-  /** `redis://host:port[/db]`. */
+  /** `redis://host:port[/db]`, or `rediss://` for TLS. */
   url: string;
+  /** TLS options of a `rediss://` URL (CA, client certificate, verification), built by the caller. */
+  tls?: TlsOptions;
   /** Queue name (default `fleet-jobs`). */
   queueName?: string;
   /** Redis key prefix of the queue (default `fleet`). */
@@ -72,7 +76,7 @@ export class BullMqJobQueue implements JobQueue {
     };
     // Producers fail fast while Redis is away instead of queueing commands without bound.
     this.queue = new Queue(this.queueName, {
-      connection: { url: opts.url, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'fleet-jobs-producer' },
+      connection: { url: opts.url, ...this.tlsOption(), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'fleet-jobs-producer' },
       prefix: this.prefix,
       defaultJobOptions: this.jobOptions,
       // A producer span per enqueue, and the trace context in the job, continued by the worker.
@@ -90,6 +94,11 @@ export class BullMqJobQueue implements JobQueue {
     const states: Record<string, boolean> = { 'jobs-producer': this.producerClient?.status === 'ready' };
     if (this.worker) states['jobs-worker'] = this.workerClient?.status === 'ready';
     return states;
+  }
+
+  /** TLS for a rediss:// URL, and a connector that survives a failed handshake's second error. */
+  private tlsOption(): { tls?: TlsOptions; Connector: typeof TlsSafeConnector } {
+    return { Connector: TlsSafeConnector, ...(this.opts.tls ? { tls: this.opts.tls } : {}) };
   }
 
   get queueName(): string {
@@ -134,7 +143,7 @@ export class BullMqJobQueue implements JobQueue {
       },
       {
         // The worker's blocking connection must retry forever (BullMQ's requirement).
-        connection: { url: this.opts.url, maxRetriesPerRequest: null, connectionName: 'fleet-jobs-worker' },
+        connection: { url: this.opts.url, ...this.tlsOption(), maxRetriesPerRequest: null, connectionName: 'fleet-jobs-worker' },
         prefix: this.prefix,
         concurrency: this.opts.concurrency,
         autorun: false,

@@ -1,4 +1,5 @@
 export * from './notification-bus';
 export * from './policy-debouncer';
 export * from './redis-bus';
+export * from './redis-tls-connector';
 export * from './change-monitor';

@@ -1,12 +1,16 @@
 import { currentTraceparent } from '@fleet/telemetry';
 import { Redis, type RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { envelopeOf, type FleetNotification, type NotificationBus, type NotificationEnvelope, type NotificationHandler } from './notification-bus';
 import { PolicyDebouncer } from './policy-debouncer';
+import { TlsSafeConnector } from './redis-tls-connector';
 
 export interface RedisBusOptions {
-  /** `redis://host:port[/db]`. */
+  /** `redis://host:port[/db]`, or `rediss://` for TLS. */
   url: string;
+  /** TLS options of a `rediss://` URL (CA, client certificate, verification), built by the caller. */
+  tls?: TlsOptions;
   channel?: string;
   senderId?: string;
   /** Bursts of revisions of one policy within this window are announced once, as the newest. */
@@ -15,6 +19,21 @@ export interface RedisBusOptions {
   onError?: (err: Error, context: string) => void;
   /** Called when the subscription is (re)established after a connection loss. */
   onResubscribed?: () => void;
+}
+
+/** The bus could not reach Redis at start (refused, unreachable, or a TLS handshake that failed). */
+export class RedisConnectError extends Error {
+  override name = 'RedisConnectError';
+}
+
+/** Where a Redis URL points, without its credentials (for messages). */
+export function redisEndpoint(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return '(invalid URL)';
+  }
 }
 
 const KINDS = new Set(['policy-revision', 'action', 'agent-revoked']);
@@ -44,6 +63,8 @@ export class RedisNotificationBus implements NotificationBus {
   private readonly handlers = new Set<NotificationHandler>();
   private readonly debouncer: PolicyDebouncer;
   private closing: Promise<void> | undefined;
+  /** The last connection error (a failed TLS handshake, a refusal), to say why a start failed. */
+  private lastError: Error | undefined;
   received = 0;
   dropped = 0;
 
@@ -55,19 +76,27 @@ export class RedisNotificationBus implements NotificationBus {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
       connectionName: `fleet-${this.senderId}`,
+      Connector: TlsSafeConnector,
+      ...(opts.tls ? { tls: opts.tls } : {}),
     };
     // The publisher fails fast while disconnected instead of queueing without bound.
     this.publisher = new Redis(opts.url, { ...common, enableOfflineQueue: false, connectionName: `fleet-pub-${this.senderId}` });
     this.subscriber = new Redis(opts.url, { ...common, connectionName: `fleet-sub-${this.senderId}` });
     for (const [role, client] of [['publisher', this.publisher], ['subscriber', this.subscriber]] as const) {
-      client.on('error', (err: Error) => this.opts.onError?.(err, `redis ${role}`));
+      client.on('error', (err: Error) => {
+        this.lastError = err;
+        this.opts.onError?.(err, `redis ${role}`);
+      });
     }
     this.subscriber.on('message', (_channel: string, raw: string) => this.onMessage(raw));
     this.subscriber.on('ready', () => this.opts.onResubscribed?.());
     this.debouncer = new PolicyDebouncer(opts.policyDebounceMs ?? 100, (n, tp) => this.send(n, tp));
   }
 
-  /** Connects both connections and subscribes; rejects if Redis cannot be reached now. */
+  /**
+   * Connects both connections and subscribes; rejects with a `RedisConnectError` that gives the
+   * underlying reason (e.g. the certificate the TLS handshake refused) if Redis cannot be reached now.
+   */
   static async connect(opts: RedisBusOptions): Promise<RedisNotificationBus> {
     const bus = new RedisNotificationBus(opts);
     try {
@@ -75,8 +104,10 @@ export class RedisNotificationBus implements NotificationBus {
       await bus.subscriber.subscribe(bus.channel);
       return bus;
     } catch (err) {
+      // ioredis rejects with "Connection is closed."; the reason is in the error event before it.
+      const reason = bus.lastError?.message ?? (err instanceof Error ? err.message : String(err));
       await bus.close();
-      throw err;
+      throw new RedisConnectError(`notification bus: cannot connect to Redis at ${redisEndpoint(opts.url)}: ${reason}`, { cause: bus.lastError ?? err });
     }
   }
 

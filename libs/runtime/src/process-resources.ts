@@ -2,8 +2,10 @@ import { BullMqJobQueue, InProcessJobQueue, storeOnlyJobHandlers, type JobQueue 
 import { InProcessBus, RedisNotificationBus, type NotificationBus } from '@fleet/notifications';
 import {
   ConfigError,
+  elasticsearchClientTls,
   HealthMonitor,
   readSecretFile,
+  redisClientTls,
   ServiceMetrics,
   startMetricsServer,
   type BaseServiceConfig,
@@ -16,9 +18,13 @@ import {
 import { ElasticsearchFleetStore, loadActionSecretsKey, SqliteFleetStore, type FleetStore } from '@fleet/store';
 import { shutdownTracing } from '@fleet/telemetry';
 import { dirname, join } from 'node:path';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 
-/** Opens the configured store backend; for Elasticsearch, reports what the cluster offers. */
-export async function openStore(config: StoreConfig, logger?: Logger): Promise<FleetStore> {
+/**
+ * Opens the configured store backend; for Elasticsearch, reports what the cluster offers. TLS
+ * files are read (and a CA named by fingerprint fetched) before the first request.
+ */
+export async function openStore(config: StoreConfig, logger: Logger): Promise<FleetStore> {
   const actionSecretsKey = loadActionSecretsKey(config.actionSecretsKeyFile || join(dirname(config.sqlite.path), 'action-secrets.key'));
   switch (config.backend) {
     case 'sqlite':
@@ -32,16 +38,18 @@ export async function openStore(config: StoreConfig, logger?: Logger): Promise<F
       const es = config.elasticsearch;
       const serviceToken = es.serviceToken || (es.serviceTokenFile ? readSecretFile(es.serviceTokenFile, 'Elasticsearch service token') : '');
       const password = es.password || (es.passwordFile ? readSecretFile(es.passwordFile, 'Elasticsearch password') : '');
+      const tls = await elasticsearchClientTls(es, logger);
       const store = await ElasticsearchFleetStore.open({
         hosts: es.hosts,
         ...(serviceToken ? { serviceToken } : es.username ? { username: es.username, password } : {}),
         requestTimeoutMs: es.requestTimeoutMs,
+        ...(tls ? { tls } : {}),
         credentials: es.credentials,
         bulker: { flushIntervalMs: es.bulkFlushIntervalMs, maxPendingOps: es.bulkMaxPendingOps },
         actionSecretsKey,
       }, { requireReady: false });
-      if (store.notReadyReason) logger?.warn({ reason: store.notReadyReason }, 'elasticsearch not reachable yet; starting degraded and retrying');
-      else logger?.info({ elasticsearch: store.capabilities }, 'elasticsearch store ready');
+      if (store.notReadyReason) logger.warn({ reason: store.notReadyReason }, 'elasticsearch not reachable yet; starting degraded and retrying');
+      else logger.info({ elasticsearch: store.capabilities }, 'elasticsearch store ready');
       return store;
     }
     default:
@@ -52,12 +60,15 @@ export async function openStore(config: StoreConfig, logger?: Logger): Promise<F
 /**
  * Opens the configured notification bus. A Redis bus that cannot connect at start is an error
  * (the process exits and is restarted); once running, Redis outages are absorbed and retried.
+ * `redisTls` is what `redisClientTls` built from the same config (once per process, shared with
+ * the job queue); undefined for a redis:// URL.
  */
-export async function openBus(config: BusConfig, logger: Logger): Promise<NotificationBus> {
+export async function openBus(config: BusConfig, logger: Logger, redisTls: TlsOptions | undefined): Promise<NotificationBus> {
   if (config.backend === 'inprocess') return new InProcessBus({ policyDebounceMs: config.policyDebounceMs });
   let warned = 0;
   const bus = await RedisNotificationBus.connect({
     url: config.redisUrl,
+    ...(redisTls ? { tls: redisTls } : {}),
     channel: config.channel,
     policyDebounceMs: config.policyDebounceMs,
     onError: (err, context) => {
@@ -77,13 +88,17 @@ export async function openBus(config: BusConfig, logger: Logger): Promise<Notifi
  * Opens the background job queue. With BullMQ, a producer whose Redis is away runs revocations
  * inline against the store instead of failing the request; only dispatchers start a worker.
  */
-export function openJobQueue(config: JobsConfig, deps: { redisUrl: string; store: FleetStore; logger: Logger }): JobQueue {
+export function openJobQueue(
+  config: JobsConfig,
+  deps: { redisUrl: string; redisTls?: TlsOptions | undefined; store: FleetStore; logger: Logger },
+): JobQueue {
   const retry = { attempts: Math.max(1, config.attempts), backoffMs: config.backoffMs };
   const logger = deps.logger.child({ component: 'jobs' });
   if (config.backend === 'inprocess') return new InProcessJobQueue({ retry, logger });
   logger.info({ queue: config.queue }, 'background jobs: bullmq');
   return new BullMqJobQueue({
     url: deps.redisUrl,
+    ...(deps.redisTls ? { tls: deps.redisTls } : {}),
     queueName: config.queue,
     retry,
     concurrency: config.concurrency,
@@ -116,11 +131,13 @@ export async function openProcessResources(
 ): Promise<ProcessResources> {
   // Registered first, so it runs last on shutdown: the spans of the drain are exported too.
   lifecycle.onClose('tracing', () => shutdownTracing());
+  // Built once, before anything opens: a bad TLS file fails the start at once.
+  const redisTls = usesRedis(config) ? redisClientTls(config.bus, logger) : undefined;
   const store = await openStore(config.store, logger);
   lifecycle.onClose('store', () => store.close());
-  const bus = await openBus(config.bus, logger);
+  const bus = await openBus(config.bus, logger, redisTls);
   lifecycle.onClose('notification bus', () => bus.close());
-  const jobs = openJobQueue(config.jobs, { redisUrl: config.bus.redisUrl, store, logger });
+  const jobs = openJobQueue(config.jobs, { redisUrl: config.bus.redisUrl, redisTls, store, logger });
   lifecycle.onClose('job queue', () => jobs.close());
   const health = new HealthMonitor(store, logger);
   await health.start();
@@ -131,6 +148,8 @@ export async function openProcessResources(
   lifecycle.onClose('metrics server', () => metricsServer.close());
   return { store, bus, jobs, health, metrics, metricsUrl: metricsServer.url };
 }
+
+const usesRedis = (config: BaseServiceConfig): boolean => config.bus.backend === 'redis' || config.jobs.backend === 'bullmq';
 
 /** Store write path and Redis connections, read at scrape time (nothing is kept per request). */
 function registerResourceMetrics(metrics: ServiceMetrics, store: FleetStore, bus: NotificationBus, jobs: JobQueue): void {

@@ -102,6 +102,33 @@ export interface ElasticsearchConfig {
   credentials: 'auto' | 'elasticsearch' | 'builtin';
   bulkFlushIntervalMs: number;
   bulkMaxPendingOps: number;
+  ssl: ElasticsearchSslConfig;
+}
+
+/**
+ * How a TLS peer (Elasticsearch, Redis) is verified: `full` checks the chain and the host name,
+ * `certificate` only the chain, `none` nothing (explicit only; logged as a warning at start).
+ */
+export type TlsVerificationMode = 'full' | 'certificate' | 'none';
+export const TLS_VERIFICATION_MODES: readonly TlsVerificationMode[] = ['full', 'certificate', 'none'];
+
+/** TLS towards Elasticsearch, named after Elastic's `ssl.*` output settings. */
+export interface ElasticsearchSslConfig {
+  certificateAuthorities: string[];
+  certificate: string;
+  key: string;
+  keyPassphraseFile: string;
+  verificationMode: TlsVerificationMode;
+  caTrustedFingerprint: string;
+}
+
+/** TLS towards Redis (used with `rediss://` URLs), for the notification bus and BullMQ. */
+export interface RedisTlsConfig {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  keyPassphraseFile: string;
+  verificationMode: TlsVerificationMode;
 }
 
 export interface StoreConfig {
@@ -248,6 +275,39 @@ export const storeSchema: convict.Schema<StoreConfig> = {
       format: 'nat',
       default: 100_000,
       env: 'FLEET_ES_BULK_MAX_PENDING_OPS',
+    },
+    ssl: {
+      certificateAuthorities: {
+        doc: 'PEM files (comma-separated; each may hold several certificates) of the CAs that sign the https Elasticsearch certificates. Empty: the system CAs.',
+        format: 'string-list',
+        default: [],
+        env: 'FLEET_ES_SSL_CA_FILE',
+      },
+      certificate: {
+        doc: 'Client certificate (PEM) presented to Elasticsearch, for client_authentication or a PKI realm.',
+        format: String,
+        default: '',
+        env: 'FLEET_ES_SSL_CERT_FILE',
+      },
+      key: { doc: 'Private key (PEM) of the client certificate.', format: String, default: '', env: 'FLEET_ES_SSL_KEY_FILE' },
+      keyPassphraseFile: {
+        doc: 'File holding the passphrase of an encrypted client key.',
+        format: String,
+        default: '',
+        env: 'FLEET_ES_SSL_KEY_PASSPHRASE_FILE',
+      },
+      verificationMode: {
+        doc: 'How the Elasticsearch certificate is checked: full (chain and host name), certificate (chain only) or none (nothing; logged as a warning).',
+        format: TLS_VERIFICATION_MODES as TlsVerificationMode[],
+        default: 'full',
+        env: 'FLEET_ES_SSL_VERIFICATION_MODE',
+      },
+      caTrustedFingerprint: {
+        doc: 'Hex SHA-256 fingerprint of a CA certificate in the chain Elasticsearch presents: that CA is trusted too (fetched once at start, as Elastic Agent\'s ssl.ca_trusted_fingerprint).',
+        format: String,
+        default: '',
+        env: 'FLEET_ES_SSL_CA_TRUSTED_FINGERPRINT',
+      },
     },
   },
 };
@@ -397,6 +457,7 @@ export interface BusConfig {
   redisUrl: string;
   channel: string;
   policyDebounceMs: number;
+  redisTls: RedisTlsConfig;
 }
 
 export const busSchema: convict.Schema<BusConfig> = {
@@ -406,13 +467,35 @@ export const busSchema: convict.Schema<BusConfig> = {
     default: 'inprocess',
     env: 'FLEET_BUS_BACKEND',
   },
-  redisUrl: { doc: 'Redis URL of the notification bus.', format: String, default: 'redis://127.0.0.1:6379', env: 'FLEET_REDIS_URL', sensitive: true },
+  redisUrl: { doc: 'Redis URL of the notification bus and the job queue: redis://, or rediss:// for TLS (see bus.redisTls).', format: String, default: 'redis://127.0.0.1:6379', env: 'FLEET_REDIS_URL', sensitive: true },
   channel: { doc: 'Redis pub/sub channel of the notifications.', format: String, default: 'fleet:notifications', env: 'FLEET_BUS_CHANNEL' },
   policyDebounceMs: {
     doc: 'Revisions of one policy published within this window are announced once, as the newest.',
     format: 'nat',
     default: 100,
     env: 'FLEET_BUS_POLICY_DEBOUNCE_MS',
+  },
+  redisTls: {
+    caFile: {
+      doc: 'PEM file (may hold several certificates) of the CAs that sign the Redis certificate, for rediss:// URLs (bus and BullMQ). Empty: the system CAs.',
+      format: String,
+      default: '',
+      env: 'FLEET_REDIS_TLS_CA_FILE',
+    },
+    certFile: { doc: 'Client certificate (PEM) presented to Redis (tls-auth-clients).', format: String, default: '', env: 'FLEET_REDIS_TLS_CERT_FILE' },
+    keyFile: { doc: 'Private key (PEM) of the Redis client certificate.', format: String, default: '', env: 'FLEET_REDIS_TLS_KEY_FILE' },
+    keyPassphraseFile: {
+      doc: 'File holding the passphrase of an encrypted Redis client key.',
+      format: String,
+      default: '',
+      env: 'FLEET_REDIS_TLS_KEY_PASSPHRASE_FILE',
+    },
+    verificationMode: {
+      doc: 'How the Redis certificate is checked: full (chain and host name), certificate (chain only) or none (nothing; logged as a warning).',
+      format: TLS_VERIFICATION_MODES as TlsVerificationMode[],
+      default: 'full',
+      env: 'FLEET_REDIS_TLS_VERIFICATION_MODE',
+    },
   },
 };
 

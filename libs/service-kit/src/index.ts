@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './logger';
 export * from './config';
+export * from './client-tls';
 export * from './body';
 export * from './api-key-header';
 export * from './api-key-authenticator';

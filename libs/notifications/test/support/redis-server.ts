@@ -13,7 +13,8 @@ let child: ChildProcess | undefined;
 let port = 0;
 let dir: string | undefined;
 
-const freePort = (): Promise<number> =>
+/** A free loopback port (closed again before it is returned). */
+export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

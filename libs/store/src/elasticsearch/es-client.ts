@@ -1,4 +1,5 @@
 import { Client, errors } from '@elastic/elasticsearch';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { StoreOverloadedError, StoreUnavailableError } from '../errors';
 
 export interface ElasticsearchConnection {
@@ -9,6 +10,8 @@ export interface ElasticsearchConnection {
   password?: string;
   requestTimeoutMs?: number;
   maxRetries?: number;
+  /** TLS towards https hosts (CAs, client certificate, verification), built by the caller. */
+  tls?: TlsOptions;
 }
 
 export function createClient(conn: ElasticsearchConnection): Client {
@@ -20,6 +23,7 @@ export function createClient(conn: ElasticsearchConnection): Client {
   return new Client({
     nodes: conn.hosts,
     ...(auth ? { auth } : {}),
+    ...(conn.tls ? { tls: conn.tls } : {}),
     requestTimeout: conn.requestTimeoutMs ?? 30_000,
     maxRetries: conn.maxRetries ?? 2,
     compression: false,
@@ -58,6 +62,8 @@ export function translate(err: unknown): Error {
 
 function describe(err: unknown): string {
   if (err instanceof errors.ResponseError) return `${err.statusCode ?? '?'} ${errorType(err) ?? ''}`.trim();
+  // A connection error's message says why (refused, or the certificate a TLS handshake rejected).
+  if (err instanceof errors.ConnectionError && err.message) return `${err.name}: ${err.message}`;
   return err instanceof Error ? err.name : String(err);
 }
 
