@@ -1,8 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect, createSecureContext, rootCertificates, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { ConfigError, type BusConfig, type ElasticsearchConfig, type TlsVerificationMode } from './config';
+import { ConfigError, readConfiguredFile, type BusConfig, type ElasticsearchConfig, type TlsVerificationMode } from './config';
 import type { Logger } from './logger';
 
 /**
@@ -40,15 +39,7 @@ const REDIS_SETTINGS = {
 
 const named = (s: FileSetting) => `${s.key} (${s.env})`;
 
-function readSettingFile(path: string, setting: FileSetting): string {
-  try {
-    const text = readFileSync(path, 'utf8');
-    if (!text.trim()) throw new Error('file is empty');
-    return text;
-  } catch (err) {
-    throw new ConfigError(`cannot read ${named(setting)} from ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
+const readSettingFile = (path: string, setting: FileSetting): string => readConfiguredFile(path, named(setting)).toString('utf8');
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

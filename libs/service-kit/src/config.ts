@@ -355,15 +355,23 @@ export function loadConfig<T>(schema: convict.Schema<T>, opts: LoadOptions = {})
   }
 }
 
-/** Reads a secret from a file, trimming a trailing newline; a clear error if it cannot be read. */
-export function readSecretFile(path: string, what: string): string {
+/**
+ * Reads a file a setting names (a secret, a certificate, a key): a ConfigError naming `what` and
+ * the path when it is missing, unreadable or empty.
+ */
+export function readConfiguredFile(path: string, what: string): Buffer {
   try {
-    const value = readFileSync(path, 'utf8').trim();
-    if (!value) throw new Error('file is empty');
-    return value;
+    const bytes = readFileSync(path);
+    if (bytes.toString('utf8').trim().length === 0) throw new Error('file is empty');
+    return bytes;
   } catch (err) {
     throw new ConfigError(`cannot read ${what} from ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** Reads a secret from a file, trimming surrounding whitespace (a trailing newline). */
+export function readSecretFile(path: string, what: string): string {
+  return readConfiguredFile(path, what).toString('utf8').trim();
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -1,7 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { ConfigError, type ListenerTlsConfig } from './config';
+import { ConfigError, readConfiguredFile, type ListenerTlsConfig } from './config';
 import type { Logger } from './logger';
 
 /** What an operator (and `/api/status`) is told about the certificate being served. */
@@ -147,16 +147,6 @@ export class ListenerCredentials {
   }
 }
 
-function readPem(path: string, setting: string): Buffer {
-  try {
-    const bytes = readFileSync(path);
-    if (bytes.length === 0) throw new Error('file is empty');
-    return bytes;
-  } catch (err) {
-    throw new ConfigError(`cannot read ${setting} ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
 const SEPARATOR = Buffer.from([0]);
 
 /** The bytes of every file given, in a fixed order. */
@@ -166,14 +156,14 @@ function snapshotOf(files: CredentialFiles): Buffer {
 }
 
 function loadFiles(files: CredentialFiles): LoadedFiles {
-  const cert = readPem(files.certFile, 'the TLS certificate (http.tls.certFile)');
-  const key = readPem(files.keyFile, 'the TLS key (http.tls.keyFile)');
-  const passphraseBytes = files.keyPassphraseFile ? readPem(files.keyPassphraseFile, 'the TLS key passphrase (http.tls.keyPassphraseFile)') : undefined;
-  const chain = files.chainFile ? readPem(files.chainFile, 'the TLS chain (http.tls.chainFile)') : undefined;
+  const cert = readConfiguredFile(files.certFile, 'the TLS certificate (http.tls.certFile)');
+  const key = readConfiguredFile(files.keyFile, 'the TLS key (http.tls.keyFile)');
+  const passphraseBytes = files.keyPassphraseFile ? readConfiguredFile(files.keyPassphraseFile, 'the TLS key passphrase (http.tls.keyPassphraseFile)') : undefined;
+  const chain = files.chainFile ? readConfiguredFile(files.chainFile, 'the TLS chain (http.tls.chainFile)') : undefined;
   if (files.clientAuth !== 'none' && !files.clientCaFile) {
     throw new ConfigError(`http.tls.clientAuth=${files.clientAuth} needs http.tls.clientCaFile (the CAs of the client certificates)`);
   }
-  const ca = files.clientCaFile ? readPem(files.clientCaFile, 'the client CA (http.tls.clientCaFile)') : undefined;
+  const ca = files.clientCaFile ? readConfiguredFile(files.clientCaFile, 'the client CA (http.tls.clientCaFile)') : undefined;
   const snapshot = Buffer.concat([cert, key, passphraseBytes, chain, ca].flatMap((b) => (b ? [b, SEPARATOR] : [SEPARATOR])));
   const passphrase = passphraseBytes?.toString('utf8').replace(/\r?\n$/, '');
   let certificate: X509Certificate;

@@ -396,7 +396,7 @@ describe('HTTPS listener', function () {
 
     it('When the certificate or key is missing, unreadable or of another key, then the start fails naming the file', async () => {
       expect(await startFails(tlsFiles(pki, { certFile: join(pki.dir, 'missing.crt') }))).to.match(/cannot read the TLS certificate \(http\.tls\.certFile\) .*missing\.crt: .*ENOENT/);
-      expect(await startFails(tlsFiles(pki, { keyFile: pki.dir }))).to.match(new RegExp(`cannot read the TLS key \\(http\\.tls\\.keyFile\\) ${pki.dir}: .*EISDIR`));
+      expect(await startFails(tlsFiles(pki, { keyFile: pki.dir }))).to.match(new RegExp(`cannot read the TLS key \\(http\\.tls\\.keyFile\\) from ${pki.dir}: .*EISDIR`));
       const other = issueCertificate(pki.ca, { commonName: 'x', usage: 'server' });
       const otherKey = writeTemp(pki, 'other.key', other.keyPem);
       expect(await startFails(tlsFiles(pki, { keyFile: otherKey }))).to.include(`the TLS key ${otherKey} does not belong to the certificate ${pki.certFile}`);
