@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { readEsEnvFile } from '../deploy/elasticsearch/es-env-file';
 import { processUsage } from './sim/measurements';
 
 const script = resolve(__dirname, '../deploy/elasticsearch/es-node.sh');
@@ -30,15 +31,6 @@ export interface BenchElasticsearch {
   stop(): void;
 }
 
-function readEnvFile(path: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1]) env[m[1]] = m[2] ?? '';
-  }
-  return env;
-}
-
 /**
  * A dedicated test node from deploy/elasticsearch/es-node.sh in a temp workdir, or the node named by
  * FLEET_ES_URL (with FLEET_ES_SERVICE_TOKEN_FILE, FLEET_ES_PASSWORD_FILE and FLEET_ES_PID, as
@@ -54,7 +46,7 @@ export function startBenchElasticsearch(): BenchElasticsearch {
     workDir = mkdtempSync(join(tmpdir(), 'fleet-bench-es-'));
     execFileSync(script, ['fetch'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
     const envFile = execFileSync(script, ['start', workDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 }).trim();
-    env = readEnvFile(envFile);
+    env = readEsEnvFile(envFile);
   }
   const url = env.FLEET_ES_URL ?? '';
   const tokenFile = env.FLEET_ES_SERVICE_TOKEN_FILE ?? '';

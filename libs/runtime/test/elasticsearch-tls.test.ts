@@ -6,19 +6,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { readEsEnvFile } from '../../../deploy/elasticsearch/es-env-file';
 import { createTestCa, issueTestCertificate, type CertificateFiles } from './support/certificate-files';
 import { capturingLogger, rejection } from './support/test-helpers';
 
 const script = resolve(__dirname, '../../../deploy/elasticsearch/es-node.sh');
-
-function readEnvFile(path: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1]) env[m[1]] = m[2] ?? '';
-  }
-  return env;
-}
 
 /**
  * One HTTPS Elasticsearch node for the whole file (es-node.sh with FLEET_ES_TLS=true, a client
@@ -38,7 +30,7 @@ describe('TLS from a process to Elasticsearch (an HTTPS test node)', function ()
     this.timeout(300_000);
     const given = process.env.FLEET_TEST_ES_TLS_ENV;
     if (given) {
-      node = readEnvFile(given);
+      node = readEsEnvFile(given);
     } else {
       startedWorkDir = mkdtempSync(join(tmpdir(), 'fleet-es-tls-'));
       const envFile = execFileSync(script, ['start', startedWorkDir], {
@@ -47,7 +39,7 @@ describe('TLS from a process to Elasticsearch (an HTTPS test node)', function ()
         timeout: 280_000,
         env: { ...process.env, FLEET_ES_TLS: 'true', FLEET_ES_TLS_CLIENT_AUTH: 'required', FLEET_ES_PORT: '0' },
       }).trim();
-      node = readEnvFile(envFile);
+      node = readEsEnvFile(envFile);
     }
     expect(node.FLEET_ES_URL).to.match(/^https:\/\//);
     dir = mkdtempSync(join(tmpdir(), 'fleet-es-tls-test-'));

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { readEsEnvFile } from '../../../../deploy/elasticsearch/es-env-file';
 
 /**
  * Mocha global fixture: gives the suites a real Elasticsearch node. When FLEET_ES_URL is set the
@@ -12,10 +12,7 @@ const script = resolve(__dirname, '../../../../deploy/elasticsearch/es-node.sh')
 let startedWorkDir: string | undefined;
 
 function loadEnvFile(path: string): void {
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1]) process.env[m[1]] = m[2] ?? '';
-  }
+  Object.assign(process.env, readEsEnvFile(path));
 }
 
 export function mochaGlobalSetup(): void {
