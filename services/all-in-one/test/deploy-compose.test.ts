@@ -1,8 +1,11 @@
+import { elasticsearchClientTls, loadConfig, redisClientTls, type BusConfig, type ElasticsearchConfig, type Logger } from '@fleet/service-kit';
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { connect, createServer, type ConnectionOptions } from 'node:tls';
 import { basename, join } from 'node:path';
 import {
   CERT_FILES,
@@ -12,7 +15,9 @@ import {
   generateDeploymentCertificates,
   REPLICA_TLS_NAME,
 } from '../../../deploy/tls/generate-certs';
+import { startTlsRedis } from '../../../libs/notifications/test/support/tls-redis-server';
 import { adminDelete } from '../../../libs/store/test/support/elasticsearch-env';
+import { SERVICES } from '../../../scripts/config-reference';
 import { composeEnvironment } from '../../../deploy/topology/local-topology';
 import {
   COMPOSE_FILE,
@@ -300,6 +305,76 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
     expect(secretFileAt(model, redis, flagValue('--cacert')), 'redis-cli --cacert').to.equal(CERT_FILES.ca);
     expect(secretFileAt(model, redis, flagValue('--cert')), 'redis-cli --cert').to.equal(CERT_FILES.redisCert);
     expect(secretFileAt(model, redis, flagValue('--key')), 'redis-cli --key').to.equal(CERT_FILES.redisKey);
+  });
+
+  it("When a replica's compose settings meet Redis started with the compose file's TLS flags, and a server with Elasticsearch's certificate, over the generated files, then both handshakes verify (names included) and Redis refuses a client without a certificate", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-compose-hops-'));
+    generateDeploymentCertificates({ out: dir });
+    /** The generated file compose mounts at `path` in a service. */
+    const hostFile = (spec: ComposeModel['services'][string], path: string | undefined): string => {
+      const file = secretFileAt(model, spec, path);
+      expect(file, `${path} is a mounted secret`).to.be.a('string');
+      return join(dir, file!);
+    };
+    const redis = model.services['redis']!;
+    const args = redis['command'] as string[];
+    const arg = (flag: string) => args[args.indexOf(flag) + 1];
+    const server = await startTlsRedis({
+      certFile: hostFile(redis, arg('--tls-cert-file')),
+      keyFile: hostFile(redis, arg('--tls-key-file')),
+      caFile: hostFile(redis, arg('--tls-ca-cert-file')),
+      authClients: arg('--tls-auth-clients') as 'yes',
+    });
+    const es = model.services['elasticsearch']!;
+    const esEnv = composeEnvironmentBlock(es);
+    const esServer = createServer({
+      cert: readFileSync(hostFile(es, `${ES_CONFIG_DIR}/${esEnv['xpack.security.http.ssl.certificate']}`)),
+      key: readFileSync(hostFile(es, `${ES_CONFIG_DIR}/${esEnv['xpack.security.http.ssl.key']}`)),
+    }, (socket) => socket.end('ok'));
+    const esSockets = new Set<Socket>();
+    esServer.on('connection', (socket: Socket) => esSockets.add(socket.on('close', () => esSockets.delete(socket))));
+    await new Promise<void>((r) => esServer.listen(0, '127.0.0.1', r));
+    const esPort = (esServer.address() as { port: number }).port;
+    /** The first bytes a TLS server answers `send` with, to a client on 127.0.0.1 checking the name `servername`. */
+    const exchange = (port: number, opts: ConnectionOptions, servername: string, send: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ ...opts, host: '127.0.0.1', port, servername }, () => socket.write(send));
+        let answer = '';
+        socket.on('data', (d: Buffer) => {
+          answer += d.toString();
+          if (answer.includes('\n') || answer === 'ok') socket.end();
+        });
+        socket.once('error', reject);
+        socket.once('close', () => resolve(answer));
+      });
+    const logger = { warn: () => undefined, info: () => undefined } as unknown as Logger;
+    try {
+      for (const { name, service, spec } of composeFleetServices(model)) {
+        const env = composeContainerEnvironment(spec);
+        const local = { ...env };
+        for (const key of ['FLEET_ES_SSL_CA_FILE', 'FLEET_REDIS_TLS_CA_FILE', 'FLEET_REDIS_TLS_CERT_FILE', 'FLEET_REDIS_TLS_KEY_FILE']) local[key] = hostFile(spec, env[key]);
+        const schema = SERVICES.find((x) => x.name === service)!.schema;
+        const config = loadConfig(schema, { env: local }) as unknown as { store: { elasticsearch: ElasticsearchConfig }; bus: BusConfig };
+        const redisTls = redisClientTls(config.bus, logger)!;
+        const redisHost = new URL(env['FLEET_REDIS_URL']!).hostname;
+        expect(await exchange(server.port, redisTls, redisHost, 'PING\r\n'), `${name} → redis`).to.equal('+PONG\r\n');
+        const esTls = (await elasticsearchClientTls(config.store.elasticsearch, logger))!;
+        const esHost = new URL(env['FLEET_ES_HOSTS']!).hostname;
+        expect(await exchange(esPort, esTls, esHost, 'GET'), `${name} → elasticsearch`).to.equal('ok');
+        // The names are checked: neither certificate passes for the other service.
+        const wrongName = await exchange(esPort, esTls, redisHost, 'GET').catch((err: NodeJS.ErrnoException) => err.code);
+        expect(wrongName, `${name}: elasticsearch.crt for ${redisHost}`).to.equal('ERR_TLS_CERT_ALTNAME_INVALID');
+        // Without the client certificate, Redis answers nothing.
+        const { cert: _cert, key: _key, ...anonymous } = redisTls;
+        const refused = await exchange(server.port, anonymous, redisHost, 'PING\r\n').catch((err: Error) => err.message);
+        expect(refused, `${name} without a client certificate`).to.not.equal('+PONG\r\n');
+      }
+    } finally {
+      await server.stop();
+      for (const socket of esSockets) socket.destroy();
+      await new Promise<void>((r) => esServer.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('When `npm run tls:certs` writes the certificates, then the chains verify, the keys are 0600, and the names and usages are what each hop checks', () => {
