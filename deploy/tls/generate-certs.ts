@@ -15,6 +15,12 @@
  *   proxy-client.pem               haproxy's client certificate and key towards the replicas
  *                                  (they require a client certificate of the internal CA); also
  *                                  as proxy-client.crt and proxy-client.key
+ *   elasticsearch.crt, .key        Elasticsearch's HTTPS certificate (xpack.security.http.ssl);
+ *                                  SAN: the compose service name elasticsearch, localhost, 127.0.0.1
+ *   redis.crt, redis.key           Redis's TLS certificate (server, and client for its own health
+ *                                  check, as Redis requires client certificates of the internal
+ *                                  CA); SAN: redis, localhost, 127.0.0.1. The replicas present
+ *                                  server.crt to Redis as their client certificate.
  *   agents-ca.crt, agents-ca.key   the CA haproxy checks agents' client certificates against
  *   agent.crt, agent.key           one sample agent client certificate of that CA
  * Keys (and the .pem files, which hold one) are mode 0600. Existing files are kept unless --force.
@@ -32,6 +38,11 @@ export const REPLICA_TLS_NAME = 'fleet-replica';
 export const COMPOSE_REPLICA_HOSTS = ['dispatcher-1', 'dispatcher-2', 'enrollment-1', 'enrollment-2', 'gateway-1', 'gateway-2', 'gateway-3'];
 export const DEFAULT_REPLICA_HOSTS = [...COMPOSE_REPLICA_HOSTS, REPLICA_TLS_NAME, 'localhost', '127.0.0.1'];
 export const DEFAULT_PUBLIC_HOSTS = ['localhost', '127.0.0.1'];
+/** The compose service names of Elasticsearch and Redis (docker-compose.yml), which their certificates name. */
+export const COMPOSE_ELASTICSEARCH_HOST = 'elasticsearch';
+export const COMPOSE_REDIS_HOST = 'redis';
+export const ELASTICSEARCH_HOSTS = [COMPOSE_ELASTICSEARCH_HOST, 'localhost', '127.0.0.1'];
+export const REDIS_HOSTS = [COMPOSE_REDIS_HOST, 'localhost', '127.0.0.1'];
 
 /** The file names in the output directory (docker-compose.yml's secrets and the runner read these). */
 export const CERT_FILES = {
@@ -44,6 +55,10 @@ export const CERT_FILES = {
   proxyClientPem: 'proxy-client.pem',
   proxyClientCert: 'proxy-client.crt',
   proxyClientKey: 'proxy-client.key',
+  esCert: 'elasticsearch.crt',
+  esKey: 'elasticsearch.key',
+  redisCert: 'redis.crt',
+  redisKey: 'redis.key',
   agentsCa: 'agents-ca.crt',
   agentsCaKey: 'agents-ca.key',
   agentCert: 'agent.crt',
@@ -95,6 +110,8 @@ export function generateDeploymentCertificates(opts: GenerateOptions): Deploymen
   const server = issuer.issueCertificate(ca, { commonName: REPLICA_TLS_NAME, hosts: opts.hosts ?? DEFAULT_REPLICA_HOSTS, usage: 'both' });
   const lb = issuer.issueCertificate(ca, { commonName: (opts.publicHosts ?? DEFAULT_PUBLIC_HOSTS)[0] ?? 'localhost', hosts: opts.publicHosts ?? DEFAULT_PUBLIC_HOSTS, usage: 'server' });
   const proxyClient = issuer.issueCertificate(ca, { commonName: 'fleet-proxy', hosts: [], usage: 'client' });
+  const es = issuer.issueCertificate(ca, { commonName: COMPOSE_ELASTICSEARCH_HOST, hosts: ELASTICSEARCH_HOSTS, usage: 'server' });
+  const redis = issuer.issueCertificate(ca, { commonName: COMPOSE_REDIS_HOST, hosts: REDIS_HOSTS, usage: 'both' });
   const agentsCa = issuer.createCertificateAuthority({ commonName: 'Fleet agents CA' });
   const agent = issuer.issueCertificate(agentsCa, { commonName: 'sample-agent', hosts: [], usage: 'client' });
 
@@ -107,6 +124,10 @@ export function generateDeploymentCertificates(opts: GenerateOptions): Deploymen
   writeKey(files.proxyClientPem, proxyClient.certPem + proxyClient.keyPem);
   writeCert(files.proxyClientCert, proxyClient.certPem);
   writeKey(files.proxyClientKey, proxyClient.keyPem);
+  writeCert(files.esCert, es.certPem);
+  writeKey(files.esKey, es.keyPem);
+  writeCert(files.redisCert, redis.certPem);
+  writeKey(files.redisKey, redis.keyPem);
   writeCert(files.agentsCa, agentsCa.certPem);
   writeKey(files.agentsCaKey, agentsCa.keyPem);
   writeCert(files.agentCert, agent.certPem);

@@ -23,7 +23,13 @@ export interface TopologyOptions {
    * SQLite file in `dataDir`, FLEET_STORE_BACKEND=sqlite): the tier bench runs that way, since
    * one Elasticsearch node on this machine bounds every figure long before the gateways do.
    */
-  elasticsearch?: { url: string; serviceTokenFile: string };
+  elasticsearch?: {
+    url: string;
+    serviceTokenFile: string;
+    /** The CA of an https `url` (FLEET_ES_SSL_CA_FILE); without it, the system CAs. */
+    caFile?: string | undefined;
+  };
+  /** A plain redis:// URL: the compose file's Redis TLS files are not given to the replicas. */
   redisUrl: string;
   /** Extra environment for every service replica (e.g. shorter long polls in tests). */
   env?: Record<string, string>;
@@ -110,8 +116,37 @@ export const LOCAL_ADDRESSING = [
   'FLEET_TLS_CERT_FILE',
   'FLEET_TLS_KEY_FILE',
   'FLEET_TLS_CLIENT_CA_FILE',
+  // TLS towards Elasticsearch and Redis: container paths of the compose secrets.
+  'FLEET_ES_SSL_CA_FILE',
+  'FLEET_REDIS_TLS_CA_FILE',
+  'FLEET_REDIS_TLS_CERT_FILE',
+  'FLEET_REDIS_TLS_KEY_FILE',
 ] as const;
 export type LocalAddressing = Record<(typeof LOCAL_ADDRESSING)[number], string>;
+
+const LOCAL_ES = 'http://127.0.0.1:9200';
+
+/**
+ * The Elasticsearch and Redis keys of a replica here: the runner's local servers instead of the
+ * compose services, which are TLS-only. The local ones are the tests' plain servers, so the
+ * compose TLS files are cleared (a CA file with a redis:// URL, or with no https Elasticsearch
+ * host, is a ConfigError), except the CA of an https Elasticsearch given with its `caFile`.
+ */
+export function localBackendAddressing(
+  opts: Pick<TopologyOptions, 'elasticsearch' | 'redisUrl'>,
+): Pick<LocalAddressing, 'FLEET_ES_HOSTS' | 'FLEET_ES_SERVICE_TOKEN_FILE' | 'FLEET_OUTPUT_HOSTS' | 'FLEET_ES_SSL_CA_FILE' | 'FLEET_REDIS_URL' | 'FLEET_REDIS_TLS_CA_FILE' | 'FLEET_REDIS_TLS_CERT_FILE' | 'FLEET_REDIS_TLS_KEY_FILE'> {
+  const esUrl = opts.elasticsearch?.url ?? LOCAL_ES;
+  return {
+    FLEET_ES_HOSTS: esUrl,
+    FLEET_ES_SERVICE_TOKEN_FILE: opts.elasticsearch?.serviceTokenFile ?? '',
+    FLEET_OUTPUT_HOSTS: esUrl,
+    FLEET_ES_SSL_CA_FILE: /^https:/i.test(esUrl) ? (opts.elasticsearch?.caFile ?? '') : '',
+    FLEET_REDIS_URL: opts.redisUrl,
+    FLEET_REDIS_TLS_CA_FILE: '',
+    FLEET_REDIS_TLS_CERT_FILE: '',
+    FLEET_REDIS_TLS_KEY_FILE: '',
+  };
+}
 
 /** Reads a compose-style env file: `KEY=VALUE` lines, `#` comments and blank lines ignored. */
 export function readEnvFile(path: string): Record<string, string> {
@@ -309,12 +344,9 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
           FLEET_METRICS_HOST: '127.0.0.1',
           FLEET_METRICS_PORT: String(metricsPorts.get(name) ?? 0),
           FLEET_REPLICA_ID: name,
-          FLEET_ES_HOSTS: opts.elasticsearch?.url ?? 'http://127.0.0.1:9200',
-          FLEET_ES_SERVICE_TOKEN_FILE: opts.elasticsearch?.serviceTokenFile ?? '',
-          FLEET_REDIS_URL: opts.redisUrl,
+          ...localBackendAddressing(opts),
           FLEET_SQLITE_PATH: join(dataDir, 'fleet.db'),
           FLEET_PUBLIC_URLS: url,
-          FLEET_OUTPUT_HOSTS: opts.elasticsearch?.url ?? 'http://127.0.0.1:9200',
           FLEET_TLS_CERT_FILE: certs.files.serverCert,
           FLEET_TLS_KEY_FILE: certs.files.serverKey,
           FLEET_TLS_CLIENT_CA_FILE: certs.files.ca,

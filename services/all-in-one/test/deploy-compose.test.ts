@@ -1,11 +1,23 @@
+import { elasticsearchClientTls, loadConfig, redisClientTls, type BusConfig, type ElasticsearchConfig, type Logger } from '@fleet/service-kit';
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { connect, createServer, type ConnectionOptions } from 'node:tls';
 import { basename, join } from 'node:path';
-import { CERT_FILES, COMPOSE_REPLICA_HOSTS, generateDeploymentCertificates, REPLICA_TLS_NAME } from '../../../deploy/tls/generate-certs';
+import {
+  CERT_FILES,
+  COMPOSE_ELASTICSEARCH_HOST,
+  COMPOSE_REDIS_HOST,
+  COMPOSE_REPLICA_HOSTS,
+  generateDeploymentCertificates,
+  REPLICA_TLS_NAME,
+} from '../../../deploy/tls/generate-certs';
+import { startTlsRedis } from '../../../libs/notifications/test/support/tls-redis-server';
 import { adminDelete } from '../../../libs/store/test/support/elasticsearch-env';
+import { SERVICES } from '../../../scripts/config-reference';
 import { composeEnvironment } from '../../../deploy/topology/local-topology';
 import {
   COMPOSE_FILE,
@@ -41,6 +53,27 @@ function inCidr(address: string, cidr: string): boolean {
 }
 
 const deepCopy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+/** Where Elasticsearch's image resolves the relative paths of its settings. */
+const ES_CONFIG_DIR = '/usr/share/elasticsearch/config';
+
+/** The file (basename, as `npm run tls:certs` names it) of the compose secret a service mounts at `path`, if any. */
+function secretFileAt(model: ComposeModel, spec: ComposeModel['services'][string], path: string | undefined): string | undefined {
+  const mount = composeSecretMounts(spec).find((m) => m.path === path);
+  const file = mount && model.secrets?.[mount.source]?.file;
+  return file ? basename(file) : undefined;
+}
+
+/** Every string in a value (a compose model, an environment), with where it is. */
+function strings(value: unknown, where = ''): [string, string][] {
+  if (typeof value === 'string') return [[where, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => strings(v, `${where}[${i}]`));
+  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => strings(v, `${where}/${k}`));
+  return [];
+}
+
+/** URLs (any scheme) naming the compose Elasticsearch or Redis, or the published ES port. */
+const BACKEND_URL = /\b([a-z]+):\/\/(elasticsearch|redis|localhost:9200|127\.0\.0\.1:9200)\b/g;
 
 describe('docker-compose.yml (Compose Specification schema, and what the stack needs to work)', function () {
   // The first run fetches the schema with `go mod download` (cached afterwards).
@@ -180,6 +213,20 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
     expect(lbEnv['FLEET_LB_CLIENT_AUTH']).to.equal('optional');
     const required = loadCompose(readFileSync(COMPOSE_FILE, 'utf8'), { FLEET_LB_CLIENT_AUTH: 'required' }) as ComposeModel;
     expect(composeEnvironmentBlock(required.services['haproxy']!)['FLEET_LB_CLIENT_AUTH']).to.equal('required');
+    // Elasticsearch's HTTPS files, in its config directory (its settings' paths are relative to it).
+    const es = model.services['elasticsearch']!;
+    const esEnv = composeEnvironmentBlock(es);
+    const esPath = (setting: string) => `${ES_CONFIG_DIR}/${esEnv[setting] ?? ''}`;
+    isSecretFile('elasticsearch', es, esPath('xpack.security.http.ssl.certificate'), CERT_FILES.esCert);
+    isSecretFile('elasticsearch', es, esPath('xpack.security.http.ssl.key'), CERT_FILES.esKey);
+    isSecretFile('elasticsearch', es, esPath('xpack.security.http.ssl.certificate_authorities'), CERT_FILES.ca);
+    // Redis's TLS files, as its command line names them.
+    const redis = model.services['redis']!;
+    const redisArgs = redis['command'] as string[];
+    const redisArg = (flag: string) => redisArgs[redisArgs.indexOf(flag) + 1];
+    isSecretFile('redis', redis, redisArg('--tls-cert-file'), CERT_FILES.redisCert);
+    isSecretFile('redis', redis, redisArg('--tls-key-file'), CERT_FILES.redisKey);
+    isSecretFile('redis', redis, redisArg('--tls-ca-cert-file'), CERT_FILES.ca);
     expect([...used].sort(), 'every secret is used').to.deep.equal(Object.keys(secrets).sort());
     // Compose mounts the secrets under /run/secrets: no volume may sit there (the secrets would be
     // hidden, or their mount points could not be made in a read-only volume).
@@ -200,12 +247,142 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
     }
   });
 
+  it('When the replicas and the token one-shot talk to Elasticsearch and Redis, then only over TLS (https://, rediss://), checking the server against a CA file they mount', () => {
+    // Every URL of Elasticsearch or Redis anywhere in the compose file and the env files.
+    const sources: [string, unknown][] = [['docker-compose.yml', model]];
+    for (const { name, spec } of composeFleetServices(model)) sources.push([`${name} environment`, composeContainerEnvironment(spec)]);
+    const urls = sources.flatMap(([source, value]) => strings(value).flatMap(([where, text]) => [...text.matchAll(BACKEND_URL)].map((m) => ({ at: `${source} ${where}`, scheme: m[1]!, host: m[2]! }))));
+    expect(urls.filter((u) => u.host.startsWith('elasticsearch')).length, 'Elasticsearch URLs found').to.be.greaterThan(0);
+    expect(urls.filter((u) => u.host === 'redis').length, 'Redis URLs found').to.be.greaterThan(0);
+    for (const u of urls) expect(u.scheme, `${u.at}: ${u.scheme}://${u.host}`).to.equal(u.host === 'redis' ? 'rediss' : 'https');
+
+    for (const { name, service, spec } of composeFleetServices(model)) {
+      const env = composeContainerEnvironment(spec);
+      const esHosts = (env['FLEET_ES_HOSTS'] ?? '').split(',').map((h) => new URL(h.trim()));
+      expect(esHosts.map((h) => `${h.protocol}//${h.hostname}`), name).to.deep.equal([`https://${COMPOSE_ELASTICSEARCH_HOST}`]);
+      expect(model.services, name).to.have.property(COMPOSE_ELASTICSEARCH_HOST);
+      expect(secretFileAt(model, spec, env['FLEET_ES_SSL_CA_FILE']), `${name}: FLEET_ES_SSL_CA_FILE is the internal CA, mounted`).to.equal(CERT_FILES.ca);
+      expect(env['FLEET_ES_SSL_VERIFICATION_MODE'] ?? 'full', name).to.equal('full');
+      const redisUrl = new URL(env['FLEET_REDIS_URL'] ?? '');
+      expect(`${redisUrl.protocol}//${redisUrl.hostname}`, name).to.equal(`rediss://${COMPOSE_REDIS_HOST}`);
+      expect(model.services, name).to.have.property(COMPOSE_REDIS_HOST);
+      expect(secretFileAt(model, spec, env['FLEET_REDIS_TLS_CA_FILE']), `${name}: FLEET_REDIS_TLS_CA_FILE is the internal CA, mounted`).to.equal(CERT_FILES.ca);
+      expect(env['FLEET_REDIS_TLS_VERIFICATION_MODE'] ?? 'full', name).to.equal('full');
+      // Redis requires a client certificate of the internal CA: the replica's own.
+      expect(secretFileAt(model, spec, env['FLEET_REDIS_TLS_CERT_FILE']), name).to.equal(CERT_FILES.serverCert);
+      expect(secretFileAt(model, spec, env['FLEET_REDIS_TLS_KEY_FILE']), name).to.equal(CERT_FILES.serverKey);
+      // The agents' default output (the dispatchers' policies): the published HTTPS port.
+      if (service === 'policy-dispatcher') expect(env['FLEET_OUTPUT_HOSTS'], name).to.match(/^https:\/\//);
+    }
+
+    // Elasticsearch serves HTTPS only, and its health check asks over HTTPS with the CA.
+    const es = model.services['elasticsearch']!;
+    expect(composeEnvironmentBlock(es)).to.include({ 'xpack.security.enabled': 'true', 'xpack.security.http.ssl.enabled': 'true' });
+    const esCheck = ([] as string[]).concat(es.healthcheck?.test ?? []).join(' ');
+    const cacert = /--cacert (\S+)/.exec(esCheck)?.[1];
+    expect(secretFileAt(model, es, cacert), `the health check's --cacert ${cacert}`).to.equal(CERT_FILES.ca);
+    expect(esCheck).to.contain('https://localhost:9200/');
+
+    // The one-shot: https with the CA (its script passes ES_CA_FILE to curl).
+    const oneShot = model.services['es-service-token']!;
+    const oneShotEnv = composeEnvironmentBlock(oneShot);
+    expect(new URL(oneShotEnv['ES_URL'] ?? '').protocol).to.equal('https:');
+    expect(secretFileAt(model, oneShot, oneShotEnv['ES_CA_FILE']), 'ES_CA_FILE').to.equal(CERT_FILES.ca);
+    const script = readFileSync(join(REPO_ROOT, 'deploy', 'elasticsearch', 'compose-service-token.sh'), 'utf8');
+    const curls = script.split('\n').filter((l) => /\bcurl\b/.test(l) && !l.trim().startsWith('#'));
+    expect(curls.length).to.be.greaterThan(0);
+    for (const line of curls) expect(line, 'every curl gets the --cacert arguments').to.match(/curl "\$@" /);
+    expect(script).to.match(/set -- --cacert "\$ES_CA_FILE"/);
+
+    // Redis: no plain port, TLS on 6379, client certificates required; its health check over TLS.
+    const redis = model.services['redis']!;
+    const args = redis['command'] as string[];
+    const arg = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+    expect({ port: arg('--port'), tlsPort: arg('--tls-port'), authClients: arg('--tls-auth-clients') }).to.deep.equal({ port: '0', tlsPort: '6379', authClients: 'yes' });
+    const redisCheck = ([] as string[]).concat(redis.healthcheck?.test ?? []);
+    expect(redisCheck).to.include('--tls');
+    const flagValue = (flag: string) => redisCheck[redisCheck.indexOf(flag) + 1];
+    expect(secretFileAt(model, redis, flagValue('--cacert')), 'redis-cli --cacert').to.equal(CERT_FILES.ca);
+    expect(secretFileAt(model, redis, flagValue('--cert')), 'redis-cli --cert').to.equal(CERT_FILES.redisCert);
+    expect(secretFileAt(model, redis, flagValue('--key')), 'redis-cli --key').to.equal(CERT_FILES.redisKey);
+  });
+
+  it("When a replica's compose settings meet Redis started with the compose file's TLS flags, and a server with Elasticsearch's certificate, over the generated files, then both handshakes verify (names included) and Redis refuses a client without a certificate", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-compose-hops-'));
+    generateDeploymentCertificates({ out: dir });
+    /** The generated file compose mounts at `path` in a service. */
+    const hostFile = (spec: ComposeModel['services'][string], path: string | undefined): string => {
+      const file = secretFileAt(model, spec, path);
+      expect(file, `${path} is a mounted secret`).to.be.a('string');
+      return join(dir, file!);
+    };
+    const redis = model.services['redis']!;
+    const args = redis['command'] as string[];
+    const arg = (flag: string) => args[args.indexOf(flag) + 1];
+    const server = await startTlsRedis({
+      certFile: hostFile(redis, arg('--tls-cert-file')),
+      keyFile: hostFile(redis, arg('--tls-key-file')),
+      caFile: hostFile(redis, arg('--tls-ca-cert-file')),
+      authClients: arg('--tls-auth-clients') as 'yes',
+    });
+    const es = model.services['elasticsearch']!;
+    const esEnv = composeEnvironmentBlock(es);
+    const esServer = createServer({
+      cert: readFileSync(hostFile(es, `${ES_CONFIG_DIR}/${esEnv['xpack.security.http.ssl.certificate']}`)),
+      key: readFileSync(hostFile(es, `${ES_CONFIG_DIR}/${esEnv['xpack.security.http.ssl.key']}`)),
+    }, (socket) => socket.end('ok'));
+    const esSockets = new Set<Socket>();
+    esServer.on('connection', (socket: Socket) => esSockets.add(socket.on('close', () => esSockets.delete(socket))));
+    await new Promise<void>((r) => esServer.listen(0, '127.0.0.1', r));
+    const esPort = (esServer.address() as { port: number }).port;
+    /** The first bytes a TLS server answers `send` with, to a client on 127.0.0.1 checking the name `servername`. */
+    const exchange = (port: number, opts: ConnectionOptions, servername: string, send: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ ...opts, host: '127.0.0.1', port, servername }, () => socket.write(send));
+        let answer = '';
+        socket.on('data', (d: Buffer) => {
+          answer += d.toString();
+          if (answer.includes('\n') || answer === 'ok') socket.end();
+        });
+        socket.once('error', reject);
+        socket.once('close', () => resolve(answer));
+      });
+    const logger = { warn: () => undefined, info: () => undefined } as unknown as Logger;
+    try {
+      for (const { name, service, spec } of composeFleetServices(model)) {
+        const env = composeContainerEnvironment(spec);
+        const local = { ...env };
+        for (const key of ['FLEET_ES_SSL_CA_FILE', 'FLEET_REDIS_TLS_CA_FILE', 'FLEET_REDIS_TLS_CERT_FILE', 'FLEET_REDIS_TLS_KEY_FILE']) local[key] = hostFile(spec, env[key]);
+        const schema = SERVICES.find((x) => x.name === service)!.schema;
+        const config = loadConfig(schema, { env: local }) as unknown as { store: { elasticsearch: ElasticsearchConfig }; bus: BusConfig };
+        const redisTls = redisClientTls(config.bus, logger)!;
+        const redisHost = new URL(env['FLEET_REDIS_URL']!).hostname;
+        expect(await exchange(server.port, redisTls, redisHost, 'PING\r\n'), `${name} → redis`).to.equal('+PONG\r\n');
+        const esTls = (await elasticsearchClientTls(config.store.elasticsearch, logger))!;
+        const esHost = new URL(env['FLEET_ES_HOSTS']!).hostname;
+        expect(await exchange(esPort, esTls, esHost, 'GET'), `${name} → elasticsearch`).to.equal('ok');
+        // The names are checked: neither certificate passes for the other service.
+        const wrongName = await exchange(esPort, esTls, redisHost, 'GET').catch((err: NodeJS.ErrnoException) => err.code);
+        expect(wrongName, `${name}: elasticsearch.crt for ${redisHost}`).to.equal('ERR_TLS_CERT_ALTNAME_INVALID');
+        // Without the client certificate, Redis answers nothing.
+        const { cert: _cert, key: _key, ...anonymous } = redisTls;
+        const refused = await exchange(server.port, anonymous, redisHost, 'PING\r\n').catch((err: Error) => err.message);
+        expect(refused, `${name} without a client certificate`).to.not.equal('+PONG\r\n');
+      }
+    } finally {
+      await server.stop();
+      for (const socket of esSockets) socket.destroy();
+      await new Promise<void>((r) => esServer.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('When `npm run tls:certs` writes the certificates, then the chains verify, the keys are 0600, and the names and usages are what each hop checks', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fleet-compose-certs-'));
     try {
       const certs = generateDeploymentCertificates({ out: dir });
       expect(certs.generated).to.equal(true);
-      for (const key of ['caKey', 'serverKey', 'lbPem', 'proxyClientPem', 'proxyClientKey', 'agentsCaKey', 'agentKey'] as const) {
+      for (const key of ['caKey', 'serverKey', 'lbPem', 'proxyClientPem', 'proxyClientKey', 'agentsCaKey', 'agentKey', 'esKey', 'redisKey'] as const) {
         expect(statSync(certs.files[key]).mode & 0o777, key).to.equal(0o600);
       }
       const cert = (file: string) => new X509Certificate(readFileSync(file));
@@ -222,6 +399,19 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
       const proxy = cert(certs.files.proxyClientCert);
       expect(proxy.verify(ca.publicKey), 'proxy-client by ca.crt').to.equal(true);
       expect(proxy.keyUsage).to.deep.equal(['1.3.6.1.5.5.7.3.2']);
+      // Elasticsearch's and Redis's certificates name their compose services (the replicas verify
+      // the host name), and Redis's is a client certificate too (its own health check).
+      const esCert = cert(certs.files.esCert);
+      const redisCert = cert(certs.files.redisCert);
+      for (const [what, c, host] of [['elasticsearch.crt', esCert, COMPOSE_ELASTICSEARCH_HOST], ['redis.crt', redisCert, COMPOSE_REDIS_HOST]] as const) {
+        expect(c.verify(ca.publicKey), `${what} by ca.crt`).to.equal(true);
+        expect(model.services, what).to.have.property(host);
+        for (const name of [host, 'localhost']) expect(c.checkHost(name), `${what} ${name}`).to.equal(name);
+        expect(c.checkIP('127.0.0.1'), what).to.equal('127.0.0.1');
+        expect(c.checkHost('fleet-replica'), `${what} is not a replica's`).to.equal(undefined);
+        expect(c.keyUsage, what).to.include('1.3.6.1.5.5.7.3.1');
+      }
+      expect(redisCert.keyUsage).to.include('1.3.6.1.5.5.7.3.2');
       const agent = cert(certs.files.agentCert);
       expect(agent.verify(agentsCa.publicKey), 'agent.crt by agents-ca.crt').to.equal(true);
       expect(agent.verify(ca.publicKey), 'agent.crt is not of the internal CA').to.equal(false);

@@ -306,6 +306,61 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
     }
   });
 
+  it("When the pods talk to Elasticsearch and Redis, then only over TLS (https://, rediss://), every CA and client certificate a key of a Secret mounted as a directory, and Redis's certificate from the internal CA names its host", () => {
+    const baseKustomization = readFileSync(join(REPO_ROOT, 'k8s', 'base', 'kustomization.yaml'), 'utf8');
+    for (const [overlay, objects] of all()) {
+      const certificates = ofKind<Certificate>(objects, 'Certificate');
+      const issuers = ofKind<Issuer>(objects, 'Issuer');
+      for (const { service, deployment, container } of k8sFleetContainers(objects)) {
+        const where = `${overlay} ${service}`;
+        const env = k8sContainerEnvironment(objects, container);
+        /** The Secret whose key `key` the setting's file is: mounted whole, as a directory, read-only. */
+        const secretOf = (variable: string, key: string): string => {
+          const file = env[variable] ?? '';
+          const mount = container.volumeMounts?.find((m) => file === `${m.mountPath}/${key}`);
+          expect(mount, `${where}: ${variable}=${file} is key ${key} of a mounted Secret`).to.not.equal(undefined);
+          expect(mount!.subPath, `${where} ${variable}: a directory mount`).to.equal(undefined);
+          expect(mount!.readOnly, `${where} ${variable}`).to.equal(true);
+          const volume = deployment.spec.template.spec.volumes?.find((v) => v.name === mount!.name);
+          expect(volume?.secret?.secretName, `${where} ${variable}: a Secret volume`).to.be.a('string');
+          expect(volume!.secret!.items, `${where} ${variable}: the whole Secret, every key`).to.equal(undefined);
+          return volume!.secret!.secretName;
+        };
+
+        // Elasticsearch: every host https, checked against the CA of the Secret fleet-es-ca (created
+        // out of band, so documented with the other Secrets).
+        const esHosts = (env['FLEET_ES_HOSTS'] ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+        expect(esHosts, where).to.not.be.empty;
+        for (const h of esHosts) expect(new URL(h).protocol, `${where} FLEET_ES_HOSTS ${h}`).to.equal('https:');
+        if (service === 'policy-dispatcher') {
+          for (const h of (env['FLEET_OUTPUT_HOSTS'] ?? '').split(',')) expect(new URL(h.trim()).protocol, `${where} FLEET_OUTPUT_HOSTS ${h}`).to.equal('https:');
+        }
+        expect(env['FLEET_ES_SSL_VERIFICATION_MODE'] ?? 'full', where).to.equal('full');
+        const esCa = secretOf('FLEET_ES_SSL_CA_FILE', 'ca.crt');
+        expect(baseKustomization, `${where}: the Secret ${esCa} is documented`).to.match(new RegExp(`^#\\s+${esCa}\\s+key \`ca\\.crt\``, 'm'));
+
+        // Redis: rediss://, its certificate checked against the internal CA, which issues a
+        // Certificate naming the URL's host; the pods present a client certificate of that CA.
+        const redisUrl = new URL(env['FLEET_REDIS_URL'] ?? '');
+        expect(redisUrl.protocol, `${where} FLEET_REDIS_URL`).to.equal('rediss:');
+        expect(env['FLEET_REDIS_TLS_VERIFICATION_MODE'] ?? 'full', where).to.equal('full');
+        const caCert = certificates.find((c) => c.spec.secretName === secretOf('FLEET_REDIS_TLS_CA_FILE', 'ca.crt'));
+        expect(caCert, `${where}: FLEET_REDIS_TLS_CA_FILE is the ca.crt of a cert-manager Certificate's Secret`).to.not.equal(undefined);
+        const issuer = issuers.find((i) => i.metadata.name === caCert!.spec.issuerRef.name && (caCert!.spec.issuerRef.kind ?? 'Issuer') === 'Issuer' && i.spec.ca);
+        expect(issuer, `${where}: from a CA Issuer (its Secret has ca.crt)`).to.not.equal(undefined);
+        const redisServer = certificates.find(
+          (c) => c.spec.issuerRef.name === issuer!.metadata.name && (c.spec.dnsNames ?? []).includes(redisUrl.hostname) && (c.spec.usages ?? []).includes('server auth'),
+        );
+        expect(redisServer, `${where}: a server Certificate of ${issuer!.metadata.name} names ${redisUrl.hostname}`).to.not.equal(undefined);
+        const clientSecret = secretOf('FLEET_REDIS_TLS_CERT_FILE', 'tls.crt');
+        expect(secretOf('FLEET_REDIS_TLS_KEY_FILE', 'tls.key'), `${where}: the key of the same certificate`).to.equal(clientSecret);
+        const clientCert = certificates.find((c) => c.spec.secretName === clientSecret);
+        expect(clientCert?.spec.usages, `${where}: the Redis client certificate`).to.include('client auth');
+        expect(clientCert?.spec.issuerRef, `${where}: issued by the CA Redis checks clients against`).to.deep.equal(caCert!.spec.issuerRef);
+      }
+    }
+  });
+
   it('When a pod is probed, then readiness asks /readyz and liveness /livez on the port the service listens on, and metrics are on their own port', () => {
     for (const [overlay, objects] of all()) {
       for (const { service, container } of k8sFleetContainers(objects)) {

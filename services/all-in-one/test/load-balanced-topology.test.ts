@@ -41,7 +41,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
     otlp = await OtlpReceiver.start();
     jaeger = await Jaeger.start({ forwardTo: otlp.endpoint });
     topo = await startTopology({
-      elasticsearch: { url: process.env.FLEET_ES_URL ?? '', serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '' },
+      elasticsearch: { url: process.env.FLEET_ES_URL ?? '', serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '', caFile: process.env.FLEET_ES_CA_FILE },
       redisUrl: process.env.FLEET_TEST_REDIS_URL ?? '',
       fromSource: true,
       env: {

@@ -109,7 +109,7 @@ describe('Revocation across replicas: 3 gateways on Elasticsearch and Redis', fu
   before(async () => {
     await wipeFleetIndices();
     topo = await startTopology({
-      elasticsearch: { url: process.env.FLEET_ES_URL ?? '', serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '' },
+      elasticsearch: { url: process.env.FLEET_ES_URL ?? '', serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '', caFile: process.env.FLEET_ES_CA_FILE },
       redisUrl: process.env.FLEET_TEST_REDIS_URL ?? '',
       fromSource: true,
       env: {
