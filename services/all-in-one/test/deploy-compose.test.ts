@@ -130,6 +130,16 @@ describe('docker-compose.yml (Compose Specification schema, and what the stack n
     }
   });
 
+  it("When the dispatchers write fleet.hosts into policies, then it is haproxy's published HTTPS address, where agents go after enrolling", () => {
+    const [published] = (model.services['haproxy']!.ports ?? []) as string[];
+    const hostPort = String(published).split(':')[0];
+    for (const { name, spec } of composeFleetServices(model).filter((f) => f.service === 'policy-dispatcher')) {
+      const url = new URL(composeContainerEnvironment(spec)['FLEET_PUBLIC_URLS'] ?? '');
+      expect(url.protocol, name).to.equal('https:');
+      expect(url.port, name).to.equal(hostPort);
+    }
+  });
+
   it('When haproxy routes to the replicas, then every server it names is a compose replica of that backend on its HTTP port', () => {
     const cfg = readFileSync(HAPROXY_CFG, 'utf8');
     const lb = model.services['haproxy']!;
