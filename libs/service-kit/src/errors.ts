@@ -45,6 +45,10 @@ export class AdminUnauthorizedError extends FleetError {
 }
 /** A valid management key whose role does not allow the call. */
 export class ManagementForbiddenError extends FleetError {}
+/** A console session's mutating call without the session's CSRF token in its header. */
+export class CsrfTokenError extends FleetError {
+  constructor() { super('a console session call that changes something must repeat the session\'s CSRF token in X-Fleet-CSRF-Token'); }
+}
 
 // ---- request shape -----------------------------------------------------------------------------
 export class InvalidUserAgentError extends FleetError {}
@@ -227,6 +231,7 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [StoreUnavailableError, 503, 'ServiceUnavailable'],
   [StoreOverloadedError, 429, 'TooManyRequests'],
   [ManagementForbiddenError, 403, 'Forbidden'],
+  [CsrfTokenError, 403, 'Forbidden'],
   [UriNotAllowedError, 400, 'BadRequest'],
 ];
 

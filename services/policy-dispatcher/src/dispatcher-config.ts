@@ -15,6 +15,7 @@ export interface DispatchConfig {
   inactiveSweepIntervalMs: number;
   inactiveSweepBatch: number;
   uploadSweepIntervalMs: number;
+  consoleSessionTtlMs: number;
 }
 
 export interface FleetDefaultsConfig {
@@ -80,6 +81,12 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
     format: 'nat',
     default: 3_600_000,
     env: 'FLEET_UPLOAD_SWEEP_INTERVAL_MS',
+  },
+  consoleSessionTtlMs: {
+    doc: 'How long a console session (the cookie a pasted token is exchanged for) lasts before the operator signs in again.',
+    format: 'nat',
+    default: 8 * 3_600_000,
+    env: 'FLEET_CONSOLE_SESSION_TTL_MS',
   },
 };
 

@@ -1,6 +1,7 @@
 import {
   AdminUnauthorizedError,
   clientAddress,
+  CsrfTokenError,
   ManagementForbiddenError,
   type Logger,
 } from '@fleet/service-kit';
@@ -16,6 +17,7 @@ import {
   type ManagementRole,
 } from '@fleet/store';
 import type { Request, RequestHandler, Response } from 'express';
+import { ConsoleSessions, type SessionClaims } from './console-session';
 
 /** Who is calling the management API: a management key, or the bootstrap admin token. */
 export type ManagementActor = AuditActor;
@@ -44,28 +46,51 @@ export function actorOf(res: Response): ManagementActor {
 }
 
 /**
- * `Authorization: Bearer <token>`: a management key (`fmk_<id>_<secret>`, looked up by id, its
- * secret checked against the stored salted hash in constant time, refused once revoked), else the
- * bootstrap admin token (constant-time compare). Anything else is 401. The key is read from the
- * store on every call, so a revocation holds at once on every replica.
+ * The actor a token names: a management key (`fmk_<id>_<secret>`, looked up by id, its secret
+ * checked against the stored salted hash in constant time, refused once revoked), else the
+ * bootstrap admin token (constant-time compare). Anything else is 401.
  */
-export function authenticateManagement(deps: { store: FleetStore; bootstrapToken: string }): RequestHandler {
+export async function actorForToken(deps: { store: FleetStore; bootstrapToken: string }, presented: string): Promise<ManagementActor> {
+  const key = parseManagementKeyToken(presented);
+  if (key) {
+    const record = await deps.store.managementKeys.get(key.id);
+    if (!record || !verifyManagementKey(record, key.secret)) throw new AdminUnauthorizedError();
+    return { kind: 'management-key', id: record.id, name: record.name, role: record.role };
+  }
+  if (constantTimeEquals(presented, deps.bootstrapToken)) return BOOTSTRAP_ACTOR;
+  throw new AdminUnauthorizedError();
+}
+
+/**
+ * `Authorization: Bearer <token>` (see actorForToken), or, without that header, the console's
+ * session cookie. A session of a management key is checked against the store on every call (the
+ * key revoked, or its role changed, holds at once on every replica), and a session's call that
+ * changes something must repeat the session's CSRF token in `X-Fleet-CSRF-Token`.
+ */
+export function authenticateManagement(deps: { store: FleetStore; bootstrapToken: string; sessions?: ConsoleSessions }): RequestHandler {
   return async (req, res, next) => {
-    const m = /^Bearer\s+(\S+)$/i.exec((req.headers.authorization ?? '').trim());
-    const presented = m?.[1];
-    if (!presented) throw new AdminUnauthorizedError();
-    const key = parseManagementKeyToken(presented);
-    if (key) {
-      const record = await deps.store.managementKeys.get(key.id);
-      if (!record || !verifyManagementKey(record, key.secret)) throw new AdminUnauthorizedError();
-      locals(res).actor = { kind: 'management-key', id: record.id, name: record.name, role: record.role };
-    } else if (constantTimeEquals(presented, deps.bootstrapToken)) {
-      locals(res).actor = BOOTSTRAP_ACTOR;
-    } else {
-      throw new AdminUnauthorizedError();
+    if (req.headers.authorization !== undefined || !deps.sessions) {
+      const m = /^Bearer\s+(\S+)$/i.exec((req.headers.authorization ?? '').trim());
+      const presented = m?.[1];
+      if (!presented) throw new AdminUnauthorizedError();
+      locals(res).actor = await actorForToken(deps, presented);
+      next();
+      return;
     }
+    const claims = deps.sessions.fromRequest(req);
+    if (!claims) throw new AdminUnauthorizedError();
+    if (!READ_METHODS.has(req.method) && !ConsoleSessions.csrfMatches(req, claims)) throw new CsrfTokenError();
+    locals(res).actor = await sessionActor(deps.store, claims);
     next();
   };
+}
+
+/** The actor of a valid session: as signed for the bootstrap token, as stored now for a management key. */
+async function sessionActor(store: FleetStore, claims: SessionClaims): Promise<ManagementActor> {
+  if (claims.kind === 'bootstrap') return BOOTSTRAP_ACTOR;
+  const record = claims.id ? await store.managementKeys.get(claims.id) : undefined;
+  if (!record || record.revoked_at !== undefined) throw new AdminUnauthorizedError();
+  return { kind: 'management-key', id: record.id, name: record.name, role: record.role };
 }
 
 /**

@@ -9,6 +9,7 @@ import { MANAGEMENT_ROLES, redactActionSecrets, statusContexts, type FleetStore 
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
+import type { ConsoleSessions } from './console-session';
 import {
   agentView,
   createAction,
@@ -136,6 +137,8 @@ export interface ManagementDeps {
   agents: AgentAdminDeps;
   /** The bootstrap admin token (role admin, actor "bootstrap"). */
   adminToken: string;
+  /** The console's sessions (cookie auth next to Bearer), when the console is served. */
+  sessions?: ConsoleSessions;
   /** Where UPGRADE source_uri and MIGRATE target_uri may point. */
   uris: { upgradeSource: UriAllowList; migrateTarget: UriAllowList };
   logger: Logger;
@@ -321,7 +324,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     '/api/fleet/management_api_keys',
     '/api/fleet/audit_log',
   ];
-  router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken }));
+  router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken, ...(deps.sessions ? { sessions: deps.sessions } : {}) }));
   router.use(paths, auditTrail({ store, logger: deps.logger }));
   router.use('/api/fleet', api);
   router.use(paths, errorHandler('kibana'));

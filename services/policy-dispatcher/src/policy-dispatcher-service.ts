@@ -1,8 +1,10 @@
+import { Router } from 'express';
+import { ConsoleSessions } from './console-session';
+import { consoleSessionRoutes } from './console-session-routes';
 import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
 import type { Logger, UploadsConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
-import type { Router } from 'express';
 import type { AgentAdminDeps } from './agent-management';
 import type { PolicyDeps } from './agent-policies';
 import { ChangeDispatcher } from './change-dispatcher';
@@ -59,7 +61,10 @@ export function createPolicyDispatcher(
     upgradeSource: new UriAllowList(config.actionUris.upgradeSource, 'FLEET_UPGRADE_SOURCE_URI_ALLOW_LIST'),
     migrateTarget: new UriAllowList(config.actionUris.migrateTarget, 'FLEET_MIGRATE_TARGET_URI_ALLOW_LIST'),
   };
-  const router = createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, uris, logger });
+  const sessions = new ConsoleSessions(deps.adminToken, config.dispatch.consoleSessionTtlMs);
+  const router = Router();
+  router.use(consoleSessionRoutes({ store: deps.store, bootstrapToken: deps.adminToken, sessions, logger }));
+  router.use(createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, logger }));
   let closing: Promise<void> | undefined;
   return {
     router,
