@@ -1,20 +1,19 @@
-import { AdminUnauthorizedError, errorHandler, validateInput } from '@fleet/service-kit';
+import { AdminUnauthorizedError, errorHandler, validateInput, type Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { ConsoleSessions, type SessionClaims } from './console-session';
-import { actorForToken, auditTrail, type ManagementActor } from './management-auth';
+import { actorForToken, auditTrail, noteActor, sessionActor, type ManagementActor } from './management-auth';
 import { readJsonInput } from './management-input';
-import type { Logger } from '@fleet/service-kit';
 
 export const SESSION_PATH = '/api/fleet/console/session';
 
 const signInBody = z.object({ token: z.string().min(1).max(512) }).strict();
 
 /** What the console is told of its session: never the cookie, but the CSRF token it must repeat. */
-const sessionView = (claims: SessionClaims) => ({
-  role: claims.role,
-  name: claims.name,
+const sessionView = (claims: SessionClaims, actor: ManagementActor) => ({
+  role: actor.role,
+  name: actor.name,
   expires_at: new Date(claims.exp).toISOString(),
   csrf_token: claims.csrf,
 });
@@ -31,24 +30,18 @@ export function consoleSessionRoutes(deps: { store: FleetStore; bootstrapToken: 
   router.post(SESSION_PATH, async (req, res) => {
     const body = validateInput(signInBody, await readJsonInput(req, 4_096));
     const actor = await actorForToken(deps, body.token);
-    (res.locals as { actor?: ManagementActor; route?: string }).actor = actor;
-    (res.locals as { route?: string }).route = SESSION_PATH;
+    noteActor(res, actor, SESSION_PATH);
     const { value, claims } = deps.sessions.issue(actor);
     setSessionCookie(res, ConsoleSessions.cookie(value, deps.sessions.ttlMs, req.secure));
-    res.json({ item: sessionView(claims) });
+    res.json({ item: sessionView(claims, actor) });
   });
   router.get(SESSION_PATH, async (req, res) => {
     const claims = deps.sessions.fromRequest(req);
     if (!claims) throw new AdminUnauthorizedError();
-    if (claims.kind === 'management-key') {
-      const record = claims.id ? await deps.store.managementKeys.get(claims.id) : undefined;
-      if (!record || record.revoked_at !== undefined) throw new AdminUnauthorizedError();
-      res.setHeader('Cache-Control', 'no-store');
-      res.json({ item: { ...sessionView(claims), role: record.role, name: record.name } });
-      return;
-    }
+    // As the management API sees it now: a revoked key has no session, a changed role shows.
+    const actor = await sessionActor(deps.store, claims);
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ item: sessionView(claims) });
+    res.json({ item: sessionView(claims, actor) });
   });
   router.delete(SESSION_PATH, (req, res) => {
     setSessionCookie(res, ConsoleSessions.cookie('', 0, req.secure));

@@ -38,6 +38,12 @@ const locals = (res: Response): AuditLocals => res.locals as AuditLocals;
 const MAX_AUDITED_IDS = 100;
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Records who is calling, for `allow` and the audit trail (authentication outside authenticateManagement). */
+export function noteActor(res: Response, actor: ManagementActor, route: string): void {
+  locals(res).actor = actor;
+  locals(res).route = route;
+}
+
 /** The authenticated actor of a request (set by `authenticateManagement`). */
 export function actorOf(res: Response): ManagementActor {
   const actor = locals(res).actor;
@@ -86,7 +92,7 @@ export function authenticateManagement(deps: { store: FleetStore; bootstrapToken
 }
 
 /** The actor of a valid session: as signed for the bootstrap token, as stored now for a management key. */
-async function sessionActor(store: FleetStore, claims: SessionClaims): Promise<ManagementActor> {
+export async function sessionActor(store: FleetStore, claims: SessionClaims): Promise<ManagementActor> {
   if (claims.kind === 'bootstrap') return BOOTSTRAP_ACTOR;
   const record = claims.id ? await store.managementKeys.get(claims.id) : undefined;
   if (!record || record.revoked_at !== undefined) throw new AdminUnauthorizedError();
