@@ -10,6 +10,7 @@ import tseslint from 'typescript-eslint';
  */
 export const packageLayers = {
   'libs/telemetry': [],
+  'libs/console': [],
   'libs/store': [],
   'libs/agent-protocol': [],
   'libs/notifications': ['telemetry'],

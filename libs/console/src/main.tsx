@@ -1,0 +1,29 @@
+import createCache from '@emotion/cache';
+import { EuiProvider } from '@elastic/eui';
+import { EuiThemeBorealis } from '@elastic/eui-theme-borealis';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { RouterProvider } from 'react-router-dom';
+import { router } from './app-routes';
+import { readCspNonce } from './csp-nonce';
+import { ThemeModeProvider } from './theme-context';
+
+// The server's Content-Security-Policy allows no inline script, and inline styles only with this
+// response's nonce: Emotion (EUI's styles) tags every style element it injects with it.
+const nonce = readCspNonce();
+const euiCache = createCache({ key: 'eui', container: document.head, ...(nonce ? { nonce } : {}) });
+euiCache.compat = true;
+
+const root = document.getElementById('root');
+if (!root) throw new Error('no #root element');
+createRoot(root).render(
+  <StrictMode>
+    <ThemeModeProvider>
+      {(colorMode) => (
+        <EuiProvider colorMode={colorMode} theme={EuiThemeBorealis} cache={euiCache}>
+          <RouterProvider router={router} />
+        </EuiProvider>
+      )}
+    </ThemeModeProvider>
+  </StrictMode>,
+);
