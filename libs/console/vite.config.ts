@@ -5,6 +5,9 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   base: '/app/fleet/',
   plugins: [react()],
+  // `npx vite` (development only): the API calls go to a running server (FLEET_CONSOLE_API, default
+  // the all-in-one on plain HTTP: FLEET_TLS_MODE=off npm start).
+  server: { proxy: { '/api': process.env.FLEET_CONSOLE_API ?? 'http://127.0.0.1:8220' } },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
