@@ -36,7 +36,10 @@ export class InMemoryClusterBoard implements ClusterBoard {
 
   report(topic: string, replicaId: string, value: BoardValue, ttlMs: number): Promise<void> {
     let reports = this.topics.get(topic);
-    if (!reports) this.topics.set(topic, (reports = new Map()));
+    if (!reports) {
+      reports = new Map<string, { value: BoardValue; expiresAt: number }>();
+      this.topics.set(topic, reports);
+    }
     reports.set(replicaId, { value, expiresAt: Date.now() + ttlMs });
     return Promise.resolve();
   }

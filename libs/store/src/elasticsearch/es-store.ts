@@ -99,6 +99,11 @@ const namedFields = <T extends object>(fields: Partial<T>): Partial<T> =>
   Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<T>;
 const is404 = (err: unknown): boolean => statusOf(err) === 404 || statusOf((err as { cause?: unknown })?.cause) === 404;
 const is409 = (err: unknown): boolean => statusOf(err) === 409;
+/** A search of an index not created yet finds nothing; anything else is thrown again. */
+const absentIndex = (err: unknown): undefined => {
+  if (is404(err)) return undefined;
+  throw err;
+};
 
 /**
  * The Elasticsearch backend of the store port: the `.fleet-*` indices Kibana and
@@ -577,7 +582,7 @@ this.guard(() => this.deleteDoc(index, id)),
           // The policies the scope's agents are on, then one filters aggregation over the statuses.
           const policies = await this.client
             .search({ index, size: 0, query, aggs: { policies: { terms: { field: 'policy_id', size: MAX_STATUS_POLICIES } } } })
-            .catch((err: unknown) => (is404(err) ? undefined : Promise.reject(err)));
+            .catch(absentIndex);
           const buckets = (policies?.aggregations?.policies as estypes.AggregationsStringTermsAggregate | undefined)?.buckets;
           if (!Array.isArray(buckets) || buckets.length === 0) return counts;
           const contextOf = statusContexts(this, scope.now);
@@ -596,7 +601,7 @@ this.guard(() => this.deleteDoc(index, id)),
           await this.agentsRefresh.searchable();
           const res = await this.client
             .search({ index, size: 0, query: agentScopeQuery(scope), aggs: { tags: { terms: { field: 'tags', size: scope.limit, order: { _key: 'asc' } } } } })
-            .catch((err: unknown) => (is404(err) ? undefined : Promise.reject(err)));
+            .catch(absentIndex);
           const buckets = (res?.aggregations?.tags as estypes.AggregationsStringTermsAggregate | undefined)?.buckets;
           return Array.isArray(buckets) ? buckets.map((b) => String(b.key)) : [];
         }),
