@@ -134,6 +134,9 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
     expectBadRequest(await post('/agents/bulk_upgrade', { agents: 'policy_id:fleet-default-policy', version: '10.0.0' }), /higher than the Fleet Server version/);
     expectBadRequest(await post('/agents/bulk_upgrade', { agents: [], version: '9.1.2' }), /agents/);
     await post('/agents/bulk_upgrade', { agents: 'policy_id:fleet-default-policy', version: '9.1.2' }, reader).expect(403);
+    // An agent already on the version is skipped unless forced (as Kibana).
+    expectBadRequest(await post('/agents/bulk_upgrade', { agents: [agents.c.agentId], version: '9.1.0' }), /is already on version 9.1.0/);
+    await post('/agents/bulk_upgrade', { agents: [agents.c.agentId], version: '9.1.0', force: true }).expect(200);
     const res = await post('/agents/bulk_upgrade', { agents: 'policy_id:fleet-default-policy', version: '9.1.2' }, operator).expect(200);
     const action = await actionOf(res.body.actionId as string);
     expect(action).to.include({ type: 'UPGRADE' });

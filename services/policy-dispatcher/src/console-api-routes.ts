@@ -155,6 +155,7 @@ export function createConsoleApiRouter(deps: ConsoleApiDeps): Router {
     if (body.source_uri !== undefined) deps.uris.upgradeSource.check(body.source_uri, 'source_uri');
     const input = {
       version: body.version,
+      ...(body.force ? { force: true } : {}),
       ...(body.source_uri ? { source_uri: body.source_uri } : {}),
       ...(body.start_time ? { start_time: body.start_time } : {}),
       ...(body.rollout_duration_seconds ? { rollout_duration_seconds: body.rollout_duration_seconds } : {}),
