@@ -67,6 +67,8 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
     expect(asc.body).to.include({ total: 3, page: 1, perPage: 20 });
     const desc = await get('/agents', { sortField: 'local_metadata.host.hostname', sortOrder: 'desc', perPage: 2, page: 1 }).expect(200);
     expect(idsOf(desc.body)).to.deep.equal([a, c]);
+    // Kibana's UI names the keyword field with a .keyword suffix.
+    expect(idsOf((await get('/agents', { sortField: 'local_metadata.host.hostname.keyword', sortOrder: 'asc' }).expect(200)).body)).to.deep.equal([b, c, a]);
     // Never checked in: last on last_checkin, whatever the order.
     const byCheckin = await get('/agents', { sortField: 'last_checkin', sortOrder: 'asc' }).expect(200);
     expect(idsOf(byCheckin.body)[2]).to.equal(c);

@@ -64,9 +64,12 @@ const queries = {
   revisions: z.object({ page: z.coerce.number().int().min(1).default(1), perPage: z.coerce.number().int().min(1).max(100).default(20) }).strict(),
 };
 
-/** The sort of `GET /agents`: one of the sortable fields, asc or desc (default enrolled_at desc). */
+/**
+ * The sort of `GET /agents`: one of the sortable fields, asc or desc (default enrolled_at desc).
+ * Kibana's UI names keyword fields with a `.keyword` suffix; it is accepted for the same field.
+ */
 export const agentSortQuery = z.object({
-  sortField: z.enum(AGENT_SORT_FIELDS).default('enrolled_at'),
+  sortField: z.preprocess((v) => (typeof v === 'string' ? v.replace(/\.keyword$/, '') : v), z.enum(AGENT_SORT_FIELDS).default('enrolled_at')),
   sortOrder: z.enum(['asc', 'desc']).default('desc'),
 });
 
