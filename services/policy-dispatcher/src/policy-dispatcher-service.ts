@@ -47,6 +47,7 @@ export function createPolicyDispatcher(
     retainExpiredActionsMs: config.dispatch.retainExpiredActionsMs,
     sweepBatchSize: config.dispatch.inactiveSweepBatch,
     uploadExpiryMs: config.uploads.expiryMs,
+    statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs,
   });
   const policyDeps: PolicyDeps = { store: deps.store, changes: dispatcher, defaults: config.fleet, mutex: new KeyedMutex() };
   const agents: AgentAdminDeps = {
@@ -64,7 +65,8 @@ export function createPolicyDispatcher(
   const sessions = new ConsoleSessions(deps.adminToken, config.dispatch.consoleSessionTtlMs);
   const router = Router();
   router.use(consoleSessionRoutes({ store: deps.store, bootstrapToken: deps.adminToken, sessions, logger }));
-  router.use(createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, logger }));
+  const consoleDeps = { board: deps.bus.board, statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs };
+  router.use(createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, console: consoleDeps, logger }));
   let closing: Promise<void> | undefined;
   return {
     router,
@@ -77,6 +79,7 @@ export function createPolicyDispatcher(
         'gc-expired-actions': config.dispatch.actionSweepIntervalMs,
         'sweep-inactive-agents': config.dispatch.inactiveSweepIntervalMs,
         'expire-abandoned-uploads': config.dispatch.uploadSweepIntervalMs,
+        'sample-agent-status': config.dispatch.statusSampleIntervalMs,
       });
     },
     close() {
