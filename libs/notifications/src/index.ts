@@ -3,3 +3,4 @@ export * from './policy-debouncer';
 export * from './redis-bus';
 export * from './redis-tls-connector';
 export * from './change-monitor';
+export * from './delivery-ledger';
