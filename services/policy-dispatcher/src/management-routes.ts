@@ -44,6 +44,9 @@ import type { UriAllowList } from './uri-allow-list';
 import { createEnrollmentKey, enrollmentKeyView, getEnrollmentKey, revokeEnrollmentKey } from './enrollment-keys';
 import { createDiagnosticsRouter } from './diagnostics-routes';
 import { pathParam, readJsonInput } from './management-input';
+import type { RolloutProgressDeps } from './rollout-progress';
+import { createRolloutRouter } from './rollout-routes';
+import type { RolloutStreams } from './rollout-streams';
 
 const MAX_BODY = 1024 * 1024;
 /** Roles that may read the audit trail and the key list (not operators). */
@@ -141,6 +144,8 @@ export interface ManagementDeps {
   sessions?: ConsoleSessions;
   /** Where UPGRADE source_uri and MIGRATE target_uri may point. */
   uris: { upgradeSource: UriAllowList; migrateTarget: UriAllowList };
+  /** Rollout progress (snapshot and stream), when served. */
+  rollouts?: { progress: RolloutProgressDeps; streams: RolloutStreams };
   logger: Logger;
 }
 
@@ -293,6 +298,9 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.json({});
   });
 
+  // ---- rollout progress ---------------------------------------------------------------------
+  if (deps.rollouts) api.use(createRolloutRouter(deps.rollouts));
+
   // ---- management keys and the audit trail --------------------------------------------------
   api.post('/management_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
     const body = validateInput(managementKeyBody, await jsonBody(req));
@@ -323,6 +331,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     '/api/fleet/agents',
     '/api/fleet/management_api_keys',
     '/api/fleet/audit_log',
+    '/api/fleet/rollouts',
   ];
   router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken, ...(deps.sessions ? { sessions: deps.sessions } : {}) }));
   router.use(paths, auditTrail({ store, logger: deps.logger }));
