@@ -219,6 +219,8 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) {
       try {
         for (const s of streams) expect(s.status).to.equal(200);
         expect(h.server.dispatcher.rollouts.watchedRollouts).to.equal(1);
+        // One tick for the rollout, a keepalive and an expiry per stream.
+        expect(h.server.dispatcher.rollouts.activeTimers).to.equal(1 + 2 * streams.length);
         // Three streams, one computation per tick (100 ms): about 10 a second, not 30.
         const computed = h.server.dispatcher.rollouts.computations;
         await new Promise((r) => setTimeout(r, 1_000));
@@ -235,6 +237,11 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) {
         for (const s of streams) s.close();
       }
       await eventually(() => h.server.dispatcher.rollouts.openStreams === 0 && h.server.dispatcher.rollouts.watchedRollouts === 0, 5_000);
+      expect(h.server.dispatcher.rollouts.activeTimers).to.equal(0);
+      // Nothing ticks for nobody: no computation after the last client left.
+      const idle = h.server.dispatcher.rollouts.computations;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(h.server.dispatcher.rollouts.computations).to.equal(idle);
     });
   });
 }

@@ -39,6 +39,8 @@ const stateOf = (s: RolloutSnapshot): string => JSON.stringify({ ...s, sampled_a
 export class RolloutStreams {
   private readonly watches = new Map<string, Watch>();
   private readonly ends = new Set<() => void>();
+  /** Every timer this hub started and has not cleared yet (ticks, keepalives, stream expiries). */
+  private readonly timers = new Set<NodeJS.Timeout>();
   private reserved = 0;
   /** Snapshots computed (all rollouts): one per watched rollout per tick, however many streams. */
   computations = 0;
@@ -52,6 +54,11 @@ export class RolloutStreams {
   /** Streams open (or being opened) on this replica. */
   get openStreams(): number {
     return this.reserved;
+  }
+
+  /** Timers running: none once every stream is gone. */
+  get activeTimers(): number {
+    return this.timers.size;
   }
 
   /** Rollouts with a tick running. */
@@ -100,13 +107,13 @@ export class RolloutStreams {
     res.write(`retry: 3000\n\nevent: progress\ndata: ${first.json}\n\n`);
     watch.streams.add(send);
     this.startTicking(watch);
-    const keepalive = setInterval(() => res.write(': keepalive\n\n'), this.config.keepaliveMs);
-    const expiry = setTimeout(() => res.end(), this.config.maxDurationMs);
+    const keepalive = this.every(this.config.keepaliveMs, () => res.write(': keepalive\n\n'));
+    const expiry = this.after(this.config.maxDurationMs, () => res.end());
     const end = () => res.end();
     this.ends.add(end);
     res.once('close', () => {
-      clearInterval(keepalive);
-      clearTimeout(expiry);
+      this.cancel(keepalive);
+      this.cancel(expiry);
       this.ends.delete(end);
       this.reserved -= 1;
       leave();
@@ -128,14 +135,36 @@ export class RolloutStreams {
   }
 
   private unwatch(key: string, watch: Watch): void {
-    clearInterval(watch.timer);
+    this.cancel(watch.timer);
     watch.timer = undefined;
     if (this.watches.get(key) === watch) this.watches.delete(key);
   }
 
   private startTicking(watch: Watch): void {
     if (watch.timer) return;
-    watch.timer = setInterval(() => void this.tick(watch), this.config.intervalMs);
+    watch.timer = this.every(this.config.intervalMs, () => void this.tick(watch));
+  }
+
+  private every(ms: number, fn: () => void): NodeJS.Timeout {
+    const timer = setInterval(fn, ms);
+    this.timers.add(timer);
+    return timer;
+  }
+
+  private after(ms: number, fn: () => void): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+    return timer;
+  }
+
+  /** Clears a timer of `every` or `after` (Node's clearTimeout clears both kinds). */
+  private cancel(timer: NodeJS.Timeout | undefined): void {
+    if (!timer) return;
+    clearTimeout(timer);
+    this.timers.delete(timer);
   }
 
   /** One computation, shared by whoever asks while it runs. */
