@@ -32,11 +32,15 @@ export default function RolloutChart({ points, targeted }: { points: RolloutPoin
   useDarkChartStylesheet(dark);
   const first = points[0]?.t ?? Date.now();
   const last = points[points.length - 1]?.t ?? first;
-  const formatTime = niceTimeFormatter([first, Math.max(last, first + 60_000)]);
+  // At least a minute wide, so the first seconds do not spread over the whole width in milliseconds.
+  const domain = { min: first, max: Math.max(last, first + 60_000) };
+  const formatTime = niceTimeFormatter([domain.min, domain.max]);
   return (
     <Chart size={{ height: 240 }} title="Rollout progress over time">
       <Settings
         baseTheme={dark ? DARK_THEME : LIGHT_THEME}
+        theme={{ background: { color: 'transparent' } }}
+        xDomain={domain}
         showLegend
         legendPosition={Position.Bottom}
         ariaLabel="Delivered and acknowledged agents since this page opened"
