@@ -84,8 +84,11 @@ export function PolicyDetailsPage() {
   const policy = useApiQuery<{ item: AgentPolicy }>(base);
   const full = useApiQuery<{ item: JsonObject }>(`${base}/full`);
   const agents = useApiQuery<ListAnswer<unknown>>('/api/fleet/agents', { kuery: kueryEquals('policy_id', policyId), perPage: 1 });
-  // The content being edited outlives a switch of tabs (not a reload: the draft is not saved anywhere).
-  const [draft, setDraft] = useState<string | undefined>();
+  // The content being edited outlives a switch of tabs (not a reload: the draft is not saved
+  // anywhere), and belongs to its policy (the page stays mounted when another policy opens).
+  const [draftOf, setDraftOf] = useState<{ policyId: string; text: string } | undefined>();
+  const draft = draftOf?.policyId === policyId ? draftOf.text : undefined;
+  const setDraft = (text: string | undefined) => setDraftOf(text === undefined ? undefined : { policyId, text });
 
   const p = policy.data?.item;
   if (!p) {
