@@ -45,8 +45,15 @@ export default function StatusHistoryChart({ samples }: { samples: StatusSample[
   const first = data[0]?.x ?? Date.now();
   const last = data[data.length - 1]?.x ?? Date.now();
   return (
-    <Chart size={{ height: 260 }} title="Agents by status">
-      <Settings baseTheme={dark ? DARK_THEME : LIGHT_THEME} showLegend legendPosition={Position.Right} locale="en-US" />
+    <Chart size={{ height: 260 }}>
+      <Settings
+        baseTheme={dark ? DARK_THEME : LIGHT_THEME}
+        theme={{ background: { color: 'transparent' } }}
+        ariaLabel="Agents by status over time"
+        showLegend
+        legendPosition={Position.Right}
+        locale="en-US"
+      />
       <Tooltip headerFormatter={({ value }) => new Date(Number(value)).toLocaleString()} />
       <Axis id="time" position={Position.Bottom} tickFormat={niceTimeFormatter([first, last])} />
       <Axis id="count" position={Position.Left} title="Agents" ticks={5} tickFormat={(v: number) => String(Math.round(v))} />
