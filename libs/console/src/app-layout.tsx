@@ -23,6 +23,9 @@ export const NAV_ITEMS = [
 ] as const;
 
 function activeSection(pathname: string): string {
+  // A rollout belongs to what it rolls out: a policy revision, or an action on agents.
+  if (pathname.startsWith('/rollouts/policies')) return 'policies';
+  if (pathname.startsWith('/rollouts/actions')) return 'agents';
   const hit = NAV_ITEMS.filter((i) => i.path !== '/' && pathname.startsWith(i.path));
   return hit[0]?.id ?? 'overview';
 }
@@ -74,7 +77,7 @@ export function AppLayout() {
           <EuiHeaderSectionItem>
             <EuiButtonEmpty
               size="s"
-              iconType="exit"
+              iconType="logOut"
               data-test-subj="signOutButton"
               onClick={() => {
                 void signOut().then(() => navigate('/login'));

@@ -1,7 +1,7 @@
 import { EuiButton, EuiFlexGroup, EuiFlexItem, EuiPanel, EuiSpacer, EuiStat, EuiText } from '@elastic/eui';
 import { useHref, useLinkClickHandler } from 'react-router-dom';
 import { agentsOfPolicyPath, type AgentPolicy } from '../fleet-types';
-import { useApiQuery } from '../hooks/use-api-query';
+import { useApiResource } from '../hooks/use-api-resource';
 import { PageError } from './page-error';
 
 interface StatusCounts {
@@ -27,7 +27,7 @@ const SHOWN: { key: keyof StatusCounts; label: string; color: 'default' | 'succe
 
 /** The agents on a policy: status counts (`GET /agent_status?policyId=`) and the way to the agent list. */
 export function PolicyAgentsTab({ policy }: { policy: AgentPolicy }) {
-  const status = useApiQuery<{ results: StatusCounts }>('/api/fleet/agent_status', { policyId: policy.id });
+  const status = useApiResource<{ results: StatusCounts }>('/api/fleet/agent_status', { policyId: policy.id });
   const to = agentsOfPolicyPath(policy.id);
   const href = useHref(to);
   const onClick = useLinkClickHandler<HTMLAnchorElement>(to);
@@ -48,7 +48,7 @@ export function PolicyAgentsTab({ policy }: { policy: AgentPolicy }) {
                 description={s.label}
                 titleColor={s.color}
                 titleSize="m"
-                isLoading={status.loading && !status.data}
+                isLoading={status.isLoading && !status.data}
                 data-test-subj={`policyAgentStatus-${s.key}`}
               />
             </EuiFlexItem>

@@ -15,7 +15,7 @@ import {
 } from '@elastic/eui';
 import { rolloutPathOfPolicy, type AgentPolicy, type ListAnswer, type PolicyRevision, type PolicyRevisionSummary } from '../fleet-types';
 import { formatTime, prettyJson } from '../format';
-import { useApiQuery } from '../hooks/use-api-query';
+import { useApiResource } from '../hooks/use-api-resource';
 import { useUrlState } from '../hooks/use-url-state';
 import { ConsoleLink } from './console-link';
 import { PageError } from './page-error';
@@ -26,7 +26,7 @@ const PAGE_SIZES = [10, 20, 50];
 /** One revision's agent-facing document (what agents on it received), in a flyout. */
 function RevisionFlyout({ policy, revision, onClose }: { policy: AgentPolicy; revision: number; onClose: () => void }) {
   const titleId = useGeneratedHtmlId({ prefix: 'revision' });
-  const rev = useApiQuery<{ item: PolicyRevision }>(`/api/fleet/agent_policies/${encodeURIComponent(policy.id)}/revisions/${revision}`);
+  const rev = useApiResource<{ item: PolicyRevision }>(`/api/fleet/agent_policies/${encodeURIComponent(policy.id)}/revisions/${revision}`);
   return (
     <EuiFlyout onClose={onClose} size="m" aria-labelledby={titleId} data-test-subj="policyRevisionFlyout" ownFocus>
       <EuiFlyoutHeader hasBorder>
@@ -62,10 +62,7 @@ export function PolicyRevisionsTab({ policy }: { policy: AgentPolicy }) {
   const page = url.getInt('revisionsPage', 1);
   const perPage = url.getInt('revisionsPerPage', 10, 1, 100);
   const shown = url.get('revision');
-  const list = useApiQuery<ListAnswer<PolicyRevisionSummary>>(`/api/fleet/agent_policies/${encodeURIComponent(policy.id)}/revisions`, {
-    page,
-    perPage,
-  });
+  const list = useApiResource<ListAnswer<PolicyRevisionSummary>>(`/api/fleet/agent_policies/${encodeURIComponent(policy.id)}/revisions`, { page, perPage }, { keepPrevious: true });
 
   const columns: EuiBasicTableColumn<PolicyRevisionSummary>[] = [
     {
@@ -118,8 +115,8 @@ export function PolicyRevisionsTab({ policy }: { policy: AgentPolicy }) {
         data-test-subj="policyRevisionsTable"
         items={list.data?.items ?? []}
         columns={columns}
-        loading={list.loading}
-        noItemsMessage={list.loading ? 'Loading revisions…' : 'No revisions'}
+        loading={list.isLoading}
+        noItemsMessage={list.isLoading ? 'Loading revisions…' : 'No revisions'}
         rowProps={(r) => ({ 'data-test-subj': `policyRevisionRow-${r.revision_idx}` })}
         pagination={{ pageIndex: page - 1, pageSize: perPage, totalItemCount: list.data?.total ?? 0, pageSizeOptions: PAGE_SIZES }}
         onChange={({ page: p }: Criteria<PolicyRevisionSummary>) => {

@@ -16,8 +16,8 @@ export interface ApiResource<T> {
  * GETs a management API path and keeps the answer. With `refreshMs`, fetches again on that
  * interval while the page is visible (one request at a time; a hidden tab does not poll). A change
  * of path or query aborts the request in flight (with `keepPrevious`, the previous answer stays
- * shown until the new one arrives: paging a table keeps its rows under a progress bar). `path` null
- * fetches nothing.
+ * shown until the new one arrives, if the path is the same: paging a table keeps its rows under a
+ * progress bar). `path` null fetches nothing.
  */
 export function useApiResource<T>(
   path: string | null,
@@ -25,7 +25,8 @@ export function useApiResource<T>(
   opts: { refreshMs?: number; keepPrevious?: boolean } = {},
 ): ApiResource<T> {
   const key = path === null ? null : apiUrl(path, query);
-  const [state, setState] = useState<{ key: string | null; data: T | undefined; error: unknown; done: boolean }>({
+  const [state, setState] = useState<{ path: string | null; key: string | null; data: T | undefined; error: unknown; done: boolean }>({
+    path,
     key,
     data: undefined,
     error: undefined,
@@ -40,15 +41,15 @@ export function useApiResource<T>(
     const ctrl = new AbortController();
     inFlight.current = true;
     apiFetch<T>(key, { signal: ctrl.signal })
-      .then((data) => setState({ key, data, error: undefined, done: true }))
+      .then((data) => setState({ path, key, data, error: undefined, done: true }))
       .catch((error: unknown) => {
-        if (!ctrl.signal.aborted) setState((s) => ({ key, data: s.key === key ? s.data : undefined, error, done: true }));
+        if (!ctrl.signal.aborted) setState((s) => ({ path, key, data: s.key === key ? s.data : undefined, error, done: true }));
       })
       .finally(() => {
         inFlight.current = false;
       });
     return () => ctrl.abort();
-  }, [key, tick]);
+  }, [path, key, tick]);
 
   const refreshMs = opts.refreshMs;
   useEffect(() => {
@@ -68,7 +69,8 @@ export function useApiResource<T>(
 
   const current = state.key === key;
   return {
-    data: current || opts.keepPrevious ? state.data : undefined,
+    // Another page or filter of the same path keeps the rows shown; another resource never stands in.
+    data: current || (opts.keepPrevious && state.path === path) ? state.data : undefined,
     error: current ? state.error : undefined,
     isLoading: key !== null && (!current || !state.done),
     reload,

@@ -24,7 +24,7 @@ import { PageError } from '../components/page-error';
 import { GlobalToasts, toastDanger, toastSuccess } from '../components/toasts';
 import { kueryEquals, type AgentPolicy, type EnrollmentToken, type ListAnswer } from '../fleet-types';
 import { formatTime } from '../format';
-import { useApiQuery } from '../hooks/use-api-query';
+import { useApiResource } from '../hooks/use-api-resource';
 import { useUrlState } from '../hooks/use-url-state';
 import { canAdminister, useSession } from '../session-context';
 
@@ -44,12 +44,12 @@ export function EnrollmentTokensPage() {
   const page = url.getInt('page', 1);
   const perPage = url.getInt('perPage', 20, 1, 100);
   const policyId = url.get('policyId');
-  const policies = useApiQuery<ListAnswer<AgentPolicy>>('/api/fleet/agent_policies', { perPage: MAX_POLICIES });
-  const tokens = useApiQuery<ListAnswer<EnrollmentToken>>('/api/fleet/enrollment_api_keys', {
+  const policies = useApiResource<ListAnswer<AgentPolicy>>('/api/fleet/agent_policies', { perPage: MAX_POLICIES });
+  const tokens = useApiResource<ListAnswer<EnrollmentToken>>('/api/fleet/enrollment_api_keys', {
     page,
     perPage,
     kuery: policyId ? kueryEquals('policy_id', policyId) : undefined,
-  });
+  }, { keepPrevious: true });
   const [creating, setCreating] = useState(false);
   const [revoking, setRevoking] = useState<EnrollmentToken | undefined>();
   const [revokeBusy, setRevokeBusy] = useState(false);
@@ -180,8 +180,8 @@ export function EnrollmentTokensPage() {
             data-test-subj="enrollmentTokensTable"
             items={answer?.items ?? []}
             columns={columns}
-            loading={tokens.loading}
-            noItemsMessage={tokens.loading ? 'Loading enrollment tokens…' : 'No enrollment tokens for this policy'}
+            loading={tokens.isLoading}
+            noItemsMessage={tokens.isLoading ? 'Loading enrollment tokens…' : 'No enrollment tokens for this policy'}
             rowProps={(t) => ({ 'data-test-subj': `enrollmentTokenRow-${t.id}` })}
             pagination={{ pageIndex: page - 1, pageSize: perPage, totalItemCount: answer?.total ?? 0, pageSizeOptions: PAGE_SIZES }}
             onChange={({ page: p }: Criteria<EnrollmentToken>) => {

@@ -21,7 +21,7 @@ import { PageError } from '../components/page-error';
 import { GlobalToasts, toastSuccess } from '../components/toasts';
 import { formatTime } from '../format';
 import { agentsOfPolicyPath, type AgentPolicy, type ListAnswer } from '../fleet-types';
-import { useApiQuery } from '../hooks/use-api-query';
+import { useApiResource } from '../hooks/use-api-resource';
 import { useUrlState } from '../hooks/use-url-state';
 import { canAdminister, useSession } from '../session-context';
 
@@ -39,7 +39,7 @@ export function PoliciesPage() {
   const page = url.getInt('page', 1);
   const perPage = url.getInt('perPage', 20, 1, 100);
   const creating = url.get('flyout') === 'create';
-  const list = useApiQuery<ListAnswer<AgentPolicy>>('/api/fleet/agent_policies', { page, perPage, withAgentCount: true });
+  const list = useApiResource<ListAnswer<AgentPolicy>>('/api/fleet/agent_policies', { page, perPage, withAgentCount: true }, { keepPrevious: true });
   const [deleting, setDeleting] = useState<AgentPolicy | undefined>();
   const [deleteError, setDeleteError] = useState<string | undefined>();
   const [deleteBusy, setDeleteBusy] = useState(false);
@@ -157,8 +157,8 @@ export function PoliciesPage() {
             data-test-subj="policiesTable"
             items={answer?.items ?? []}
             columns={columns}
-            loading={list.loading}
-            noItemsMessage={list.loading ? 'Loading agent policies…' : 'No agent policies on this page'}
+            loading={list.isLoading}
+            noItemsMessage={list.isLoading ? 'Loading agent policies…' : 'No agent policies on this page'}
             rowProps={(p) => ({ 'data-test-subj': `policyRow-${p.id}` })}
             pagination={{
               pageIndex: page - 1,

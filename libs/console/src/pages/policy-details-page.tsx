@@ -28,7 +28,7 @@ import { PolicySettingsTab } from '../components/policy-settings-tab';
 import { GlobalToasts } from '../components/toasts';
 import { kueryEquals, rolloutPathOfPolicy, type AgentPolicy, type JsonObject, type ListAnswer } from '../fleet-types';
 import { formatTime, prettyJson } from '../format';
-import { useApiQuery } from '../hooks/use-api-query';
+import { useApiResource } from '../hooks/use-api-resource';
 import { useUrlState } from '../hooks/use-url-state';
 import { canAdminister, useSession } from '../session-context';
 import { CodeBlock } from '../components/code-block';
@@ -81,9 +81,9 @@ export function PolicyDetailsPage() {
   const tabParam = url.get('tab');
   const tab: TabId = TABS.some((t) => t.id === tabParam) ? (tabParam as TabId) : 'settings';
   const base = `/api/fleet/agent_policies/${encodeURIComponent(policyId)}`;
-  const policy = useApiQuery<{ item: AgentPolicy }>(base);
-  const full = useApiQuery<{ item: JsonObject }>(`${base}/full`);
-  const agents = useApiQuery<ListAnswer<unknown>>('/api/fleet/agents', { kuery: kueryEquals('policy_id', policyId), perPage: 1 });
+  const policy = useApiResource<{ item: AgentPolicy }>(base);
+  const full = useApiResource<{ item: JsonObject }>(`${base}/full`);
+  const agents = useApiResource<ListAnswer<unknown>>('/api/fleet/agents', { kuery: kueryEquals('policy_id', policyId), perPage: 1 });
   // The content being edited outlives a switch of tabs (not a reload: the draft is not saved
   // anywhere), and belongs to its policy (the page stays mounted when another policy opens).
   const [draftOf, setDraftOf] = useState<{ policyId: string; text: string } | undefined>();

@@ -24,7 +24,7 @@ import { PageError } from '../components/page-error';
 import { GlobalToasts } from '../components/toasts';
 import type { AgentPolicy, RolloutBehindAgent, RolloutSnapshot } from '../fleet-types';
 import { formatTime } from '../format';
-import { useApiQuery } from '../hooks/use-api-query';
+import { useApiResource } from '../hooks/use-api-resource';
 import { useRolloutStream, type StreamState } from '../hooks/use-rollout-stream';
 import { useUrlState } from '../hooks/use-url-state';
 import { NotFoundPage } from './not-found-page';
@@ -193,7 +193,7 @@ export function RolloutPage() {
   const valid = isPolicy || kind === 'actions';
   const path = `/api/fleet/rollouts/${isPolicy ? 'policies' : 'actions'}/${encodeURIComponent(targetId)}`;
   const stream = useRolloutStream(path, isPolicy ? { revision } : {});
-  const policy = useApiQuery<{ item: AgentPolicy }>(isPolicy && targetId ? `/api/fleet/agent_policies/${encodeURIComponent(targetId)}` : undefined);
+  const policy = useApiResource<{ item: AgentPolicy }>(isPolicy && targetId ? `/api/fleet/agent_policies/${encodeURIComponent(targetId)}` : null);
   if (!valid) return <NotFoundPage />;
 
   const s = stream.snapshot;
