@@ -1,4 +1,5 @@
 import { EuiBadge, EuiToolTip } from '@elastic/eui';
+import { AGENT_STATUS_DISPLAY } from '../agents/agent-statuses';
 import type { AgentStatus } from '../agents/agent-types';
 
 /**
@@ -20,19 +21,7 @@ export const STATUS_COLOR: Record<AgentStatus, string> = {
 };
 
 /** What each status means, in Kibana's words (the badge's tooltip). */
-export const STATUS_DESCRIPTION: Record<AgentStatus, string> = {
-  online: 'Healthy: checking in and running its policy',
-  offline: 'Has not checked in for more than 5 minutes',
-  error: 'Unhealthy: the agent reports an error',
-  degraded: 'Unhealthy: the agent reports a degraded state',
-  updating: 'Receiving a policy change or an upgrade',
-  enrolling: 'Enrolled, has not checked in yet',
-  unenrolling: 'An unenroll action is on its way',
-  orphaned: 'Lost its Fleet Server connection',
-  uninstalled: 'The agent was uninstalled',
-  inactive: 'Past its policy inactivity timeout',
-  unenrolled: 'Unenrolled',
-};
+const STATUS_DESCRIPTION = Object.fromEntries(AGENT_STATUS_DISPLAY.map((d) => [d.status, d.description])) as Record<AgentStatus, string>;
 
 /** The status badge of an agent; its text is the status itself (E2E tests read it). */
 export function AgentStatusBadge({ status, testSubj }: { status: AgentStatus; testSubj?: string }) {

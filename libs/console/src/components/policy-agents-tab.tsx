@@ -1,33 +1,24 @@
 import { EuiButton, EuiFlexGroup, EuiFlexItem, EuiPanel, EuiSpacer, EuiStat, EuiText } from '@elastic/eui';
 import { useHref, useLinkClickHandler } from 'react-router-dom';
+import { AGENT_STATUS_DISPLAY } from '../agents/agent-statuses';
+import type { AgentStatusCounts } from '../agents/agent-types';
 import { agentsOfPolicyPath, type AgentPolicy } from '../fleet-types';
 import { useApiResource } from '../hooks/use-api-resource';
 import { PageError } from './page-error';
 
-interface StatusCounts {
-  total: number;
-  online: number;
-  offline: number;
-  error: number;
-  degraded: number;
-  updating: number;
-  inactive: number;
-  unenrolled: number;
-}
-
-const SHOWN: { key: keyof StatusCounts; label: string; color: 'default' | 'success' | 'danger' | 'subdued' | 'accent' | 'warning' }[] = [
+/** The counts a policy's tab shows: the total, then the statuses of agents still enrolled. */
+const SHOWN: { key: keyof AgentStatusCounts; label: string; color: string }[] = [
   { key: 'total', label: 'Total', color: 'default' },
-  { key: 'online', label: 'Healthy', color: 'success' },
-  { key: 'error', label: 'Unhealthy', color: 'danger' },
-  { key: 'degraded', label: 'Degraded', color: 'warning' },
-  { key: 'updating', label: 'Updating', color: 'accent' },
-  { key: 'offline', label: 'Offline', color: 'subdued' },
-  { key: 'inactive', label: 'Inactive', color: 'subdued' },
+  ...AGENT_STATUS_DISPLAY.filter((d) => ['online', 'error', 'degraded', 'updating', 'offline', 'inactive'].includes(d.status)).map((d) => ({
+    key: d.status,
+    label: d.label,
+    color: d.statColor,
+  })),
 ];
 
 /** The agents on a policy: status counts (`GET /agent_status?policyId=`) and the way to the agent list. */
 export function PolicyAgentsTab({ policy }: { policy: AgentPolicy }) {
-  const status = useApiResource<{ results: StatusCounts }>('/api/fleet/agent_status', { policyId: policy.id });
+  const status = useApiResource<{ results: AgentStatusCounts }>('/api/fleet/agent_status', { policyId: policy.id });
   const to = agentsOfPolicyPath(policy.id);
   const href = useHref(to);
   const onClick = useLinkClickHandler<HTMLAnchorElement>(to);

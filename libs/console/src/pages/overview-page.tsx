@@ -18,6 +18,7 @@ import { lazy, Suspense } from 'react';
 import { useNavigate, useSearchParams } from 'react-router-dom';
 import { errorMessage } from '../api-client';
 import { listStateParams, DEFAULT_LIST_STATE } from '../agents/agent-list-query';
+import { AGENT_STATUS_DISPLAY } from '../agents/agent-statuses';
 import type { AgentStatus, AgentStatusCounts, ConsoleMetrics, StatusHistory } from '../agents/agent-types';
 import { RelativeTime } from '../components/relative-time';
 import { useApiResource } from '../hooks/use-api-resource';
@@ -28,20 +29,6 @@ const StatusHistoryChart = lazy(() => import('../overview/status-history-chart')
 const REFRESH_MS = 10_000;
 const HOURS = [1, 3, 6, 12, 24];
 
-/** The status counts shown, with Kibana's colors for EuiStat titles. */
-const COUNTED: { status: AgentStatus; label: string; color: string }[] = [
-  { status: 'online', label: 'Healthy', color: 'success' },
-  { status: 'error', label: 'Unhealthy', color: 'danger' },
-  { status: 'degraded', label: 'Degraded', color: 'warning' },
-  { status: 'updating', label: 'Updating', color: 'primary' },
-  { status: 'offline', label: 'Offline', color: 'subdued' },
-  { status: 'enrolling', label: 'Enrolling', color: 'primary' },
-  { status: 'unenrolling', label: 'Unenrolling', color: 'primary' },
-  { status: 'orphaned', label: 'Orphaned', color: 'warning' },
-  { status: 'uninstalled', label: 'Uninstalled', color: 'subdued' },
-  { status: 'inactive', label: 'Inactive', color: 'subdued' },
-  { status: 'unenrolled', label: 'Unenrolled', color: 'subdued' },
-];
 
 const agentsLink = (status: AgentStatus) => `/agents?${listStateParams({ ...DEFAULT_LIST_STATE, statuses: [status] }).toString()}`;
 
@@ -75,7 +62,7 @@ export function OverviewPage() {
           </EuiFlexGroup>
           <EuiSpacer size="m" />
           <EuiFlexGrid columns={4} gutterSize="m" responsive>
-            {COUNTED.map(({ status: s, label, color }) => (
+            {AGENT_STATUS_DISPLAY.map(({ status: s, label, statColor: color }) => (
               <EuiFlexItem key={s}>
                 <EuiStat
                   title={<span data-test-subj={`overviewCount-${s}`}>{counts ? (counts[s] ?? 0) : '-'}</span>}
