@@ -1,4 +1,5 @@
 import type { CheckinResponse, FleetAgentClient } from '@fleet/agent-protocol';
+import type { RolloutSnapshot } from '@fleet/policy-dispatcher';
 import { expect } from 'chai';
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import request from 'supertest';
@@ -6,22 +7,7 @@ import { ackAll, enrollAgent, eventually, startHarness, type Backend, type Harne
 
 const POLICY = 'fleet-default-policy';
 
-interface Snapshot {
-  kind: string;
-  policy_id?: string;
-  revision?: number;
-  action_id?: string;
-  action_type?: string;
-  started_at: string;
-  sampled_at: string;
-  targeted: number;
-  delivered: number;
-  acknowledged: number;
-  failed: number;
-  complete: boolean;
-  behind: { agent_id: string; hostname?: string; status: string; reason: string; error?: string; acked_revision?: number; last_checkin?: string }[];
-  behind_total: number;
-}
+type Snapshot = RolloutSnapshot;
 
 /** A server-sent event stream read with node:http: its status, headers, events and comments (bounded). */
 interface Stream {

@@ -5,3 +5,4 @@ export * from './admin-token';
 export * from './bootstrap';
 export { parseAgentKuery, type AgentFilter } from './agent-kuery';
 export { renderFullAgentPolicy } from './policy-renderer';
+export type { RolloutSnapshot, BehindEntry } from './rollout-progress';

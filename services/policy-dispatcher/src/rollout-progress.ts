@@ -27,7 +27,7 @@ export interface BehindEntry {
   last_checkin?: string;
 }
 
-/** The contract's RolloutSnapshot (docs: console-contract, "Rollout progress"). */
+/** What `GET /api/fleet/rollouts/...` answers and its stream sends (README, management API table). */
 export interface RolloutSnapshot {
   kind: 'policy' | 'action';
   policy_id?: string;
