@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { ConsoleSessions } from './console-session';
+import { consoleRoutes } from './console-routes';
 import { consoleSessionRoutes } from './console-session-routes';
 import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
@@ -20,6 +21,8 @@ export interface PolicyDispatcherDeps {
   jobs: JobQueue;
   logger: Logger;
   adminToken: string;
+  /** The built console (default: libs/console/dist through the @fleet/console package). */
+  consoleDistDir?: string;
 }
 
 export interface PolicyDispatcher {
@@ -63,6 +66,7 @@ export function createPolicyDispatcher(
   };
   const sessions = new ConsoleSessions(deps.adminToken, config.dispatch.consoleSessionTtlMs);
   const router = Router();
+  router.use(consoleRoutes({ logger, ...(deps.consoleDistDir ? { distDir: deps.consoleDistDir } : {}) }));
   router.use(consoleSessionRoutes({ store: deps.store, bootstrapToken: deps.adminToken, sessions, logger }));
   router.use(createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, logger }));
   let closing: Promise<void> | undefined;
