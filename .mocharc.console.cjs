@@ -1,0 +1,10 @@
+'use strict';
+
+// The console's browser tests alone (npm run test:console, npm run console:screenshots): headless
+// Chromium against the all-in-one server on SQLite, so neither Elasticsearch nor Redis is started.
+const { require: _fixtures, ...base } = require('./.mocharc.cjs');
+
+module.exports = {
+  ...base,
+  spec: ['services/all-in-one/test/console-security.test.ts', 'services/all-in-one/test/console-e2e.test.ts'],
+};
