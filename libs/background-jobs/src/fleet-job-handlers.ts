@@ -3,6 +3,7 @@ import { DocumentNotFoundError, retiringKeyIds, type AgentDoc, type AgentOutput,
 import type { JobLogger } from './job-logger';
 import { expireAbandonedUploads } from './upload-cleanup';
 import { revokeAgent } from './agent-revocation';
+import { sampleAgentStatus } from './status-history';
 import { type JobHandlers, type JobOutcome, type JobQueue } from './job-queue';
 
 export interface FleetJobDeps {
@@ -17,6 +18,8 @@ export interface FleetJobDeps {
   sweepBatchSize: number;
   /** Uploads not finished this long after they began are abandoned (default 24 h, as the reference). */
   uploadExpiryMs?: number;
+  /** The period of the status sampling job (how many samples make 24 h of history). */
+  statusSampleIntervalMs?: number;
   now?: () => Date;
 }
 
@@ -32,6 +35,8 @@ export function createFleetJobHandlers(deps: FleetJobDeps): JobHandlers {
       deleted: await deps.store.actions.deleteExpiredBefore(new Date(now().getTime() - deps.retainExpiredActionsMs)),
     }),
     'sweep-inactive-agents': () => unenrollSilentAgents(deps, now()),
+    'sample-agent-status': () =>
+      sampleAgentStatus({ store: deps.store, board: deps.bus.board }, deps.statusSampleIntervalMs ?? 60_000, now()),
     'expire-abandoned-uploads': () =>
       expireAbandonedUploads(deps.store, deps.logger, new Date(now().getTime() - (deps.uploadExpiryMs ?? 86_400_000))),
   };

@@ -4,3 +4,4 @@ export * from './bullmq-job-queue';
 export * from './in-process-job-queue';
 export * from './fleet-job-handlers';
 export * from './agent-revocation';
+export * from './status-history';

@@ -13,6 +13,8 @@ export interface FleetJobs {
   'sweep-inactive-agents': Record<string, never>;
   /** Delete the chunks of uploads abandoned past their expiry and mark them EXPIRED (repeatable). */
   'expire-abandoned-uploads': Record<string, never>;
+  /** Count agents by status and keep the sample in the shared status history (repeatable). */
+  'sample-agent-status': Record<string, never>;
 }
 
 export type FleetJobName = keyof FleetJobs;
@@ -23,7 +25,7 @@ export type JobOutcome = Record<string, number>;
 export type JobHandlers = { [N in FleetJobName]: (data: FleetJobs[N]) => Promise<JobOutcome> };
 
 /** Repeatable jobs and their period; a period of 0 turns the job off. */
-export type JobSchedules = Partial<Record<'gc-expired-actions' | 'sweep-inactive-agents' | 'expire-abandoned-uploads', number>>;
+export type JobSchedules = Partial<Record<'gc-expired-actions' | 'sweep-inactive-agents' | 'expire-abandoned-uploads' | 'sample-agent-status', number>>;
 
 export interface EnqueueOptions {
   /** While a job with this id is waiting, running or kept, another one with it is not added. */

@@ -43,6 +43,10 @@ function recordingHandlers(worker: string, runs: { worker: string; job: string; 
       runs.push({ worker, job: 'expire-abandoned-uploads', key: '', at: Date.now() });
       return Promise.resolve({ expired: 0 });
     },
+    'sample-agent-status': () => {
+      runs.push({ worker, job: 'sample-agent-status', key: '', at: Date.now() });
+      return Promise.resolve({ agents: 0 });
+    },
   };
 }
 

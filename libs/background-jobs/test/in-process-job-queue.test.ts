@@ -6,7 +6,7 @@ const quiet: JobLogger = { info: () => undefined, warn: () => undefined, error: 
 
 function handlers(overrides: Partial<JobHandlers> = {}): JobHandlers {
   const none = () => Promise.resolve({});
-  return { 'revoke-api-keys': none, 'retire-output-keys': none, 'gc-expired-actions': none, 'sweep-inactive-agents': none, 'expire-abandoned-uploads': none, ...overrides };
+  return { 'revoke-api-keys': none, 'retire-output-keys': none, 'gc-expired-actions': none, 'sweep-inactive-agents': none, 'expire-abandoned-uploads': none, 'sample-agent-status': none, ...overrides };
 }
 
 describe('InProcessJobQueue', function () {

@@ -1,6 +1,7 @@
 import { currentTraceparent } from '@fleet/telemetry';
 import { randomUUID } from 'node:crypto';
 import { PolicyDebouncer } from './policy-debouncer';
+import { InMemoryClusterBoard, type ClusterBoard } from './cluster-board';
 
 /** A new `.fleet-policies` revision was stored (and prepared) for `policy_id`. */
 export interface PolicyRevisionNotification {
@@ -68,11 +69,14 @@ export interface NotificationBus {
   close(): Promise<void>;
   /** Whether each connection of the bus is up, by connection name (none in process). */
   connectionStates(): Record<string, boolean>;
+  /** Figures shared by the replicas this bus connects (see ClusterBoard). */
+  readonly board: ClusterBoard;
 }
 
 /** The all-in-one bus: fan-out inside one process (handlers run on a later microtask). */
 export class InProcessBus implements NotificationBus {
   readonly senderId: string;
+  readonly board: ClusterBoard = new InMemoryClusterBoard();
   private readonly handlers = new Set<NotificationHandler>();
   private readonly debouncer: PolicyDebouncer;
   private closed = false;

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { envelopeOf, type FleetNotification, type NotificationBus, type NotificationEnvelope, type NotificationHandler } from './notification-bus';
 import { PolicyDebouncer } from './policy-debouncer';
+import { RedisClusterBoard, type ClusterBoard } from './cluster-board';
 import { TlsSafeConnector } from './redis-tls-connector';
 
 export interface RedisBusOptions {
@@ -67,6 +68,8 @@ export class RedisNotificationBus implements NotificationBus {
   private lastError: Error | undefined;
   received = 0;
   dropped = 0;
+  /** On the publishing connection (commands fail fast while Redis is down). */
+  readonly board: ClusterBoard;
 
   private constructor(private readonly opts: RedisBusOptions) {
     this.senderId = opts.senderId ?? randomUUID();
@@ -82,6 +85,7 @@ export class RedisNotificationBus implements NotificationBus {
     // The publisher fails fast while disconnected instead of queueing without bound.
     this.publisher = new Redis(opts.url, { ...common, enableOfflineQueue: false, connectionName: `fleet-pub-${this.senderId}` });
     this.subscriber = new Redis(opts.url, { ...common, connectionName: `fleet-sub-${this.senderId}` });
+    this.board = new RedisClusterBoard(this.publisher, `${this.channel}:board`);
     for (const [role, client] of [['publisher', this.publisher], ['subscriber', this.subscriber]] as const) {
       client.on('error', (err: Error) => {
         this.lastError = err;

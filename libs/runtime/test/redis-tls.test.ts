@@ -25,6 +25,7 @@ function recordingHandlers(runs: string[]): JobHandlers {
     'gc-expired-actions': () => done('gc'),
     'sweep-inactive-agents': () => done('sweep'),
     'expire-abandoned-uploads': () => done('expire'),
+    'sample-agent-status': () => done('sample'),
   };
 }
 

@@ -120,6 +120,10 @@ export function withSealedSecrets(inner: ActionStore, sealer: ActionSealer): Act
     get: async (docId) => open(await inner.get(docId)),
     findByActionId: async (actionId) => open(await inner.findByActionId(actionId)),
     findForAgent: async (actionId, agentId) => open(await inner.findForAgent(actionId, agentId)),
+    listForAgent: async (query) => {
+      const page = await inner.listForAgent(query);
+      return { total: page.total, items: page.items.map(open) };
+    },
     pendingFor: async (query) => (await inner.pendingFor(query)).map(open),
     changesSince: async (after, limit) => (await inner.changesSince(after, limit)).map(open),
     checkpoint: () => inner.checkpoint(),

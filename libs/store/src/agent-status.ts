@@ -52,3 +52,7 @@ export function deriveAgentStatus(agent: AgentDoc, ctx: StatusContext): AgentSta
   if (ctx.latestPolicyRevision !== undefined && revision < ctx.latestPolicyRevision) return 'updating';
   return 'online';
 }
+
+/** Every status at 0: the start of a count. */
+export const zeroStatusCounts = (): Record<AgentStatus, number> =>
+  Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0])) as Record<AgentStatus, number>;

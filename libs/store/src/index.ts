@@ -5,6 +5,7 @@ export * from './upload-store';
 export * from './management-store';
 export * from './errors';
 export * from './agent-status';
+export * from './agent-sort';
 export * from './checkin-order';
 export * from './secrets';
 export { SqliteFleetStore, type SqliteStoreOptions } from './sqlite/sqlite-store';

@@ -82,6 +82,22 @@ export interface PageRequest {
   perPage: number;
 }
 
+/** Fields the agent list sorts on (keyword or date in the `.fleet-agents` mapping). */
+export const AGENT_SORT_FIELDS = [
+  'enrolled_at',
+  'last_checkin',
+  'local_metadata.host.hostname',
+  'local_metadata.elastic.agent.version',
+  'policy_id',
+] as const;
+export type AgentSortField = (typeof AGENT_SORT_FIELDS)[number];
+
+/** Agents without the field sort last in both orders; ties are broken by agent id, ascending. */
+export interface AgentSort {
+  field: AgentSortField;
+  order: 'asc' | 'desc';
+}
+
 export interface AgentQuery extends PageRequest {
   policyIds?: string[];
   statuses?: AgentStatus[];
@@ -90,6 +106,15 @@ export interface AgentQuery extends PageRequest {
   showInactive?: boolean;
   /** Evaluation time for derived status. */
   now: Date;
+  /** Default: `enrolled_at` descending. */
+  sort?: AgentSort;
+}
+
+/** Which agents a count or a tag listing covers (every agent, inactive ones included, by default). */
+export interface AgentScope {
+  policyIds?: string[];
+  tags?: string[];
+  showInactive?: boolean;
 }
 
 export interface BulkUpdate<T> {
@@ -126,6 +151,14 @@ export interface AgentStore {
   query(query: AgentQuery): Promise<Page<Hit<AgentDoc>>>;
   countByPolicy(policyId: string): Promise<number>;
   /**
+   * How many agents of the scope have each derived status at `now` (the same derivation as
+   * `deriveAgentStatus`, with each policy's latest revision and inactivity timeout), counted by
+   * the backend without reading the documents out.
+   */
+  countByStatus(scope: AgentScope & { now: Date }): Promise<Record<AgentStatus, number>>;
+  /** The distinct tags of the scope's agents, sorted, at most `limit`. */
+  distinctTags(scope: AgentScope & { limit: number }): Promise<string[]>;
+  /**
    * Active agents of the policy whose last checkin (their enrollment, if they never checked in)
    * is before `before`, oldest first, at most `limit`.
    */
@@ -136,6 +169,10 @@ export interface PolicyRevisionStore {
   /** Writes a revision with `_id = uuidv5("<policy_id>:<revision_idx>")`; conflict if it exists. */
   create(doc: PolicyRevisionDoc): Promise<Hit<PolicyRevisionDoc>>;
   latest(policyId: string): Promise<Hit<PolicyRevisionDoc> | undefined>;
+  /** The policy's revisions, newest (highest `revision_idx`) first. */
+  list(policyId: string, page: PageRequest): Promise<Page<Hit<PolicyRevisionDoc>>>;
+  /** One revision of the policy, read by id (realtime). */
+  get(policyId: string, revisionIdx: number): Promise<Hit<PolicyRevisionDoc> | undefined>;
   /** Documents with `_seq_no` in (afterSeqNo, checkpoint], ascending, at most `limit`. */
   changesSince(afterSeqNo: number, limit: number): Promise<Hit<PolicyRevisionDoc>[]>;
   checkpoint(): Promise<number>;
@@ -160,6 +197,11 @@ export interface ActionStore {
    * split over several documents, each with its own agents), or undefined.
    */
   findForAgent(actionId: string, agentId: string): Promise<Hit<ActionDoc> | undefined>;
+  /**
+   * Actions addressed to the agent, expired ones included, newest (highest `_seq_no`) first, at
+   * most `limit`; `total` counts them all.
+   */
+  listForAgent(query: { agentId: string; limit: number }): Promise<Page<Hit<ActionDoc>>>;
   /** Unexpired actions addressed to the agent with `_seq_no` in (afterSeqNo, maxSeqNo]. */
   pendingFor(query: PendingActionQuery): Promise<Hit<ActionDoc>[]>;
   changesSince(afterSeqNo: number, limit: number): Promise<Hit<ActionDoc>[]>;
@@ -186,6 +228,8 @@ export interface ActionResultStore {
    * every result written so far (at a cost: Elasticsearch refreshes the index first).
    */
   acknowledgedBy(agentId: string, actionIds: string[], opts?: { fresh?: boolean }): Promise<Set<string>>;
+  /** The agent's results of these actions (ids `<action_id>:<agent_id>`), every one written so far. */
+  resultsOf(agentId: string, actionIds: string[]): Promise<Hit<ActionResultDoc>[]>;
 }
 
 export interface EnrollmentKeyStore {

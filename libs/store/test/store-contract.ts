@@ -10,6 +10,7 @@ import {
   DocumentConflictError,
   DocumentNotFoundError,
   StoreUnavailableError,
+  AGENT_STATUSES,
   deriveAgentStatus,
   policyRevisionDocId,
 } from '@fleet/store';
@@ -18,6 +19,7 @@ import type {
   ActionResultDoc,
   AgentDoc,
   AgentPolicyRecord,
+  AgentSortField,
   AgentStatus,
   EnrollmentApiKeyDoc,
   FleetStore,
@@ -818,6 +820,122 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(await acked()).to.deep.equal(['act-1']);
         expect([...(await store.actionResults.acknowledgedBy('agent-b', ['act-1']))]).to.deep.equal([]);
         expect([...(await store.actionResults.acknowledgedBy('agent-a', []))]).to.deep.equal([]);
+      });
+    });
+
+    // ---- console reads (sorting, status counts, tags, revisions, action history) -------------
+
+    describe('console reads', function () {
+      const sorted = async (): Promise<void> => {
+        await store.agents.create('a', agentDoc({ agent: { id: 'a', version: '8.15.0' }, enrolled_at: at(-3 * HOUR), last_checkin: at(-2 * MINUTE), policy_id: 'p-b', local_metadata: { host: { hostname: 'charlie' }, elastic: { agent: { version: '8.15.0' } } } }));
+        await store.agents.create('b', agentDoc({ agent: { id: 'b', version: '8.16.0' }, enrolled_at: at(-2 * HOUR), last_checkin: at(-30 * SECOND), policy_id: 'p-a', local_metadata: { host: { hostname: 'alpha' }, elastic: { agent: { version: '8.16.0' } } } }));
+        await store.agents.create('c', agentDoc({ agent: { id: 'c', version: '8.14.0' }, enrolled_at: at(-1 * HOUR), policy_id: 'p-c', local_metadata: {} }));
+        await store.agents.create('d', agentDoc({ agent: { id: 'd', version: '8.17.0' }, enrolled_at: at(-4 * HOUR), last_checkin: at(-6 * MINUTE), policy_id: 'p-a', local_metadata: { host: { hostname: 'bravo' }, elastic: { agent: { version: '8.17.0' } } } }));
+      };
+
+      it('When agents are sorted by each sort field, then both orders come back with missing values last and the default is enrolled_at descending', async function () {
+        await sorted();
+        const order = async (field: AgentSortField, dir: 'asc' | 'desc') =>
+          ids((await store.agents.query({ page: 1, perPage: 20, now: NOW, sort: { field, order: dir } })).items);
+        expect(ids((await store.agents.query({ page: 1, perPage: 20, now: NOW })).items)).to.deep.equal(['c', 'b', 'a', 'd']);
+        expect(await order('enrolled_at', 'asc')).to.deep.equal(['d', 'a', 'b', 'c']);
+        expect(await order('last_checkin', 'desc')).to.deep.equal(['b', 'a', 'd', 'c']);
+        expect(await order('last_checkin', 'asc')).to.deep.equal(['d', 'a', 'b', 'c']);
+        expect(await order('local_metadata.host.hostname', 'asc')).to.deep.equal(['b', 'd', 'a', 'c']);
+        expect(await order('local_metadata.host.hostname', 'desc')).to.deep.equal(['a', 'd', 'b', 'c']);
+        expect(await order('local_metadata.elastic.agent.version', 'desc')).to.deep.equal(['d', 'b', 'a', 'c']);
+        expect(await order('policy_id', 'asc')).to.deep.equal(['b', 'd', 'a', 'c']);
+        // Pages follow the order; a status filter keeps it.
+        const second = await store.agents.query({ page: 2, perPage: 2, now: NOW, sort: { field: 'policy_id', order: 'desc' } });
+        expect(ids(second.items)).to.deep.equal(['b', 'd']);
+        expect(second.total).to.equal(4);
+        const offline = await store.agents.query({ page: 1, perPage: 20, now: NOW, statuses: ['updating', 'enrolling'], sort: { field: 'local_metadata.host.hostname', order: 'desc' } });
+        expect(ids(offline.items)).to.deep.equal(['a', 'b', 'c']);
+      });
+
+      it('When agents are counted by status, then every derived status is counted as deriveAgentStatus gives it, per scope', async function () {
+        await store.agentPolicies.create({ ...agentPolicyRecord('timeout', at(-HOUR)), inactivity_timeout: 600 });
+        await store.agentPolicies.create({ ...agentPolicyRecord('p', at(-HOUR)), inactivity_timeout: 0 });
+        await store.policies.create(policyDoc('p', 2));
+        await store.policies.create(policyDoc('timeout', 1));
+        const recent = at(-10 * SECOND);
+        const docs: Record<string, AgentDoc> = {
+          online: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, tags: ['x'] }),
+          online2: agentDoc({ policy_id: 'timeout', last_checkin: recent, policy_revision_idx: 1 }),
+          outdated: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 1 }),
+          norevision: agentDoc({ policy_id: 'p', last_checkin: recent }),
+          offline: agentDoc({ policy_id: 'p', last_checkin: at(-6 * MINUTE), policy_revision_idx: 2 }),
+          timedout: agentDoc({ policy_id: 'timeout', last_checkin: at(-11 * MINUTE), policy_revision_idx: 1 }),
+          enrolling: agentDoc({ policy_id: 'p', tags: ['x'] }),
+          upgrading: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, upgrade_started_at: at(-MINUTE), upgraded_at: null }),
+          upgraded: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, upgrade_started_at: at(-HOUR), upgraded_at: at(-MINUTE) }),
+          leaving: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, unenrollment_started_at: at(-MINUTE) }),
+          error: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, last_checkin_status: 'ERROR' }),
+          degraded: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, last_checkin_status: 'degraded' }),
+          orphaned: agentDoc({ policy_id: 'p', last_checkin: recent, audit_unenrolled_reason: 'orphaned' }),
+          uninstalled: agentDoc({ policy_id: 'p', last_checkin: recent, audit_unenrolled_reason: 'uninstall' }),
+          unenrolled: agentDoc({ policy_id: 'p', active: false, unenrolled_at: at(-MINUTE) }),
+          inactive: agentDoc({ policy_id: 'timeout', active: false }),
+        };
+        const contexts: Record<string, { latestPolicyRevision: number; inactivityTimeoutSeconds: number }> = {
+          p: { latestPolicyRevision: 2, inactivityTimeoutSeconds: 0 },
+          timeout: { latestPolicyRevision: 1, inactivityTimeoutSeconds: 600 },
+        };
+        const want = (filter: (id: string, doc: AgentDoc) => boolean) => {
+          const counts = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0])) as Record<AgentStatus, number>;
+          for (const [id, doc] of Object.entries(docs)) if (filter(id, doc)) counts[deriveAgentStatus(doc, { now: NOW, ...contexts[doc.policy_id] })] += 1;
+          return counts;
+        };
+        for (const [id, doc] of Object.entries(docs)) await store.agents.create(id, { ...doc, agent: { id, version: '8.15.0' } });
+        const everything = await store.agents.countByStatus({ now: NOW, showInactive: true });
+        expect(everything).to.deep.equal(want(() => true));
+        // Every status of the derivation is reached by this fixture.
+        expect(AGENT_STATUSES.filter((s) => everything[s] === 0)).to.deep.equal([]);
+        expect(await store.agents.countByStatus({ now: NOW })).to.deep.equal(want((_, d) => d.active));
+        expect(await store.agents.countByStatus({ now: NOW, policyIds: ['timeout'], showInactive: true })).to.deep.equal(want((_, d) => d.policy_id === 'timeout'));
+        expect(await store.agents.countByStatus({ now: NOW, tags: ['x'] })).to.deep.equal(want((_, d) => d.tags.includes('x')));
+        // Later, everything that checked in is offline (or inactive under the timeout policy).
+        const later = await store.agents.countByStatus({ now: new Date(NOW.getTime() + HOUR) });
+        expect(later.online).to.equal(0);
+        expect(later.inactive).to.equal(2);
+      });
+
+      it('When distinct tags are listed, then they come sorted, once each, limited, within the scope', async function () {
+        await store.agents.create('a', agentDoc({ policy_id: 'p1', tags: ['zeta', 'alpha'] }));
+        await store.agents.create('b', agentDoc({ policy_id: 'p2', tags: ['beta', 'alpha'] }));
+        await store.agents.create('c', agentDoc({ policy_id: 'p1', tags: ['gone'], active: false }));
+        expect(await store.agents.distinctTags({ limit: 10 })).to.deep.equal(['alpha', 'beta', 'zeta']);
+        expect(await store.agents.distinctTags({ limit: 2 })).to.deep.equal(['alpha', 'beta']);
+        expect(await store.agents.distinctTags({ limit: 10, policyIds: ['p1'], showInactive: true })).to.deep.equal(['alpha', 'gone', 'zeta']);
+        expect(await store.agents.distinctTags({ limit: 10, policyIds: ['nope'] })).to.deep.equal([]);
+      });
+
+      it('When a policy\'s revisions are listed, then they come newest first, paged, and one is read by its number', async function () {
+        for (const r of [1, 2, 3]) await store.policies.create(policyDoc('pol', r));
+        await store.policies.create(policyDoc('other', 7));
+        const first = await store.policies.list('pol', { page: 1, perPage: 2 });
+        expect(first.total).to.equal(3);
+        expect(first.items.map((h) => h._source.revision_idx)).to.deep.equal([3, 2]);
+        expect((await store.policies.list('pol', { page: 2, perPage: 2 })).items.map((h) => h._source.revision_idx)).to.deep.equal([1]);
+        expect((await store.policies.get('pol', 2))?._source.revision_idx).to.equal(2);
+        expect(await store.policies.get('pol', 9)).to.equal(undefined);
+        expect(await store.policies.list('none', { page: 1, perPage: 5 })).to.deep.equal({ total: 0, items: [] });
+      });
+
+      it('When actions addressed to an agent are listed, then they come newest first, expired ones included, bounded, with their results', async function () {
+        const a1 = await store.actions.create(actionDoc('act-1', ['agent-a', 'agent-b'], at(HOUR)));
+        await store.actions.create(actionDoc('act-2', ['agent-b'], at(HOUR)));
+        const a3 = await store.actions.create(actionDoc('act-3', ['agent-a'], at(-MINUTE)));
+        const a4 = await store.actions.create(actionDoc('act-4', ['agent-a'], at(HOUR)));
+        const page = await store.actions.listForAgent({ agentId: 'agent-a', limit: 2 });
+        expect(page.total).to.equal(3);
+        expect(ids(page.items)).to.deep.equal([a4._id, a3._id]);
+        expect(ids((await store.actions.listForAgent({ agentId: 'agent-a', limit: 10 })).items)).to.deep.equal([a4._id, a3._id, a1._id]);
+        expect(await store.actions.listForAgent({ agentId: 'nobody', limit: 10 })).to.deep.equal({ total: 0, items: [] });
+        await store.actionResults.createMany([resultDoc('act-1', 'agent-a'), resultDoc('act-3', 'agent-a', { error: 'boom' }), resultDoc('act-4', 'agent-b')]);
+        const results = await store.actionResults.resultsOf('agent-a', ['act-1', 'act-3', 'act-4']);
+        expect(results.map((r) => [r._source.action_id, r._source.error ?? null]).sort()).to.deep.equal([['act-1', null], ['act-3', 'boom']]);
+        expect(await store.actionResults.resultsOf('agent-a', [])).to.deep.equal([]);
       });
     });
 

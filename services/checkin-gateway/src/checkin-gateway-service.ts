@@ -3,6 +3,7 @@ import type { NotificationBus } from '@fleet/notifications';
 import {
   ApiKeyAuthenticator,
   HealthMonitor,
+  replicaName,
   type ServiceMetrics,
   type AuthCacheConfig,
   type LeanRouter,
@@ -22,6 +23,7 @@ import { createDeliveryRouter } from './delivery-routes';
 import { createGatewayRouter } from './gateway-routes';
 import { createUploadRouter } from './upload-routes';
 import { LongPollRegistry } from './long-poll-registry';
+import { GatewayLoadReporter } from './load-reporter';
 import { HeldPollVerifier, verificationTick } from './held-poll-verifier';
 import { PolicyCache } from './policy-cache';
 import { StatusWriteBuffer } from './status-write-buffer';
@@ -45,6 +47,8 @@ export interface CheckinGateway {
   /** Artifacts, file delivery and the PGP key (mounted next to `router`). */
   deliveryRouter: Router;
   registry: LongPollRegistry;
+  /** Publishes this replica's load (checkins/s, open long polls) for the console. */
+  load: GatewayLoadReporter;
   policies: PolicyCache;
   statusWrites: StatusWriteBuffer;
   health: HealthMonitor;
@@ -67,6 +71,7 @@ export function createCheckinGateway(
   const logger = deps.logger.child({ component: 'checkin-gateway' });
   const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store.credentials, config.auth);
   const registry = new LongPollRegistry();
+  const load = new GatewayLoadReporter({ board: deps.bus.board, replicaId: replicaName(config.server.replicaId), openLongPolls: () => registry.size, logger });
   const metrics = deps.metrics;
   metrics?.gauge('fleet_checkin_inflight_longpolls', 'Checkin long polls open on this replica.', () => registry.size);
   const policies = new PolicyCache(deps.store, logger);
@@ -114,6 +119,7 @@ export function createCheckinGateway(
       health,
       logger,
       isDraining: () => draining,
+      onCheckin: () => load.noteCheckin(),
       ...(metrics
         ? {
             outcomes: {
@@ -150,6 +156,7 @@ export function createCheckinGateway(
     },
     deliveryRouter,
     registry,
+    load,
     policies,
     statusWrites,
     health,
@@ -160,6 +167,7 @@ export function createCheckinGateway(
       await health.start();
       await changes.start();
       verifier.start();
+      load.start();
     },
     drain() {
       draining = true;
@@ -171,6 +179,7 @@ export function createCheckinGateway(
         draining = true;
         health.markStopping();
         registry.wakeAll('shutdown');
+        load.close();
         await changes.close();
         verifier.close();
         await statusWrites.close();

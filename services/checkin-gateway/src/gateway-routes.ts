@@ -76,6 +76,8 @@ export interface GatewayRouteDeps {
   isDraining: () => boolean;
   /** Checkins and ack requests counted by outcome. */
   outcomes?: { checkins: OutcomeCounter; acks: OutcomeCounter };
+  /** Told of every checkin request (the load the console shows). */
+  onCheckin?: () => void;
 }
 
 interface CheckinAnswer {
@@ -122,6 +124,7 @@ export function createGatewayRouter(deps: GatewayRouteDeps, config: GatewayConfi
   // one in front, and by these Express routes otherwise (and for paths only Express matches).
   const serveCheckin = async (req: IncomingMessage, res: ServerResponse, rawId: unknown): Promise<CheckinAnswer | undefined> => {
     const startedAt = Date.now();
+    deps.onCheckin?.();
     let agentId = '';
     const result = await countOutcome(deps.outcomes?.checkins, (r) => r.outcome, async () => {
       if (deps.isDraining()) throw new DrainingError();

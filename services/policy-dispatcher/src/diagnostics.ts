@@ -1,7 +1,7 @@
 import { InputError, NotFoundError, parseSemVer } from '@fleet/service-kit';
-import { uploadFileId, type ActionDoc, type AgentDoc, type Hit, type UploadRecord, type UploadStatus } from '@fleet/store';
+import { uploadFileId, type ActionDoc, type AgentDoc, type UploadRecord, type UploadStatus } from '@fleet/store';
 import type { AgentFilter } from './agent-kuery';
-import { createAction, getAgent, type AgentAdminDeps } from './agent-management';
+import { createAction, getAgent, resolveBulkTarget, type AgentAdminDeps } from './agent-management';
 
 /** Kibana's REQUEST_DIAGNOSTICS expiry. */
 const DIAGNOSTICS_EXPIRY_MS = 3 * 3_600_000;
@@ -58,15 +58,7 @@ export async function bulkRequestDiagnostics(
   additionalMetrics: string[] | undefined,
   user: string,
 ): Promise<string> {
-  let agents: Hit<AgentDoc>[];
-  if ('ids' in target) {
-    const found = await Promise.all([...new Set(target.ids)].map((id) => deps.store.agents.get(id)));
-    agents = found.filter((h): h is Hit<AgentDoc> => h !== undefined);
-  } else if (target.filter.matchNone) {
-    agents = [];
-  } else {
-    agents = (await deps.store.agents.query({ ...target.filter, page: 1, perPage: MAX_BULK, now: nowOf(deps) })).items;
-  }
+  const { agents } = await resolveBulkTarget(deps, target);
   const ids = agents.filter((h) => h._source.active && supportsDiagnostics(h._source)).map((h) => h._id);
   if (!ids.length) throw new InputError('No active agent supporting request diagnostics matches');
   return diagnosticsAction(deps, ids, additionalMetrics, user);

@@ -15,6 +15,7 @@ export interface DispatchConfig {
   inactiveSweepIntervalMs: number;
   inactiveSweepBatch: number;
   uploadSweepIntervalMs: number;
+  statusSampleIntervalMs: number;
   consoleSessionTtlMs: number;
 }
 
@@ -81,6 +82,12 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
     format: 'nat',
     default: 3_600_000,
     env: 'FLEET_UPLOAD_SWEEP_INTERVAL_MS',
+  },
+  statusSampleIntervalMs: {
+    doc: 'How often agents are counted by status for the console\'s status history (a repeatable background job run by one replica; 24 h of samples are kept where every replica reads them: Redis with the Redis bus, memory otherwise; 0 turns it off).',
+    format: 'nat',
+    default: 60_000,
+    env: 'FLEET_STATUS_SAMPLE_INTERVAL_MS',
   },
   consoleSessionTtlMs: {
     doc: 'How long a console session (the cookie a pasted token is exchanged for) lasts before the operator signs in again.',

@@ -43,6 +43,8 @@ import { createManagementKey, listManagementKeys, getManagementKey, revokeManage
 import type { UriAllowList } from './uri-allow-list';
 import { createEnrollmentKey, enrollmentKeyView, getEnrollmentKey, revokeEnrollmentKey } from './enrollment-keys';
 import { createDiagnosticsRouter } from './diagnostics-routes';
+import { agentSortQuery, createConsoleApiRouter } from './console-api-routes';
+import type { ConsoleDeps } from './console-reads';
 import { pathParam, readJsonInput } from './management-input';
 
 const MAX_BODY = 1024 * 1024;
@@ -141,6 +143,8 @@ export interface ManagementDeps {
   sessions?: ConsoleSessions;
   /** Where UPGRADE source_uri and MIGRATE target_uri may point. */
   uris: { upgradeSource: UriAllowList; migrateTarget: UriAllowList };
+  /** The console's shared figures (status history, gateway load). */
+  console: ConsoleDeps;
   logger: Logger;
 }
 
@@ -230,10 +234,18 @@ export function createManagementRouter(deps: ManagementDeps): Router {
 
   // ---- agents -------------------------------------------------------------------------------
   api.use(createDiagnosticsRouter({ agents: deps.agents, logger: deps.logger }));
+  api.use(createConsoleApiRouter({ agents: deps.agents, console: deps.console, uris: deps.uris }));
   api.get('/agents', allow(...READ_ROLES), async (req, res) => {
     const q = validateInput(pageQuery, req.query);
+    const sort = validateInput(agentSortQuery, { sortField: q.sortField, sortOrder: q.sortOrder });
+    if (q.page * q.perPage > 10_000) throw new InputError('page * perPage must be at most 10000');
     const filter = parseAgentKuery(q.kuery);
-    const result = await listAgents(deps.agents, filter, { page: q.page, perPage: q.perPage, showInactive: q.showInactive === 'true' });
+    const result = await listAgents(deps.agents, filter, {
+      page: q.page,
+      perPage: q.perPage,
+      showInactive: q.showInactive === 'true',
+      sort: { field: sort.sortField, order: sort.sortOrder },
+    });
     res.json({ items: result.items, total: result.total, page: q.page, perPage: q.perPage });
   });
   api.get('/agents/:id', allow(...READ_ROLES), async (req, res) => {
@@ -323,6 +335,8 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     '/api/fleet/agents',
     '/api/fleet/management_api_keys',
     '/api/fleet/audit_log',
+    '/api/fleet/agent_status',
+    '/api/fleet/console',
   ];
   router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken, ...(deps.sessions ? { sessions: deps.sessions } : {}) }));
   router.use(paths, auditTrail({ store, logger: deps.logger }));

@@ -50,6 +50,7 @@ export function createPolicyDispatcher(
     retainExpiredActionsMs: config.dispatch.retainExpiredActionsMs,
     sweepBatchSize: config.dispatch.inactiveSweepBatch,
     uploadExpiryMs: config.uploads.expiryMs,
+    statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs,
   });
   const policyDeps: PolicyDeps = { store: deps.store, changes: dispatcher, defaults: config.fleet, mutex: new KeyedMutex() };
   const agents: AgentAdminDeps = {
@@ -68,7 +69,8 @@ export function createPolicyDispatcher(
   const router = Router();
   router.use(consoleRoutes({ logger, ...(deps.consoleDistDir ? { distDir: deps.consoleDistDir } : {}) }));
   router.use(consoleSessionRoutes({ store: deps.store, bootstrapToken: deps.adminToken, sessions, logger }));
-  router.use(createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, logger }));
+  const consoleDeps = { board: deps.bus.board, statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs };
+  router.use(createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, console: consoleDeps, logger }));
   let closing: Promise<void> | undefined;
   return {
     router,
@@ -81,6 +83,7 @@ export function createPolicyDispatcher(
         'gc-expired-actions': config.dispatch.actionSweepIntervalMs,
         'sweep-inactive-agents': config.dispatch.inactiveSweepIntervalMs,
         'expire-abandoned-uploads': config.dispatch.uploadSweepIntervalMs,
+        'sample-agent-status': config.dispatch.statusSampleIntervalMs,
       });
     },
     close() {

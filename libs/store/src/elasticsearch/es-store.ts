@@ -2,7 +2,9 @@ import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import type { Client } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
 import { randomUUID } from 'node:crypto';
-import { deriveAgentStatus } from '../agent-status';
+import { deriveAgentStatus, zeroStatusCounts, type StatusContext } from '../agent-status';
+import { compareAgents, DEFAULT_AGENT_SORT } from '../agent-sort';
+import { statusFilters, statusOfKey } from './es-agent-status';
 import { supersededStatusWrite } from '../checkin-order';
 import { statusContexts } from '../status-context';
 import type {
@@ -21,6 +23,8 @@ import type {
   ActionStore,
   AgentPolicyStore,
   AgentQuery,
+  AgentScope,
+  AgentSortField,
   AgentStore,
   BulkItemOutcome,
   CredentialStore,
@@ -68,6 +72,25 @@ const CONFLICT_RETRIES = 40;
 /** Jittered pause between optimistic-concurrency retries, so racing writers spread out. */
 const backoff = (attempt: number) => new Promise<void>((r) => setTimeout(r, Math.random() * Math.min(50, 2 * (attempt + 1))));
 const SCAN_PAGE = 1000;
+/** Policies a status count distinguishes (one clause each in the status filters). */
+const MAX_STATUS_POLICIES = 1000;
+/** The mapping type of each sort field (for `unmapped_type`, before the index has a mapping for it). */
+const SORT_TYPES: Record<AgentSortField, 'date' | 'keyword'> = {
+  enrolled_at: 'date',
+  last_checkin: 'date',
+  'local_metadata.host.hostname': 'keyword',
+  'local_metadata.elastic.agent.version': 'keyword',
+  policy_id: 'keyword',
+};
+
+/** The filters of an agent scope (policy, tags, active). */
+function agentScopeQuery(scope: AgentScope): estypes.QueryDslQueryContainer {
+  const filter: estypes.QueryDslQueryContainer[] = [];
+  if (!scope.showInactive) filter.push({ term: { active: true } });
+  if (scope.policyIds?.length) filter.push({ terms: { policy_id: scope.policyIds } });
+  if (scope.tags?.length) filter.push({ terms: { tags: scope.tags } });
+  return { bool: { filter } };
+}
 const MAX_STATUS_SCAN = 200_000;
 
 type Source<T> = estypes.SearchHit<T>;
@@ -76,6 +99,11 @@ const namedFields = <T extends object>(fields: Partial<T>): Partial<T> =>
   Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<T>;
 const is404 = (err: unknown): boolean => statusOf(err) === 404 || statusOf((err as { cause?: unknown })?.cause) === 404;
 const is409 = (err: unknown): boolean => statusOf(err) === 409;
+/** A search of an index not created yet finds nothing; anything else is thrown again. */
+const absentIndex = (err: unknown): undefined => {
+  if (is404(err)) return undefined;
+  throw err;
+};
 
 /**
  * The Elasticsearch backend of the store port: the `.fleet-*` indices Kibana and
@@ -524,12 +552,12 @@ this.guard(() => this.deleteDoc(index, id)),
       query: (q: AgentQuery) =>
         this.guard(async (): Promise<Page<Hit<AgentDoc>>> => {
           await this.agentsRefresh.searchable();
-          const filter: estypes.QueryDslQueryContainer[] = [];
-          if (!q.showInactive) filter.push({ term: { active: true } });
-          if (q.policyIds?.length) filter.push({ terms: { policy_id: q.policyIds } });
-          if (q.tags?.length) filter.push({ terms: { tags: q.tags } });
-          const query: estypes.QueryDslQueryContainer = { bool: { filter } };
-          const sort: estypes.Sort = [{ enrolled_at: { order: 'desc', unmapped_type: 'date' } }, { 'agent.id': { order: 'asc', unmapped_type: 'keyword' } }];
+          const query = agentScopeQuery(q);
+          const order = q.sort ?? DEFAULT_AGENT_SORT;
+          const sort: estypes.Sort = [
+            { [order.field]: { order: order.order, unmapped_type: SORT_TYPES[order.field], missing: '_last' } },
+            { 'agent.id': { order: 'asc', unmapped_type: 'keyword' } },
+          ];
           const from = (q.page - 1) * q.perPage;
           if (!q.statuses?.length) {
             const res = await this.search<AgentDoc>(index, { query, sort, from, size: q.perPage, track_total_hits: true });
@@ -543,8 +571,39 @@ this.guard(() => this.deleteDoc(index, id)),
           for (const h of all) {
             if (statuses.has(deriveAgentStatus(h._source, await contextOf(h._source.policy_id)))) matching.push(h);
           }
-          matching.sort((a, b) => (b._source.enrolled_at ?? '').localeCompare(a._source.enrolled_at ?? '') || a._id.localeCompare(b._id));
+          matching.sort(compareAgents(order));
           return { total: matching.length, items: matching.slice(from, from + q.perPage) };
+        }),
+      countByStatus: (scope) =>
+        this.guard(async () => {
+          await this.agentsRefresh.searchable();
+          const query = agentScopeQuery(scope);
+          const counts = zeroStatusCounts();
+          // The policies the scope's agents are on, then one filters aggregation over the statuses.
+          const policies = await this.client
+            .search({ index, size: 0, query, aggs: { policies: { terms: { field: 'policy_id', size: MAX_STATUS_POLICIES } } } })
+            .catch(absentIndex);
+          const buckets = (policies?.aggregations?.policies as estypes.AggregationsStringTermsAggregate | undefined)?.buckets;
+          if (!Array.isArray(buckets) || buckets.length === 0) return counts;
+          const contextOf = statusContexts(this, scope.now);
+          const contexts = new Map<string, StatusContext>();
+          for (const b of buckets) contexts.set(String(b.key), await contextOf(String(b.key)));
+          const res = await this.client.search({ index, size: 0, query, aggs: { statuses: { filters: { filters: statusFilters(scope.now, contexts) } } } });
+          const byKey = (res.aggregations?.statuses as estypes.AggregationsFiltersAggregate | undefined)?.buckets ?? {};
+          for (const [key, bucket] of Object.entries(byKey as Record<string, estypes.AggregationsFiltersBucket>)) {
+            const status = statusOfKey(key);
+            if (status) counts[status] += bucket.doc_count;
+          }
+          return counts;
+        }),
+      distinctTags: (scope) =>
+        this.guard(async () => {
+          await this.agentsRefresh.searchable();
+          const res = await this.client
+            .search({ index, size: 0, query: agentScopeQuery(scope), aggs: { tags: { terms: { field: 'tags', size: scope.limit, order: { _key: 'asc' } } } } })
+            .catch(absentIndex);
+          const buckets = (res?.aggregations?.tags as estypes.AggregationsStringTermsAggregate | undefined)?.buckets;
+          return Array.isArray(buckets) ? buckets.map((b) => String(b.key)) : [];
         }),
     };
   }
@@ -590,6 +649,20 @@ this.guard(() => this.deleteDoc(index, id)),
           return hit;
         }),
       latest: (policyId) => this.guard(() => this.latestRevision(policyId)),
+      list: (policyId, req) =>
+        this.guard(async () => {
+          // Revisions are written without a refresh; a listing (a management read) refreshes first.
+          await this.client.indices.refresh({ index, ignore_unavailable: true });
+          const res = await this.search<PolicyRevisionDoc>(index, {
+            query: { term: { policy_id: policyId } },
+            sort: [{ revision_idx: 'desc' }],
+            from: (req.page - 1) * req.perPage,
+            size: req.perPage,
+            track_total_hits: true,
+          });
+          return { total: res.total, items: res.hits };
+        }),
+      get: (policyId, revisionIdx) => this.guard(() => this.getDoc<PolicyRevisionDoc>(index, policyRevisionDocId(policyId, revisionIdx))),
       changesSince: (after, limit) => this.guard(() => this.changes<PolicyRevisionDoc>(this.policyFeed, index, after, limit)),
       checkpoint: () => this.guard(() => this.policyFeed.checkpoint()),
     };
@@ -616,6 +689,17 @@ this.guard(() => this.deleteDoc(index, id)),
             sort: [{ _seq_no: 'asc' }],
           }),
         ),
+      listForAgent: ({ agentId, limit }) =>
+        this.guard(async () => {
+          await this.actionFeed.visible(true);
+          const res = await this.search<ActionDoc>(index, {
+            query: { term: { agents: agentId } },
+            sort: [{ _seq_no: 'desc' }],
+            size: limit,
+            track_total_hits: true,
+          });
+          return { total: res.total, items: res.hits };
+        }),
       pendingFor: (q) =>
         this.guard(async () => {
           const visible = await this.actionFeed.visible(false);
@@ -693,6 +777,16 @@ this.guard(() => this.deleteDoc(index, id)),
             actionIds.length,
           );
           return new Set(hits.map((h) => h._source.action_id));
+        }),
+      resultsOf: (agentId, actionIds) =>
+        this.guard(async () => {
+          if (!actionIds.length) return [];
+          await this.client.indices.refresh({ index, ignore_unavailable: true });
+          return this.scan<ActionResultDoc>(
+            index,
+            { bool: { filter: [{ ids: { values: actionIds.map((a) => `${a}:${agentId}`) } }, { term: { agent_id: agentId } }] } },
+            actionIds.length,
+          );
         }),
     };
   }

@@ -12,7 +12,8 @@ import type {
   PolicyRevisionDoc,
 } from '../documents';
 import { ActionSealer, withSealedSecrets } from '../action-secrets';
-import { deriveAgentStatus } from '../agent-status';
+import { deriveAgentStatus, zeroStatusCounts, type AgentStatus, type StatusContext } from '../agent-status';
+import { DEFAULT_AGENT_SORT } from '../agent-sort';
 import { supersededStatusWrite } from '../checkin-order';
 import { DocumentConflictError, DocumentNotFoundError, StoreCorruptError, StoreUnavailableError } from '../errors';
 import { apiKeyInfo, issueBuiltinApiKey, newId, policyRevisionDocId, verifyApiKeySecret } from '../secrets';
@@ -21,6 +22,8 @@ import type {
   ActionStore,
   AgentPolicyStore,
   AgentQuery,
+  AgentScope,
+  AgentSortField,
   AgentStore,
   CredentialStore,
   BulkItemOutcome,
@@ -83,6 +86,55 @@ const FIELD_PATCH_MAX = 16;
 const PATCHABLE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Agent fields mirrored in their own columns: writing them rewrites the row as a whole. */
 const COLUMN_KEYS = new Set(['access_api_key_id', 'enrollment_id', 'policy_id', 'active', 'enrolled_at']);
+
+/** The SQL expression of each sort field: a column, or a fixed JSON path of the document. */
+const SORT_EXPRESSIONS: Record<AgentSortField, string> = {
+  enrolled_at: 'enrolled_at',
+  policy_id: 'policy_id',
+  last_checkin: "json_extract(doc, '$.last_checkin')",
+  'local_metadata.host.hostname': "json_extract(doc, '$.local_metadata.host.hostname')",
+  'local_metadata.elastic.agent.version': "json_extract(doc, '$.local_metadata.elastic.agent.version')",
+};
+const sortExpression = (field: AgentSortField): string => {
+  const expr = SORT_EXPRESSIONS[field];
+  if (!expr) throw new Error(`unknown agent sort field ${String(field)}`);
+  return expr;
+};
+
+/** The WHERE clause of an agent scope: fixed SQL, values bound. */
+function scopeWhere(scope: AgentScope): { where: string; args: string[] } {
+  const where: string[] = [];
+  const args: string[] = [];
+  if (!scope.showInactive) where.push('active = 1');
+  if (scope.policyIds?.length) {
+    where.push(`policy_id IN (${scope.policyIds.map(() => '?').join(',')})`);
+    args.push(...scope.policyIds);
+  }
+  if (scope.tags?.length) {
+    where.push(`EXISTS (SELECT 1 FROM json_each(agents.doc, '$.tags') WHERE value IN (${scope.tags.map(() => '?').join(',')}))`);
+    args.push(...scope.tags);
+  }
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
+/** The fields `deriveAgentStatus` reads, as columns. */
+const STATUS_FIELDS = [
+  'unenrolled_at',
+  'audit_unenrolled_reason',
+  'last_checkin',
+  'upgrade_started_at',
+  'upgraded_at',
+  'unenrollment_started_at',
+  'last_checkin_status',
+  'policy_revision_idx',
+] as const;
+const STATUS_COLUMNS = ['policy_id', 'active', ...STATUS_FIELDS.map((f) => `json_extract(doc, '$.${f}') AS ${f}`)].join(', ');
+type StatusRow = { policy_id: string; active: number } & Record<(typeof STATUS_FIELDS)[number], string | number | null>;
+const statusDoc = (row: StatusRow): AgentDoc => {
+  const doc: Record<string, unknown> = { policy_id: row.policy_id, active: row.active === 1 };
+  for (const f of STATUS_FIELDS) if (row[f] !== null) doc[f] = row[f];
+  return doc as unknown as AgentDoc;
+};
 
 const namedFields = <T extends object>(fields: Partial<T>): Partial<T> =>
   Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
@@ -295,6 +347,21 @@ export class SqliteFleetStore implements FleetStore {
        ORDER BY COALESCE(json_extract(doc, '$.last_checkin'), enrolled_at) ASC, id ASC LIMIT ?`,
     );
     const policyRecordStmt = db.prepare<[string], { doc: string }>('SELECT doc FROM agent_policies WHERE id = ?');
+    /** The status of each agent at `now`, each policy's context read once. */
+    const statusDeriver = (now: Date): ((doc: AgentDoc) => AgentStatus) => {
+      const contexts = new Map<string, StatusContext>();
+      return (doc) => {
+        let ctx = contexts.get(doc.policy_id);
+        if (!ctx) {
+          const rev = latestRevisionStmt.get(doc.policy_id)?.r ?? undefined;
+          const rec = policyRecordStmt.get(doc.policy_id);
+          const inactivity = rec ? (JSON.parse(rec.doc) as AgentPolicyRecord).inactivity_timeout : undefined;
+          ctx = { now, ...(rev !== undefined ? { latestPolicyRevision: rev } : {}), ...(inactivity !== undefined ? { inactivityTimeoutSeconds: inactivity } : {}) };
+          contexts.set(doc.policy_id, ctx);
+        }
+        return deriveAgentStatus(doc, ctx);
+      };
+    };
 
     const params = (id: string, seq: number, doc: AgentDoc) => ({
       id,
@@ -399,41 +466,47 @@ export class SqliteFleetStore implements FleetStore {
       listSilent: ({ policyId, before, limit }) =>
         this.guard(() => silentStmt.all(policyId, before.toISOString(), limit).map((r) => parse<AgentDoc>(r))),
       query: (q: AgentQuery) => this.guard((): Page<Hit<AgentDoc>> => {
-        const where: string[] = [];
-        const args: (string | number)[] = [];
-        if (!q.showInactive) where.push('active = 1');
-        if (q.policyIds?.length) {
-          where.push(`policy_id IN (${q.policyIds.map(() => '?').join(',')})`);
-          args.push(...q.policyIds);
+        const { where, args } = scopeWhere(q);
+        const sort = q.sort ?? DEFAULT_AGENT_SORT;
+        const key = sortExpression(sort.field);
+        const dir = sort.order === 'asc' ? 'ASC' : 'DESC';
+        // Missing values last in both orders (as Elasticsearch), then the id.
+        const order = `ORDER BY (${key}) IS NULL ASC, ${key} ${dir}, id ASC`;
+        if (!q.statuses?.length) {
+          const total = db.prepare<(string | number)[], { n: number }>(`SELECT COUNT(*) AS n FROM agents ${where}`).get(...args)?.n ?? 0;
+          const rows = db
+            .prepare<(string | number)[], Row>(`SELECT id, seq_no, doc FROM agents ${where} ${order} LIMIT ? OFFSET ?`)
+            .all(...args, q.perPage, offset(q));
+          return { total, items: rows.map((r) => parse<AgentDoc>(r)) };
         }
-        const sql = `SELECT id, seq_no, doc FROM agents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                     ORDER BY enrolled_at DESC, id ASC`;
-        let hits = db.prepare<(string | number)[], Row>(sql).all(...args).map((r) => parse<AgentDoc>(r));
-        if (q.tags?.length) {
-          const wanted = q.tags;
-          hits = hits.filter((h) => wanted.some((t) => h._source.tags?.includes(t)));
-        }
-        if (q.statuses?.length) {
-          const statuses = new Set(q.statuses);
-          const revisions = new Map<string, { rev?: number; inactivity?: number }>();
-          const policyInfo = (policyId: string) => {
-            let info = revisions.get(policyId);
-            if (!info) {
-              const rev = latestRevisionStmt.get(policyId)?.r ?? undefined;
-              const rec = policyRecordStmt.get(policyId);
-              const inactivity = rec ? (JSON.parse(rec.doc) as AgentPolicyRecord).inactivity_timeout : undefined;
-              info = { rev: rev ?? undefined, inactivity };
-              revisions.set(policyId, info);
-            }
-            return info;
-          };
-          hits = hits.filter((h) => {
-            const info = policyInfo(h._source.policy_id);
-            const ctx = { now: q.now, latestPolicyRevision: info.rev, inactivityTimeoutSeconds: info.inactivity };
-            return statuses.has(deriveAgentStatus(h._source, ctx));
-          });
-        }
+        // Status is derived (as Kibana derives it): filtered here, in the statement's order.
+        const statuses = new Set(q.statuses);
+        const statusOf = statusDeriver(q.now);
+        const hits = db
+          .prepare<(string | number)[], Row>(`SELECT id, seq_no, doc FROM agents ${where} ${order}`)
+          .all(...args)
+          .map((r) => parse<AgentDoc>(r))
+          .filter((h) => statuses.has(statusOf(h._source)));
         return { total: hits.length, items: hits.slice(offset(q), offset(q) + q.perPage) };
+      }),
+      countByStatus: (scope) => this.guard(() => {
+        const { where, args } = scopeWhere(scope);
+        const counts = zeroStatusCounts();
+        const statusOf = statusDeriver(scope.now);
+        // Only the fields the derivation reads, row by row: no document is parsed.
+        const rows = db.prepare<(string | number)[], StatusRow>(`SELECT ${STATUS_COLUMNS} FROM agents ${where}`).iterate(...args);
+        for (const row of rows) counts[statusOf(statusDoc(row))] += 1;
+        return counts;
+      }),
+      distinctTags: (scope) => this.guard(() => {
+        const { where, args } = scopeWhere(scope);
+        return db
+          .prepare<(string | number)[], { tag: string }>(
+            `SELECT DISTINCT t.value AS tag FROM agents, json_each(agents.doc, '$.tags') t ${where}
+             ${where ? 'AND' : 'WHERE'} t.type = 'text' ORDER BY tag ASC LIMIT ?`,
+          )
+          .all(...args, scope.limit)
+          .map((r) => r.tag);
       }),
     };
   }
@@ -452,6 +525,11 @@ export class SqliteFleetStore implements FleetStore {
     const since = db.prepare<[number, number], Row>(
       'SELECT id, seq_no, doc FROM policy_revisions WHERE seq_no > ? ORDER BY seq_no ASC LIMIT ?',
     );
+    const countOf = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM policy_revisions WHERE policy_id = ?');
+    const pageOf = db.prepare<[string, number, number], Row>(
+      'SELECT id, seq_no, doc FROM policy_revisions WHERE policy_id = ? ORDER BY revision_idx DESC LIMIT ? OFFSET ?',
+    );
+    const byId = db.prepare<[string], Row>('SELECT id, seq_no, doc FROM policy_revisions WHERE id = ?');
     const checkpoint = db.prepare<[], { value: number }>("SELECT value FROM sequences WHERE name = 'policies'");
     return {
       create: (doc) => this.guard(() => {
@@ -466,6 +544,14 @@ export class SqliteFleetStore implements FleetStore {
       }),
       latest: (policyId) => this.guard(() => {
         const row = latest.get(policyId);
+        return row ? parse<PolicyRevisionDoc>(row) : undefined;
+      }),
+      list: (policyId, req) => this.guard(() => ({
+        total: countOf.get(policyId)?.n ?? 0,
+        items: pageOf.all(policyId, req.perPage, offset(req)).map((r) => parse<PolicyRevisionDoc>(r)),
+      })),
+      get: (policyId, revisionIdx) => this.guard(() => {
+        const row = byId.get(policyRevisionDocId(policyId, revisionIdx));
         return row ? parse<PolicyRevisionDoc>(row) : undefined;
       }),
       changesSince: (after, limit) => this.guard(() => since.all(after, limit).map((r) => parse<PolicyRevisionDoc>(r))),
@@ -494,6 +580,11 @@ export class SqliteFleetStore implements FleetStore {
     );
     const since = db.prepare<[number, number], Row>(
       'SELECT id, seq_no, doc FROM actions WHERE seq_no > ? ORDER BY seq_no ASC LIMIT ?',
+    );
+    const countForAgent = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM action_targets WHERE agent_id = ?');
+    const listForAgent = db.prepare<[string, number], Row>(
+      `SELECT a.id, a.seq_no, a.doc FROM action_targets t JOIN actions a ON a.seq_no = t.seq_no
+       WHERE t.agent_id = ? ORDER BY t.seq_no DESC LIMIT ?`,
     );
     const checkpoint = db.prepare<[], { value: number }>("SELECT value FROM sequences WHERE name = 'actions'");
     const expiredSeqs = db.prepare<[number], { seq_no: number }>(
@@ -527,6 +618,10 @@ export class SqliteFleetStore implements FleetStore {
         const row = forAgent.get(agentId, actionId);
         return row ? parse<ActionDoc>(row) : undefined;
       }),
+      listForAgent: ({ agentId, limit }) => this.guard(() => ({
+        total: countForAgent.get(agentId)?.n ?? 0,
+        items: listForAgent.all(agentId, limit).map((r) => parse<ActionDoc>(r)),
+      })),
       pendingFor: (q: PendingActionQuery) => this.guard(() =>
         pending
           .all(q.agentId, q.afterSeqNo, q.maxSeqNo ?? currentCheckpoint(), q.now.getTime(), q.limit)
@@ -553,6 +648,7 @@ export class SqliteFleetStore implements FleetStore {
     const db = this.db;
     const insert = db.prepare('INSERT OR IGNORE INTO action_results (id, seq_no, action_id, doc) VALUES (?, ?, ?, ?)');
     const exists = db.prepare<[string], { id: string }>('SELECT id FROM action_results WHERE id = ?');
+    const byId = db.prepare<[string], Row>('SELECT id, seq_no, doc FROM action_results WHERE id = ?');
     const byAction = db.prepare<[string], Row>(
       'SELECT id, seq_no, doc FROM action_results WHERE action_id = ? ORDER BY seq_no ASC',
     );
@@ -571,6 +667,13 @@ export class SqliteFleetStore implements FleetStore {
       listByActionId: (actionId) => this.guard(() => byAction.all(actionId).map((r) => parse<ActionResultDoc>(r))),
       acknowledgedBy: (agentId, actionIds) =>
         this.guard(() => new Set(actionIds.filter((actionId) => exists.get(`${actionId}:${agentId}`) !== undefined))),
+      resultsOf: (agentId, actionIds) =>
+        this.guard(() =>
+          actionIds.flatMap((actionId) => {
+            const row = byId.get(`${actionId}:${agentId}`);
+            return row ? [parse<ActionResultDoc>(row)] : [];
+          }),
+        ),
     };
   }
 
