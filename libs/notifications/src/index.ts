@@ -5,3 +5,4 @@ export * from './redis-tls-connector';
 export * from './change-monitor';
 export * from './cluster-board';
 export * from './gateway-load';
+export * from './delivery-ledger';

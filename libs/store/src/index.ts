@@ -3,6 +3,7 @@ export * from './store-port';
 export * from './delivery-port';
 export * from './upload-store';
 export * from './management-store';
+export * from './rollout-store';
 export * from './errors';
 export * from './agent-status';
 export * from './agent-sort';

@@ -12,6 +12,7 @@ import type { AgentStatus } from './agent-status';
 import type { ArtifactStore, DeliveryFileStore } from './delivery-port';
 import type { FileUploadStore } from './upload-store';
 import type { AuditStore, ManagementKeyStore } from './management-store';
+import type { RolloutStore } from './rollout-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -45,6 +46,8 @@ export interface FleetStore {
   readonly managementKeys: ManagementKeyStore;
   /** The append-only audit trail of mutating management calls. */
   readonly audit: AuditStore;
+  /** Where a policy revision or an action stands across its agents (the console's rollout progress). */
+  readonly rollouts: RolloutStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */

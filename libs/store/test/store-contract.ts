@@ -30,6 +30,7 @@ import type {
 import { defineDeliveryContract } from './delivery-contract';
 import { defineUploadStoreContract } from './upload-store-contract';
 import { defineManagementStoreContract } from './management-store-contract';
+import { defineRolloutStoreContract } from './rollout-store-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
 export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
@@ -1126,6 +1127,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
     defineUploadStoreContract(() => store);
 
     defineManagementStoreContract(() => store);
+
+    defineRolloutStoreContract(() => store);
 
     // ---- durability -------------------------------------------------------------------------
 

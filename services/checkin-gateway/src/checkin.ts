@@ -1,4 +1,5 @@
 import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
+import type { DeliveryLedger, RolloutRef } from '@fleet/notifications';
 import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
 import { isoSeconds, type ActionDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
 import { activeContext, markEvent, runInContext, type SpanContext } from '@fleet/telemetry';
@@ -30,6 +31,8 @@ export interface CheckinDeps {
   actionsSeen?: () => number | undefined;
   /** Called when an agent gets a policy revision, with the seconds since the revision was written. */
   onPolicyDelivered?: (lagSeconds: number) => void;
+  /** Where what an agent is sent (policy revision, actions) is noted, for the console's rollout progress. */
+  deliveries?: Pick<DeliveryLedger, 'record'>;
 }
 
 export interface CheckinInput {
@@ -203,6 +206,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
               if (Number.isFinite(written)) deps.onPolicyDelivered(Math.max(0, (Date.now() - written) / 1000));
             }
             const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, found.policy) : undefined;
+            if (deps.deliveries) deps.deliveries.record(agentId, deliveredRefs(found));
             finish({
               ackToken: found.ackToken,
               actions: found.actions,
@@ -256,6 +260,13 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
     // The first look-up's failure is the request's failure; later ones only log (above).
     check().catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
   });
+}
+
+/** What a delivery hands the agent, as the ledger names it. */
+function deliveredRefs(found: Pending): RolloutRef[] {
+  const refs: RolloutRef[] = found.actions.map((a) => ({ kind: 'action', actionId: a.id }));
+  if (found.policy) refs.push({ kind: 'policy', policyId: found.policy.policyId, revision: found.policy.revision });
+  return refs;
 }
 
 /** Per-agent preparation of a revision: output API keys, when the credentials are Elasticsearch's. */

@@ -49,6 +49,8 @@ import type { FileUploadStore } from '../upload-store';
 import { createEsUploadStore } from './es-upload-store';
 import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createEsManagementStores } from './es-management-store';
+import type { RolloutStore } from '../rollout-store';
+import { createEsRolloutStore } from './es-rollout-store';
 
 export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** `auto`: Elasticsearch API keys when security is on, else the built-in store. */
@@ -125,6 +127,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly identity: StoreIdentity;
   readonly managementKeys: ManagementKeyStore;
   readonly audit: AuditStore;
+  readonly rollouts: RolloutStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -183,6 +186,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.uploads = createEsUploadStore(this.client, () => this.capabilities?.fleetModule === true, (fn) => this.guard(fn));
     this.identity = this.createIdentity();
     ({ managementKeys: this.managementKeys, audit: this.audit } = createEsManagementStores(this.client, (fn) => this.guard(fn)));
+    this.rollouts = createEsRolloutStore(this.client, (fn) => this.guard(fn), () => this.agentsRefresh.searchable());
   }
 
   /**

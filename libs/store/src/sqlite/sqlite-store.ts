@@ -45,6 +45,8 @@ import { createSqliteUploadStore } from './sqlite-upload-store';
 import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createSqliteManagementStores } from './sqlite-management-store';
 import { SqliteGroupCommit } from './sqlite-group-commit';
+import type { RolloutStore } from '../rollout-store';
+import { createSqliteRolloutStore } from './sqlite-rollout-store';
 
 export interface SqliteStoreOptions {
   /** Database file, or `:memory:` for tests. */
@@ -161,6 +163,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly uploads: FileUploadStore;
   readonly managementKeys: ManagementKeyStore;
   readonly audit: AuditStore;
+  readonly rollouts: RolloutStore;
 
   readonly identity: StoreIdentity;
 
@@ -211,6 +214,7 @@ export class SqliteFleetStore implements FleetStore {
     const minFree = opts.minFreeBytes ?? 32 * 1024 * 1024;
     if (onDisk && minFree > 0) this.spaceCheck = () => checkFreeSpace(dirname(opts.path), minFree);
     ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
+    this.rollouts = createSqliteRolloutStore(this.db, (fn) => this.guard(fn));
   }
 
   /**
