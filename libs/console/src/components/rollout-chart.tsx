@@ -1,0 +1,74 @@
+import { Axis, Chart, DARK_THEME, LIGHT_THEME, LineSeries, niceTimeFormatter, Position, ScaleType, Settings } from '@elastic/charts';
+import darkChartCss from '@elastic/charts/dist/theme_only_dark.css?url';
+import lightChartCss from '@elastic/charts/dist/theme_only_light.css?url';
+import { useEuiTheme } from '@elastic/eui';
+import { useEffect } from 'react';
+import type { RolloutPoint } from '../hooks/use-rollout-stream';
+
+/**
+ * The chart library's stylesheet for the color mode in use, as a <link> to the bundled file (the
+ * console's CSP allows same-origin stylesheets; an inline <style> would need the nonce).
+ */
+function useChartStylesheet(dark: boolean): void {
+  useEffect(() => {
+    const link = document.createElement('link');
+    link.rel = 'stylesheet';
+    link.href = dark ? darkChartCss : lightChartCss;
+    link.dataset.fleetCharts = 'true';
+    document.head.appendChild(link);
+    return () => link.remove();
+  }, [dark]);
+}
+
+/**
+ * Delivered and acknowledged agents over time, since the page opened (one point per snapshot).
+ * Loaded on demand with the chart library.
+ */
+export default function RolloutChart({ points, targeted }: { points: RolloutPoint[]; targeted: number }) {
+  const { colorMode, euiTheme } = useEuiTheme();
+  const dark = colorMode === 'DARK';
+  useChartStylesheet(dark);
+  const first = points[0]?.t ?? Date.now();
+  const last = points[points.length - 1]?.t ?? first;
+  const formatTime = niceTimeFormatter([first, Math.max(last, first + 60_000)]);
+  return (
+    <Chart size={{ height: 240 }} title="Rollout progress over time">
+      <Settings
+        baseTheme={dark ? DARK_THEME : LIGHT_THEME}
+        showLegend
+        legendPosition={Position.Bottom}
+        ariaLabel="Delivered and acknowledged agents since this page opened"
+        locale="en"
+      />
+      <Axis id="time" position={Position.Bottom} tickFormat={formatTime} showOverlappingTicks={false} />
+      <Axis
+        id="agents"
+        position={Position.Left}
+        domain={{ min: 0, max: Math.max(targeted, 1) }}
+        tickFormat={(v: number) => String(Math.round(v))}
+        title="Agents"
+        gridLine={{ visible: true }}
+      />
+      <LineSeries
+        id="delivered"
+        name="Delivered"
+        data={points}
+        xScaleType={ScaleType.Time}
+        yScaleType={ScaleType.Linear}
+        xAccessor="t"
+        yAccessors={['delivered']}
+        color={euiTheme.colors.vis.euiColorVis1}
+      />
+      <LineSeries
+        id="acknowledged"
+        name="Acknowledged"
+        data={points}
+        xScaleType={ScaleType.Time}
+        yScaleType={ScaleType.Linear}
+        xAccessor="t"
+        yAccessors={['acknowledged']}
+        color={euiTheme.colors.vis.euiColorVis0}
+      />
+    </Chart>
+  );
+}
