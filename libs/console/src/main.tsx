@@ -1,5 +1,5 @@
 // First: the CSP nonce is on every Emotion cache before any module inserts a style.
-import { cspNonce as nonce } from './emotion-nonce';
+import { cspNonce as nonce } from './style-nonce';
 import createCache from '@emotion/cache';
 import { CacheProvider } from '@emotion/react';
 import { EuiProvider } from '@elastic/eui';
