@@ -2,7 +2,8 @@ import type { FleetAgentClient } from '@fleet/agent-protocol';
 import type { ActionDoc, AgentDoc } from '@fleet/store';
 import { expect } from 'chai';
 import request from 'supertest';
-import { ackAll, localMetadata, sleep, startHarness, type Backend, type Harness } from './support/fleet-server-harness';
+import { redisUrl } from '../../../libs/notifications/test/support/redis-server';
+import { ackAll, eventually, localMetadata, sleep, startHarness, type Backend, type Harness } from './support/fleet-server-harness';
 
 type Body = Record<string, unknown>;
 const idsOf = (body: Body): string[] => (body.items as { id: string }[]).map((a) => a.id);
@@ -206,6 +207,8 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
   });
 
   it('When a gateway reports its load, then GET /console/metrics sums the live replicas: checkins per second and open long polls', async () => {
+    // Reports by hand only (the timer's would reset the count between checkin and report).
+    h.server.gateway.load.close();
     await h.server.gateway.load.report();
     // One long poll held open (nothing new for the agent, once it has acked what it had), then a
     // report while it is open.
@@ -230,5 +233,58 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
     h.server.gateway.registry.wakeAll('shutdown');
     await held?.catch(() => undefined);
     await request(h.url).get('/api/fleet/console/metrics').expect(401);
+  });
+});
+
+describe('Console metrics across replicas (Redis bus)', function () {
+  this.timeout(90_000);
+  // Two replicas of one deployment: their gateways and dispatchers meet on one Redis. (Each keeps
+  // its own embedded store here; what the console sums travels through Redis only.)
+  const channel = `console-test:${Math.random().toString(36).slice(2)}`;
+  const replica = (id: string) => startHarness({ server: { replicaId: id }, bus: { backend: 'redis', redisUrl: redisUrl(), channel } });
+  let one: Harness;
+  let two: Harness | undefined;
+  let agent: FleetAgentClient | undefined;
+
+  before(async () => {
+    one = await replica('replica-1');
+    two = await replica('replica-2');
+  });
+  after(async () => {
+    agent?.close();
+    await two?.stop();
+    await one.stop();
+  });
+
+  it('When two gateways report, then either dispatcher sums both, and a stopped replica drops out once its report expires', async () => {
+    const metrics = async (h: Harness) => (await request(h.url).get('/api/fleet/console/metrics').set(h.admin).expect(200)).body as { open_long_polls: number; replicas: { replica_id: string; open_long_polls: number }[] };
+    const other = two as Harness;
+    agent = other.agent();
+    await agent.enroll(other.enrollmentToken, { type: 'PERMANENT', metadata: { local: localMetadata('replica-two-host'), user_provided: {}, tags: [] } });
+    await ackAll(agent, await agent.checkin({ status: 'online', message: '' }));
+    const held = agent.checkin({ status: 'online', message: '' }).catch(() => undefined);
+    await eventually(() => other.server.gateway.registry.size === 1);
+    await other.server.gateway.load.report();
+    await one.server.gateway.load.report();
+    const both = await metrics(one);
+    expect(both.replicas.map((r) => r.replica_id).sort()).to.deep.equal(['replica-1', 'replica-2']);
+    expect(both.open_long_polls).to.equal(1);
+    expect(both.replicas.find((r) => r.replica_id === 'replica-2')?.open_long_polls).to.equal(1);
+    expect((await metrics(other)).replicas).to.have.length(2);
+    // The status history is shared the same way: sampled on one replica, read on the other.
+    await other.server.dispatcher.jobHandlers['sample-agent-status']({});
+    const history = await request(one.url).get('/api/fleet/agent_status/history').set(one.admin).expect(200);
+    expect((history.body.items as { online: number }[]).some((s) => s.online === 1)).to.equal(true);
+
+    await other.stop();
+    two = undefined;
+    await held;
+    // Its last report lives for its TTL (15 s), then only replica-1 is left.
+    const alone = await eventually(async () => {
+      const m = await metrics(one);
+      return m.replicas.length === 1 ? m : undefined;
+    }, 25_000, 500);
+    expect(alone.replicas.map((r) => r.replica_id)).to.deep.equal(['replica-1']);
+    expect(alone.open_long_polls).to.equal(0);
   });
 });

@@ -130,11 +130,16 @@ const STATUS_FIELDS = [
   'last_checkin_status',
   'policy_revision_idx',
 ] as const;
-const STATUS_COLUMNS = ['policy_id', 'active', ...STATUS_FIELDS.map((f) => `json_extract(doc, '$.${f}') AS ${f}`)].join(', ');
-type StatusRow = { policy_id: string; active: number } & Record<(typeof STATUS_FIELDS)[number], string | number | null>;
+/** One `json_extract` of several paths: the document is parsed once per row, into a small JSON array. */
+const STATUS_COLUMNS = `id, policy_id, active, json_extract(doc, ${STATUS_FIELDS.map((f) => `'$.${f}'`).join(', ')}) AS fields`;
+type StatusRow = { id: string; policy_id: string; active: number; fields: string };
 const statusDoc = (row: StatusRow): AgentDoc => {
+  const values = JSON.parse(row.fields) as unknown[];
   const doc: Record<string, unknown> = { policy_id: row.policy_id, active: row.active === 1 };
-  for (const f of STATUS_FIELDS) if (row[f] !== null) doc[f] = row[f];
+  STATUS_FIELDS.forEach((f, i) => {
+    const v = values[i];
+    if (v !== null && v !== undefined) doc[f] = v;
+  });
   return doc as unknown as AgentDoc;
 };
 
@@ -483,15 +488,20 @@ export class SqliteFleetStore implements FleetStore {
             .all(...args, q.perPage, offset(q));
           return { total, items: rows.map((r) => parse<AgentDoc>(r)) };
         }
-        // Status is derived (as Kibana derives it): filtered here, in the statement's order.
+        // Status is derived (as Kibana derives it): filtered here, in the statement's order, from
+        // the few fields the derivation reads; only the page's documents are read whole.
         const statuses = new Set(q.statuses);
         const statusOf = statusDeriver(q.now);
-        const hits = db
-          .prepare<(string | number)[], Row>(`SELECT id, seq_no, doc FROM agents ${where} ${order}`)
-          .all(...args)
-          .map((r) => parse<AgentDoc>(r))
-          .filter((h) => statuses.has(statusOf(h._source)));
-        return { total: hits.length, items: hits.slice(offset(q), offset(q) + q.perPage) };
+        const matching: string[] = [];
+        for (const row of db.prepare<(string | number)[], StatusRow>(`SELECT ${STATUS_COLUMNS} FROM agents ${where} ${order}`).iterate(...args)) {
+          if (statuses.has(statusOf(statusDoc(row)))) matching.push(row.id);
+        }
+        const items = matching
+          .slice(offset(q), offset(q) + q.perPage)
+          .map((id) => getStmt.get(id))
+          .filter((row): row is Row => row !== undefined)
+          .map((r) => parse<AgentDoc>(r));
+        return { total: matching.length, items };
       }),
       countByStatus: (scope) => this.guard(() => {
         const { where, args } = scopeWhere(scope);
