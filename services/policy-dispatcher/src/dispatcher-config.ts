@@ -17,6 +17,10 @@ export interface DispatchConfig {
   uploadSweepIntervalMs: number;
   statusSampleIntervalMs: number;
   consoleSessionTtlMs: number;
+  rolloutIntervalMs: number;
+  rolloutStreamMax: number;
+  rolloutStreamMaxDurationMs: number;
+  rolloutStreamKeepaliveMs: number;
 }
 
 export interface FleetDefaultsConfig {
@@ -94,6 +98,30 @@ export const dispatchSchema: convict.Schema<DispatchConfig> = {
     format: 'nat',
     default: 8 * 3_600_000,
     env: 'FLEET_CONSOLE_SESSION_TTL_MS',
+  },
+  rolloutIntervalMs: {
+    doc: "How often the progress of a rollout watched in the console (policy revision or action) is computed again, once per rollout for all of a replica's streams.",
+    format: 'nat',
+    default: 1_000,
+    env: 'FLEET_ROLLOUT_INTERVAL_MS',
+  },
+  rolloutStreamMax: {
+    doc: 'Rollout progress streams (server-sent events) open per replica at most; past it, 429.',
+    format: 'nat',
+    default: 200,
+    env: 'FLEET_ROLLOUT_STREAM_MAX',
+  },
+  rolloutStreamMaxDurationMs: {
+    doc: 'A rollout progress stream ends after this long; the console reconnects.',
+    format: 'nat',
+    default: 600_000,
+    env: 'FLEET_ROLLOUT_STREAM_MAX_DURATION_MS',
+  },
+  rolloutStreamKeepaliveMs: {
+    doc: 'An idle rollout progress stream gets a keepalive comment this often, so proxies keep it open.',
+    format: 'nat',
+    default: 15_000,
+    env: 'FLEET_ROLLOUT_STREAM_KEEPALIVE_MS',
   },
 };
 

@@ -46,6 +46,9 @@ import { createDiagnosticsRouter } from './diagnostics-routes';
 import { agentSortQuery, createConsoleApiRouter } from './console-api-routes';
 import type { ConsoleDeps } from './console-reads';
 import { pathParam, readJsonInput } from './management-input';
+import type { RolloutProgressDeps } from './rollout-progress';
+import { createRolloutRouter } from './rollout-routes';
+import type { RolloutStreams } from './rollout-streams';
 
 const MAX_BODY = 1024 * 1024;
 /** Roles that may read the audit trail and the key list (not operators). */
@@ -145,6 +148,8 @@ export interface ManagementDeps {
   uris: { upgradeSource: UriAllowList; migrateTarget: UriAllowList };
   /** The console's shared figures (status history, gateway load). */
   console: ConsoleDeps;
+  /** Rollout progress (snapshot and stream), when served. */
+  rollouts?: { progress: RolloutProgressDeps; streams: RolloutStreams };
   logger: Logger;
 }
 
@@ -305,6 +310,9 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.json({});
   });
 
+  // ---- rollout progress ---------------------------------------------------------------------
+  if (deps.rollouts) api.use(createRolloutRouter(deps.rollouts));
+
   // ---- management keys and the audit trail --------------------------------------------------
   api.post('/management_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
     const body = validateInput(managementKeyBody, await jsonBody(req));
@@ -337,6 +345,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     '/api/fleet/audit_log',
     '/api/fleet/agent_status',
     '/api/fleet/console',
+    '/api/fleet/rollouts',
   ];
   router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken, ...(deps.sessions ? { sessions: deps.sessions } : {}) }));
   router.use(paths, auditTrail({ store, logger: deps.logger }));

@@ -3,7 +3,7 @@ import { ConsoleSessions } from './console-session';
 import { consoleRoutes } from './console-routes';
 import { consoleSessionRoutes } from './console-session-routes';
 import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
-import type { NotificationBus } from '@fleet/notifications';
+import type { DeliveryLedger, NotificationBus } from '@fleet/notifications';
 import type { Logger, UploadsConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { AgentAdminDeps } from './agent-management';
@@ -13,10 +13,14 @@ import type { ActionUrisConfig, DispatchConfig, FleetDefaultsConfig } from './di
 import { KeyedMutex } from './keyed-mutex';
 import { createManagementRouter } from './management-routes';
 import { UriAllowList } from './uri-allow-list';
+import { rolloutSnapshot, type RolloutProgressDeps } from './rollout-progress';
+import { RolloutStreams } from './rollout-streams';
 
 export interface PolicyDispatcherDeps {
   store: FleetStore;
   bus: NotificationBus;
+  /** Deliveries recorded by the gateways, for the rollout progress (without it: acknowledgements only). */
+  ledger?: Pick<DeliveryLedger, 'deliveredCount'>;
   /** The dispatcher runs the background job worker (and upserts the repeatable jobs). */
   jobs: JobQueue;
   logger: Logger;
@@ -31,7 +35,11 @@ export interface PolicyDispatcher {
   /** What each background job does (run by the worker; callable directly in tests). */
   jobHandlers: JobHandlers;
   policyDeps: PolicyDeps;
+  /** The rollout progress streams of this replica. */
+  rollouts: RolloutStreams;
   start(): Promise<void>;
+  /** Ends the open rollout streams (first on shutdown, so the HTTP server can close). */
+  drain(): void;
   /** Idempotent. */
   close(): Promise<void>;
 }
@@ -66,17 +74,31 @@ export function createPolicyDispatcher(
     migrateTarget: new UriAllowList(config.actionUris.migrateTarget, 'FLEET_MIGRATE_TARGET_URI_ALLOW_LIST'),
   };
   const sessions = new ConsoleSessions(deps.adminToken, config.dispatch.consoleSessionTtlMs);
+  const progress: RolloutProgressDeps = { store: deps.store, logger, ...(deps.ledger ? { ledger: deps.ledger } : {}) };
+  const rollouts = new RolloutStreams(
+    (target) => rolloutSnapshot(progress, target),
+    {
+      intervalMs: config.dispatch.rolloutIntervalMs,
+      maxStreams: config.dispatch.rolloutStreamMax,
+      maxDurationMs: config.dispatch.rolloutStreamMaxDurationMs,
+      keepaliveMs: config.dispatch.rolloutStreamKeepaliveMs,
+    },
+    logger,
+  );
   const router = Router();
   router.use(consoleRoutes({ logger, ...(deps.consoleDistDir ? { distDir: deps.consoleDistDir } : {}) }));
   router.use(consoleSessionRoutes({ store: deps.store, bootstrapToken: deps.adminToken, sessions, logger }));
   const consoleDeps = { board: deps.bus.board, statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs };
-  router.use(createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, console: consoleDeps, logger }));
+  router.use(
+    createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, console: consoleDeps, rollouts: { progress, streams: rollouts }, logger }),
+  );
   let closing: Promise<void> | undefined;
   return {
     router,
     dispatcher,
     jobHandlers,
     policyDeps,
+    rollouts,
     async start() {
       await dispatcher.start();
       await deps.jobs.startWorker(jobHandlers, {
@@ -86,7 +108,11 @@ export function createPolicyDispatcher(
         'sample-agent-status': config.dispatch.statusSampleIntervalMs,
       });
     },
+    drain() {
+      rollouts.close();
+    },
     close() {
+      rollouts.close();
       closing ??= dispatcher.close();
       return closing;
     },
