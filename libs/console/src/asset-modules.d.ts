@@ -3,3 +3,6 @@ declare module '*.css?url' {
   const url: string;
   export default url;
 }
+
+/** A stylesheet imported for its effect: Vite bundles it with the chunk that imports it. */
+declare module '*.css';

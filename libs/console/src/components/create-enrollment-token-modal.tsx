@@ -84,17 +84,22 @@ export function CreateEnrollmentTokenModal({
               </p>
             </EuiText>
             <EuiSpacer size="s" />
-            <EuiCodeBlock isCopyable paddingSize="s" fontSize="m" transparentBackground={false} data-test-subj="enrollmentTokenSecret">
-              {created.api_key}
-            </EuiCodeBlock>
+            {/* Tokens and commands are long unbroken strings: they wrap anywhere rather than scroll. */}
+            <div style={{ wordBreak: 'break-all' }}>
+              <EuiCodeBlock isCopyable paddingSize="m" fontSize="m" whiteSpace="pre-wrap" data-test-subj="enrollmentTokenSecret">
+                {created.api_key}
+              </EuiCodeBlock>
+            </div>
             <EuiSpacer size="m" />
             <EuiText size="s">
               <p>On the host, with Elastic Agent installed, enroll it:</p>
             </EuiText>
             <EuiSpacer size="s" />
-            <EuiCodeBlock language="sh" isCopyable paddingSize="m" whiteSpace="pre-wrap" data-test-subj="enrollCommand">
-              {enrollCommand(origin, created.api_key)}
-            </EuiCodeBlock>
+            <div style={{ wordBreak: 'break-all' }}>
+              <EuiCodeBlock language="sh" isCopyable paddingSize="m" whiteSpace="pre-wrap" data-test-subj="enrollCommand">
+                {enrollCommand(origin, created.api_key)}
+              </EuiCodeBlock>
+            </div>
             <EuiSpacer size="s" />
             {https ? (
               <EuiCallOut title="Certificate authority" iconType="lock" size="s" data-test-subj="enrollCaNote">

@@ -1,20 +1,22 @@
 import { Axis, Chart, DARK_THEME, LIGHT_THEME, LineSeries, niceTimeFormatter, Position, ScaleType, Settings } from '@elastic/charts';
+// The layout and light colors come with this chunk (its stylesheet loads before the chart
+// measures itself); the dark colors are added over them in the dark mode.
+import '@elastic/charts/dist/theme_only_light.css';
 import darkChartCss from '@elastic/charts/dist/theme_only_dark.css?url';
-import lightChartCss from '@elastic/charts/dist/theme_only_light.css?url';
 import { useEuiTheme } from '@elastic/eui';
 import { useEffect } from 'react';
 import type { RolloutPoint } from '../hooks/use-rollout-stream';
 
 /**
- * The chart library's stylesheet for the color mode in use, as a <link> to the bundled file (the
+ * The chart library's dark colors, as a <link> to the bundled file while the dark mode is on (the
  * console's CSP allows same-origin stylesheets; an inline <style> would need the nonce).
  */
-function useChartStylesheet(dark: boolean): void {
+function useDarkChartStylesheet(dark: boolean): void {
   useEffect(() => {
+    if (!dark) return;
     const link = document.createElement('link');
     link.rel = 'stylesheet';
-    link.href = dark ? darkChartCss : lightChartCss;
-    link.dataset.fleetCharts = 'true';
+    link.href = darkChartCss;
     document.head.appendChild(link);
     return () => link.remove();
   }, [dark]);
@@ -27,14 +29,18 @@ function useChartStylesheet(dark: boolean): void {
 export default function RolloutChart({ points, targeted }: { points: RolloutPoint[]; targeted: number }) {
   const { colorMode, euiTheme } = useEuiTheme();
   const dark = colorMode === 'DARK';
-  useChartStylesheet(dark);
+  useDarkChartStylesheet(dark);
   const first = points[0]?.t ?? Date.now();
   const last = points[points.length - 1]?.t ?? first;
-  const formatTime = niceTimeFormatter([first, Math.max(last, first + 60_000)]);
+  // At least a minute wide, so the first seconds do not spread over the whole width in milliseconds.
+  const domain = { min: first, max: Math.max(last, first + 60_000) };
+  const formatTime = niceTimeFormatter([domain.min, domain.max]);
   return (
     <Chart size={{ height: 240 }} title="Rollout progress over time">
       <Settings
         baseTheme={dark ? DARK_THEME : LIGHT_THEME}
+        theme={{ background: { color: 'transparent' } }}
+        xDomain={domain}
         showLegend
         legendPosition={Position.Bottom}
         ariaLabel="Delivered and acknowledged agents since this page opened"
@@ -57,7 +63,7 @@ export default function RolloutChart({ points, targeted }: { points: RolloutPoin
         yScaleType={ScaleType.Linear}
         xAccessor="t"
         yAccessors={['delivered']}
-        color={euiTheme.colors.vis.euiColorVis1}
+        color={euiTheme.colors.primary}
       />
       <LineSeries
         id="acknowledged"
@@ -67,7 +73,7 @@ export default function RolloutChart({ points, targeted }: { points: RolloutPoin
         yScaleType={ScaleType.Linear}
         xAccessor="t"
         yAccessors={['acknowledged']}
-        color={euiTheme.colors.vis.euiColorVis0}
+        color={euiTheme.colors.success}
       />
     </Chart>
   );

@@ -22,6 +22,11 @@ export interface RolloutStream {
   error: unknown;
   /** When the next connection attempt is made (while reconnecting). */
   retryAt?: number;
+  /**
+   * Breaks since the last event. One is routine (the server ends every stream after its maximum
+   * duration and the next one picks up), more say the server cannot be reached.
+   */
+  failures: number;
 }
 
 /** 1 s, 2 s, 4 s … up to 30 s between attempts, with jitter so many consoles do not reconnect together. */
@@ -48,7 +53,7 @@ const isFinal = (err: unknown): boolean =>
 export function useRolloutStream(path: string, query: Record<string, string | number | undefined>): RolloutStream {
   const streamUrl = apiUrl(`${path}/stream`, query);
   const snapshotUrl = apiUrl(path, query);
-  const [stream, setStream] = useState<RolloutStream>({ snapshot: undefined, history: [], state: 'connecting', error: undefined });
+  const [stream, setStream] = useState<RolloutStream>({ snapshot: undefined, history: [], state: 'connecting', error: undefined, failures: 0 });
 
   useEffect(() => {
     let source: EventSource | undefined;
@@ -56,7 +61,7 @@ export function useRolloutStream(path: string, query: Record<string, string | nu
     let attempt = 0;
     let closed = false;
     const probe = new AbortController();
-    setStream({ snapshot: undefined, history: [], state: 'connecting', error: undefined });
+    setStream({ snapshot: undefined, history: [], state: 'connecting', error: undefined, failures: 0 });
 
     const accept = (snapshot: RolloutSnapshot, live: boolean) => {
       const t = Date.parse(snapshot.sampled_at) || Date.now();
@@ -64,7 +69,7 @@ export function useRolloutStream(path: string, query: Record<string, string | nu
         const last = prev.history[prev.history.length - 1];
         const point: RolloutPoint = { t, delivered: snapshot.delivered, acknowledged: snapshot.acknowledged, failed: snapshot.failed };
         const history = last && last.t >= t ? prev.history : [...prev.history, point].slice(-MAX_POINTS);
-        return { ...prev, snapshot, history, error: undefined, ...(live ? { state: 'live' as const, retryAt: undefined } : {}) };
+        return { ...prev, snapshot, history, error: undefined, ...(live ? { state: 'live' as const, retryAt: undefined, failures: 0 } : {}) };
       });
     };
 
@@ -86,7 +91,7 @@ export function useRolloutStream(path: string, query: Record<string, string | nu
         if (source === es) source = undefined;
         if (closed) return;
         const delay = backoffMs(attempt++);
-        setStream((prev) => ({ ...prev, state: 'reconnecting', retryAt: Date.now() + delay }));
+        setStream((prev) => ({ ...prev, state: 'reconnecting', retryAt: Date.now() + delay, failures: prev.failures + 1 }));
         apiFetch<{ item: RolloutSnapshot }>(snapshotUrl, { signal: probe.signal })
           .then(({ item }) => {
             if (!closed) accept(item, false);

@@ -130,7 +130,7 @@ export function EnrollmentTokensPage() {
           <EuiButton
             key="create"
             fill
-            iconType="plusInCircle"
+            iconType="plusCircle"
             isDisabled={!admin || policyList.length === 0}
             onClick={() => setCreating(true)}
             data-test-subj="createEnrollmentTokenButton"

@@ -122,7 +122,7 @@ export function PoliciesPage() {
           <EuiButton
             key="create"
             fill
-            iconType="plusInCircle"
+            iconType="plusCircle"
             isDisabled={!admin}
             onClick={() => url.set({ flyout: 'create' })}
             data-test-subj="createPolicyButton"

@@ -141,7 +141,7 @@ export function PolicyDetailsPage() {
           </EuiButtonEmpty>,
           <EuiCopy key="copy" textToCopy={fullText ?? ''} afterMessage="Full policy copied">
             {(copy) => (
-              <EuiButton iconType="copyClipboard" onClick={copy} isDisabled={fullText === undefined} data-test-subj="copyFullPolicy">
+              <EuiButton iconType="copy" onClick={copy} isDisabled={fullText === undefined} data-test-subj="copyFullPolicy">
                 Copy full policy
               </EuiButton>
             )}

@@ -37,13 +37,13 @@ const STATUS_COLORS: Record<string, string> = {
   error: 'danger',
   degraded: 'warning',
   updating: 'primary',
-  offline: 'subdued',
+  offline: 'default',
   enrolling: 'primary',
   unenrolling: 'warning',
-  inactive: 'subdued',
-  unenrolled: 'subdued',
+  inactive: 'default',
+  unenrolled: 'default',
   orphaned: 'warning',
-  uninstalled: 'subdued',
+  uninstalled: 'default',
 };
 const REASONS: Record<RolloutBehindAgent['reason'], string> = {
   offline: 'Offline: gets it when it checks in again',
@@ -129,9 +129,9 @@ function BehindTable({ s }: { s: RolloutSnapshot }) {
     {
       field: 'agent_id',
       name: 'Agent',
-      render: (id: string, a: RolloutBehindAgent) => (
+      render: (id: string) => (
         <ConsoleLink to={`/agents/${encodeURIComponent(id)}`} data-test-subj={`rolloutBehindAgent-${id}`}>
-          {a.hostname ?? id}
+          {id}
         </ConsoleLink>
       ),
     },
@@ -234,7 +234,7 @@ export function RolloutPage() {
             <EuiSpacer />
           </>
         )}
-        {stream.state === 'reconnecting' && (
+        {stream.state === 'reconnecting' && (stream.failures > 1 || stream.error !== undefined) && (
           <>
             <EuiCallOut title="The progress stream was interrupted; reconnecting" color="warning" iconType="warning" size="s" data-test-subj="rolloutReconnecting">
               {stream.error !== undefined ? <p>{errorMessage(stream.error)}</p> : <p>The figures below are the last known.</p>}
