@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 import { FleetAgentClient, FleetApiError } from '@fleet/agent-protocol';
 import { createHash, X509Certificate } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -227,6 +228,8 @@ export async function startAgentFleet(server: ConsoleServer, enrollmentToken: st
     agents.push(...(await Promise.all(batch)));
   }
   const ctrl = new AbortController();
+  // Every agent's open long poll listens on this one signal.
+  setMaxListeners(count + 10, ctrl.signal);
   const deadline = Date.now() + maxMs;
   const gone = new Set<string>();
   const errors: string[] = [];
