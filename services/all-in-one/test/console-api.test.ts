@@ -272,6 +272,7 @@ describe('Console metrics across replicas (Redis bus)', function () {
     expect(both.replicas.find((r) => r.replica_id === 'replica-2')?.open_long_polls).to.equal(1);
     expect((await metrics(other)).replicas).to.have.length(2);
     // The status history is shared the same way: sampled on one replica, read on the other.
+    await other.server.gateway.statusWrites.flush();
     await other.server.dispatcher.jobHandlers['sample-agent-status']({});
     const history = await request(one.url).get('/api/fleet/agent_status/history').set(one.admin).expect(200);
     expect((history.body.items as { online: number }[]).some((s) => s.online === 1)).to.equal(true);

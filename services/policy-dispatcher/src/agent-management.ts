@@ -156,8 +156,8 @@ interface AgentChange {
   refuse(doc: AgentDoc): string | undefined;
   /** The fields to write on each agent that takes it (undefined: none). */
   fields?(doc: AgentDoc, now: string): Partial<AgentDoc>;
-  /** The action written for the agents that take it. */
-  action: NewAction;
+  /** The action written for the agents that take it (none: the change is the document write alone). */
+  action?: NewAction;
   /** Agent documents are written before the action (a reassign), otherwise after it. */
   writeFirst?: boolean;
   /**
@@ -172,7 +172,7 @@ interface AgentChange {
  * skipped (and named), one action document is written for the others, their documents are
  * updated in batches. Nothing is written when no agent can take it (an `InputError` says why).
  */
-async function applyChange(deps: AgentAdminDeps, target: { agents: Hit<AgentDoc>[]; skipped: SkippedAgent[] }, change: AgentChange, user: string): Promise<BulkOutcome & { action: Hit<ActionDoc>; taken: Hit<AgentDoc>[] }> {
+async function applyChange(deps: AgentAdminDeps, target: { agents: Hit<AgentDoc>[]; skipped: SkippedAgent[] }, change: AgentChange, user: string): Promise<BulkOutcome & { taken: Hit<AgentDoc>[] }> {
   const skipped = [...target.skipped];
   const taken: Hit<AgentDoc>[] = [];
   for (const hit of target.agents) {
@@ -195,7 +195,8 @@ async function applyChange(deps: AgentAdminDeps, target: { agents: Hit<AgentDoc>
       });
     }
   };
-  if (change.writeFirst) await write();
+  if (change.writeFirst || !change.action) await write();
+  if (!change.action) return { actionId: '', count: taken.length, skipped, taken };
   const action = await createAction(deps, taken.map((h) => h._id), change.action, user);
   if (!change.writeFirst) await write();
   if (change.completeAtOnce) {
@@ -205,7 +206,7 @@ async function applyChange(deps: AgentAdminDeps, target: { agents: Hit<AgentDoc>
       );
     }
   }
-  return { actionId: action._source.action_id, count: taken.length, skipped, action, taken };
+  return { actionId: action._source.action_id, count: taken.length, skipped, taken };
 }
 
 const inactive = (doc: AgentDoc): string | undefined => (doc.active ? undefined : 'is not active');
@@ -219,28 +220,28 @@ async function applyToOne(deps: AgentAdminDeps, id: string, change: AgentChange,
 /**
  * Unenrolls agents. Without `revoke`, an UNENROLL action is sent and each agent is deactivated when
  * it acknowledges; with `revoke` (Kibana's force), they are deactivated and their keys revoked now
- * (recorded as a FORCE_UNENROLL action, complete at once, as Kibana does).
+ * (a bulk call records it as a FORCE_UNENROLL action, complete at once, as Kibana's bulk does).
  */
 export async function unenrollAgents(deps: AgentAdminDeps, target: BulkTarget, revoke: boolean, user: string): Promise<BulkOutcome> {
-  return (await unenroll(deps, await resolveBulkTarget(deps, target), revoke, user)).outcome;
+  return unenroll(deps, await resolveBulkTarget(deps, target), revoke, true, user);
 }
 
+/** One agent: a forced unenroll writes no action (as Kibana's forceUnenrollAgent). */
 export async function unenrollAgent(deps: AgentAdminDeps, id: string, revoke: boolean, user: string): Promise<void> {
-  await unenroll(deps, { agents: [await getAgent(deps.store, id)], skipped: [] }, revoke, user);
+  await unenroll(deps, { agents: [await getAgent(deps.store, id)], skipped: [] }, revoke, false, user);
 }
 
-async function unenroll(deps: AgentAdminDeps, target: { agents: Hit<AgentDoc>[]; skipped: SkippedAgent[] }, revoke: boolean, user: string) {
+async function unenroll(deps: AgentAdminDeps, target: { agents: Hit<AgentDoc>[]; skipped: SkippedAgent[] }, revoke: boolean, bulk: boolean, user: string): Promise<BulkOutcome> {
   const refuse = (doc: AgentDoc) => (doc.active ? undefined : 'is already unenrolled');
   if (!revoke) {
-    const done = await applyChange(deps, target, { refuse, action: { type: 'UNENROLL' }, fields: (_doc, now) => ({ unenrollment_started_at: now }) }, user);
-    return { outcome: strip(done) };
+    return strip(await applyChange(deps, target, { refuse, action: { type: 'UNENROLL' }, fields: (_doc, now) => ({ unenrollment_started_at: now }) }, user));
   }
   const done = await applyChange(
     deps,
     target,
     {
       refuse,
-      action: { type: 'FORCE_UNENROLL' },
+      ...(bulk ? { action: { type: 'FORCE_UNENROLL' } } : {}),
       writeFirst: true,
       completeAtOnce: true,
       fields: (doc, now) => ({ active: false, unenrolled_at: now, unenrollment_started_at: doc.unenrollment_started_at ?? now, unenrolled_reason: 'manual' }),
@@ -249,7 +250,7 @@ async function unenroll(deps: AgentAdminDeps, target: { agents: Hit<AgentDoc>[];
   );
   // Written inactive first (a racing checkin never meets revoked keys on an active agent), then revoked.
   for (const hit of done.taken) await revokeAgent(deps, hit._id, { ...hit._source, active: false }, 'unenrolled');
-  return { outcome: strip(done) };
+  return strip(done);
 }
 
 const strip = (done: BulkOutcome): BulkOutcome => ({ actionId: done.actionId, count: done.count, skipped: done.skipped });
