@@ -98,7 +98,8 @@ export default function PolicyContentEditor({
         <p>
           What agents get besides the settings: <code>outputs</code>, <code>output_permissions</code>, <code>agent</code> and{' '}
           <code>inputs</code>. A field that is <code>null</code> is not set and the server uses its default (the default
-          Elasticsearch output, its permissions, agent settings from the monitoring choice, no inputs).
+          Elasticsearch output, its permissions, agent settings from the monitoring choice, no inputs). In the editor Tab
+          indents; press Escape, then Tab, to move on.
         </p>
       </EuiText>
       <EuiSpacer size="m" />
