@@ -327,6 +327,7 @@ describe('Console assets without a build', function () {
     const res = await request(url).get('/app/fleet/agents').expect(503);
     expect(res.body).to.include({ statusCode: 503, error: 'Service Unavailable' });
     expect(res.body.message).to.include('npm run build:console');
+    expect(res.body.message, 'no server path to the client').to.not.include(dir);
     mkdirSync(join(dir, 'dist', 'assets'), { recursive: true });
     writeFileSync(join(dir, 'dist', 'index.html'), '<meta name="csp-nonce" content="__CSP_NONCE__"><script type="module" src="/app/fleet/assets/a-1.js"></script>');
     writeFileSync(join(dir, 'dist', 'assets', 'a-1.js'), 'export {};\n'.repeat(100));

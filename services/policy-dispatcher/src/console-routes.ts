@@ -88,10 +88,11 @@ export function defaultConsoleDistDir(): string | undefined {
  */
 export function consoleRoutes(deps: { logger: Logger; distDir?: string }): Router {
   const distDir = deps.distDir ?? defaultConsoleDistDir();
-  const missing = `the console is not built (no ${distDir ? join(distDir, 'index.html') : '@fleet/console package'}): run \`npm run build:console\``;
   const logger = deps.logger.child({ component: 'console' });
   let bundle: ConsoleBundle | undefined;
   let checkedAt = 0;
+  let warned = false;
+  if (!distDir) logger.warn('the @fleet/console package is not installed: the console answers 503');
   let loading: Promise<ConsoleBundle | undefined> | undefined;
 
   const current = async (): Promise<ConsoleBundle | undefined> => {
@@ -100,8 +101,12 @@ export function consoleRoutes(deps: { logger: Logger; distDir?: string }): Route
     loading ??= (async () => {
       try {
         const mtime = await stat(join(dir, 'index.html')).then((s) => s.mtimeMs, () => undefined);
-        if (mtime === undefined) bundle = undefined;
-        else if (!bundle || bundle.indexMtimeMs !== mtime) {
+        if (mtime === undefined) {
+          bundle = undefined;
+          // Where it was looked for goes to the log, not to whoever asked.
+          if (!warned) logger.warn({ dir }, 'the console is not built: run `npm run build:console`');
+          warned = true;
+        } else if (!bundle || bundle.indexMtimeMs !== mtime) {
           bundle = await readBundle(dir, mtime);
           logger.info({ dir, files: bundle.files.size }, 'console assets loaded');
         }
@@ -130,7 +135,7 @@ export function consoleRoutes(deps: { logger: Logger; distDir?: string }): Route
     }
     const rel = consolePath(pathname);
     const found = await current();
-    if (!found) throw new ServiceUnavailableError(missing);
+    if (!found) throw new ServiceUnavailableError('the console is not built: run `npm run build:console`');
     // Dot files (.source-hash) are the build's own, never served.
     if (rel.split('/').some((s) => s.startsWith('.'))) throw new RouteNotFoundError(pathname);
     const file = found.files.get(rel);
