@@ -1,4 +1,4 @@
-import { createFleetJobHandlers, InProcessJobQueue, type JobLogger } from '@fleet/background-jobs';
+import { createFleetJobHandlers, InProcessJobQueue, readStatusHistory, STATUS_HISTORY_SERIES, type JobLogger } from '@fleet/background-jobs';
 import { InProcessBus, type NotificationEnvelope } from '@fleet/notifications';
 import { SqliteFleetStore, type AgentDoc, type AgentPolicyRecord } from '@fleet/store';
 import { expect } from 'chai';
@@ -65,6 +65,28 @@ describe('Fleet job handlers (embedded store)', function () {
     await store.agents.create(id, doc);
     return key.id;
   }
+
+  it('When the status sampling job runs, then each run appends the store counts to the shared series, capped at 24 h of samples', async () => {
+    await store.agentPolicies.create(policy('p'));
+    await agentWithKey('recent', 'p', 10_000);
+    await agentWithKey('silent', 'p', 2 * HOUR);
+    let clock = new Date(now.getTime() - 24 * HOUR);
+    // One sample every 12 h: 24 h of history is two samples.
+    const handlers = createFleetJobHandlers({ store, bus, jobs, logger: quiet, retainExpiredActionsMs: HOUR, sweepBatchSize: 10, statusSampleIntervalMs: 12 * HOUR, now: () => clock });
+    for (const at of [-24, -12, 0]) {
+      clock = new Date(now.getTime() + at * HOUR);
+      expect(await handlers['sample-agent-status']({})).to.deep.equal({ agents: 2 });
+    }
+    const kept = await bus.board.recent(STATUS_HISTORY_SERIES, 10);
+    expect(kept.map((s) => s.timestamp)).to.deep.equal([new Date(now.getTime() - 12 * HOUR).toISOString(), now.toISOString()]);
+    const expected = await store.agents.countByStatus({ now, showInactive: true });
+    const day = await readStatusHistory(bus.board, 24, 12 * HOUR, now);
+    expect(day).to.have.length(2);
+    expect(day[1]).to.deep.equal({ timestamp: now.toISOString(), ...expected });
+    expect(day[1]?.offline).to.equal(1);
+    // The reader keeps the samples of the hours asked for.
+    expect((await readStatusHistory(bus.board, 1, 12 * HOUR, now)).map((s) => s.timestamp)).to.deep.equal([now.toISOString()]);
+  });
 
   it("When agents are silent for longer than their policy's unenroll_timeout, then the sweep unenrolls them (reason timeout), revokes their keys and ends their polls; the rest stay", async () => {
     await store.agentPolicies.create(policy('with-timeout', 3_600));

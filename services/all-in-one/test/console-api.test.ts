@@ -32,6 +32,13 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
   const post = (path: string, body: object, auth = h.admin) => request(h.url).post(`/api/fleet${path}`).set(auth).send(body);
   const doc = async (id: string): Promise<AgentDoc> => (await h.server.store.agents.get(id))?._source as AgentDoc;
   const actionOf = async (actionId: string): Promise<ActionDoc | undefined> => (await h.server.store.actions.findByActionId(actionId))?._source;
+  /** The audit record of a call that wrote this action (written once the call is answered). */
+  type AuditItem = { action_type?: string; target?: { action_id?: string; agent_count?: number } };
+  const auditOf = (actionId: string): Promise<AuditItem> =>
+    eventually(async () => {
+      const audit = await get('/audit_log', { perPage: 100 }).expect(200);
+      return (audit.body.items as AuditItem[]).find((r) => r.target?.action_id === actionId);
+    });
   const key = async (role: string) => {
     const res = await post('/management_api_keys', { name: `console-${role}`, role }).expect(200);
     return { Authorization: `Bearer ${(res.body as { item: { api_key: string } }).item.api_key}` };
@@ -131,6 +138,10 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
     const action = await actionOf(res.body.actionId as string);
     expect(action).to.include({ type: 'UPGRADE' });
     expect(action?.agents).to.have.length(3);
+    // The audit trail says how many agents the kuery reached.
+    const record = await auditOf(res.body.actionId as string);
+    expect(record).to.deep.include({ action_type: 'UPGRADE' });
+    expect(record?.target?.agent_count).to.equal(3);
     for (const agent of Object.values(agents)) expect((await doc(agent.agentId!)).upgrade_started_at, agent.agentId).to.be.a('string');
     const checkin = await agents.a.checkin({ status: 'online', message: '' });
     expect(checkin.actions?.find((a) => a.type === 'UPGRADE')?.id).to.equal(res.body.actionId);
@@ -183,9 +194,7 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
     const status = (await get('/agent_status').expect(200)).body.results;
     // B is still upgrading, which the status shows before unenrolling (as Kibana's).
     expect(status).to.include({ unenrolled: 1, updating: 2, all: 3, active: 2 });
-    const audit = await get('/audit_log', { perPage: 100 }).expect(200);
-    const record = (audit.body.items as Array<{ action_type?: string; target?: { action_id?: string } }>).find((r) => r.target?.action_id === revoked.body.actionId);
-    expect(record?.action_type).to.equal('FORCE_UNENROLL');
+    expect((await auditOf(revoked.body.actionId as string)).action_type).to.equal('FORCE_UNENROLL');
   });
 
   it('When a policy\'s revisions are read, then they come newest first and each one\'s agent-facing data can be fetched', async () => {

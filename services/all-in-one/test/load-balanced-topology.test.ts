@@ -320,7 +320,7 @@ describe('Scaled out: 3 gateways, 2 enrollment, 2 dispatchers behind haproxy, on
       expect(revocations.every((j) => j.state === 'completed' && j.attempts === 1), JSON.stringify(revocations)).to.equal(true);
 
       // Both dispatchers upserted the same schedulers: one of each.
-      expect((await jobs.schedules()).map((x) => x.id).sort()).to.deep.equal(['expire-abandoned-uploads', 'gc-expired-actions', 'sweep-inactive-agents']);
+      expect((await jobs.schedules()).map((x) => x.id).sort()).to.deep.equal(['expire-abandoned-uploads', 'gc-expired-actions', 'sample-agent-status', 'sweep-inactive-agents']);
       const from = Date.now();
       await new Promise((r) => setTimeout(r, 5_000));
       const runs = (await jobs.finished('gc-expired-actions')).filter((j) => (j.processedOn ?? 0) >= from).map((j) => j.processedOn ?? 0);

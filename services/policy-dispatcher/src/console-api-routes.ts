@@ -93,8 +93,9 @@ function bulkTarget(res: Response, agents: string | string[], actionType: string
   return { ids: agents };
 }
 
-function answer(res: Response, outcome: BulkOutcome): void {
-  noteAuditTarget(res, { action_id: outcome.actionId });
+function answer(res: Response, target: BulkTarget, outcome: BulkOutcome): void {
+  // A kuery names no ids: the trail records how many agents it reached.
+  noteAuditTarget(res, { action_id: outcome.actionId, ...('filter' in target ? { agent_count: outcome.count } : {}) });
   res.json({ actionId: outcome.actionId, ...(outcome.skipped.length ? { skipped: outcome.skipped } : {}) });
 }
 
@@ -139,14 +140,14 @@ export function createConsoleApiRouter(deps: ConsoleApiDeps): Router {
     const body = validateInput(bodies.reassign, await jsonBody(req));
     const target = bulkTarget(res, body.agents, 'POLICY_REASSIGN');
     noteAuditTarget(res, { policy_id: body.policy_id });
-    answer(res, await reassignAgents(deps.agents, target, body.policy_id, actorOf(res).name));
+    answer(res, target, await reassignAgents(deps.agents, target, body.policy_id, actorOf(res).name));
   });
   api.post('/agents/bulk_unenroll', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(bodies.unenroll, await jsonBody(req));
     // As the single unenroll: `revoke` deactivates at once; `force` (hosted agents in Kibana) changes nothing here.
     const revoke = body.revoke === true;
     const target = bulkTarget(res, body.agents, revoke ? 'FORCE_UNENROLL' : 'UNENROLL');
-    answer(res, await unenrollAgents(deps.agents, target, revoke, actorOf(res).name));
+    answer(res, target, await unenrollAgents(deps.agents, target, revoke, actorOf(res).name));
   });
   api.post('/agents/bulk_upgrade', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(bodies.upgrade, await jsonBody(req));
@@ -158,12 +159,12 @@ export function createConsoleApiRouter(deps: ConsoleApiDeps): Router {
       ...(body.start_time ? { start_time: body.start_time } : {}),
       ...(body.rollout_duration_seconds ? { rollout_duration_seconds: body.rollout_duration_seconds } : {}),
     };
-    answer(res, await upgradeAgents(deps.agents, target, input, actorOf(res).name));
+    answer(res, target, await upgradeAgents(deps.agents, target, input, actorOf(res).name));
   });
   api.post('/agents/bulk_update_agent_tags', allow(...OPERATOR_ROLES), async (req, res) => {
     const body = validateInput(bodies.tags, await jsonBody(req));
     const target = bulkTarget(res, body.agents, 'UPDATE_TAGS');
-    answer(res, await updateAgentTags(deps.agents, target, { add: body.tagsToAdd ?? [], remove: body.tagsToRemove ?? [] }, actorOf(res).name));
+    answer(res, target, await updateAgentTags(deps.agents, target, { add: body.tagsToAdd ?? [], remove: body.tagsToRemove ?? [] }, actorOf(res).name));
   });
 
   api.put('/agents/:id', allow(...OPERATOR_ROLES), async (req, res) => {

@@ -2,7 +2,7 @@ import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import type { Client } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
 import { randomUUID } from 'node:crypto';
-import { deriveAgentStatus, zeroStatusCounts, type StatusContext } from '../agent-status';
+import { deriveAgentStatus, zeroStatusCounts, type AgentStatus, type StatusContext } from '../agent-status';
 import { compareAgents, DEFAULT_AGENT_SORT } from '../agent-sort';
 import { statusFilters, statusOfKey } from './es-agent-status';
 import { supersededStatusWrite } from '../checkin-order';
@@ -442,6 +442,28 @@ export class ElasticsearchFleetStore implements FleetStore {
 
   // ---- agents -------------------------------------------------------------------------------
 
+  /**
+   * The status filters (see es-agent-status.ts) for the agents of `query` at `now`, built with the
+   * status context of every policy those agents are on; `none` when no agent matches, and
+   * `too-many-policies` past `MAX_STATUS_POLICIES` (the caller then derives in memory).
+   */
+  private async statusFilterSet(
+    query: estypes.QueryDslQueryContainer,
+    now: Date,
+  ): Promise<Record<string, estypes.QueryDslQueryContainer> | 'none' | 'too-many-policies'> {
+    const res = await this.client
+      .search({ index: ES_INDICES.agents.alias, size: 0, query, aggs: { policies: { terms: { field: 'policy_id', size: MAX_STATUS_POLICIES } } } })
+      .catch(absentIndex);
+    const agg = res?.aggregations?.policies as estypes.AggregationsStringTermsAggregate | undefined;
+    const buckets = Array.isArray(agg?.buckets) ? agg.buckets : [];
+    if ((agg?.sum_other_doc_count ?? 0) > 0) return 'too-many-policies';
+    if (!buckets.length) return 'none';
+    const contextOf = statusContexts(this, now);
+    const contexts = new Map<string, StatusContext>();
+    for (const b of buckets) contexts.set(String(b.key), await contextOf(String(b.key)));
+    return statusFilters(now, contexts);
+  }
+
   private createAgentStore(): AgentStore {
     const index = ES_INDICES.agents.alias;
     const name = '.fleet-agents';
@@ -567,8 +589,17 @@ this.guard(() => this.deleteDoc(index, id)),
             const res = await this.search<AgentDoc>(index, { query, sort, from, size: q.perPage, track_total_hits: true });
             return { total: res.total, items: res.hits };
           }
-          // Status is derived (as Kibana derives it): filter in memory over a bounded scan.
+          // Status is derived (as Kibana derives it): by the status filters, sorted and paged by
+          // Elasticsearch; over a bounded scan in memory when too many policies are involved.
           const statuses = new Set(q.statuses);
+          const filters = await this.statusFilterSet(query, q.now);
+          if (filters === 'none') return { total: 0, items: [] };
+          if (filters !== 'too-many-policies') {
+            const wanted = Object.entries(filters).filter(([key]) => statuses.has(statusOfKey(key) as AgentStatus)).map(([, f]) => f);
+            const byStatus: estypes.QueryDslQueryContainer = { bool: { filter: [query], should: wanted, minimum_should_match: 1 } };
+            const res = await this.search<AgentDoc>(index, { query: byStatus, sort, from, size: q.perPage, track_total_hits: true });
+            return { total: res.total, items: res.hits };
+          }
           const contextOf = statusContexts(this, q.now);
           const all = await this.scan<AgentDoc>(index, query, MAX_STATUS_SCAN);
           const matching: Hit<AgentDoc>[] = [];
@@ -583,16 +614,14 @@ this.guard(() => this.deleteDoc(index, id)),
           await this.agentsRefresh.searchable();
           const query = agentScopeQuery(scope);
           const counts = zeroStatusCounts();
-          // The policies the scope's agents are on, then one filters aggregation over the statuses.
-          const policies = await this.client
-            .search({ index, size: 0, query, aggs: { policies: { terms: { field: 'policy_id', size: MAX_STATUS_POLICIES } } } })
-            .catch(absentIndex);
-          const buckets = (policies?.aggregations?.policies as estypes.AggregationsStringTermsAggregate | undefined)?.buckets;
-          if (!Array.isArray(buckets) || buckets.length === 0) return counts;
-          const contextOf = statusContexts(this, scope.now);
-          const contexts = new Map<string, StatusContext>();
-          for (const b of buckets) contexts.set(String(b.key), await contextOf(String(b.key)));
-          const res = await this.client.search({ index, size: 0, query, aggs: { statuses: { filters: { filters: statusFilters(scope.now, contexts) } } } });
+          const filters = await this.statusFilterSet(query, scope.now);
+          if (filters === 'none') return counts;
+          if (filters === 'too-many-policies') {
+            const contextOf = statusContexts(this, scope.now);
+            for (const h of await this.scan<AgentDoc>(index, query, MAX_STATUS_SCAN)) counts[deriveAgentStatus(h._source, await contextOf(h._source.policy_id))] += 1;
+            return counts;
+          }
+          const res = await this.client.search({ index, size: 0, query, aggs: { statuses: { filters: { filters } } } });
           const byKey = (res.aggregations?.statuses as estypes.AggregationsFiltersAggregate | undefined)?.buckets ?? {};
           for (const [key, bucket] of Object.entries(byKey as Record<string, estypes.AggregationsFiltersBucket>)) {
             const status = statusOfKey(key);
