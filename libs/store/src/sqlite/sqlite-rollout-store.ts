@@ -13,11 +13,12 @@ const REVISION = "COALESCE(json_extract(doc, '$.policy_revision_idx'), -1)";
 const REPORTS_ERROR = "lower(COALESCE(json_extract(doc, '$.last_checkin_status'), '')) = 'error'";
 const SILENT_SINCE = "COALESCE(json_extract(doc, '$.last_checkin'), enrolled_at)";
 
-// An action's targets (every document of it) and its results, by agent.
-const ACTION_SETS = `
+// An action's targets (every document of it) and, for each, its result: looked up by the result's
+// primary key `<action_id>:<agent_id>`, so the cost follows the targets, not targets × results.
+const ACTION_TARGETS = `
   WITH t AS (SELECT DISTINCT tg.agent_id AS id FROM actions a JOIN action_targets tg ON tg.seq_no = a.seq_no WHERE a.action_id = @action),
-  r AS (SELECT json_extract(doc, '$.agent_id') AS agent_id, COALESCE(json_extract(doc, '$.error'), '') AS error
-        FROM action_results WHERE action_id = @action)`;
+  x AS (SELECT t.id AS id, res.id IS NOT NULL AS answered, COALESCE(json_extract(res.doc, '$.error'), '') AS error
+        FROM t LEFT JOIN action_results res ON res.id = @action || ':' || t.id)`;
 
 /**
  * Rollout progress on the embedded store: one aggregate statement for the counts and one bounded
@@ -37,19 +38,17 @@ export function createSqliteRolloutStore(db: Database.Database, guard: <T>(fn: (
      ORDER BY failed DESC, ${SILENT_SINCE} ASC, id ASC LIMIT @limit`,
   );
   const actionCounts = db.prepare<{ action: string }, Counts>(
-    `${ACTION_SETS}
-     SELECT COUNT(*) AS targeted,
-            SUM(r.agent_id IS NOT NULL AND r.error = '') AS acknowledged,
-            SUM(r.agent_id IS NOT NULL AND r.error != '') AS failed
-     FROM t LEFT JOIN agents ag ON ag.id = t.id LEFT JOIN r ON r.agent_id = t.id
-     WHERE ag.active = 1 OR r.agent_id IS NOT NULL`,
+    `${ACTION_TARGETS}
+     SELECT COUNT(*) AS targeted, SUM(x.answered AND x.error = '') AS acknowledged, SUM(x.answered AND x.error != '') AS failed
+     FROM x LEFT JOIN agents ag ON ag.id = x.id
+     WHERE ag.active = 1 OR x.answered`,
   );
   const actionBehind = db.prepare<{ action: string; limit: number }, Row & { error: string | null }>(
-    `${ACTION_SETS}
-     SELECT ag.id AS id, ag.seq_no AS seq_no, ag.doc AS doc, r.error AS error
-     FROM t JOIN agents ag ON ag.id = t.id LEFT JOIN r ON r.agent_id = t.id
-     WHERE (r.agent_id IS NULL AND ag.active = 1) OR r.error != ''
-     ORDER BY COALESCE(r.error, '') != '' DESC, COALESCE(json_extract(ag.doc, '$.last_checkin'), ag.enrolled_at) ASC, ag.id ASC
+    `${ACTION_TARGETS}
+     SELECT ag.id AS id, ag.seq_no AS seq_no, ag.doc AS doc, x.error AS error
+     FROM x JOIN agents ag ON ag.id = x.id
+     WHERE (NOT x.answered AND ag.active = 1) OR x.error != ''
+     ORDER BY x.error != '' DESC, COALESCE(json_extract(ag.doc, '$.last_checkin'), ag.enrolled_at) ASC, ag.id ASC
      LIMIT @limit`,
   );
 
