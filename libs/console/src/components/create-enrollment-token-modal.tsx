@@ -2,8 +2,6 @@ import {
   EuiButton,
   EuiButtonEmpty,
   EuiCallOut,
-  EuiCode,
-  EuiCodeBlock,
   EuiFieldText,
   EuiForm,
   EuiFormRow,
@@ -21,6 +19,7 @@ import { useState, type FormEvent } from 'react';
 import { apiFetch, errorMessage } from '../api-client';
 import { CA_FLAG, enrollCommand } from '../enroll-command';
 import type { AgentPolicy, EnrollmentToken } from '../fleet-types';
+import { CodeBlock } from './code-block';
 
 /**
  * Kibana's "Create enrollment token": a name and a policy; the answer carries the token, shown here
@@ -86,9 +85,9 @@ export function CreateEnrollmentTokenModal({
             <EuiSpacer size="s" />
             {/* Tokens and commands are long unbroken strings: they wrap anywhere rather than scroll. */}
             <div style={{ wordBreak: 'break-all' }}>
-              <EuiCodeBlock isCopyable paddingSize="m" fontSize="m" whiteSpace="pre-wrap" data-test-subj="enrollmentTokenSecret">
+              <CodeBlock isCopyable paddingSize="m" fontSize="m" whiteSpace="pre-wrap" data-test-subj="enrollmentTokenSecret">
                 {created.api_key}
-              </EuiCodeBlock>
+              </CodeBlock>
             </div>
             <EuiSpacer size="m" />
             <EuiText size="s">
@@ -96,23 +95,23 @@ export function CreateEnrollmentTokenModal({
             </EuiText>
             <EuiSpacer size="s" />
             <div style={{ wordBreak: 'break-all' }}>
-              <EuiCodeBlock language="sh" isCopyable paddingSize="m" whiteSpace="pre-wrap" data-test-subj="enrollCommand">
+              <CodeBlock language="sh" isCopyable paddingSize="m" whiteSpace="pre-wrap" data-test-subj="enrollCommand">
                 {enrollCommand(origin, created.api_key)}
-              </EuiCodeBlock>
+              </CodeBlock>
             </div>
             <EuiSpacer size="s" />
             {https ? (
               <EuiCallOut title="Certificate authority" iconType="lock" size="s" data-test-subj="enrollCaNote">
                 <p>
-                  When the server uses the CA it generated for itself (the default of <EuiCode>npm start</EuiCode> without a
-                  configured certificate), add <EuiCode>{CA_FLAG}</EuiCode> with the CA file from the server&apos;s data directory
-                  (<EuiCode>npm start</EuiCode> prints the full command), so the agent verifies the server.
+                  When the server uses the CA it generated for itself (the default of <code>npm start</code> without a
+                  configured certificate), add <code>{CA_FLAG}</code> with the CA file from the server&apos;s data directory
+                  (<code>npm start</code> prints the full command), so the agent verifies the server.
                 </p>
               </EuiCallOut>
             ) : (
               <EuiText size="xs" color="subdued" data-test-subj="enrollInsecureNote">
                 <p>
-                  The console is served over plain HTTP, so the agent needs <EuiCode>--insecure</EuiCode> to enroll.
+                  The console is served over plain HTTP, so the agent needs <code>--insecure</code> to enroll.
                 </p>
               </EuiText>
             )}

@@ -2,7 +2,6 @@ import {
   EuiBadge,
   EuiBasicTable,
   EuiButtonEmpty,
-  EuiCodeBlock,
   EuiFlyout,
   EuiFlyoutBody,
   EuiFlyoutHeader,
@@ -20,6 +19,7 @@ import { useApiQuery } from '../hooks/use-api-query';
 import { useUrlState } from '../hooks/use-url-state';
 import { ConsoleLink } from './console-link';
 import { PageError } from './page-error';
+import { CodeBlock } from './code-block';
 
 const PAGE_SIZES = [10, 20, 50];
 
@@ -45,9 +45,9 @@ function RevisionFlyout({ policy, revision, onClose }: { policy: AgentPolicy; re
         {rev.error !== undefined ? (
           <PageError error={rev.error} title={`Revision ${revision} could not be loaded`} onRetry={rev.reload} />
         ) : rev.data ? (
-          <EuiCodeBlock language="json" isCopyable lineNumbers overflowHeight="calc(100vh - 200px)" data-test-subj="policyRevisionData">
+          <CodeBlock language="json" isCopyable lineNumbers overflowHeight="calc(100vh - 200px)" data-test-subj="policyRevisionData">
             {prettyJson(rev.data.item.data)}
-          </EuiCodeBlock>
+          </CodeBlock>
         ) : (
           <EuiSkeletonText lines={10} isLoading contentAriaLabel="Loading the revision" />
         )}

@@ -20,14 +20,16 @@ export function useApiQuery<T>(path: string | undefined, query?: ApiRequest['que
   const [error, setError] = useState<unknown>(undefined);
   const [loading, setLoading] = useState(key !== undefined);
   const [generation, setGeneration] = useState(0);
-  const lastKey = useRef<string | undefined>(undefined);
+  const lastPath = useRef<string | undefined>(undefined);
 
   useEffect(() => {
     if (key === undefined) return;
-    // Another resource: the previous one's data must not stand in for it.
-    if (lastKey.current !== key) {
-      lastKey.current = key;
+    // Another resource: the previous one's data must not stand in for it. Another page or filter
+    // of the same list keeps the rows shown (with the loading bar) until the answer comes.
+    if (lastPath.current !== path) {
+      lastPath.current = path;
       setData(undefined);
+      setError(undefined);
     }
     const ctrl = new AbortController();
     setLoading(true);
@@ -43,7 +45,7 @@ export function useApiQuery<T>(path: string | undefined, query?: ApiRequest['que
         if (!ctrl.signal.aborted) setLoading(false);
       });
     return () => ctrl.abort();
-  }, [key, generation]);
+  }, [key, path, generation]);
 
   const reload = useCallback(() => setGeneration((g) => g + 1), []);
   return { data, error, loading, reload };

@@ -1,7 +1,6 @@
 import {
   EuiButton,
   EuiButtonEmpty,
-  EuiCodeBlock,
   EuiCopy,
   EuiDescriptionList,
   EuiEmptyPrompt,
@@ -32,6 +31,7 @@ import { formatTime, prettyJson } from '../format';
 import { useApiQuery } from '../hooks/use-api-query';
 import { useUrlState } from '../hooks/use-url-state';
 import { canAdminister, useSession } from '../session-context';
+import { CodeBlock } from '../components/code-block';
 
 // CodeMirror is only needed on the content tab: its own chunk, loaded when the tab opens.
 const PolicyContentEditor = lazy(() => import('../components/policy-content-editor'));
@@ -58,9 +58,9 @@ function FullPolicyFlyout({ policy, full, onClose }: { policy: AgentPolicy; full
         {full === undefined ? (
           <EuiSkeletonText lines={10} isLoading contentAriaLabel="Loading the full policy" />
         ) : (
-          <EuiCodeBlock language="json" isCopyable lineNumbers overflowHeight="calc(100vh - 160px)" data-test-subj="fullPolicyCode">
+          <CodeBlock language="json" isCopyable lineNumbers overflowHeight="calc(100vh - 160px)" data-test-subj="fullPolicyCode">
             {full}
-          </EuiCodeBlock>
+          </CodeBlock>
         )}
       </EuiFlyoutBody>
     </EuiFlyout>
@@ -84,8 +84,11 @@ export function PolicyDetailsPage() {
   const policy = useApiQuery<{ item: AgentPolicy }>(base);
   const full = useApiQuery<{ item: JsonObject }>(`${base}/full`);
   const agents = useApiQuery<ListAnswer<unknown>>('/api/fleet/agents', { kuery: kueryEquals('policy_id', policyId), perPage: 1 });
-  // The content being edited outlives a switch of tabs (not a reload: the draft is not saved anywhere).
-  const [draft, setDraft] = useState<string | undefined>();
+  // The content being edited outlives a switch of tabs (not a reload: the draft is not saved
+  // anywhere), and belongs to its policy (the page stays mounted when another policy opens).
+  const [draftOf, setDraftOf] = useState<{ policyId: string; text: string } | undefined>();
+  const draft = draftOf?.policyId === policyId ? draftOf.text : undefined;
+  const setDraft = (text: string | undefined) => setDraftOf(text === undefined ? undefined : { policyId, text });
 
   const p = policy.data?.item;
   if (!p) {
