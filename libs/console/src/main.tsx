@@ -4,7 +4,6 @@ import createCache from '@emotion/cache';
 import { CacheProvider } from '@emotion/react';
 import { EuiProvider } from '@elastic/eui';
 import { EuiThemeBorealis } from '@elastic/eui-theme-borealis';
-import { setNonce } from 'get-nonce';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { RouterProvider } from 'react-router-dom';
@@ -14,9 +13,6 @@ import { ThemeModeProvider } from './theme-context';
 // The server's Content-Security-Policy allows no inline script, and inline styles only with this
 // response's nonce: Emotion (EUI's styles) tags every style element it injects with it.
 const euiCache = createCache({ key: 'eui', container: document.head, ...(nonce ? { nonce } : {}) });
-// EUI's flyouts and modals lock scrolling and hide the page behind them with style elements of their
-// own (react-remove-scroll, react-focus-on); they take the nonce from get-nonce.
-if (nonce) setNonce(nonce);
 euiCache.compat = true;
 
 const root = document.getElementById('root');
