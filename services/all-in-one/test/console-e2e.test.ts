@@ -67,14 +67,11 @@ describe("Console end to end: the issue's story in Chromium", function () {
     await server?.stop();
   });
 
-  it('When the operator signs in, then the overview shows, in both themes', async () => {
+  it('When the operator signs in, then the overview shows an empty fleet', async () => {
     await signIn(cp, server.harness.server.adminToken);
     await cp.by('overviewStatusCounts').waitFor();
-    await checkPage('overview');
-    await cp.by('themeToggle').click();
-    await cp.page.waitForFunction(() => document.body.innerHTML.length > 0);
-    await checkPage('overview-dark');
-    await cp.by('themeToggle').click();
+    await cp.by('overviewCount-all').filter({ hasText: /^0$/ }).waitFor();
+    await checkPage('overview-empty');
   });
 
   it('When the operator creates a policy in the console, then it is listed and stored', async () => {
@@ -135,6 +132,22 @@ describe("Console end to end: the issue's story in Chromium", function () {
     expect(fleet.errors).to.deep.equal([]);
   });
 
+  it('When the agents are online, then the overview counts them and shows their long polls, in both themes', async () => {
+    await cp.by('nav-overview').click();
+    await cp.by('overviewCount-online').filter({ hasText: new RegExp(`^${AGENTS}$`) }).waitFor({ timeout: 30_000 });
+    // Each agent holds a long poll open on the gateway most of the time.
+    await cp.page.waitForFunction((sel) => Number(document.querySelector(sel)?.textContent) > 0, '[data-test-subj="openLongPolls"]', { timeout: 30_000 });
+    await checkPage('overview');
+    const dark = () => cp.page.evaluate(() => document.body.innerText.length > 0 && window.localStorage.getItem('fleet-console-color-mode'));
+    await cp.by('themeToggle').click();
+    expect(await dark()).to.equal('dark');
+    await checkPage('overview-dark');
+    await goto('/agents', 'agentsTable');
+    await checkPage('agents-dark');
+    await cp.by('themeToggle').click();
+    expect(await dark()).to.equal('light');
+  });
+
   it('When the operator filters by tag, then only the tagged agents are listed, and the filter is in the URL', async () => {
     await cp.by('tagsFilterButton').click();
     await cp.by('tagsFilterOption-db').click();
@@ -155,8 +168,14 @@ describe("Console end to end: the issue's story in Chromium", function () {
     const id = (await rowIds())[0]!;
     await goto(`/agents/${id}`, 'agentDetails');
     await cp.by('agentPolicyRevision').waitFor();
-    await cp.by('agentActionHistory').waitFor();
+    await cp.by('agentComponents').waitFor();
     await checkPage('agent-details');
+    // The action history is a tab of its own, in the URL.
+    await cp.by('agentTab-actions').click();
+    await cp.by('agentActionHistory').waitFor();
+    expect(new URL(cp.page.url()).searchParams.get('tab')).to.equal('actions');
+    await assertAccessible(cp.page, 'agent action history');
+    cp.assertNoProblems();
   });
 
   it('When the operator changes the policy, then the rollout page shows progress live up to 50/50', async () => {
