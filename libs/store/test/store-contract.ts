@@ -856,9 +856,12 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
 
       it('When agents are counted by status, then every derived status is counted as deriveAgentStatus gives it, per scope', async function () {
         await store.agentPolicies.create({ ...agentPolicyRecord('timeout', at(-HOUR)), inactivity_timeout: 600 });
+        // A second policy with the same timeout and latest revision (backends may group them).
+        await store.agentPolicies.create({ ...agentPolicyRecord('timeout-b', at(-HOUR)), inactivity_timeout: 600 });
         await store.agentPolicies.create({ ...agentPolicyRecord('p', at(-HOUR)), inactivity_timeout: 0 });
         await store.policies.create(policyDoc('p', 2));
         await store.policies.create(policyDoc('timeout', 1));
+        await store.policies.create(policyDoc('timeout-b', 1));
         const recent = at(-10 * SECOND);
         const docs: Record<string, AgentDoc> = {
           online: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, tags: ['x'] }),
@@ -867,6 +870,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
           norevision: agentDoc({ policy_id: 'p', last_checkin: recent }),
           offline: agentDoc({ policy_id: 'p', last_checkin: at(-6 * MINUTE), policy_revision_idx: 2 }),
           timedout: agentDoc({ policy_id: 'timeout', last_checkin: at(-11 * MINUTE), policy_revision_idx: 1 }),
+          timedoutB: agentDoc({ policy_id: 'timeout-b', last_checkin: at(-11 * MINUTE), policy_revision_idx: 1 }),
+          behindB: agentDoc({ policy_id: 'timeout-b', last_checkin: recent, policy_revision_idx: 0 }),
           enrolling: agentDoc({ policy_id: 'p', tags: ['x'] }),
           upgrading: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, upgrade_started_at: at(-MINUTE), upgraded_at: null }),
           upgraded: agentDoc({ policy_id: 'p', last_checkin: recent, policy_revision_idx: 2, upgrade_started_at: at(-HOUR), upgraded_at: at(-MINUTE) }),
@@ -881,6 +886,7 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         const contexts: Record<string, { latestPolicyRevision: number; inactivityTimeoutSeconds: number }> = {
           p: { latestPolicyRevision: 2, inactivityTimeoutSeconds: 0 },
           timeout: { latestPolicyRevision: 1, inactivityTimeoutSeconds: 600 },
+          'timeout-b': { latestPolicyRevision: 1, inactivityTimeoutSeconds: 600 },
         };
         const want = (filter: (id: string, doc: AgentDoc) => boolean) => {
           const counts = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0])) as Record<AgentStatus, number>;
@@ -898,7 +904,7 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         // Later, everything that checked in is offline (or inactive under the timeout policy).
         const later = await store.agents.countByStatus({ now: new Date(NOW.getTime() + HOUR) });
         expect(later.online).to.equal(0);
-        expect(later.inactive).to.equal(2);
+        expect(later.inactive).to.equal(4);
       });
 
       it('When distinct tags are listed, then they come sorted, once each, limited, within the scope', async function () {

@@ -67,6 +67,8 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
     expect(asc.body).to.include({ total: 3, page: 1, perPage: 20 });
     const desc = await get('/agents', { sortField: 'local_metadata.host.hostname', sortOrder: 'desc', perPage: 2, page: 1 }).expect(200);
     expect(idsOf(desc.body)).to.deep.equal([a, c]);
+    // Kibana's UI names the keyword field with a .keyword suffix.
+    expect(idsOf((await get('/agents', { sortField: 'local_metadata.host.hostname.keyword', sortOrder: 'asc' }).expect(200)).body)).to.deep.equal([b, c, a]);
     // Never checked in: last on last_checkin, whatever the order.
     const byCheckin = await get('/agents', { sortField: 'last_checkin', sortOrder: 'asc' }).expect(200);
     expect(idsOf(byCheckin.body)[2]).to.equal(c);
@@ -134,6 +136,9 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) describe(`Consol
     expectBadRequest(await post('/agents/bulk_upgrade', { agents: 'policy_id:fleet-default-policy', version: '10.0.0' }), /higher than the Fleet Server version/);
     expectBadRequest(await post('/agents/bulk_upgrade', { agents: [], version: '9.1.2' }), /agents/);
     await post('/agents/bulk_upgrade', { agents: 'policy_id:fleet-default-policy', version: '9.1.2' }, reader).expect(403);
+    // An agent already on the version is skipped unless forced (as Kibana).
+    expectBadRequest(await post('/agents/bulk_upgrade', { agents: [agents.c.agentId], version: '9.1.0' }), /is already on version 9.1.0/);
+    await post('/agents/bulk_upgrade', { agents: [agents.c.agentId], version: '9.1.0', force: true }).expect(200);
     const res = await post('/agents/bulk_upgrade', { agents: 'policy_id:fleet-default-policy', version: '9.1.2' }, operator).expect(200);
     const action = await actionOf(res.body.actionId as string);
     expect(action).to.include({ type: 'UPGRADE' });

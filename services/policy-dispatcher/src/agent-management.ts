@@ -279,6 +279,8 @@ function reassignChange(policyId: string): AgentChange {
 
 export interface UpgradeInput {
   version: string;
+  /** Upgrade agents already on the version too (as Kibana's force). */
+  force?: boolean;
   source_uri?: string;
   start_time?: string;
   rollout_duration_seconds?: number;
@@ -302,7 +304,7 @@ function upgradeChange(deps: AgentAdminDeps, input: UpgradeInput): AgentChange {
     throw new InputError(`Cannot upgrade agent to ${input.version} because it is higher than the Fleet Server version ${deps.serverVersion}`);
   }
   return {
-    refuse: inactive,
+    refuse: (doc) => inactive(doc) ?? (!input.force && doc.agent?.version === input.version ? `is already on version ${input.version}` : undefined),
     fields: (_doc, now) => ({ upgrade_started_at: now, upgraded_at: null }),
     action: {
       type: 'UPGRADE',

@@ -64,9 +64,12 @@ const queries = {
   revisions: z.object({ page: z.coerce.number().int().min(1).default(1), perPage: z.coerce.number().int().min(1).max(100).default(20) }).strict(),
 };
 
-/** The sort of `GET /agents`: one of the sortable fields, asc or desc (default enrolled_at desc). */
+/**
+ * The sort of `GET /agents`: one of the sortable fields, asc or desc (default enrolled_at desc).
+ * Kibana's UI names keyword fields with a `.keyword` suffix; it is accepted for the same field.
+ */
 export const agentSortQuery = z.object({
-  sortField: z.enum(AGENT_SORT_FIELDS).default('enrolled_at'),
+  sortField: z.preprocess((v) => (typeof v === 'string' ? v.replace(/\.keyword$/, '') : v), z.enum(AGENT_SORT_FIELDS).default('enrolled_at')),
   sortOrder: z.enum(['asc', 'desc']).default('desc'),
 });
 
@@ -155,6 +158,7 @@ export function createConsoleApiRouter(deps: ConsoleApiDeps): Router {
     if (body.source_uri !== undefined) deps.uris.upgradeSource.check(body.source_uri, 'source_uri');
     const input = {
       version: body.version,
+      ...(body.force ? { force: true } : {}),
       ...(body.source_uri ? { source_uri: body.source_uri } : {}),
       ...(body.start_time ? { start_time: body.start_time } : {}),
       ...(body.rollout_duration_seconds ? { rollout_duration_seconds: body.rollout_duration_seconds } : {}),

@@ -301,6 +301,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
       param(req, 'id'),
       {
         version: body.version,
+        ...(body.force ? { force: true } : {}),
         ...(body.source_uri ? { source_uri: body.source_uri } : {}),
         ...(body.start_time ? { start_time: body.start_time } : {}),
         ...(body.rollout_duration_seconds ? { rollout_duration_seconds: body.rollout_duration_seconds } : {}),

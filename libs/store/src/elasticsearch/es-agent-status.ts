@@ -14,21 +14,23 @@ const any = (should: Query[]): Query => (should.length ? { bool: { should, minim
 /**
  * The conditions of `deriveAgentStatus`, in its order, as Elasticsearch queries (no script): the
  * first condition an agent meets gives its status. Per-policy parts (the inactivity timeout, the
- * latest revision) are one clause per policy of `contexts`.
+ * latest revision) are one clause per distinct value among the policies of `contexts`.
  */
 function orderedConditions(now: Date, contexts: Map<string, StatusContext>): Array<[AgentStatus, Query]> {
   const active = term('active', true);
-  const inactiveByTimeout: Query[] = [];
-  const outdated: Query[] = [];
+  // Policies grouped by their timeout and by their latest revision: one clause per distinct value
+  // (a `terms` of the policies sharing it), however many policies there are.
+  const byTimeout = new Map<number, string[]>();
+  const byRevision = new Map<number, string[]>();
   for (const [policyId, ctx] of contexts) {
     const timeoutMs = (ctx.inactivityTimeoutSeconds ?? 0) * 1000;
-    if (timeoutMs > 0) {
-      inactiveByTimeout.push(all(term('policy_id', policyId), { range: { last_checkin: { lt: new Date(now.getTime() - timeoutMs).toISOString() } } }));
-    }
-    if (ctx.latestPolicyRevision !== undefined) {
-      outdated.push(all(term('policy_id', policyId), { range: { policy_revision_idx: { lt: ctx.latestPolicyRevision } } }));
-    }
+    if (timeoutMs > 0) byTimeout.set(timeoutMs, [...(byTimeout.get(timeoutMs) ?? []), policyId]);
+    if (ctx.latestPolicyRevision !== undefined) byRevision.set(ctx.latestPolicyRevision, [...(byRevision.get(ctx.latestPolicyRevision) ?? []), policyId]);
   }
+  const inactiveByTimeout = [...byTimeout].map(([timeoutMs, policyIds]) =>
+    all({ terms: { policy_id: policyIds } }, { range: { last_checkin: { lt: new Date(now.getTime() - timeoutMs).toISOString() } } }),
+  );
+  const outdated = [...byRevision].map(([revision, policyIds]) => all({ terms: { policy_id: policyIds } }, { range: { policy_revision_idx: { lt: revision } } }));
   return [
     ['unenrolled', all({ bool: { must_not: active } }, exists('unenrolled_at'))],
     ['inactive', { bool: { must_not: active } }],
