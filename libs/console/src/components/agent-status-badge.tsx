@@ -38,7 +38,7 @@ export const STATUS_DESCRIPTION: Record<AgentStatus, string> = {
 export function AgentStatusBadge({ status, testSubj }: { status: AgentStatus; testSubj?: string }) {
   return (
     <EuiToolTip content={STATUS_DESCRIPTION[status] ?? status}>
-      <EuiBadge color={STATUS_COLOR[status] ?? 'default'} data-test-subj={testSubj} tabIndex={0}>
+      <EuiBadge color={STATUS_COLOR[status] ?? 'default'} data-test-subj={testSubj}>
         {status}
       </EuiBadge>
     </EuiToolTip>
