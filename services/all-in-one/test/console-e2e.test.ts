@@ -168,7 +168,7 @@ describe("Console end to end: the issue's story in Chromium", function () {
     const id = (await rowIds())[0]!;
     await goto(`/agents/${id}`, 'agentDetails');
     await cp.by('agentPolicyRevision').waitFor();
-    await cp.by('agentComponents').waitFor();
+    await cp.by('agentComponents').filter({ hasText: 'filestream' }).waitFor();
     await checkPage('agent-details');
     // The action history is a tab of its own, in the URL.
     await cp.by('agentTab-actions').click();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { buildConsole, defaultCacheDir, viteBuild } from '../../../../libs/console/scripts/build-console';
-import { ackAll, localMetadata, sleep, startHarness, type Harness } from './fleet-server-harness';
+import { ackAll, HEALTHY_COMPONENTS, localMetadata, sleep, startHarness, type Harness } from './fleet-server-harness';
 
 const repoRoot = resolve(__dirname, '../../../..');
 const consoleDir = join(repoRoot, 'libs/console');
@@ -214,7 +214,8 @@ export interface AgentFleet {
 
 /**
  * `count` agents enrolled with `enrollmentToken` (the project's agent client, over HTTPS with the
- * server's CA), each then checking in and acknowledging what it is sent, as elastic-agent does,
+ * server's CA), each then checking in (healthy, running one filestream input) and acknowledging what
+ * it is sent, as elastic-agent does,
  * until stopped or `maxMs` passes (bounded). Enrolled a few at a time.
  */
 export async function startAgentFleet(server: ConsoleServer, enrollmentToken: string, count: number, tagsOf: (i: number) => string[], maxMs = 600_000): Promise<AgentFleet> {
@@ -236,7 +237,7 @@ export async function startAgentFleet(server: ConsoleServer, enrollmentToken: st
   const loop = async (agent: FleetAgentClient): Promise<void> => {
     while (!ctrl.signal.aborted && Date.now() < deadline) {
       try {
-        const res = await agent.checkin({ status: 'online', message: 'Running' }, { signal: ctrl.signal });
+        const res = await agent.checkin({ status: 'online', message: 'Running', components: HEALTHY_COMPONENTS }, { signal: ctrl.signal });
         if ((res.actions ?? []).length > 0) await ackAll(agent, res);
         if ((res.actions ?? []).some((a) => a.type === 'UNENROLL')) {
           gone.add(agent.agentId!);
