@@ -1,5 +1,6 @@
 import {
   EuiBadge,
+  EuiBadgeGroup,
   EuiBasicTable,
   EuiButton,
   EuiButtonEmpty,
@@ -121,7 +122,6 @@ export function AgentsPage() {
     {
       field: 'status',
       name: 'Status',
-      width: '120px',
       render: (_v: unknown, agent: AgentView) => <AgentStatusBadge status={agent.status} testSubj={`agentStatus-${agent.id}`} />,
     },
     {
@@ -170,22 +170,13 @@ export function AgentsPage() {
       field: 'local_metadata.elastic.agent.version',
       name: 'Version',
       sortable: true,
-      width: '110px',
       render: (_v: unknown, agent: AgentView) => agentVersion(agent) ?? '-',
     },
     {
       field: 'last_checkin',
       name: 'Last activity',
       sortable: true,
-      width: '150px',
       render: (_v: unknown, agent: AgentView) => <RelativeTime iso={agent.last_checkin} />,
-    },
-    {
-      field: 'enrolled_at',
-      name: 'Enrolled',
-      sortable: true,
-      width: '150px',
-      render: (_v: unknown, agent: AgentView) => <RelativeTime iso={agent.enrolled_at} />,
     },
     {
       name: 'Actions',
@@ -295,6 +286,7 @@ export function AgentsPage() {
             <EuiSpacer size="s" />
             <EuiBasicTable<AgentView>
               tableCaption="Agents"
+              tableLayout="auto"
               data-test-subj="agentsTable"
               items={items}
               itemId="id"
@@ -332,14 +324,14 @@ function TagBadges({ tags }: { tags: string[] }) {
   if (!tags.length) return <EuiText size="xs" color="subdued">-</EuiText>;
   const shown = tags.slice(0, MAX_TAG_BADGES);
   return (
-    <span>
+    <EuiBadgeGroup gutterSize="xs">
       {shown.map((t) => (
         <EuiBadge key={t} color="hollow">
           {t}
         </EuiBadge>
       ))}
       {tags.length > shown.length && <EuiBadge color="default" title={tags.slice(MAX_TAG_BADGES).join(', ')}>{`+${tags.length - shown.length}`}</EuiBadge>}
-    </span>
+    </EuiBadgeGroup>
   );
 }
 
