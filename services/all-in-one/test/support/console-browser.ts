@@ -106,12 +106,12 @@ export interface ConsolePage {
 /**
  * A fresh browser context (own cookies and storage) with one page, collecting what goes wrong:
  * console errors, uncaught exceptions, CSP violations (`securitypolicyviolation` events, reported
- * by a listener installed through the DevTools protocol, so no script is added to the page and
- * its CSP stays as served) and server errors. Failed loads answered 4xx are the API's refusals,
+ * by a listener installed through the DevTools protocol rather than a script element, so the
+ * page's CSP stays as served) and server errors. Failed loads answered 4xx are the API's refusals,
  * which some tests expect; they are not counted.
  */
-export async function openConsolePage(browser: Browser, server: ConsoleServer, opts: { colorScheme?: 'light' | 'dark' } = {}): Promise<ConsolePage> {
-  const context = await browser.newContext({ colorScheme: opts.colorScheme ?? 'light', viewport: { width: 1440, height: 900 } });
+export async function openConsolePage(browser: Browser, server: ConsoleServer): Promise<ConsolePage> {
+  const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1440, height: 900 } });
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   const problems: PageProblems = { errors: [], cspViolations: [] };
