@@ -19,7 +19,7 @@ export const packageLayers = {
   'libs/runtime': ['background-jobs', 'notifications', 'service-kit', 'store', 'telemetry'],
   'services/enrollment': ['agent-protocol', 'background-jobs', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
   'services/checkin-gateway': ['agent-protocol', 'background-jobs', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
-  'services/policy-dispatcher': ['agent-protocol', 'background-jobs', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
+  'services/policy-dispatcher': ['agent-protocol', 'background-jobs', 'console', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
   'services/all-in-one': ['agent-protocol', 'background-jobs', 'checkin-gateway', 'enrollment', 'notifications', 'policy-dispatcher', 'runtime', 'service-kit', 'store', 'telemetry'],
 };
 

@@ -160,6 +160,10 @@ export class ServiceUnavailableError extends FleetError {}
 export class RouteNotFoundError extends FleetError {
   constructor(path: string) { super(`no route for ${path}`); }
 }
+/** A method the path does not take (the console's static files: GET and HEAD only). */
+export class MethodNotAllowedError extends FleetError {
+  constructor(method: string, readonly allow: readonly string[]) { super(`${method} is not allowed here (allowed: ${allow.join(', ')})`); }
+}
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
@@ -224,6 +228,7 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [DrainingError, 503, 'ServiceUnavailable'],
   [ServiceUnavailableError, 503, 'ServiceUnavailable'],
   [RouteNotFoundError, 404, 'NotFound'],
+  [MethodNotAllowedError, 405, 'MethodNotAllowed'],
   // A path parameter that is not valid percent-encoding (`/agents/%ff/checkin`): the router's decoding fails.
   [URIError, 400, 'BadRequest'],
   [DocumentNotFoundError, 404, 'NotFound'],

@@ -1,6 +1,6 @@
 import { createCheckinGateway, type CheckinGateway } from '@fleet/checkin-gateway';
 import { createEnrollmentService } from '@fleet/enrollment';
-import { bootstrapFleet, createPolicyDispatcher, resolveAdminToken, type PolicyDispatcher } from '@fleet/policy-dispatcher';
+import { bootstrapFleet, CONSOLE_BASE, createPolicyDispatcher, resolveAdminToken, type PolicyDispatcher } from '@fleet/policy-dispatcher';
 import {
   ApiKeyAuthenticator,
   certificateHosts,
@@ -112,6 +112,11 @@ export async function startFleetServer(configured: AllInOneConfig, logger: Logge
       logger.info({ answered }, 'open long polls answered');
     });
     if (admin.file) logger.info({ file: admin.file, generated: admin.generated }, 'management API token file');
+    const consoleUrl = `${publicUrl.replace(/\/+$/, '')}${CONSOLE_BASE}/`;
+    logger.info(
+      { url: consoleUrl },
+      `the Fleet console: ${consoleUrl} (sign in with the admin token${admin.file ? ` in ${admin.file}` : ''} or a management API key)`,
+    );
 
     return {
       url: server.url,

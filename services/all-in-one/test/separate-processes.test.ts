@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ensureConsoleBuilt } from './support/console-browser';
 import { eventually, localMetadata } from './support/fleet-server-harness';
 
 type Service = 'enrollment' | 'checkin-gateway' | 'policy-dispatcher';
@@ -88,5 +89,16 @@ describe('The three services as separate processes on one embedded store, told o
     expect(Date.now() - wrote, 'delivered through the Redis notification').to.be.lessThan(1000);
     enroller.close();
     agent.close();
+  });
+
+  it('When a browser asks for the console, then the dispatcher serves it under its CSP, and the agent-facing services do not', async () => {
+    await ensureConsoleBuilt();
+    const page = await fetch(`${url('policy-dispatcher')}/app/fleet/agents`);
+    expect(page.status).to.equal(200);
+    expect(page.headers.get('content-security-policy')).to.match(/script-src 'self'; style-src 'self' 'nonce-/);
+    expect(await page.text()).to.include('<div id="root">');
+    for (const service of ['enrollment', 'checkin-gateway'] as const) {
+      expect((await fetch(`${url(service)}/app/fleet/`)).status, service).to.equal(404);
+    }
   });
 });

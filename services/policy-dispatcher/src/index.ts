@@ -6,3 +6,5 @@ export * from './bootstrap';
 export { parseAgentKuery, type AgentFilter } from './agent-kuery';
 export { renderFullAgentPolicy } from './policy-renderer';
 export type { RolloutSnapshot, BehindEntry } from './rollout-progress';
+export { consoleRoutes, consoleCsp, CONSOLE_BASE } from './console-routes';
+export { ConsoleSessions, SESSION_COOKIE } from './console-session';

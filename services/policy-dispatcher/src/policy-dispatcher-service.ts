@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { ConsoleSessions } from './console-session';
+import { consoleRoutes } from './console-routes';
 import { consoleSessionRoutes } from './console-session-routes';
 import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
 import type { DeliveryLedger, NotificationBus } from '@fleet/notifications';
@@ -24,6 +25,8 @@ export interface PolicyDispatcherDeps {
   jobs: JobQueue;
   logger: Logger;
   adminToken: string;
+  /** The built console (default: libs/console/dist through the @fleet/console package). */
+  consoleDistDir?: string;
 }
 
 export interface PolicyDispatcher {
@@ -83,6 +86,7 @@ export function createPolicyDispatcher(
     logger,
   );
   const router = Router();
+  router.use(consoleRoutes({ logger, ...(deps.consoleDistDir ? { distDir: deps.consoleDistDir } : {}) }));
   router.use(consoleSessionRoutes({ store: deps.store, bootstrapToken: deps.adminToken, sessions, logger }));
   const consoleDeps = { board: deps.bus.board, statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs };
   router.use(
