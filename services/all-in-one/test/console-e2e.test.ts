@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import request from 'supertest';
-import { eventually } from './support/fleet-server-harness';
+import { eventually, sleep } from './support/fleet-server-harness';
 import {
   assertAccessible,
   launchBrowser,
@@ -120,14 +120,23 @@ describe("Console end to end: the issue's story in Chromium", function () {
     await goto('/agents', 'agentsTable');
     await cp.by('agentsTotal').filter({ hasText: `${AGENTS} agents` }).waitFor({ timeout: 60_000 });
     await cp.by('statusFilter-online').click();
-    await cp.by('agentsTotal').filter({ hasText: `${AGENTS} agents` }).waitFor({ timeout: 60_000 });
-    const shown = await rowIds();
-    expect(shown.length).to.be.above(0);
-    for (const id of shown) {
-      expect(indexOf(id), id).to.be.at.least(0);
-      expect(await cp.by(`agentStatus-${id}`).innerText()).to.match(/online/i);
-    }
-    expect(new URL(cp.page.url()).search).to.match(/online/);
+    await cp.page.waitForURL(/[?&]status=online/);
+    // The total was 50 before the filter too (some agents still enrolling): wait until the filtered
+    // table, refreshing by itself, lists all 50 and every row it shows is online.
+    const statusesShown = async () => {
+      const ids = await rowIds();
+      return Promise.all(ids.map(async (id) => ({ id, status: (await cp.by(`agentStatus-${id}`).innerText()).trim() })));
+    };
+    const shown = await eventually(
+      async () => {
+        if (!(await cp.by('agentsTotal').innerText()).includes(`${AGENTS} agents`)) return undefined;
+        const rows = await statusesShown();
+        return rows.length > 0 && rows.every((r) => r.status === 'online') ? rows : undefined;
+      },
+      60_000,
+      250,
+    );
+    for (const { id } of shown) expect(indexOf(id), id).to.be.at.least(0);
     await checkPage('agents');
     expect(fleet.errors).to.deep.equal([]);
   });
@@ -183,6 +192,8 @@ describe("Console end to end: the issue's story in Chromium", function () {
     await checkPage('policy-details');
     const before = (await api().get(`/api/fleet/agent_policies/${policyId}`).set(admin()).expect(200)).body.item.revision as number;
     await cp.by('policyTab-settings').click();
+    // The agents take up to ~12 s to acknowledge the new revision (agent i after i × 250 ms).
+    fleet!.setAckDelay((i) => i * 250);
     await cp.by('policyDescriptionInput').fill('Changed by the console end-to-end test');
     await cp.by('savePolicySettings').click();
     await api()
@@ -196,8 +207,22 @@ describe("Console end to end: the issue's story in Chromium", function () {
       if (!onRollout()) await cp.by('viewRolloutLink').click();
     });
     await cp.by('rolloutProgress').waitFor();
-    await cp.by('rolloutAcknowledged').filter({ hasText: `${AGENTS}/${AGENTS}` }).waitFor({ timeout: 90_000 });
+    // The page is watched, never reloaded, while the count climbs: it must show the rollout on its way
+    // (some but not all agents acknowledged) before it shows 50/50.
+    const seen = new Set<string>();
+    const deadline = Date.now() + 90_000;
+    let shown = '';
+    while (Date.now() < deadline) {
+      shown = /\d+\/\d+/.exec(await cp.by('rolloutAcknowledged').innerText())?.[0] ?? '';
+      seen.add(shown);
+      if (shown === `${AGENTS}/${AGENTS}`) break;
+      await sleep(100);
+    }
+    expect(shown).to.equal(`${AGENTS}/${AGENTS}`);
+    const onTheWay = [...seen].map((t) => Number(t.split('/')[0])).filter((n) => n > 0 && n < AGENTS);
+    expect(onTheWay, `values shown: ${[...seen].join(', ')}`).to.not.be.empty;
     await cp.by('rolloutComplete').waitFor();
+    fleet!.setAckDelay(undefined);
     await checkPage('rollout');
   });
 

@@ -32,8 +32,9 @@ export default function RolloutChart({ points, targeted }: { points: RolloutPoin
   useDarkChartStylesheet(dark);
   const first = points[0]?.t ?? Date.now();
   const last = points[points.length - 1]?.t ?? first;
-  // At least a minute wide, so the first seconds do not spread over the whole width in milliseconds.
-  const domain = { min: first, max: Math.max(last, first + 60_000) };
+  // At least 15 s wide, so the first second does not spread over the whole width in milliseconds,
+  // while a rollout of a few seconds still fills most of it.
+  const domain = { min: first, max: Math.max(last, first + 15_000) };
   const formatTime = niceTimeFormatter([domain.min, domain.max]);
   return (
     <Chart size={{ height: 240 }} title="Rollout progress over time">

@@ -208,6 +208,11 @@ export interface AgentFleet {
   /** Agents whose loop ended because the server unenrolled them (401 on checkin, or an UNENROLL action). */
   gone: Set<string>;
   errors: string[];
+  /**
+   * From now on, agent `i` waits `delayOf(i)` ms before it acknowledges what it is sent (a fleet
+   * that takes its time, so a rollout can be watched on its way); undefined acks at once again.
+   */
+  setAckDelay(delayOf: ((index: number) => number) | undefined): void;
   /** Ends every loop (open long polls aborted) and waits for them. */
   stop(): Promise<void>;
 }
@@ -234,11 +239,16 @@ export async function startAgentFleet(server: ConsoleServer, enrollmentToken: st
   const deadline = Date.now() + maxMs;
   const gone = new Set<string>();
   const errors: string[] = [];
-  const loop = async (agent: FleetAgentClient): Promise<void> => {
+  let ackDelay: ((index: number) => number) | undefined;
+  const loop = async (agent: FleetAgentClient, index: number): Promise<void> => {
     while (!ctrl.signal.aborted && Date.now() < deadline) {
       try {
         const res = await agent.checkin({ status: 'online', message: 'Running', components: HEALTHY_COMPONENTS }, { signal: ctrl.signal });
-        if ((res.actions ?? []).length > 0) await ackAll(agent, res);
+        if ((res.actions ?? []).length > 0) {
+          const delay = ackDelay?.(index) ?? 0;
+          if (delay > 0) await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+          await ackAll(agent, res);
+        }
         if ((res.actions ?? []).some((a) => a.type === 'UNENROLL')) {
           gone.add(agent.agentId!);
           return;
@@ -254,11 +264,14 @@ export async function startAgentFleet(server: ConsoleServer, enrollmentToken: st
       }
     }
   };
-  const running = agents.map((a) => loop(a));
+  const running = agents.map((a, i) => loop(a, i));
   return {
     agents,
     gone,
     errors,
+    setAckDelay(delayOf) {
+      ackDelay = delayOf;
+    },
     async stop() {
       ctrl.abort();
       await Promise.allSettled(running);
