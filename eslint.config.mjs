@@ -11,15 +11,16 @@ import tseslint from 'typescript-eslint';
 export const packageLayers = {
   'libs/telemetry': [],
   'libs/console': [],
-  'libs/store': [],
+  'libs/store': ['management-api'],
   'libs/agent-protocol': [],
+  'libs/management-api': ['agent-protocol'],
   'libs/notifications': ['telemetry'],
   'libs/background-jobs': ['notifications', 'store', 'telemetry'],
   'libs/service-kit': ['store', 'telemetry'],
   'libs/runtime': ['background-jobs', 'notifications', 'service-kit', 'store', 'telemetry'],
   'services/enrollment': ['agent-protocol', 'background-jobs', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
   'services/checkin-gateway': ['agent-protocol', 'background-jobs', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
-  'services/policy-dispatcher': ['agent-protocol', 'background-jobs', 'console', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
+  'services/policy-dispatcher': ['agent-protocol', 'background-jobs', 'console', 'management-api', 'notifications', 'runtime', 'service-kit', 'store', 'telemetry'],
   'services/all-in-one': ['agent-protocol', 'background-jobs', 'checkin-gateway', 'enrollment', 'notifications', 'policy-dispatcher', 'runtime', 'service-kit', 'store', 'telemetry'],
 };
 

@@ -6,13 +6,9 @@ import { randomBytes } from 'node:crypto';
 import type { Page, PageRequest } from './store-port';
 import { hashApiKeySecret, verifyApiKeySecret } from './secrets';
 
-/**
- * - `read-only`: every read of the management API, including the audit trail and the key list.
- * - `operator`: reads, plus what acts on agents: actions, reassign, upgrade, unenroll, diagnostics.
- * - `admin`: everything: agent policies, enrollment tokens and management keys too.
- */
-export const MANAGEMENT_ROLES = ['read-only', 'operator', 'admin'] as const;
-export type ManagementRole = (typeof MANAGEMENT_ROLES)[number];
+// The roles are the management API's (its contract owns them); the store keeps them on each key.
+import type { ManagementRole } from '@fleet/management-api';
+export { MANAGEMENT_ROLES, type ManagementRole } from '@fleet/management-api';
 
 /** A stored management key. `hash` is a salted SHA-256 of its 256-bit secret; the secret is never stored. */
 export interface ManagementKeyRecord {

@@ -1,5 +1,6 @@
 import { revokeAgent, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
+import { MAX_AGENT_TAGS, MAX_BULK_AGENTS } from '@fleet/management-api';
 import { InputError, NotFoundError, parseSemVer } from '@fleet/service-kit';
 import {
   deriveAgentStatus,
@@ -103,8 +104,6 @@ export async function createAction(deps: AgentAdminDeps, agentIds: string[], act
   return created;
 }
 
-/** Most agents one bulk call acts on (as Kibana). */
-export const MAX_BULK_AGENTS = 10_000;
 /** Agent documents written per `updateMany`. */
 const UPDATE_BATCH = 500;
 /** Agents read by id at once when a bulk call lists ids. */
@@ -316,8 +315,6 @@ function upgradeChange(deps: AgentAdminDeps, input: UpgradeInput): AgentChange {
 }
 
 /** Most tags an agent carries, and their length. */
-export const MAX_AGENT_TAGS = 100;
-export const MAX_TAG_LENGTH = 256;
 
 /**
  * Adds and removes tags on agents (Kibana's bulk_update_agent_tags): one UPDATE_TAGS action,

@@ -1,5 +1,6 @@
+import type { AgentPolicyUpdateInput } from '@fleet/management-api';
 import { ConflictError, InputError, NotFoundError } from '@fleet/service-kit';
-import { newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy, type JsonObject } from '@fleet/store';
+import { newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
 import type { ChangeSignal } from './change-dispatcher';
 import type { FleetDefaultsConfig } from './dispatcher-config';
 import type { KeyedMutex } from './keyed-mutex';
@@ -14,22 +15,8 @@ export interface PolicyDeps {
   now?: () => Date;
 }
 
-export interface AgentPolicyInput {
-  id?: string;
-  name?: string;
-  namespace?: string;
-  description?: string;
-  monitoring_enabled?: ('logs' | 'metrics')[];
-  inactivity_timeout?: number;
-  unenroll_timeout?: number;
-  is_default?: boolean;
-  is_default_fleet_server?: boolean;
-  outputs?: Record<string, JsonObject>;
-  output_permissions?: Record<string, JsonObject>;
-  inputs?: JsonObject[];
-  agent?: JsonObject;
-  fleet?: JsonObject;
-}
+/** What a create or an update sets: the fields of the API's bodies (a create needs a name). */
+export type AgentPolicyInput = AgentPolicyUpdateInput & { id?: string };
 
 const nowOf = (deps: PolicyDeps): Date => (deps.now ?? (() => new Date()))();
 

@@ -2,13 +2,11 @@ import { InputError, validateInput } from '@fleet/service-kit';
 import { AGENT_SORT_FIELDS, statusContexts } from '@fleet/store';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { agentUpdateBody, bulkReassignBody, bulkTagsBody, bulkUnenrollBody, bulkUpgradeBody } from '@fleet/management-api';
 import { parseAgentKuery } from './agent-kuery';
 import {
   agentView,
   getAgent,
-  MAX_AGENT_TAGS,
-  MAX_BULK_AGENTS,
-  MAX_TAG_LENGTH,
   reassignAgents,
   setAgentTags,
   unenrollAgents,
@@ -27,33 +25,12 @@ const MAX_BODY = 1024 * 1024;
 /** Distinct tags `GET /agents/tags` answers at most. */
 const MAX_TAGS_LISTED = 1000;
 
-const iso = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date');
-const tag = z.string().trim().min(1).max(MAX_TAG_LENGTH);
-const tags = z.array(tag).max(MAX_AGENT_TAGS);
-/** `agents`: ids, or a kuery (the subset parseAgentKuery supports), as in Kibana. */
-const agentsField = z.union([z.array(z.string().min(1).max(256)).min(1).max(MAX_BULK_AGENTS), z.string().trim().min(1).max(2048)]);
-const batchSize = z.number().int().min(1).optional();
-
 const bodies = {
-  reassign: z.object({ agents: agentsField, policy_id: z.string().min(1).max(256), batchSize }).strict(),
-  unenroll: z.object({ agents: agentsField, revoke: z.boolean().optional(), force: z.boolean().optional(), batchSize, includeInactive: z.boolean().optional() }).strict(),
-  upgrade: z
-    .object({
-      agents: agentsField,
-      version: z.string().min(1).max(64),
-      source_uri: z.string().url().optional(),
-      start_time: iso.optional(),
-      rollout_duration_seconds: z.number().int().min(0).optional(),
-      force: z.boolean().optional(),
-      skipRateLimitCheck: z.boolean().optional(),
-      batchSize,
-    })
-    .strict(),
-  tags: z
-    .object({ agents: agentsField, tagsToAdd: tags.optional(), tagsToRemove: tags.optional(), batchSize })
-    .strict()
-    .refine((b) => (b.tagsToAdd?.length ?? 0) + (b.tagsToRemove?.length ?? 0) > 0, 'tagsToAdd or tagsToRemove must name a tag'),
-  updateAgent: z.object({ tags, user_provided_metadata: z.unknown().optional() }).partial().strict(),
+  reassign: bulkReassignBody,
+  unenroll: bulkUnenrollBody,
+  upgrade: bulkUpgradeBody,
+  tags: bulkTagsBody,
+  updateAgent: agentUpdateBody,
 };
 
 const queries = {

@@ -4,10 +4,20 @@ import {
   validateInput,
   type Logger,
 } from '@fleet/service-kit';
-import { DELIVERABLE_ACTION_TYPES } from '@fleet/agent-protocol';
-import { MANAGEMENT_ROLES, redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
+import {
+  agentActionBody,
+  agentPolicyCreateBody,
+  agentPolicyDeleteBody,
+  agentPolicyUpdateBody,
+  agentReassignBody,
+  agentUnenrollBody,
+  agentUpgradeBody,
+  enrollmentKeyCreateBody,
+  managementKeyCreateBody,
+  pageQuery,
+} from '@fleet/management-api';
+import { redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
 import { Router, type Request } from 'express';
-import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
 import type { ConsoleSessions } from './console-session';
 import {
@@ -26,7 +36,6 @@ import {
   fullAgentPolicy,
   getAgentPolicy,
   updateAgentPolicy,
-  type AgentPolicyInput,
   type PolicyDeps,
 } from './agent-policies';
 import {
@@ -53,85 +62,6 @@ import type { RolloutStreams } from './rollout-streams';
 const MAX_BODY = 1024 * 1024;
 /** Roles that may read the audit trail and the key list (not operators). */
 const OVERSIGHT_ROLES = ['read-only', 'admin'] as const;
-
-const jsonObject = z.record(z.string(), z.unknown());
-const iso = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date');
-const policyId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 characters of [A-Za-z0-9._:-]');
-/** Fields Kibana's UI sends that this server accepts and does not use. */
-const kibanaOnly = {
-  agent_features: z.unknown().optional(),
-  advanced_settings: z.unknown().optional(),
-  global_data_tags: z.unknown().optional(),
-  keep_monitoring_alive: z.unknown().optional(),
-  supports_agentless: z.unknown().optional(),
-  data_output_id: z.unknown().optional(),
-  monitoring_output_id: z.unknown().optional(),
-  download_source_id: z.unknown().optional(),
-  fleet_server_host_id: z.unknown().optional(),
-  is_protected: z.unknown().optional(),
-  space_ids: z.unknown().optional(),
-  overrides: z.unknown().optional(),
-};
-const policyFields = {
-  name: z.string().trim().min(1).max(256),
-  namespace: z.string().regex(/^[a-z0-9_]{1,100}$/, 'must be lowercase letters, digits and _ (at most 100)'),
-  description: z.string().max(4096),
-  monitoring_enabled: z.array(z.enum(['logs', 'metrics'])),
-  inactivity_timeout: z.number().int().min(0),
-  unenroll_timeout: z.number().int().min(0),
-  is_default: z.boolean(),
-  is_default_fleet_server: z.boolean(),
-  outputs: z.record(z.string().min(1), jsonObject.refine((o) => typeof o.type === 'string', 'each output needs a type')),
-  output_permissions: z.record(z.string(), jsonObject),
-  inputs: z.array(jsonObject).max(10_000),
-  agent: jsonObject,
-  fleet: jsonObject,
-};
-const createPolicyBody = z
-  .object({ ...policyFields, id: policyId.optional(), ...kibanaOnly })
-  .partial({ namespace: true, description: true, monitoring_enabled: true, inactivity_timeout: true, unenroll_timeout: true, is_default: true, is_default_fleet_server: true, outputs: true, output_permissions: true, inputs: true, agent: true, fleet: true })
-  .strict();
-const updatePolicyBody = z.object({ ...policyFields, ...kibanaOnly }).partial().strict();
-const enrollmentKeyBody = z.object({ policy_id: z.string().min(1), name: z.string().max(256).optional(), expiration: iso.optional() }).strict();
-const actionBody = z
-  .object({
-    action: z
-      .object({
-        type: z.enum(DELIVERABLE_ACTION_TYPES),
-        data: z.unknown().optional(),
-        ack_data: z.unknown().optional(),
-        sent_at: z.string().optional(),
-        start_time: iso.optional(),
-        expiration: iso.optional(),
-        rollout_duration_seconds: z.number().int().min(0).optional(),
-      })
-      .strict(),
-  })
-  .strict();
-const unenrollBody = z.object({ revoke: z.boolean().optional(), force: z.boolean().optional() }).strict();
-const reassignBody = z.object({ policy_id: z.string().min(1) }).strict();
-const upgradeBody = z
-  .object({
-    version: z.string().min(1).max(64),
-    source_uri: z.string().url().optional(),
-    force: z.boolean().optional(),
-    skipRateLimitCheck: z.boolean().optional(),
-    start_time: iso.optional(),
-    rollout_duration_seconds: z.number().int().min(0).optional(),
-  })
-  .strict();
-const managementKeyBody = z.object({ name: z.string().trim().min(1).max(256), role: z.enum(MANAGEMENT_ROLES) }).strict();
-const pageQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  perPage: z.coerce.number().int().min(1).max(10_000).default(20),
-  kuery: z.string().optional(),
-  showInactive: z.enum(['true', 'false']).optional(),
-  withAgentCount: z.string().optional(),
-  full: z.string().optional(),
-  sortField: z.string().optional(),
-  sortOrder: z.string().optional(),
-  showUpgradeable: z.string().optional(),
-});
 
 const jsonBody = (req: Request, optional = false) => readJsonInput(req, MAX_BODY, optional);
 const param = (req: Request, name: string): string => pathParam(req, name);
@@ -178,7 +108,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
 
   // ---- agent policies -----------------------------------------------------------------------
   api.post('/agent_policies', allow(...ADMIN_ROLES), async (req, res) => {
-    const input = validateInput(createPolicyBody, await jsonBody(req)) as AgentPolicyInput;
+    const input = validateInput(agentPolicyCreateBody, await jsonBody(req));
     const item = await createAgentPolicy(deps.policy, input, actorOf(res).name);
     noteAuditTarget(res, { policy_id: item.id });
     res.json({ item });
@@ -192,7 +122,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.json({ items, total: result.total, page: q.page, perPage: q.perPage });
   });
   api.post('/agent_policies/delete', allow(...ADMIN_ROLES), async (req, res) => {
-    const body = validateInput(z.object({ agentPolicyId: z.string().min(1) }).strict(), await jsonBody(req));
+    const body = validateInput(agentPolicyDeleteBody, await jsonBody(req));
     noteAuditTarget(res, { policy_id: body.agentPolicyId });
     res.json(await deleteAgentPolicy(deps.policy, body.agentPolicyId));
   });
@@ -203,7 +133,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.json({ item: await fullAgentPolicy(deps.policy, param(req, 'id')) });
   });
   api.put('/agent_policies/:id', allow(...ADMIN_ROLES), async (req, res) => {
-    const input = validateInput(updatePolicyBody, await jsonBody(req)) as AgentPolicyInput;
+    const input = validateInput(agentPolicyUpdateBody, await jsonBody(req));
     res.json({ item: await updateAgentPolicy(deps.policy, param(req, 'id'), input, actorOf(res).name) });
   });
   api.delete('/agent_policies/:id', allow(...ADMIN_ROLES), async (req, res) => {
@@ -212,7 +142,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
 
   // ---- enrollment keys ----------------------------------------------------------------------
   api.post('/enrollment_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
-    const body = validateInput(enrollmentKeyBody, await jsonBody(req));
+    const body = validateInput(enrollmentKeyCreateBody, await jsonBody(req));
     noteAuditTarget(res, { policy_id: body.policy_id });
     const item = await createEnrollmentKey(store, {
       policy_id: body.policy_id,
@@ -258,7 +188,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   });
   api.post('/agents/:id/actions', allow(...OPERATOR_ROLES), async (req, res) => {
     const id = param(req, 'id');
-    const { action } = validateInput(actionBody, await jsonBody(req));
+    const { action } = validateInput(agentActionBody, await jsonBody(req));
     noteAuditTarget(res, { agent_ids: [id] }, action.type);
     checkActionUris(deps, action.type, action.data);
     const agent = await getAgent(store, id);
@@ -281,19 +211,19 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.json({ item: { id: doc.action_id, type: doc.type, data: redactActionSecrets(doc.type, doc.data), agents: doc.agents, created_at: doc['@timestamp'], expiration: doc.expiration, sent_at: doc['@timestamp'] } });
   });
   api.post('/agents/:id/unenroll', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(unenrollBody, await jsonBody(req, true));
+    const body = validateInput(agentUnenrollBody, await jsonBody(req, true));
     noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, body.revoke === true ? undefined : 'UNENROLL');
     await unenrollAgent(deps.agents, param(req, 'id'), body.revoke === true, actorOf(res).name);
     res.json({});
   });
   api.post('/agents/:id/reassign', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(reassignBody, await jsonBody(req));
+    const body = validateInput(agentReassignBody, await jsonBody(req));
     noteAuditTarget(res, { agent_ids: [param(req, 'id')], policy_id: body.policy_id }, 'POLICY_REASSIGN');
     await reassignAgent(deps.agents, param(req, 'id'), body.policy_id, actorOf(res).name);
     res.json({});
   });
   api.post('/agents/:id/upgrade', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(upgradeBody, await jsonBody(req));
+    const body = validateInput(agentUpgradeBody, await jsonBody(req));
     noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, 'UPGRADE');
     if (body.source_uri !== undefined) deps.uris.upgradeSource.check(body.source_uri, 'source_uri');
     await upgradeAgent(
@@ -316,7 +246,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
 
   // ---- management keys and the audit trail --------------------------------------------------
   api.post('/management_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
-    const body = validateInput(managementKeyBody, await jsonBody(req));
+    const body = validateInput(managementKeyCreateBody, await jsonBody(req));
     const item = await createManagementKey(store, { name: body.name, role: body.role }, actorOf(res).name);
     noteAuditTarget(res, { management_key_id: item.id });
     res.json({ item, action: 'created' });
