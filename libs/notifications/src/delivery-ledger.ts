@@ -1,6 +1,4 @@
-import { Redis } from 'ioredis';
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { TlsSafeConnector } from './redis-tls-connector';
+import type { Redis } from 'ioredis';
 
 /** Something a gateway sends agents and the console follows: a policy revision or an action. */
 export type RolloutRef = { kind: 'policy'; policyId: string; revision: number } | { kind: 'action'; actionId: string };
@@ -23,7 +21,7 @@ export interface DeliveryLedger {
   deliveredCount(ref: RolloutRef): Promise<number>;
   /** Writes what is noted so far. */
   flush(): Promise<void>;
-  /** Flushes and stops. Idempotent. */
+  /** Flushes and stops (the bus that owns it calls this before it closes). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -83,8 +81,11 @@ export class InProcessDeliveryLedger implements DeliveryLedger {
 }
 
 export interface RedisLedgerOptions {
-  url: string;
-  tls?: TlsOptions;
+  /**
+   * The connection to write and read on, owned by the caller (the bus's publishing connection:
+   * commands fail fast while Redis is away, nothing queues).
+   */
+  redis: Redis;
   /** Key prefix, e.g. the bus channel: deployments sharing a Redis do not mix. */
   prefix: string;
   ttlMs?: number;
@@ -102,8 +103,8 @@ const SADD_CHUNK = 1_000;
 /**
  * The ledger of several replicas: one Redis SET of agent ids per rollout, with an expiry renewed on
  * each write. Deliveries are noted in memory and written once per tick in one pipeline, never on
- * the checkin path. Its own connection, failing fast while Redis is away (nothing queues without
- * bound); what a failed write held is dropped and counted.
+ * the checkin path. It rides on the bus's publishing connection (`bus.ledger`), which fails fast
+ * while Redis is away; what a failed write held is dropped and counted.
  */
 export class RedisDeliveryLedger implements DeliveryLedger {
   private readonly redis: Redis;
@@ -116,17 +117,7 @@ export class RedisDeliveryLedger implements DeliveryLedger {
   dropped = 0;
 
   constructor(private readonly opts: RedisLedgerOptions) {
-    this.redis = new Redis(opts.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-      connectionName: 'fleet-delivery-ledger',
-      Connector: TlsSafeConnector,
-      ...(opts.tls ? { tls: opts.tls } : {}),
-    });
-    this.redis.on('error', (err: Error) => opts.onError?.(err, 'redis delivery ledger'));
-    this.redis.connect().catch((err: unknown) => opts.onError?.(err instanceof Error ? err : new Error(String(err)), 'connect'));
+    this.redis = opts.redis;
     this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 250);
     this.timer.unref();
   }
@@ -174,13 +165,12 @@ export class RedisDeliveryLedger implements DeliveryLedger {
     return this.flushing;
   }
 
+  /** Stops the timer and writes what is noted; the connection stays open (its owner closes it). */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.timer);
       await this.flushing;
       if (this.redis.status === 'ready') await this.flush();
-      await this.redis.quit().catch(() => undefined);
-      this.redis.disconnect();
     })();
     return this.closing;
   }

@@ -2,6 +2,7 @@ import { currentTraceparent } from '@fleet/telemetry';
 import { randomUUID } from 'node:crypto';
 import { PolicyDebouncer } from './policy-debouncer';
 import { InMemoryClusterBoard, type ClusterBoard } from './cluster-board';
+import { InProcessDeliveryLedger, type DeliveryLedger } from './delivery-ledger';
 
 /** A new `.fleet-policies` revision was stored (and prepared) for `policy_id`. */
 export interface PolicyRevisionNotification {
@@ -71,12 +72,15 @@ export interface NotificationBus {
   connectionStates(): Record<string, boolean>;
   /** Figures shared by the replicas this bus connects (see ClusterBoard). */
   readonly board: ClusterBoard;
+  /** Which agents were sent which rollout, shared by the replicas this bus connects (see DeliveryLedger). */
+  readonly ledger: DeliveryLedger;
 }
 
 /** The all-in-one bus: fan-out inside one process (handlers run on a later microtask). */
 export class InProcessBus implements NotificationBus {
   readonly senderId: string;
   readonly board: ClusterBoard = new InMemoryClusterBoard();
+  readonly ledger: DeliveryLedger = new InProcessDeliveryLedger();
   private readonly handlers = new Set<NotificationHandler>();
   private readonly debouncer: PolicyDebouncer;
   private closed = false;
@@ -106,6 +110,7 @@ export class InProcessBus implements NotificationBus {
     await this.debouncer.flush();
     this.closed = true;
     this.handlers.clear();
+    await this.ledger.close();
   }
 
   private deliver(notification: FleetNotification, traceparent?: string): Promise<void> {

@@ -5,6 +5,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { envelopeOf, type FleetNotification, type NotificationBus, type NotificationEnvelope, type NotificationHandler } from './notification-bus';
 import { PolicyDebouncer } from './policy-debouncer';
 import { RedisClusterBoard, type ClusterBoard } from './cluster-board';
+import { RedisDeliveryLedger } from './delivery-ledger';
 import { TlsSafeConnector } from './redis-tls-connector';
 
 export interface RedisBusOptions {
@@ -70,6 +71,8 @@ export class RedisNotificationBus implements NotificationBus {
   dropped = 0;
   /** On the publishing connection (commands fail fast while Redis is down). */
   readonly board: ClusterBoard;
+  /** On the publishing connection too, under `<channel>:rollout:`; closed before the connections. */
+  readonly ledger: RedisDeliveryLedger;
 
   private constructor(private readonly opts: RedisBusOptions) {
     this.senderId = opts.senderId ?? randomUUID();
@@ -86,6 +89,11 @@ export class RedisNotificationBus implements NotificationBus {
     this.publisher = new Redis(opts.url, { ...common, enableOfflineQueue: false, connectionName: `fleet-pub-${this.senderId}` });
     this.subscriber = new Redis(opts.url, { ...common, connectionName: `fleet-sub-${this.senderId}` });
     this.board = new RedisClusterBoard(this.publisher, `${this.channel}:board`);
+    this.ledger = new RedisDeliveryLedger({
+      redis: this.publisher,
+      prefix: `${this.channel}:rollout:`,
+      onError: (err, context) => this.opts.onError?.(err, `delivery ledger ${context}`),
+    });
     for (const [role, client] of [['publisher', this.publisher], ['subscriber', this.subscriber]] as const) {
       client.on('error', (err: Error) => {
         this.lastError = err;
@@ -138,6 +146,7 @@ export class RedisNotificationBus implements NotificationBus {
     this.closing ??= (async () => {
       await this.debouncer.flush().catch(() => undefined);
       this.handlers.clear();
+      await this.ledger.close();
       await Promise.allSettled([this.publisher.quit(), this.subscriber.quit()]);
       this.publisher.disconnect();
       this.subscriber.disconnect();

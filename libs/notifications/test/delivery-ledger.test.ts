@@ -1,12 +1,9 @@
-import { InProcessDeliveryLedger, RedisDeliveryLedger, type DeliveryLedger, type RolloutRef } from '@fleet/notifications';
+import { InProcessDeliveryLedger, RedisDeliveryLedger, RedisNotificationBus, type DeliveryLedger, type RolloutRef } from '@fleet/notifications';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { redisUrl } from './support/redis-server';
 
-/** Until the ledger's connection is up (it connects in the background), bounded. */
-async function connected(...ledgers: RedisDeliveryLedger[]): Promise<void> {
-  for (let i = 0; i < 100 && !ledgers.every((l) => l.connected); i++) await new Promise((r) => setTimeout(r, 20));
-}
+const channelName = (): string => `test:${Math.random().toString(36).slice(2)}`;
 
 const policy = (revision: number): RolloutRef => ({ kind: 'policy', policyId: 'p-1', revision });
 const action: RolloutRef = { kind: 'action', actionId: 'act-1' };
@@ -38,19 +35,54 @@ defineLedgerContract('in-process', () => {
   return Promise.resolve({ writer: ledger, reader: ledger, close: () => ledger.close() });
 });
 
-defineLedgerContract('redis', async () => {
-  const prefix = `test:${Math.random().toString(36).slice(2)}:`;
-  const writer = new RedisDeliveryLedger({ url: redisUrl(), prefix, flushIntervalMs: 60_000 });
-  const reader = new RedisDeliveryLedger({ url: redisUrl(), prefix });
-  await connected(writer, reader);
+defineLedgerContract('redis (two buses, as two replicas)', async () => {
+  const channel = channelName();
+  const writer = await RedisNotificationBus.connect({ url: redisUrl(), channel });
+  const reader = await RedisNotificationBus.connect({ url: redisUrl(), channel });
   return {
-    writer,
-    reader,
+    writer: writer.ledger,
+    reader: reader.ledger,
     close: async () => {
       await writer.close();
       await reader.close();
     },
   };
+});
+
+describe('DeliveryLedger on the Redis bus', function () {
+  it('When a bus is open, then its ledger writes on the bus connection: the process holds the bus pair and no third connection', async () => {
+    const channel = channelName();
+    const bus = await RedisNotificationBus.connect({ url: redisUrl(), channel, senderId: `ledger-${channel}` });
+    const client = new Redis(redisUrl());
+    try {
+      bus.ledger.record('agent-a', [policy(1)]);
+      await bus.ledger.flush();
+      expect(await client.scard(`${channel}:rollout:policy:p-1:1`)).to.equal(1);
+      const list = String(await client.client('LIST'));
+      const names = list
+        .split('\n')
+        .map((line: string) => /\bname=(\S*)/.exec(line)?.[1] ?? '')
+        .filter((name: string) => name.includes(`ledger-${channel}`) || name === 'fleet-delivery-ledger');
+      expect(names.sort()).to.deep.equal([`fleet-pub-ledger-${channel}`, `fleet-sub-ledger-${channel}`]);
+    } finally {
+      await bus.close();
+      await client.quit();
+    }
+  });
+
+  it('When the bus closes, then what its ledger noted is written first, and closing twice is harmless', async () => {
+    const channel = channelName();
+    const bus = await RedisNotificationBus.connect({ url: redisUrl(), channel });
+    const client = new Redis(redisUrl());
+    try {
+      bus.ledger.record('agent-a', [action]);
+      await bus.close();
+      await bus.close();
+      expect(await client.scard(`${channel}:rollout:action:act-1`)).to.equal(1);
+    } finally {
+      await client.quit();
+    }
+  });
 });
 
 describe('DeliveryLedger bounds', function () {
@@ -69,10 +101,9 @@ describe('DeliveryLedger bounds', function () {
   });
 
   it('When the Redis ledger notes more than maxPending before a write, then the rest is dropped and counted; what it writes expires', async () => {
-    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
-    const ledger = new RedisDeliveryLedger({ url: redisUrl(), prefix, maxPending: 2, ttlMs: 60_000, flushIntervalMs: 60_000 });
+    const prefix = `${channelName()}:`;
     const client = new Redis(redisUrl());
-    await connected(ledger);
+    const ledger = new RedisDeliveryLedger({ redis: client, prefix, maxPending: 2, ttlMs: 60_000, flushIntervalMs: 60_000 });
     try {
       ledger.record('a', [policy(1), policy(2), action]);
       expect(ledger.dropped).to.equal(1);

@@ -1,10 +1,7 @@
 import { BullMqJobQueue, InProcessJobQueue, storeOnlyJobHandlers, type JobQueue } from '@fleet/background-jobs';
 import {
   InProcessBus,
-  InProcessDeliveryLedger,
-  RedisDeliveryLedger,
   RedisNotificationBus,
-  type DeliveryLedger,
   type NotificationBus,
 } from '@fleet/notifications';
 import {
@@ -92,27 +89,6 @@ export async function openBus(config: BusConfig, logger: Logger, redisTls: TlsOp
 }
 
 /**
- * Opens the ledger of deliveries (which agents were sent which policy revision or action) next to
- * the bus: in memory with the in-process bus, a Redis set per rollout with the Redis bus (keys
- * under the bus channel's name). Redis being away does not fail the start: the ledger reconnects.
- */
-export function openDeliveryLedger(config: BusConfig, logger: Logger, redisTls: TlsOptions | undefined): DeliveryLedger {
-  if (config.backend === 'inprocess') return new InProcessDeliveryLedger();
-  let warned = 0;
-  return new RedisDeliveryLedger({
-    url: config.redisUrl,
-    ...(redisTls ? { tls: redisTls } : {}),
-    prefix: `${config.channel}:rollout:`,
-    onError: (err, context) => {
-      if (Date.now() - warned > 1_000) {
-        warned = Date.now();
-        logger.warn({ context, reason: err.message }, 'delivery ledger: redis unavailable; rollout progress counts acknowledgements only');
-      }
-    },
-  });
-}
-
-/**
  * Opens the background job queue. With BullMQ, a producer whose Redis is away runs revocations
  * inline against the store instead of failing the request; only dispatchers start a worker.
  */
@@ -138,9 +114,8 @@ export function openJobQueue(
 /** What every process runs on: the store, the notification bus, the job queue, health and metrics. */
 export interface ProcessResources {
   store: FleetStore;
+  /** With its shared state: `bus.board` (cluster figures) and `bus.ledger` (deliveries per rollout). */
   bus: NotificationBus;
-  /** Which agents were sent which rollout (gateways record, the console's rollout progress reads). */
-  ledger: DeliveryLedger;
   jobs: JobQueue;
   /** Store reachability and shutdown state (behind `/readyz`, and the gateway's `/api/status`). */
   health: HealthMonitor;
@@ -167,18 +142,16 @@ export async function openProcessResources(
   lifecycle.onClose('store', () => store.close());
   const bus = await openBus(config.bus, logger, redisTls);
   lifecycle.onClose('notification bus', () => bus.close());
-  const ledger = openDeliveryLedger(config.bus, logger, redisTls);
-  lifecycle.onClose('delivery ledger', () => ledger.close());
   const jobs = openJobQueue(config.jobs, { redisUrl: config.bus.redisUrl, redisTls, store, logger });
   lifecycle.onClose('job queue', () => jobs.close());
   const health = new HealthMonitor(store, logger);
   await health.start();
   const metrics = new ServiceMetrics(name);
   registerResourceMetrics(metrics, store, bus, jobs);
-  if (!config.metrics.enabled) return { store, bus, ledger, jobs, health, metrics };
+  if (!config.metrics.enabled) return { store, bus, jobs, health, metrics };
   const metricsServer = await startMetricsServer(metrics, config.metrics, logger);
   lifecycle.onClose('metrics server', () => metricsServer.close());
-  return { store, bus, ledger, jobs, health, metrics, metricsUrl: metricsServer.url };
+  return { store, bus, jobs, health, metrics, metricsUrl: metricsServer.url };
 }
 
 const usesRedis = (config: BaseServiceConfig): boolean => config.bus.backend === 'redis' || config.jobs.backend === 'bullmq';

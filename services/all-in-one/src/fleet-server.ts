@@ -54,15 +54,15 @@ export async function startFleetServer(configured: AllInOneConfig, logger: Logge
       return generated;
     });
     config = withPublicUrls(config, tls !== undefined);
-    const { store, bus, ledger, jobs, health, metrics, metricsUrl } = await openProcessResources('fleet-server', config, logger, lifecycle);
+    const { store, bus, jobs, health, metrics, metricsUrl } = await openProcessResources('fleet-server', config, logger, lifecycle);
     if (tls) health.addDetail('tls', () => tls.statusDetail());
     const admin = resolveAdminToken(config.admin, dataDir);
     const authenticator = new ApiKeyAuthenticator(store.credentials, config.auth);
 
-    const dispatcher = createPolicyDispatcher({ store, bus, ledger, jobs, logger, adminToken: admin.token }, config);
+    const dispatcher = createPolicyDispatcher({ store, bus, jobs, logger, adminToken: admin.token }, config);
     lifecycle.onClose('policy dispatcher', () => dispatcher.close());
     const enrollment = createEnrollmentService({ store, bus, jobs, logger, authenticator, metrics }, config);
-    const gateway = createCheckinGateway({ store, bus, ledger, jobs, logger, authenticator, health, metrics }, config);
+    const gateway = createCheckinGateway({ store, bus, jobs, logger, authenticator, health, metrics }, config);
     lifecycle.onClose('checkin gateway', () => gateway.close());
 
     const app = createServiceApp({ logger, replicaId: replicaName(config.server.replicaId), http: config.http, metrics });

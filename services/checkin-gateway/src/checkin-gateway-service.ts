@@ -1,5 +1,5 @@
 import type { JobQueue } from '@fleet/background-jobs';
-import type { DeliveryLedger, NotificationBus } from '@fleet/notifications';
+import type { NotificationBus } from '@fleet/notifications';
 import {
   ApiKeyAuthenticator,
   HealthMonitor,
@@ -30,9 +30,8 @@ import { StatusWriteBuffer } from './status-write-buffer';
 
 export interface CheckinGatewayDeps {
   store: FleetStore;
+  /** Deliveries are noted on `bus.ledger`, for the console's rollout progress. */
   bus: NotificationBus;
-  /** Where deliveries are noted for the console's rollout progress (optional: not noted without one). */
-  ledger?: Pick<DeliveryLedger, 'record'>;
   jobs: Pick<JobQueue, 'enqueue'>;
   logger: Logger;
   authenticator?: ApiKeyAuthenticator;
@@ -113,7 +112,7 @@ export function createCheckinGateway(
         config: config.checkin,
         logger,
         actionsSeen: () => changes.actionsSeen(),
-        ...(deps.ledger ? { deliveries: deps.ledger } : {}),
+        deliveries: deps.bus.ledger,
         ...(rolloutLag ? { onPolicyDelivered: (lagSeconds: number) => rolloutLag.observe(lagSeconds) } : {}),
       },
       acks: { store: deps.store, bus: deps.bus, jobs: deps.jobs, authenticator, actionCache: new ActionLookupCache(deps.store), logger },

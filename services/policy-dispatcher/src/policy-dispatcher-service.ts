@@ -3,7 +3,7 @@ import { ConsoleSessions } from './console-session';
 import { consoleRoutes } from './console-routes';
 import { consoleSessionRoutes } from './console-session-routes';
 import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
-import type { DeliveryLedger, NotificationBus } from '@fleet/notifications';
+import type { NotificationBus } from '@fleet/notifications';
 import type { Logger, UploadsConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { AgentAdminDeps } from './agent-management';
@@ -18,9 +18,8 @@ import { RolloutStreams } from './rollout-streams';
 
 export interface PolicyDispatcherDeps {
   store: FleetStore;
+  /** Rollout progress reads the deliveries the gateways record on `bus.ledger`. */
   bus: NotificationBus;
-  /** Deliveries recorded by the gateways, for the rollout progress (without it: acknowledgements only). */
-  ledger?: Pick<DeliveryLedger, 'deliveredCount'>;
   /** The dispatcher runs the background job worker (and upserts the repeatable jobs). */
   jobs: JobQueue;
   logger: Logger;
@@ -74,7 +73,7 @@ export function createPolicyDispatcher(
     migrateTarget: new UriAllowList(config.actionUris.migrateTarget, 'FLEET_MIGRATE_TARGET_URI_ALLOW_LIST'),
   };
   const sessions = new ConsoleSessions(deps.adminToken, config.dispatch.consoleSessionTtlMs);
-  const progress: RolloutProgressDeps = { store: deps.store, logger, ...(deps.ledger ? { ledger: deps.ledger } : {}) };
+  const progress: RolloutProgressDeps = { store: deps.store, logger, ledger: deps.bus.ledger };
   const rollouts = new RolloutStreams(
     (target) => rolloutSnapshot(progress, target),
     {
