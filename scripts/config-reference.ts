@@ -1,6 +1,6 @@
 /**
  * Renders the configuration reference of every service from its convict schema, as one markdown
- * table, and keeps the README's copy of it current.
+ * table, and keeps its copy in docs/configuration.md current.
  *
  *   config-reference.ts                  prints the table
  *   config-reference.ts --check FILE     exits 1 if FILE's generated section differs
@@ -142,7 +142,7 @@ function perService(row: SettingRow, render: (leaf: SettingLeaf) => string): str
   return values.map((v) => `${v.column}: ${v.value}`).join('; ');
 }
 
-/** The generated block that sits between the README markers. */
+/** The generated block that sits between the markers of docs/configuration.md. */
 export function renderConfigReference(): string {
   const rows = collectSettings();
   const legend = SERVICES.map((s) => `**${s.column}** = ${s.name} (\`${s.pkg}\`)`).join(', ');

@@ -166,7 +166,7 @@ export interface ActionResultDoc {
 
 /**
  * A `.fleet-enrollment-api-keys` document. Kibana keeps the plaintext token in `api_key`; this
- * project never stores it (see README, "Deviations"): the secret lives hashed in the credential store
+ * project never stores it (see docs/compatibility.md, "Deviations"): the secret lives hashed in the credential store
  * and the token is shown once, when the key is created.
  */
 export interface EnrollmentApiKeyDoc {

@@ -398,7 +398,7 @@ describe('Kubernetes manifests (k8s/: every overlay rendered by kustomize, check
         // Endpoint removal reaches the ingress and kube-proxy within a few seconds.
         expect(preStop, `${where} preStop sleep`).to.be.at.least(5);
         // In-flight requests get the drain timeout; flushing and closing store and bus take the rest
-        // of the README's 30 s.
+        // of the 30 s that docs/operations.md (Graceful shutdown) asks for.
         expect(grace, `${where} terminationGracePeriodSeconds`).to.be.greaterThan(preStop + Math.max(30, drainMs / 1000));
       }
     }

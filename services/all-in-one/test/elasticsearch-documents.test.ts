@@ -377,13 +377,13 @@ describe('Elasticsearch documents against the reference schema.json (all-in-one,
     expect(settings).to.include({ action_id: settingsActionId, agent_id: tagged.agentId });
   });
 
-  it('Then the .fleet-enrollment-api-keys documents match `enrollment_api_key` except the plaintext `api_key`, which is never stored (README deviation)', () => {
+  it('Then the .fleet-enrollment-api-keys documents match `enrollment_api_key` except the plaintext `api_key`, which is never stored (a deviation in docs/compatibility.md)', () => {
     const { keys } = docs();
     expect(keys, 'the first-start key and the created one').to.have.lengthOf(2);
     expect(keys.map((k) => k._id)).to.include(createdKey?.id);
     for (const hit of keys) {
       const label = `.fleet-enrollment-api-keys/${hit._id}`;
-      // The one exemption: README "Deviations" — enrollment tokens are stored hashed, never in `api_key`.
+      // The one exemption: docs/compatibility.md "Deviations" — enrollment tokens are stored hashed, never in `api_key`.
       expectDocumentMatches('enrollment_api_key', asModel(hit), label, { exemptRequired: ['api_key'] });
       const doc = hit._source;
       expect(doc, `${label} has no plaintext token`).to.not.have.property('api_key');

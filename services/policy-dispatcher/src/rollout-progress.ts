@@ -27,7 +27,7 @@ export interface BehindEntry {
   last_checkin?: string;
 }
 
-/** What `GET /api/fleet/rollouts/...` answers and its stream sends (README, management API table). */
+/** What `GET /api/fleet/rollouts/...` answers and its stream sends (docs/management-api.md, the routes table). */
 export interface RolloutSnapshot {
   kind: 'policy' | 'action';
   policy_id?: string;

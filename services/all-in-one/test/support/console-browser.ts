@@ -189,7 +189,7 @@ export async function assertAccessible(page: Page, label: string): Promise<AxeVi
 }
 
 let screenshotDir: string | undefined;
-/** Where screenshots go: FLEET_CONSOLE_SCREENSHOT_DIR (docs/console for the README), else a temp dir. */
+/** Where screenshots go: FLEET_CONSOLE_SCREENSHOT_DIR (docs/console for docs/console.md), else a temp dir. */
 export function screenshotsDir(): string {
   screenshotDir ??= process.env.FLEET_CONSOLE_SCREENSHOT_DIR ? resolve(process.env.FLEET_CONSOLE_SCREENSHOT_DIR) : mkdtempSync(join(tmpdir(), 'fleet-console-shots-'));
   mkdirSync(screenshotDir, { recursive: true });

@@ -170,8 +170,8 @@ export interface DocumentValidation {
 
 export interface ValidateOptions {
   /**
-   * Top-level required properties allowed to be missing: only for deviations documented in the
-   * README (the enrollment key's plaintext `api_key`).
+   * Top-level required properties allowed to be missing: only for deviations documented in
+   * docs/compatibility.md (the enrollment key's plaintext `api_key`).
    */
   exemptRequired?: string[];
 }
