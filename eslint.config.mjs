@@ -14,6 +14,7 @@ export const packageLayers = {
   'libs/store': ['management-api'],
   'libs/agent-protocol': [],
   'libs/management-api': ['agent-protocol'],
+  'libs/fleetctl': ['management-api'],
   'libs/notifications': ['telemetry'],
   'libs/background-jobs': ['notifications', 'store', 'telemetry'],
   'libs/service-kit': ['store', 'telemetry'],
