@@ -86,8 +86,13 @@ export default defineConfig(
     },
   },
   {
-    files: ['**/*.mjs', '**/*.cjs'],
+    files: ['**/*.mjs', '**/*.cjs', 'libs/*/bin/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly' } },
+  },
+  {
+    // A package's bin is a CommonJS script that loads its compiled entry point.
+    files: ['libs/*/bin/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

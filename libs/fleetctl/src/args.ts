@@ -32,7 +32,7 @@ export function commandWords(argv: readonly string[], allOptions: OptionSpec): s
 export function parseCommandArgs(argv: readonly string[], options: OptionSpec): { values: OptionValues; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true });
-    return { values: values as OptionValues, positionals };
+    return { values: values, positionals };
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }

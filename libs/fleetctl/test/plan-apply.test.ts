@@ -10,6 +10,10 @@ const CANARY = `canary-es-key-${process.pid}-7f3a9c`;
 const ROTATED = `${CANARY}-rotated`;
 const TEST_SECRET = `canary-test-secret-${process.pid}-51be0d`;
 
+/** A JSON answer read loosely (the test asserts on its fields). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = Record<string, any>;
+
 /** Header lines of a plan (one per object) and its summary. */
 const headers = (stdout: string): string[] => stdout.split('\n').filter((l) => l && !l.startsWith(' '));
 
@@ -23,7 +27,7 @@ describe('fleetctl plan and apply against a real server', function () {
 
   const api = async (path: string) => {
     const res = await fetch(new URL(`/api/fleet${path}`, h.url), { headers: h.admin });
-    return { status: res.status, body: (await res.json()) as { item: Record<string, any>; items: Record<string, any>[] } };
+    return { status: res.status, body: (await res.json()) as { item: Loose; items: Loose[] } };
   };
   const edit = (file: string, from: string | RegExp, to: string) => {
     const path = join(dir, file);

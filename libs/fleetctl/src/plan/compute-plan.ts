@@ -130,7 +130,7 @@ export function computePlan(desired: Desired, policies: readonly AgentPolicy[], 
     if (!changes.length) continue;
     const body: Record<string, unknown> = {};
     for (const c of changes) body[c.field] = c.after;
-    plan.policyUpdates.push({ label: policyLabel(d.body), file: d.file, id: server.id, revision: server.revision, changes, body: body as AgentPolicyUpdate });
+    plan.policyUpdates.push({ label: policyLabel(d.body), file: d.file, id: server.id, revision: server.revision, changes, body: body });
   }
 
   const active = keys.filter((k) => k.active);

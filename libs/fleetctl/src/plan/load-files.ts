@@ -167,7 +167,7 @@ export function loadDirectory(dir: string, env: Record<string, string | undefine
       continue;
     }
     if (kind === 'agent_policy') {
-      desired.policies.push({ kind: 'agent_policy', ...source, body: parsed.data as PolicyBody });
+      desired.policies.push({ kind: 'agent_policy', ...source, body: parsed.data });
       continue;
     }
     const token = parsed.data as z.output<typeof enrollmentTokenFile>;
