@@ -118,6 +118,8 @@ export function computePlan(desired: Desired, policies: readonly AgentPolicy[], 
   const plan: Plan = { policyCreates: [], policyUpdates: [], tokenCreates: [], tokenRevokes: [], policyDeletes: [] };
   /** Server policies the files name (by file or by a token's reference). */
   const kept = new Set<string>();
+  /** How the files name the server policies they manage (for the labels of their tokens). */
+  const fileLabels = new Map<string, string>();
 
   for (const d of desired.policies) {
     const server = matchPolicy(d, policies);
@@ -126,6 +128,7 @@ export function computePlan(desired: Desired, policies: readonly AgentPolicy[], 
       continue;
     }
     kept.add(server.id);
+    fileLabels.set(server.id, d.body.id ?? d.body.name);
     const changes = policyChanges(d, server);
     if (!changes.length) continue;
     const body: Record<string, unknown> = {};
@@ -164,7 +167,7 @@ export function computePlan(desired: Desired, policies: readonly AgentPolicy[], 
     const managedPolicies = new Set([...kept, ...deleted]);
     for (const k of active) {
       if (matchedKeys.has(k.id) || !managedPolicies.has(k.policy_id)) continue;
-      plan.tokenRevokes.push({ label: tokenLabel(k.policy_id, tokenBaseName(k)), id: k.id });
+      plan.tokenRevokes.push({ label: tokenLabel(fileLabels.get(k.policy_id) ?? k.policy_id, tokenBaseName(k)), id: k.id });
     }
   }
   return plan;
