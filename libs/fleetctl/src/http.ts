@@ -56,6 +56,15 @@ async function readBody(res: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** JSON, or the text itself when it is not JSON (kept for an error message). */
+function parseOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /** The API's error answer as an ApiError (`{statusCode, error, message}`), whatever the body was. */
 export function apiErrorOf(status: number, body: unknown, fallback: string): ApiError {
   const b = (body && typeof body === 'object' ? body : {}) as { statusCode?: unknown; error?: unknown; message?: unknown };
@@ -70,12 +79,7 @@ export function apiErrorOf(status: number, body: unknown, fallback: string): Api
 export async function requestJson(conn: Connection, method: string, path: string, opts: RequestOptions = {}): Promise<HttpAnswer> {
   const res = await openRequest(conn, method, path, opts);
   const text = await readBody(res);
-  let body: unknown = text;
-  try {
-    body = text ? JSON.parse(text) : {};
-  } catch {
-    // not JSON: kept as text for the error message
-  }
+  const body = text ? parseOrText(text) : {};
   const status = res.statusCode ?? 0;
   if (status < 200 || status >= 300) throw apiErrorOf(status, body, res.statusMessage ?? 'Error');
   if (typeof body === 'string') throw new CliError(`${method} ${path}: the answer is not JSON`);
@@ -87,14 +91,7 @@ export async function downloadTo(conn: Connection, path: string, file: string): 
   const res = await openRequest(conn, 'GET', path, { headers: { Accept: 'application/octet-stream' } });
   const status = res.statusCode ?? 0;
   if (status < 200 || status >= 300) {
-    const text = await readBody(res);
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // text
-    }
-    throw apiErrorOf(status, body, res.statusMessage ?? 'Error');
+    throw apiErrorOf(status, parseOrText(await readBody(res)), res.statusMessage ?? 'Error');
   }
   let bytes = 0;
   res.on('data', (c: Buffer) => (bytes += c.length));
@@ -109,7 +106,7 @@ export async function downloadTo(conn: Connection, path: string, file: string): 
 export async function followEvents(conn: Connection, path: string, deadline: number, onEvent: (data: unknown) => boolean): Promise<boolean> {
   const res = await openRequest(conn, 'GET', path, { headers: { Accept: 'text/event-stream' }, timeoutMs: Math.max(1000, deadline - Date.now()) });
   const status = res.statusCode ?? 0;
-  if (status < 200 || status >= 300) throw apiErrorOf(status, JSON.parse((await readBody(res)) || '{}'), res.statusMessage ?? 'Error');
+  if (status < 200 || status >= 300) throw apiErrorOf(status, parseOrText(await readBody(res)), res.statusMessage ?? 'Error');
   const timer = setTimeout(() => res.destroy(), Math.max(0, deadline - Date.now()));
   let buffer = '';
   try {

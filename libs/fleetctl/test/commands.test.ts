@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -17,7 +18,8 @@ describe('fleetctl commands against a real server', function () {
   let work: string;
 
   before(async () => {
-    h = await startHarness();
+    // No rate limit on the agents' upload calls (the diagnostics test uploads at once).
+    h = await startHarness({ limits: { uploadStart: { intervalMs: 0 }, uploadChunk: { intervalMs: 0 }, uploadEnd: { intervalMs: 0 } } });
     env = { FLEETCTL_URL: h.url, FLEETCTL_TOKEN: h.server.adminToken };
     work = mkdtempSync(join(tmpdir(), 'fleetctl-cmd-'));
   });
@@ -127,6 +129,31 @@ describe('fleetctl commands against a real server', function () {
     expect(noWait.code, noWait.stderr).to.equal(0);
     expect(noWait.stdout).to.match(/^action \S+\n$/);
     expect(noWait.stderr).to.equal('');
+  });
+
+  it("When diagnostics are requested, then the agent's upload is listed and downloaded byte for byte", async () => {
+    const agent = h.agent();
+    await agent.enroll(h.enrollmentToken, { type: 'PERMANENT', metadata: { local: localMetadata('db-02'), user_provided: {}, tags: [] } });
+    const requested = await fleetctl(['agents', 'diagnostics', agent.agentId!, '--no-wait'], env);
+    expect(requested.code, requested.stderr).to.equal(0);
+    const actionId = /^action (\S+)$/m.exec(requested.stdout)![1]!;
+    let action: { id: string } | undefined;
+    for (let i = 0; i < 20 && !action; i++) action = (await agent.checkin({ status: 'online', message: '' })).actions?.find((a) => a.type === 'REQUEST_DIAGNOSTICS');
+    expect(action?.id).to.equal(actionId);
+    const data = randomBytes(300_000);
+    const name = 'elastic-agent-diagnostics-2026-11-30T10-00-00Z-00.zip';
+    const { uploadId } = await agent.uploadFile({ actionId, name, mimeType: 'application/zip', data });
+    await agent.ack([{ type: 'ACTION_RESULT', subtype: 'ACKNOWLEDGED', action_id: actionId, agent_id: agent.agentId, message: 'ok', timestamp: new Date().toISOString(), data: { upload_id: uploadId } }]);
+    agent.close();
+    const list = await fleetctl(['agents', 'diagnostics', agent.agentId!, '--list', '-o', 'json'], env);
+    const { items } = JSON.parse(list.stdout) as { items: { status: string; name: string }[] };
+    expect(items.map((u) => [u.status, u.name])).to.deep.equal([['READY', name]]);
+    const file = join(work, 'diag.zip');
+    const download = await fleetctl(['agents', 'diagnostics', agent.agentId!, '--download', file], env);
+    expect(download.code, download.stderr).to.equal(0);
+    expect(download.stderr).to.equal(`wrote ${data.length} bytes of ${name} to ${file}\n`);
+    expect(readFileSync(file).equals(data)).to.equal(true);
+    expect(statSync(file).mode & 0o777).to.equal(0o600);
   });
 
   it('When the server speaks HTTPS with a private CA, then --ca makes fleetctl trust it, and without it fleetctl refuses', async () => {

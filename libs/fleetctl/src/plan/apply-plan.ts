@@ -14,8 +14,8 @@ export interface CreatedToken {
 
 /** A conflict stops apply: what changed underneath, and what to do. */
 function conflict(label: string, err: ApiError, revision?: number): CliError {
-  const read = revision !== undefined ? ` since the plan read revision ${revision}` : '';
-  return new CliError(`conflict: ${label} changed on the server${read} (${err.message}). Nothing after it was applied; re-run plan.`, EXIT.conflict);
+  const what = revision !== undefined ? `${label} changed on the server since the plan read revision ${revision} (${err.message})` : `${label}: ${err.message}`;
+  return new CliError(`conflict: ${what}. Nothing after it was applied; re-run plan.`, EXIT.conflict);
 }
 
 async function step<T>(label: string, run: () => Promise<T>, revision?: number): Promise<T> {
