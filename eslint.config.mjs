@@ -14,6 +14,7 @@ export const packageLayers = {
   'libs/store': ['management-api'],
   'libs/agent-protocol': [],
   'libs/management-api': ['agent-protocol'],
+  'libs/fleetctl': ['management-api'],
   'libs/notifications': ['telemetry'],
   'libs/background-jobs': ['notifications', 'store', 'telemetry'],
   'libs/service-kit': ['store', 'telemetry'],
@@ -85,8 +86,13 @@ export default defineConfig(
     },
   },
   {
-    files: ['**/*.mjs', '**/*.cjs'],
+    files: ['**/*.mjs', '**/*.cjs', 'libs/*/bin/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly' } },
+  },
+  {
+    // A package's bin is a CommonJS script that loads its compiled entry point.
+    files: ['libs/*/bin/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

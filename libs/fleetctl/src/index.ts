@@ -1,0 +1,3 @@
+export { runFleetctl, COMMANDS, type RunOptions } from './run-fleetctl';
+export { EXIT, type ExitCode } from './errors';
+export { FleetClient } from './client';
