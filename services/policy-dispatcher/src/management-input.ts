@@ -21,3 +21,15 @@ export function pathParam(req: Request, name: string, maxLength = 256): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > maxLength) throw new InputError(`invalid ${name}`);
   return v;
 }
+
+/**
+ * The revision an `If-Match: "<revision>"` header names (the `ETag` of a read), undefined without
+ * one or for `*`. Anything else is an `InputError`.
+ */
+export function ifMatchRevision(req: Request): number | undefined {
+  const raw = req.headers['if-match'];
+  if (raw === undefined || raw.trim() === '*') return undefined;
+  const m = /^\s*(?:W\/)?"(\d{1,9})"\s*$/.exec(raw);
+  if (!m?.[1]) throw new InputError('If-Match: must be a revision in quotes, as the ETag of a read ("3")');
+  return Number(m[1]);
+}
