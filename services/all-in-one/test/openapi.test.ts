@@ -2,6 +2,7 @@ import { expressPath, managementRoutes, type RouteSpec } from '@fleet/management
 import { Validator } from '@seriousme/openapi-schema-validator';
 import Ajv2020 from 'ajv/dist/2020';
 import { expect } from 'chai';
+import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import request from 'supertest';
 import { checkOpenApiDocument } from '../../../scripts/openapi-document';
@@ -148,6 +149,21 @@ describe('Management API OpenAPI document', function () {
     expectConforms(r.createAgentPolicy, await api().post('/api/fleet/agent_policies').set(h.admin).send({ name: 'openapi session' }).expect(409));
     expectConforms(r.bulkDeleteAgentPolicy, await api().post('/api/fleet/agent_policies/delete').set(h.admin).send({ agentPolicyId: id }).expect(400));
     expectConforms(r.revokeManagementKey, await api().delete(`/api/fleet/management_api_keys/${(key.body as { item: { id: string } }).item.id}`).set(h.admin));
+  });
+
+  it('When a query is too long for the HTTP parser (schemathesis found it), then the 400 carries the JSON error body too', async () => {
+    const { port } = new URL(h.url);
+    const raw = await new Promise<string>((done, fail) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+      socket.on('end', () => done(answer));
+      socket.on('error', fail);
+      socket.write(`GET /api/fleet/agents/tags?kuery=${'%EE%A0%A1'.repeat(3000)} HTTP/1.1\r\nHost: x\r\nAuthorization: ${h.admin.Authorization}\r\n\r\n`);
+    });
+    const [head = '', body = ''] = raw.split('\r\n\r\n');
+    expect(head).to.match(/^HTTP\/1\.1 400 Bad Request/).and.match(/content-type: application\/json/i);
+    expect(JSON.parse(body)).to.deep.equal({ statusCode: 400, error: 'Bad Request', message: 'the request could not be read (HPE_HEADER_OVERFLOW)' });
   });
 
   describe('preconditions', () => {
