@@ -91,6 +91,9 @@ async function main(argv: string[]): Promise<number> {
       '2',
       '--seed',
       process.env.SCHEMATHESIS_SEED ?? '16',
+      // Examples that found failures are kept with the venv and tried first next time.
+      '--generation-database',
+      join(CACHE, 'examples'),
       '--report',
       'junit',
       '--report-dir',

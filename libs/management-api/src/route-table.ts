@@ -14,7 +14,7 @@ import {
   bulkUnenrollBody,
   bulkUpgradeBody,
 } from './agent-schemas';
-import { pageOf, pageQuery } from './common-schemas';
+import { pageFields, pageOf, pageQuery, withinResultWindow } from './common-schemas';
 import { enrollmentKeyCreateBody, enrollmentKeyItem } from './enrollment-key-schemas';
 import { managementKeyCreateBody, type ManagementRole } from './management-key-schemas';
 import {
@@ -96,10 +96,12 @@ const revisionSegment = z
 export const agentPolicyDeleteQuery = z.object({ force: z.enum(['true', 'false']).optional() });
 
 /** `GET /agents`: paging, kuery, and the sort (Kibana's UI names keyword fields with `.keyword`). */
-export const agentListQuery = pageQuery.extend({
-  sortField: z.preprocess((v) => (typeof v === 'string' ? v.replace(/\.keyword$/, '') : v), z.enum(AGENT_SORT_FIELDS).default('enrolled_at')),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
-});
+export const agentListQuery = withinResultWindow(
+  pageFields.extend({
+    sortField: z.preprocess((v) => (typeof v === 'string' ? v.replace(/\.keyword$/, '') : v), z.enum(AGENT_SORT_FIELDS).default('enrolled_at')),
+    sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  }),
+);
 
 /** The console's reads (status counts and history, tags, an agent's actions, policy revisions). */
 export const consoleQueries = {
@@ -107,7 +109,7 @@ export const consoleQueries = {
   history: z.object({ hours: z.coerce.number().int().min(1).max(24).default(24) }).strict(),
   tags: z.object({ kuery: z.string().max(2048).optional(), showInactive: z.enum(['true', 'false']).optional() }).strict(),
   actionHistory: z.object({ perPage: z.coerce.number().int().min(1).max(100).default(20) }).strict(),
-  revisions: z.object({ page: z.coerce.number().int().min(1).default(1), perPage: z.coerce.number().int().min(1).max(100).default(20) }).strict(),
+  revisions: withinResultWindow(z.object({ page: z.coerce.number().int().min(1).default(1), perPage: z.coerce.number().int().min(1).max(100).default(20) }).strict()),
 };
 
 /** Diagnostics: the extra metrics an agent may add to its bundle. */
