@@ -44,8 +44,8 @@ export const bulkAnswer = z.object({
   skipped: z.array(z.object({ id: z.string(), reason: z.string() })).optional(),
 });
 
-/** `GET /agent_status`: agents counted by status, in Kibana's shape. */
-export const agentStatusSummary = z.looseObject({
+/** `GET /agent_status`: agents counted by status (one count per status), in Kibana's shape. */
+export const agentStatusSummary = z.object({
   online: z.number().int(),
   offline: z.number().int(),
   inactive: z.number().int(),
@@ -56,10 +56,10 @@ export const agentStatusSummary = z.looseObject({
   total: z.number().int(),
   all: z.number().int(),
   active: z.number().int(),
-});
+}).catchall(z.number().int());
 
-/** One sample of the status history (counts by status at `at`). */
-export const statusSample = z.looseObject({});
+/** One sample of the status history: when, and agents counted by status (a count per status). */
+export const statusSample = z.object({ timestamp: z.string() }).catchall(z.number().int());
 
 export const gatewayLoad = z.object({
   replica_id: z.string(),
