@@ -93,6 +93,7 @@ export function openApiDocument(opts: { version: string }): JsonSchema {
           description: 'OK',
           content: { 'application/json': { schema: { $ref: COMPONENT_REF(outputIds.get(r.response)!) } } },
           ...(r.etag ? { headers: { ETag: { description: 'The policy\'s revision, as `"<revision>"`', schema: { type: 'string' } } } } : {}),
+          ...(r.links?.length ? { links: Object.fromEntries(r.links.map((l) => [l.operationId, { operationId: l.operationId, parameters: { ...l.parameters } }])) } : {}),
         };
     const responses: Record<string, unknown> = { '200': ok };
     for (const status of errorStatuses(r)) {

@@ -80,7 +80,18 @@ export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType 
   etag?: boolean;
   /** Honours `If-Match: "<revision>"` (412 on a mismatch). */
   ifMatch?: boolean;
+  /** OpenAPI links of the 200 answer: operations that take what it returns (`$response.body#/item/id`). */
+  links?: readonly RouteLink[];
 }
+
+export interface RouteLink {
+  operationId: string;
+  /** Parameter name to runtime expression. */
+  parameters: Readonly<Record<string, string>>;
+}
+
+/** Links from an answer `{item: {id}}` to the operations that take that id as `{id}`. */
+const itemIdLinks = (...operationIds: string[]): RouteLink[] => operationIds.map((operationId) => ({ operationId, parameters: { id: '$response.body#/item/id' } }));
 
 const route = <P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(spec: RouteSpec<P, Q, B>): RouteSpec<P, Q, B> => spec;
 
@@ -136,6 +147,7 @@ export const managementRoutes = {
     method: 'post', path: '/api/fleet/agent_policies', operationId: 'createAgentPolicy', tag: 'agent policies', roles: ADMIN_ROLES,
     summary: 'Create an agent policy (revision 1)',
     body: agentPolicyCreateBody, maxBodyBytes: MIB, response: item(agentPolicyItem), errors: [409],
+    links: itemIdLinks('getAgentPolicy', 'getFullAgentPolicy', 'updateAgentPolicy', 'listAgentPolicyRevisions', 'deleteAgentPolicy'),
   }),
   listAgentPolicies: route({
     method: 'get', path: '/api/fleet/agent_policies', operationId: 'listAgentPolicies', tag: 'agent policies', roles: READ_ROLES,
@@ -185,6 +197,7 @@ export const managementRoutes = {
     method: 'post', path: '/api/fleet/enrollment_api_keys', operationId: 'createEnrollmentKey', tag: 'enrollment tokens', roles: ADMIN_ROLES,
     summary: 'Create an enrollment token for a policy (its `api_key` is shown once)',
     body: enrollmentKeyCreateBody, maxBodyBytes: MIB, response: z.object({ item: enrollmentKeyItem, action: z.literal('created') }), errors: [404, 409],
+    links: itemIdLinks('getEnrollmentKey', 'revokeEnrollmentKey'),
   }),
   listEnrollmentKeys: route({
     method: 'get', path: '/api/fleet/enrollment_api_keys', operationId: 'listEnrollmentKeys', tag: 'enrollment tokens', roles: READ_ROLES,
@@ -329,6 +342,7 @@ export const managementRoutes = {
     method: 'post', path: '/api/fleet/management_api_keys', operationId: 'createManagementKey', tag: 'management keys', roles: ADMIN_ROLES,
     summary: 'Create a management key (its `api_key` is shown once)',
     body: managementKeyCreateBody, maxBodyBytes: MIB, response: z.object({ item: managementKeyCreated, action: z.literal('created') }),
+    links: itemIdLinks('getManagementKey', 'revokeManagementKey'),
   }),
   listManagementKeys: route({
     method: 'get', path: '/api/fleet/management_api_keys', operationId: 'listManagementKeys', tag: 'management keys', roles: OVERSIGHT_ROLES,
