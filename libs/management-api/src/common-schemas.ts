@@ -10,8 +10,17 @@ export type JsonObject = { [key: string]: JsonValue };
  */
 export const jsonObject = z.record(z.string(), z.unknown()) as unknown as z.ZodType<JsonObject>;
 
-/** A date-time string the API accepts: anything `Date.parse` reads (ISO 8601 in practice). */
-export const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date');
+/**
+ * A date-time string the API accepts: anything `Date.parse` reads (ISO 8601 in practice). The
+ * document says `date-time`, what a client should send.
+ */
+export const isoDate = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date')
+  .meta({ format: 'date-time' });
+
+/** `If-Match`: a revision in quotes (the `ETag` of a read), optionally weak, or `*`. */
+export const IF_MATCH_PATTERN = /^\s*(?:\*|(?:W\/)?"(\d{1,9})")\s*$/;
 
 /** How deep a listing may page: `page * perPage` at most this (Elasticsearch's result window). */
 export const MAX_RESULT_WINDOW = 10_000;

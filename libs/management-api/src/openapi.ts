@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { agentPolicyItem } from './agent-policy-schemas';
 import { agentItem } from './agent-schemas';
-import { errorBody } from './common-schemas';
+import { errorBody, IF_MATCH_PATTERN } from './common-schemas';
 import { enrollmentKeyItem } from './enrollment-key-schemas';
 import { managementRoutes, errorStatuses, type RouteSpec } from './route-table';
 
@@ -61,7 +61,7 @@ const IF_MATCH = {
   in: 'header',
   required: false,
   description: 'The revision the change is based on, as `"<revision>"` (the `ETag` of a read): a mismatch answers 412 and changes nothing.',
-  schema: { type: 'string' },
+  schema: { type: 'string', pattern: IF_MATCH_PATTERN.source },
 };
 
 /**

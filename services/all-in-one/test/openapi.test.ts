@@ -198,6 +198,10 @@ describe('Management API OpenAPI document', function () {
 
       const malformed = await request(h.url).put(`/api/fleet/agent_policies/${id}`).set(h.admin).set('If-Match', 'two').send({ description: 'x' }).expect(400);
       expectConforms(managementRoutes.updateAgentPolicy, malformed);
+      // `*` is no precondition; a weak tag names a revision as well.
+      await request(h.url).put(`/api/fleet/agent_policies/${id}`).set(h.admin).set('If-Match', '*').send({ description: 'any' }).expect(200);
+      await request(h.url).put(`/api/fleet/agent_policies/${id}`).set(h.admin).set('If-Match', 'W/"2"').send({ description: 'weak' }).expect(412);
+      await request(h.url).put(`/api/fleet/agent_policies/${id}`).set(h.admin).set('If-Match', 'W/"3"').send({ description: 'weak' }).expect(200);
     });
 
     it('When a delete names a stale If-Match (either form), then it is 412 and the policy stays; with the current one it is deleted', async () => {

@@ -1,4 +1,5 @@
 import { InputError, parseJsonObject, readBody } from '@fleet/service-kit';
+import { IF_MATCH_PATTERN } from '@fleet/management-api';
 import type { Request } from 'express';
 
 /**
@@ -28,8 +29,8 @@ export function pathParam(req: Request, name: string, maxLength = 256): string {
  */
 export function ifMatchRevision(req: Request): number | undefined {
   const raw = req.headers['if-match'];
-  if (raw === undefined || raw.trim() === '*') return undefined;
-  const m = /^\s*(?:W\/)?"(\d{1,9})"\s*$/.exec(raw);
-  if (!m?.[1]) throw new InputError('If-Match: must be a revision in quotes, as the ETag of a read ("3")');
-  return Number(m[1]);
+  if (raw === undefined) return undefined;
+  const m = IF_MATCH_PATTERN.exec(raw);
+  if (!m) throw new InputError('If-Match: must be a revision in quotes, as the ETag of a read ("3")');
+  return m[1] === undefined ? undefined : Number(m[1]);
 }
