@@ -244,17 +244,8 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     res.type('application/json').send(document);
   });
 
-  const paths = [
-    '/api/fleet/agent_policies',
-    '/api/fleet/enrollment_api_keys',
-    '/api/fleet/agents',
-    '/api/fleet/management_api_keys',
-    '/api/fleet/audit_log',
-    '/api/fleet/agent_status',
-    '/api/fleet/console',
-    '/api/fleet/rollouts',
-    '/api/fleet/openapi.json',
-  ];
+  // Authentication and the audit trail cover every prefix a route of the table lives under.
+  const paths = [...new Set(Object.values(routes).filter((r) => r.roles !== 'public').map((r) => r.path.split('/').slice(0, 4).join('/')))];
   router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken, ...(deps.sessions ? { sessions: deps.sessions } : {}) }));
   router.use(paths, auditTrail({ store, logger: deps.logger }));
   router.use('/api/fleet', api);
