@@ -107,7 +107,8 @@ async function main(argv: string[]): Promise<number> {
     ];
     say(`schemathesis ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
     const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn(BIN, args, { stdio: 'inherit', env: { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' } });
+      // Run in the temp dir: schemathesis and hypothesis write their own state (`.schemathesis/`, `.hypothesis/`) in the working directory.
+      const child = spawn(BIN, args, { stdio: 'inherit', cwd: dataDir, env: { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' } });
       child.once('error', reject);
       child.once('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0)));
     });
