@@ -30,7 +30,8 @@ const policyFields = {
   unenroll_timeout: z.number().int().min(0),
   is_default: z.boolean(),
   is_default_fleet_server: z.boolean(),
-  outputs: z.record(z.string().min(1), jsonObject.refine((o) => typeof o.type === 'string', 'each output needs a type')),
+  // Each output needs a type (a shape the OpenAPI document can say, unlike a refinement).
+  outputs: z.record(z.string().min(1), z.looseObject({ type: z.string({ error: 'each output needs a type' }) }) as unknown as typeof jsonObject),
   output_permissions: z.record(z.string(), jsonObject),
   inputs: z.array(jsonObject).max(10_000),
   agent: jsonObject,
@@ -64,8 +65,8 @@ export type AgentPolicyCreateInput = z.output<typeof agentPolicyCreateBody>;
 export const agentPolicyUpdateBody = z.object({ ...policyFields, ...kibanaOnly }).partial().strict();
 export type AgentPolicyUpdateInput = z.output<typeof agentPolicyUpdateBody>;
 
-/** `POST /agent_policies/delete` (Kibana's form). */
-export const agentPolicyDeleteBody = z.object({ agentPolicyId: z.string().min(1) }).strict();
+/** `POST /agent_policies/delete` (Kibana's form): `force` unenrolls the policy's agents first. */
+export const agentPolicyDeleteBody = z.object({ agentPolicyId: z.string().min(1).max(256), force: z.boolean().optional() }).strict();
 
 /** An agent policy as the API answers it. */
 export const agentPolicyItem = z.looseObject({

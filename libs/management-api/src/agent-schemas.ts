@@ -84,3 +84,12 @@ export const agentItem = z.looseObject({
   local_metadata: jsonObject.optional(),
 });
 export type AgentItem = z.output<typeof agentItem>;
+
+/** Fields the agent list sorts on (keyword or date in the `.fleet-agents` mapping). */
+export const AGENT_SORT_FIELDS = [
+  'enrolled_at',
+  'last_checkin',
+  'local_metadata.host.hostname',
+  'local_metadata.elastic.agent.version',
+  'policy_id',
+] as const;

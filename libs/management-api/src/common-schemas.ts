@@ -10,13 +10,30 @@ export type JsonObject = { [key: string]: JsonValue };
  */
 export const jsonObject = z.record(z.string(), z.unknown()) as unknown as z.ZodType<JsonObject>;
 
-/** A date-time string the API accepts: anything `Date.parse` reads (ISO 8601 in practice). */
-export const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date');
+/**
+ * A date-time string the API accepts: anything `Date.parse` reads (ISO 8601 in practice). The
+ * document says `date-time`, what a client should send.
+ */
+export const isoDate = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date')
+  .meta({ format: 'date-time' });
 
-/** The paging and filtering query of the list routes (Kibana's names). */
-export const pageQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1),
-  perPage: z.coerce.number().int().min(1).max(10_000).default(20),
+/** `If-Match`: a revision in quotes (the `ETag` of a read), optionally weak, or `*`. */
+export const IF_MATCH_PATTERN = /^\s*(?:\*|(?:W\/)?"(\d{1,9})")\s*$/;
+
+/** How deep a listing may page: `page * perPage` at most this (Elasticsearch's result window). */
+export const MAX_RESULT_WINDOW = 10_000;
+
+/** A paging query reaches no further than the result window (both backends answer the same). */
+export function withinResultWindow<S extends z.ZodType<{ page: number; perPage: number }>>(schema: S) {
+  return schema.refine((q) => q.page * q.perPage <= MAX_RESULT_WINDOW, { message: `page * perPage must be at most ${MAX_RESULT_WINDOW}`, path: ['page'] });
+}
+
+/** The paging and filtering fields of the list routes (Kibana's names). */
+export const pageFields = z.object({
+  page: z.coerce.number().int().min(1).default(1).describe(`page * perPage must be at most ${MAX_RESULT_WINDOW}`),
+  perPage: z.coerce.number().int().min(1).max(MAX_RESULT_WINDOW).default(20),
   kuery: z.string().optional(),
   showInactive: z.enum(['true', 'false']).optional(),
   withAgentCount: z.string().optional(),
@@ -25,6 +42,9 @@ export const pageQuery = z.object({
   sortOrder: z.string().optional(),
   showUpgradeable: z.string().optional(),
 });
+
+/** The query of the list routes: the paging fields, within the result window. */
+export const pageQuery = withinResultWindow(pageFields);
 export type PageQuery = z.output<typeof pageQuery>;
 
 /** Every error answer: `{statusCode, error, message}`. */

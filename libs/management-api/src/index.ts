@@ -3,3 +3,6 @@ export * from './agent-schemas';
 export * from './common-schemas';
 export * from './enrollment-key-schemas';
 export * from './management-key-schemas';
+export * from './response-schemas';
+export * from './route-table';
+export * from './openapi';

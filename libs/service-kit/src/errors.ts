@@ -71,6 +71,8 @@ export class PolicyNotFoundError extends FleetError {}
 export class AuditReasonConflictError extends FleetError {}
 export class NotFoundError extends FleetError {}
 export class ConflictError extends FleetError {}
+/** A conditional change (`If-Match`) whose precondition does not hold: nothing was changed. */
+export class PreconditionFailedError extends FleetError {}
 
 // ---- file delivery, artifacts, PGP key (elastic/fleet-server's names) ---------------------------
 export class FileForDeliveryNotFoundError extends FleetError {
@@ -211,6 +213,7 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [AuditReasonConflictError, 409, 'ErrAuditReasonConflict'],
   [NotFoundError, 404, 'NotFound'],
   [ConflictError, 409, 'Conflict'],
+  [PreconditionFailedError, 412, 'PreconditionFailed'],
   [FileForDeliveryNotFoundError, 404, 'ErrFileForDeliveryNotFound'],
   [ClientFileForbiddenError, 403, 'ErrClientFileForbidden'],
   [MultipartRangeNotSupportedError, 416, 'ErrRangeNotSatisfiable'],

@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -81,9 +81,14 @@ export async function startHttpServer(app: Express, cfg: HttpConfig, logger: Log
     logger.debug({ code: err.code }, 'client error');
     if (socket.writable && !socket.destroyed) {
       // A request not received in time (headersTimeout, requestTimeout) is a 408, as Node itself
-      // answers it: the agent retries it. Anything else the parser refused is a 400.
-      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // answers it: the agent retries it. Anything else the parser refused (headers or a URL too
+      // long, a malformed request line) is a 400. Either way with the JSON error body every other
+      // answer has, so a client reads why.
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message: `the request could not be read (${err.code ?? 'parse error'})` });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     } else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {

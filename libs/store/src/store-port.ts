@@ -1,3 +1,4 @@
+import { AGENT_SORT_FIELDS } from '@fleet/management-api';
 import type {
   ActionDoc,
   ActionResultDoc,
@@ -85,14 +86,8 @@ export interface PageRequest {
   perPage: number;
 }
 
-/** Fields the agent list sorts on (keyword or date in the `.fleet-agents` mapping). */
-export const AGENT_SORT_FIELDS = [
-  'enrolled_at',
-  'last_checkin',
-  'local_metadata.host.hostname',
-  'local_metadata.elastic.agent.version',
-  'policy_id',
-] as const;
+/** Fields the agent list sorts on (keyword or date in the `.fleet-agents` mapping): the API's contract owns them. */
+export { AGENT_SORT_FIELDS };
 export type AgentSortField = (typeof AGENT_SORT_FIELDS)[number];
 
 /** Agents without the field sort last in both orders; ties are broken by agent id, ascending. */
@@ -284,8 +279,13 @@ export interface CredentialStore {
 export interface AgentPolicyStore {
   create(record: AgentPolicyRecord): Promise<AgentPolicyRecord>;
   get(id: string): Promise<AgentPolicyRecord | undefined>;
-  /** Replaces the record; the caller has already bumped `revision`. */
-  put(record: AgentPolicyRecord): Promise<AgentPolicyRecord>;
+  /**
+   * Replaces the record, compare-and-set: only if the stored one is still at `expectedRevision`
+   * (the revision the caller read; it has bumped `revision` since). `DocumentConflictError` if it
+   * is not, `DocumentNotFoundError` if there is none: two replicas never both write revision N+1.
+   */
+  put(record: AgentPolicyRecord, expectedRevision: number): Promise<AgentPolicyRecord>;
   list(request: PageRequest): Promise<Page<AgentPolicyRecord>>;
-  delete(id: string): Promise<boolean>;
+  /** False if there is none, or (given `expectedRevision`) if the stored one is at another revision. */
+  delete(id: string, expectedRevision?: number): Promise<boolean>;
 }

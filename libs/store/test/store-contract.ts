@@ -1070,10 +1070,31 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         await store.agentPolicies.create(record);
         const { description: _dropped, ...withoutDescription } = record;
         const next: AgentPolicyRecord = { ...withoutDescription, revision: 2, name: 'renamed', updated_at: at(SECOND) };
-        expect(await store.agentPolicies.put(next)).to.deep.equal(next);
+        expect(await store.agentPolicies.put(next, 1)).to.deep.equal(next);
         expect(await store.agentPolicies.get('ap-1')).to.deep.equal(next);
-        await rejectsWith(store.agentPolicies.put(agentPolicyRecord('missing', at(0))), DocumentNotFoundError);
+        await rejectsWith(store.agentPolicies.put(agentPolicyRecord('missing', at(0), 2), 1), DocumentNotFoundError);
         expect(await store.agentPolicies.get('missing')).to.equal(undefined);
+      });
+
+      it('When an agent policy is put expecting a revision it is no longer at, then it fails with DocumentConflictError and the stored record is kept', async function () {
+        await store.agentPolicies.create(agentPolicyRecord('ap-1', at(0)));
+        const second = { ...agentPolicyRecord('ap-1', at(0), 2), name: 'second' };
+        await store.agentPolicies.put(second, 1);
+        // A writer that read revision 1 (before the put above) must not overwrite revision 2.
+        await rejectsWith(store.agentPolicies.put({ ...agentPolicyRecord('ap-1', at(0), 2), name: 'stale' }, 1), DocumentConflictError);
+        expect(await store.agentPolicies.get('ap-1')).to.deep.equal(second);
+      });
+
+      it('When two writers put revision 2 over revision 1 at once (two replicas), then exactly one wins and the other gets DocumentConflictError', async function () {
+        await store.agentPolicies.create(agentPolicyRecord('ap-1', at(0)));
+        const writers = ['a', 'b', 'c'].map((w) => ({ ...agentPolicyRecord('ap-1', at(0), 2), name: `writer ${w}` }));
+        const outcomes = await Promise.allSettled(writers.map((r) => store.agentPolicies.put(r, 1)));
+        const won = outcomes.filter((o) => o.status === 'fulfilled');
+        expect(won, 'writers that succeeded').to.have.length(1);
+        for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).to.be.instanceOf(DocumentConflictError);
+        const stored = await store.agentPolicies.get('ap-1');
+        expect(stored?.revision).to.equal(2);
+        expect(stored?.name).to.equal((won[0] as PromiseFulfilledResult<AgentPolicyRecord>).value.name);
       });
 
       it('When agent policies are listed, then paging applies and total counts them all', async function () {
@@ -1094,6 +1115,16 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         expect(await store.agentPolicies.get('ap-1')).to.equal(undefined);
         expect(await store.agentPolicies.delete('ap-1')).to.equal(false);
         expect((await store.agentPolicies.list({ page: 1, perPage: 10 })).total).to.equal(1);
+      });
+
+      it('When a delete expects a revision the policy is not at, then it reports false and the policy stays; at its revision, it is deleted', async function () {
+        await store.agentPolicies.create(agentPolicyRecord('ap-1', at(0)));
+        await store.agentPolicies.put({ ...agentPolicyRecord('ap-1', at(0), 2) }, 1);
+        expect(await store.agentPolicies.delete('ap-1', 1)).to.equal(false);
+        expect((await store.agentPolicies.get('ap-1'))?.revision).to.equal(2);
+        expect(await store.agentPolicies.delete('ap-1', 2)).to.equal(true);
+        expect(await store.agentPolicies.get('ap-1')).to.equal(undefined);
+        expect(await store.agentPolicies.delete('ap-1', 2)).to.equal(false);
       });
     });
 

@@ -1,6 +1,7 @@
 import type { AgentPolicyUpdateInput } from '@fleet/management-api';
-import { ConflictError, InputError, NotFoundError } from '@fleet/service-kit';
-import { newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
+import { ConflictError, InputError, NotFoundError, PreconditionFailedError } from '@fleet/service-kit';
+import { DocumentConflictError, newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
+import { unenrollAgents, type AgentAdminDeps } from './agent-management';
 import type { ChangeSignal } from './change-dispatcher';
 import type { FleetDefaultsConfig } from './dispatcher-config';
 import type { KeyedMutex } from './keyed-mutex';
@@ -62,31 +63,66 @@ export async function createAgentPolicy(deps: PolicyDeps, input: AgentPolicyInpu
   });
 }
 
-/** Applies a change, bumps the revision and writes the new revision document. */
-export async function updateAgentPolicy(deps: PolicyDeps, id: string, input: AgentPolicyInput, user: string): Promise<AgentPolicyRecord> {
+/** A policy's `ETag`: its revision, quoted. */
+export const revisionTag = (revision: number): string => `"${revision}"`;
+
+/** Preconditions of a change: the revision it is based on (`If-Match`). */
+export interface PolicyPrecondition {
+  ifMatch?: number | undefined;
+}
+
+/** Attempts of an unconditional update that meets a concurrent write (another replica's) before it gives up. */
+const UPDATE_ATTEMPTS = 3;
+
+function checkPrecondition(current: AgentPolicyRecord, pre: PolicyPrecondition): void {
+  if (pre.ifMatch !== undefined && pre.ifMatch !== current.revision) {
+    throw new PreconditionFailedError(`Agent policy ${current.id} is at revision ${current.revision}, not ${pre.ifMatch}`);
+  }
+}
+
+/**
+ * Applies a change, bumps the revision and writes the new revision document. The record is written
+ * compare-and-set on the revision read, so two replicas never both write revision N+1: the loser
+ * re-reads and applies its change on top (or, with `If-Match`, answers 412).
+ */
+export async function updateAgentPolicy(deps: PolicyDeps, id: string, input: AgentPolicyInput, user: string, pre: PolicyPrecondition = {}): Promise<AgentPolicyRecord> {
   return deps.mutex.run(`policy:${id}`, async () => {
-    const current = await getAgentPolicy(deps.store, id);
-    if (input.name && input.name !== current.name) await assertNameFree(deps.store, input.name, id);
-    // A revision document can exist past the record's revision: an earlier update whose write
-    // landed after its caller had given up (a timeout), before the record was bumped. Agents may
-    // already run it, so the next revision goes past it rather than colliding with it forever.
-    const written = (await deps.store.policies.latest(id))?._source.revision_idx ?? 0;
-    const now = nowOf(deps);
-    const next: AgentPolicyRecord = {
-      ...current,
-      ...contentOf(input),
-      ...definedOf(input),
-      id,
-      revision: Math.max(current.revision, written) + 1,
-      updated_at: now.toISOString(),
-      updated_by: user,
-    };
-    // The revision document goes first: if it fails, the record still names the last revision agents can get.
-    await deps.store.policies.create(policyRevisionDoc(next, deps.defaults, now));
-    deps.changes.wrote('policies');
-    await deps.store.agentPolicies.put(next);
-    return next;
+    for (let attempt = 1; ; attempt++) {
+      const current = await getAgentPolicy(deps.store, id);
+      checkPrecondition(current, pre);
+      try {
+        return await writeUpdate(deps, current, input, user);
+      } catch (err) {
+        if (!(err instanceof DocumentConflictError)) throw err;
+        if (pre.ifMatch !== undefined) checkPrecondition(await getAgentPolicy(deps.store, id), pre);
+        if (attempt >= UPDATE_ATTEMPTS) throw new ConflictError(`Agent policy ${id} was changed concurrently: retry`);
+      }
+    }
   });
+}
+
+async function writeUpdate(deps: PolicyDeps, current: AgentPolicyRecord, input: AgentPolicyInput, user: string): Promise<AgentPolicyRecord> {
+  const { id } = current;
+  if (input.name && input.name !== current.name) await assertNameFree(deps.store, input.name, id);
+  // A revision document can exist past the record's revision: an earlier update whose write
+  // landed after its caller had given up (a timeout), before the record was bumped. Agents may
+  // already run it, so the next revision goes past it rather than colliding with it forever.
+  const written = (await deps.store.policies.latest(id))?._source.revision_idx ?? 0;
+  const now = nowOf(deps);
+  const next: AgentPolicyRecord = {
+    ...current,
+    ...contentOf(input),
+    ...definedOf(input),
+    id,
+    revision: Math.max(current.revision, written) + 1,
+    updated_at: now.toISOString(),
+    updated_by: user,
+  };
+  // The revision document goes first: if it fails, the record still names the last revision agents can get.
+  await deps.store.policies.create(policyRevisionDoc(next, deps.defaults, now));
+  deps.changes.wrote('policies');
+  await deps.store.agentPolicies.put(next, current.revision);
+  return next;
 }
 
 export async function getAgentPolicy(store: FleetStore, id: string): Promise<AgentPolicyRecord> {
@@ -95,14 +131,42 @@ export async function getAgentPolicy(store: FleetStore, id: string): Promise<Age
   return record;
 }
 
-export async function deleteAgentPolicy(deps: PolicyDeps, id: string): Promise<{ id: string; name: string }> {
+/** What a delete needs beyond the policy's deps: the agents' deps and the caller (a forced delete unenrolls). */
+export type PolicyDeletionDeps = PolicyDeps & { agents: AgentAdminDeps; user: string };
+
+/** Rounds of forced unenrollment (each up to MAX_BULK_AGENTS agents) before a forced delete gives up. */
+const MAX_UNENROLL_ROUNDS = 100;
+
+/**
+ * Deletes a policy no agent is assigned to (400 otherwise, as Kibana). With `force`, its active
+ * agents are unenrolled first (revoked at once, as the bulk unenroll with `revoke` does), then it
+ * is deleted. `unenrolled` counts them, for the audit trail.
+ */
+export async function deleteAgentPolicy(
+  deps: PolicyDeletionDeps,
+  id: string,
+  opts: PolicyPrecondition & { force?: boolean } = {},
+): Promise<{ deleted: { id: string; name: string }; unenrolled: number }> {
   return deps.mutex.run(`policy:${id}`, async () => {
     const record = await getAgentPolicy(deps.store, id);
+    checkPrecondition(record, opts);
+    let unenrolled = 0;
     if ((await deps.store.agents.countByPolicy(id)) > 0) {
-      throw new InputError('Cannot delete an agent policy that is assigned to any active or inactive agents');
+      if (!opts.force) throw new InputError('Cannot delete an agent policy that is assigned to any active or inactive agents');
+      for (let round = 0; ; round++) {
+        const active = await deps.store.agents.query({ policyIds: [id], page: 1, perPage: 1, now: nowOf(deps) });
+        if (active.total === 0) break;
+        if (round >= MAX_UNENROLL_ROUNDS) throw new ConflictError(`Agent policy ${id} still has ${active.total} active agents after unenrolling: retry`);
+        unenrolled += (await unenrollAgents(deps.agents, { filter: { policyIds: [id] } }, true, deps.user)).count;
+      }
     }
-    await deps.store.agentPolicies.delete(id);
-    return { id, name: record.name };
+    if (!(await deps.store.agentPolicies.delete(id, record.revision))) {
+      // Gone, or changed by another replica since it was read.
+      const now = await getAgentPolicy(deps.store, id);
+      checkPrecondition(now, opts);
+      throw new ConflictError(`Agent policy ${id} was changed concurrently: retry`);
+    }
+    return { deleted: { id, name: record.name }, unenrolled };
   });
 }
 

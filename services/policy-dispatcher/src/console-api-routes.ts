@@ -1,8 +1,7 @@
-import { InputError, validateInput } from '@fleet/service-kit';
-import { AGENT_SORT_FIELDS, statusContexts } from '@fleet/store';
-import { Router, type Request, type Response } from 'express';
-import { z } from 'zod';
-import { agentUpdateBody, bulkReassignBody, bulkTagsBody, bulkUnenrollBody, bulkUpgradeBody } from '@fleet/management-api';
+import { InputError } from '@fleet/service-kit';
+import { managementRoutes as routes } from '@fleet/management-api';
+import { statusContexts } from '@fleet/store';
+import { Router, type Response } from 'express';
 import { parseAgentKuery } from './agent-kuery';
 import {
   agentView,
@@ -17,45 +16,12 @@ import {
   type BulkTarget,
 } from './agent-management';
 import { agentActionHistory, agentStatusSummary, consoleMetrics, policyRevision, policyRevisions, statusHistory, type ConsoleDeps } from './console-reads';
-import { actorOf, allow, noteAuditTarget, OPERATOR_ROLES, READ_ROLES } from './management-auth';
-import { pathParam, readJsonInput } from './management-input';
+import { actorOf, noteAuditTarget } from './management-auth';
+import { serve } from './serve-route';
 import type { UriAllowList } from './uri-allow-list';
 
-const MAX_BODY = 1024 * 1024;
 /** Distinct tags `GET /agents/tags` answers at most. */
 const MAX_TAGS_LISTED = 1000;
-
-const bodies = {
-  reassign: bulkReassignBody,
-  unenroll: bulkUnenrollBody,
-  upgrade: bulkUpgradeBody,
-  tags: bulkTagsBody,
-  updateAgent: agentUpdateBody,
-};
-
-const queries = {
-  status: z.object({ policyId: z.string().min(1).max(256).optional(), kuery: z.string().max(2048).optional() }).strict(),
-  history: z.object({ hours: z.coerce.number().int().min(1).max(24).default(24) }).strict(),
-  tags: z.object({ kuery: z.string().max(2048).optional(), showInactive: z.enum(['true', 'false']).optional() }).strict(),
-  actionHistory: z.object({ perPage: z.coerce.number().int().min(1).max(100).default(20) }).strict(),
-  revisions: z.object({ page: z.coerce.number().int().min(1).default(1), perPage: z.coerce.number().int().min(1).max(100).default(20) }).strict(),
-};
-
-/**
- * The sort of `GET /agents`: one of the sortable fields, asc or desc (default enrolled_at desc).
- * Kibana's UI names keyword fields with a `.keyword` suffix; it is accepted for the same field.
- */
-export const agentSortQuery = z.object({
-  sortField: z.preprocess((v) => (typeof v === 'string' ? v.replace(/\.keyword$/, '') : v), z.enum(AGENT_SORT_FIELDS).default('enrolled_at')),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
-});
-
-const jsonBody = (req: Request) => readJsonInput(req, MAX_BODY);
-const revisionParam = (req: Request): number => {
-  const raw = pathParam(req, 'revision', 16);
-  if (!/^\d{1,9}$/.test(raw)) throw new InputError('revision: must be a non-negative integer');
-  return Number(raw);
-};
 
 export interface ConsoleApiDeps {
   agents: AgentAdminDeps;
@@ -89,23 +55,20 @@ export function createConsoleApiRouter(deps: ConsoleApiDeps): Router {
   const { store } = deps.agents;
   const now = () => (deps.agents.now ?? (() => new Date()))();
 
-  api.get('/agent_status', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(queries.status, req.query);
+  serve(api, routes.getAgentStatusSummary, async ({ query: q }, _req, res) => {
     const filter = parseAgentKuery(q.kuery);
     if (filter.statuses || filter.tags) throw new InputError('kuery: only policy_id is supported here');
     const policyId = q.policyId ?? filter.policyIds?.[0];
     res.json({ results: await agentStatusSummary(store, policyId, now()) });
   });
-  api.get('/agent_status/history', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(queries.history, req.query);
+  serve(api, routes.getAgentStatusHistory, async ({ query: q }, _req, res) => {
     res.json(await statusHistory(deps.console, q.hours, now()));
   });
-  api.get('/console/metrics', allow(...READ_ROLES), async (_req, res) => {
+  serve(api, routes.getConsoleMetrics, async (_input, _req, res) => {
     res.json(await consoleMetrics(deps.console, now()));
   });
 
-  api.get('/agents/tags', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(queries.tags, req.query);
+  serve(api, routes.listAgentTags, async ({ query: q }, _req, res) => {
     const filter = parseAgentKuery(q.kuery);
     if (filter.statuses) throw new InputError('kuery: status is not supported when listing tags');
     if (filter.matchNone) {
@@ -116,21 +79,18 @@ export function createConsoleApiRouter(deps: ConsoleApiDeps): Router {
     res.json({ items });
   });
 
-  api.post('/agents/bulk_reassign', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(bodies.reassign, await jsonBody(req));
+  serve(api, routes.bulkReassignAgents, async ({ body }, _req, res) => {
     const target = bulkTarget(res, body.agents, 'POLICY_REASSIGN');
     noteAuditTarget(res, { policy_id: body.policy_id });
     answer(res, target, await reassignAgents(deps.agents, target, body.policy_id, actorOf(res).name));
   });
-  api.post('/agents/bulk_unenroll', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(bodies.unenroll, await jsonBody(req));
+  serve(api, routes.bulkUnenrollAgents, async ({ body }, _req, res) => {
     // As the single unenroll: `revoke` deactivates at once; `force` (hosted agents in Kibana) changes nothing here.
     const revoke = body.revoke === true;
     const target = bulkTarget(res, body.agents, revoke ? 'FORCE_UNENROLL' : 'UNENROLL');
     answer(res, target, await unenrollAgents(deps.agents, target, revoke, actorOf(res).name));
   });
-  api.post('/agents/bulk_upgrade', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(bodies.upgrade, await jsonBody(req));
+  serve(api, routes.bulkUpgradeAgents, async ({ body }, _req, res) => {
     const target = bulkTarget(res, body.agents, 'UPGRADE');
     if (body.source_uri !== undefined) deps.uris.upgradeSource.check(body.source_uri, 'source_uri');
     const input = {
@@ -142,32 +102,27 @@ export function createConsoleApiRouter(deps: ConsoleApiDeps): Router {
     };
     answer(res, target, await upgradeAgents(deps.agents, target, input, actorOf(res).name));
   });
-  api.post('/agents/bulk_update_agent_tags', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(bodies.tags, await jsonBody(req));
+  serve(api, routes.bulkUpdateAgentTags, async ({ body }, _req, res) => {
     const target = bulkTarget(res, body.agents, 'UPDATE_TAGS');
     answer(res, target, await updateAgentTags(deps.agents, target, { add: body.tagsToAdd ?? [], remove: body.tagsToRemove ?? [] }, actorOf(res).name));
   });
 
-  api.put('/agents/:id', allow(...OPERATOR_ROLES), async (req, res) => {
-    const id = pathParam(req, 'id');
-    const body = validateInput(bodies.updateAgent, await jsonBody(req));
+  serve(api, routes.updateAgent, async ({ params, body }, _req, res) => {
+    const { id } = params;
     noteAuditTarget(res, { agent_ids: [id] });
     if (body.user_provided_metadata !== undefined) throw new InputError('user_provided_metadata: not supported (only tags can be updated)');
     const current = body.tags ? await setAgentTags(deps.agents, id, body.tags) : await getAgent(store, id);
     res.json({ item: await agentView(current, statusContexts(store, now())) });
   });
-  api.get('/agents/:id/action_history', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(queries.actionHistory, req.query);
-    res.json(await agentActionHistory(store, pathParam(req, 'id'), q.perPage, now()));
+  serve(api, routes.getAgentActionHistory, async ({ params, query: q }, _req, res) => {
+    res.json(await agentActionHistory(store, params.id, q.perPage, now()));
   });
 
-  api.get('/agent_policies/:id/revisions', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(queries.revisions, req.query);
-    if (q.page * q.perPage > 10_000) throw new InputError('page * perPage must be at most 10000');
-    res.json(await policyRevisions(store, pathParam(req, 'id'), q));
+  serve(api, routes.listAgentPolicyRevisions, async ({ params, query: q }, _req, res) => {
+    res.json(await policyRevisions(store, params.id, q));
   });
-  api.get('/agent_policies/:id/revisions/:revision', allow(...READ_ROLES), async (req, res) => {
-    res.json({ item: await policyRevision(store, pathParam(req, 'id'), revisionParam(req)) });
+  serve(api, routes.getAgentPolicyRevision, async ({ params }, _req, res) => {
+    res.json({ item: await policyRevision(store, params.id, params.revision) });
   });
 
   return api;

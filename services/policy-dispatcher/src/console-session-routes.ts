@@ -1,14 +1,12 @@
-import { AdminUnauthorizedError, errorHandler, validateInput, type Logger } from '@fleet/service-kit';
+import { managementRoutes as routes } from '@fleet/management-api';
+import { AdminUnauthorizedError, errorHandler, type Logger } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import { Router, type Response } from 'express';
-import { z } from 'zod';
 import { ConsoleSessions, type SessionClaims } from './console-session';
 import { actorForToken, auditTrail, noteActor, sessionActor, type ManagementActor } from './management-auth';
-import { readJsonInput } from './management-input';
+import { serve } from './serve-route';
 
-export const SESSION_PATH = '/api/fleet/console/session';
-
-const signInBody = z.object({ token: z.string().min(1).max(512) }).strict();
+export const SESSION_PATH = routes.signIn.path;
 
 /** What the console is told of its session: never the cookie, but the CSRF token it must repeat. */
 const sessionView = (claims: SessionClaims, actor: ManagementActor) => ({
@@ -27,15 +25,15 @@ const sessionView = (claims: SessionClaims, actor: ManagementActor) => ({
 export function consoleSessionRoutes(deps: { store: FleetStore; bootstrapToken: string; sessions: ConsoleSessions; logger: Logger }): Router {
   const router = Router();
   router.use(SESSION_PATH, auditTrail({ store: deps.store, logger: deps.logger }));
-  router.post(SESSION_PATH, async (req, res) => {
-    const body = validateInput(signInBody, await readJsonInput(req, 4_096));
+  const api = Router();
+  serve(api, routes.signIn, async ({ body }, req, res) => {
     const actor = await actorForToken(deps, body.token);
     noteActor(res, actor, SESSION_PATH);
     const { value, claims } = deps.sessions.issue(actor);
     setSessionCookie(res, ConsoleSessions.cookie(value, deps.sessions.ttlMs, req.secure));
     res.json({ item: sessionView(claims, actor) });
   });
-  router.get(SESSION_PATH, async (req, res) => {
+  serve(api, routes.getSession, async (_input, req, res) => {
     const claims = deps.sessions.fromRequest(req);
     if (!claims) throw new AdminUnauthorizedError();
     // As the management API sees it now: a revoked key has no session, a changed role shows.
@@ -43,10 +41,11 @@ export function consoleSessionRoutes(deps: { store: FleetStore; bootstrapToken: 
     res.setHeader('Cache-Control', 'no-store');
     res.json({ item: sessionView(claims, actor) });
   });
-  router.delete(SESSION_PATH, (req, res) => {
+  serve(api, routes.signOut, (_input, req, res) => {
     setSessionCookie(res, ConsoleSessions.cookie('', 0, req.secure));
     res.json({ action: 'deleted' });
   });
+  router.use('/api/fleet', api);
   router.use(SESSION_PATH, errorHandler('kibana'));
   return router;
 }

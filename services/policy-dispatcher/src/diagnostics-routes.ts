@@ -1,26 +1,12 @@
-import { validateInput, type Logger } from '@fleet/service-kit';
-import { Router, type Request, type Response } from 'express';
+import { type Logger } from '@fleet/service-kit';
+import { managementRoutes as routes } from '@fleet/management-api';
+import { Router, type Response } from 'express';
 import { once } from 'node:events';
-import { z } from 'zod';
 import { parseAgentKuery } from './agent-kuery';
 import type { AgentAdminDeps } from './agent-management';
 import { agentUploads, bulkRequestDiagnostics, readyFile, requestDiagnostics } from './diagnostics';
-import { pathParam, readJsonInput } from './management-input';
-import { actorOf, allow, noteAuditTarget, OPERATOR_ROLES, READ_ROLES } from './management-auth';
-
-const MAX_BODY = 64 * 1024;
-const metrics = z.array(z.enum(['CPU'])).max(10).optional();
-const requestBody = z.object({ additional_metrics: metrics }).strict();
-const bulkBody = z
-  .object({
-    agents: z.union([z.array(z.string().min(1).max(256)).min(1).max(10_000), z.string().min(1).max(2048)]),
-    batchSize: z.number().int().min(1).optional(),
-    additional_metrics: metrics,
-  })
-  .strict();
-
-const optionalJson = (req: Request) => readJsonInput(req, MAX_BODY, true);
-const param = (req: Request, name: string): string => pathParam(req, name, 512);
+import { actorOf, noteAuditTarget } from './management-auth';
+import { serve } from './serve-route';
 
 /** `filename="..."` without characters that would end or break the header value. */
 const dispositionName = (name: string): string => name.replace(/["\\\r\n]/g, '_');
@@ -33,8 +19,7 @@ const dispositionName = (name: string): string => name.replace(/["\\\r\n]/g, '_'
 export function createDiagnosticsRouter(deps: { agents: AgentAdminDeps; logger: Logger }): Router {
   const api = Router();
 
-  api.post('/agents/bulk_request_diagnostics', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(bulkBody, await optionalJson(req));
+  serve(api, routes.bulkRequestDiagnostics, async ({ body }, _req, res) => {
     const target = typeof body.agents === 'string' ? { filter: parseAgentKuery(body.agents) } : { ids: body.agents };
     if ('ids' in target) noteAuditTarget(res, { agent_ids: target.ids }, 'REQUEST_DIAGNOSTICS');
     const actionId = await bulkRequestDiagnostics(deps.agents, target, body.additional_metrics, actorOf(res).name);
@@ -42,8 +27,8 @@ export function createDiagnosticsRouter(deps: { agents: AgentAdminDeps; logger: 
     res.json({ actionId });
   });
 
-  api.get('/agents/files/:fileId/:fileName', allow(...READ_ROLES), async (req, res) => {
-    const file = await readyFile(deps.agents, param(req, 'fileId'), param(req, 'fileName'));
+  serve(api, routes.getAgentFile, async ({ params }, _req, res) => {
+    const file = await readyFile(deps.agents, params.fileId, params.fileName);
     res.status(200);
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Content-Disposition', `attachment; filename="${dispositionName(file.doc.file.name)}"`);
@@ -52,16 +37,15 @@ export function createDiagnosticsRouter(deps: { agents: AgentAdminDeps; logger: 
     await streamFile(deps, file, res);
   });
 
-  api.post('/agents/:id/request_diagnostics', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(requestBody, await optionalJson(req));
-    noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, 'REQUEST_DIAGNOSTICS');
-    const actionId = await requestDiagnostics(deps.agents, param(req, 'id'), body.additional_metrics, actorOf(res).name);
+  serve(api, routes.requestDiagnostics, async ({ params, body }, _req, res) => {
+    noteAuditTarget(res, { agent_ids: [params.id] }, 'REQUEST_DIAGNOSTICS');
+    const actionId = await requestDiagnostics(deps.agents, params.id, body.additional_metrics, actorOf(res).name);
     noteAuditTarget(res, { action_id: actionId });
     res.json({ actionId });
   });
 
-  api.get('/agents/:id/uploads', allow(...READ_ROLES), async (req, res) => {
-    res.json({ items: await agentUploads(deps.agents, param(req, 'id')) });
+  serve(api, routes.listAgentUploads, async ({ params }, _req, res) => {
+    res.json({ items: await agentUploads(deps.agents, params.id) });
   });
 
   return api;

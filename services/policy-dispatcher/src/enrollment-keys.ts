@@ -1,4 +1,4 @@
-import { NotFoundError } from '@fleet/service-kit';
+import { ConflictError, NotFoundError } from '@fleet/service-kit';
 import { newId, type EnrollmentApiKeyDoc, type FleetStore, type Hit } from '@fleet/store';
 import { getAgentPolicy } from './agent-policies';
 
@@ -24,13 +24,38 @@ export const enrollmentKeyView = (hit: Hit<EnrollmentApiKeyDoc>): EnrollmentKeyV
   ...(hit._source.expire_at ? { expire_at: hit._source.expire_at } : {}),
 });
 
-/** Creates an enrollment key for a policy; the returned view carries the token, once. */
+/** Keys of one policy read per page, and pages at most, when looking for a name in use. */
+const NAME_PAGE = 1000;
+const MAX_NAME_PAGES = 100;
+
+/** The name a key was given: the stored name is `<name> (<id>)`, as Kibana stores it. */
+const givenName = (doc: EnrollmentApiKeyDoc, id: string): string => {
+  const suffix = ` (${id})`;
+  return doc.name.endsWith(suffix) ? doc.name.slice(0, -suffix.length) : doc.name;
+};
+
+/** As Kibana: a policy has at most one active key of a given name (409 otherwise). */
+async function assertKeyNameFree(store: FleetStore, policyId: string, name: string): Promise<void> {
+  for (let page = 1; page <= MAX_NAME_PAGES; page++) {
+    const res = await store.enrollmentKeys.list({ page, perPage: NAME_PAGE, policyId });
+    if (res.items.some((h) => h._source.active && h._source.policy_id === policyId && givenName(h._source, h._id) === name)) {
+      throw new ConflictError(`An enrollment key named ${name} already exists for agent policy ${policyId}`);
+    }
+    if (res.items.length < NAME_PAGE) return;
+  }
+}
+
+/**
+ * Creates an enrollment key for a policy; the returned view carries the token, once. A name given
+ * must not be that of an active key of the same policy.
+ */
 export async function createEnrollmentKey(
   store: FleetStore,
   input: { policy_id: string; name?: string; expiration?: string },
   now: Date = new Date(),
 ): Promise<EnrollmentKeyView> {
   const policy = await getAgentPolicy(store, input.policy_id);
+  if (input.name !== undefined) await assertKeyNameFree(store, policy.id, input.name);
   const id = newId();
   // Kibana's enrollment keys: metadata as Kibana writes it, and no Elasticsearch privileges.
   const key = await store.credentials.create({

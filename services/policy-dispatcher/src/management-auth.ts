@@ -116,9 +116,8 @@ export function allow(...roles: ManagementRole[]): RequestHandler {
   };
 }
 
-export const READ_ROLES: ManagementRole[] = ['read-only', 'operator', 'admin'];
-export const OPERATOR_ROLES: ManagementRole[] = ['operator', 'admin'];
-export const ADMIN_ROLES: ManagementRole[] = ['admin'];
+// The roles of each route are the route table's (@fleet/management-api).
+export { ADMIN_ROLES, OPERATOR_ROLES, OVERSIGHT_ROLES, READ_ROLES } from '@fleet/management-api';
 
 /** What a handler names or creates, for the audit record (agent id lists are capped). */
 export function noteAuditTarget(res: Response, target: AuditTarget, actionType?: string): void {

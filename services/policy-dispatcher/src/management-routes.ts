@@ -1,23 +1,7 @@
-import {
-  errorHandler,
-  InputError,
-  validateInput,
-  type Logger,
-} from '@fleet/service-kit';
-import {
-  agentActionBody,
-  agentPolicyCreateBody,
-  agentPolicyDeleteBody,
-  agentPolicyUpdateBody,
-  agentReassignBody,
-  agentUnenrollBody,
-  agentUpgradeBody,
-  enrollmentKeyCreateBody,
-  managementKeyCreateBody,
-  pageQuery,
-} from '@fleet/management-api';
+import { errorHandler, InputError, type Logger } from '@fleet/service-kit';
+import { managementRoutes as routes, openApiDocument } from '@fleet/management-api';
 import { redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
-import { Router, type Request } from 'express';
+import { Router, type Response } from 'express';
 import { parseAgentKuery } from './agent-kuery';
 import type { ConsoleSessions } from './console-session';
 import {
@@ -35,36 +19,22 @@ import {
   deleteAgentPolicy,
   fullAgentPolicy,
   getAgentPolicy,
+  revisionTag,
   updateAgentPolicy,
   type PolicyDeps,
 } from './agent-policies';
-import {
-  actorOf,
-  ADMIN_ROLES,
-  allow,
-  auditTrail,
-  authenticateManagement,
-  noteAuditTarget,
-  OPERATOR_ROLES,
-  READ_ROLES,
-} from './management-auth';
+import { actorOf, auditTrail, authenticateManagement, noteAuditTarget } from './management-auth';
 import { createManagementKey, listManagementKeys, getManagementKey, revokeManagementKey } from './management-keys';
 import type { UriAllowList } from './uri-allow-list';
 import { createEnrollmentKey, enrollmentKeyView, getEnrollmentKey, revokeEnrollmentKey } from './enrollment-keys';
 import { createDiagnosticsRouter } from './diagnostics-routes';
-import { agentSortQuery, createConsoleApiRouter } from './console-api-routes';
+import { createConsoleApiRouter } from './console-api-routes';
 import type { ConsoleDeps } from './console-reads';
-import { pathParam, readJsonInput } from './management-input';
+import { ifMatchRevision } from './management-input';
 import type { RolloutProgressDeps } from './rollout-progress';
 import { createRolloutRouter } from './rollout-routes';
 import type { RolloutStreams } from './rollout-streams';
-
-const MAX_BODY = 1024 * 1024;
-/** Roles that may read the audit trail and the key list (not operators). */
-const OVERSIGHT_ROLES = ['read-only', 'admin'] as const;
-
-const jsonBody = (req: Request, optional = false) => readJsonInput(req, MAX_BODY, optional);
-const param = (req: Request, name: string): string => pathParam(req, name);
+import { serve } from './serve-route';
 
 export interface ManagementDeps {
   store: FleetStore;
@@ -80,6 +50,8 @@ export interface ManagementDeps {
   console: ConsoleDeps;
   /** Rollout progress (snapshot and stream), when served. */
   rollouts?: { progress: RolloutProgressDeps; streams: RolloutStreams };
+  /** The server's version, in the OpenAPI document's `info`. */
+  version: string;
   logger: Logger;
 }
 
@@ -96,6 +68,12 @@ function checkActionUris(deps: ManagementDeps, type: string, data: unknown): voi
   }
 }
 
+/** A forced delete's unenrollments go to the audit record (how many agents, FORCE_UNENROLL); the answer is Kibana's. */
+function auditedDeletion(res: Response, done: Awaited<ReturnType<typeof deleteAgentPolicy>>): { id: string; name: string } {
+  if (done.unenrolled > 0) noteAuditTarget(res, { agent_count: done.unenrolled }, 'FORCE_UNENROLL');
+  return done.deleted;
+}
+
 /**
  * The Kibana-compatible management API (`/api/fleet/...`), behind management keys (and the
  * bootstrap admin token). Every route names the roles it allows; every authenticated non-read call
@@ -105,44 +83,47 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   const router = Router();
   const api = Router();
   const { store } = deps;
+  let document: string | undefined;
+  // A forced delete unenrolls the policy's agents as the caller.
+  const policyDeletion = (res: Response) => ({ ...deps.policy, agents: deps.agents, user: actorOf(res).name });
 
   // ---- agent policies -----------------------------------------------------------------------
-  api.post('/agent_policies', allow(...ADMIN_ROLES), async (req, res) => {
-    const input = validateInput(agentPolicyCreateBody, await jsonBody(req));
-    const item = await createAgentPolicy(deps.policy, input, actorOf(res).name);
+  serve(api, routes.createAgentPolicy, async ({ body }, _req, res) => {
+    const item = await createAgentPolicy(deps.policy, body, actorOf(res).name);
     noteAuditTarget(res, { policy_id: item.id });
     res.json({ item });
   });
-  api.get('/agent_policies', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(pageQuery, req.query);
+  serve(api, routes.listAgentPolicies, async ({ query: q }, _req, res) => {
     const result = await store.agentPolicies.list({ page: q.page, perPage: q.perPage });
     const items = await Promise.all(
       result.items.map(async (p) => (q.withAgentCount === 'true' ? { ...p, agents: await store.agents.countByPolicy(p.id) } : p)),
     );
     res.json({ items, total: result.total, page: q.page, perPage: q.perPage });
   });
-  api.post('/agent_policies/delete', allow(...ADMIN_ROLES), async (req, res) => {
-    const body = validateInput(agentPolicyDeleteBody, await jsonBody(req));
+  serve(api, routes.bulkDeleteAgentPolicy, async ({ body }, req, res) => {
     noteAuditTarget(res, { policy_id: body.agentPolicyId });
-    res.json(await deleteAgentPolicy(deps.policy, body.agentPolicyId));
+    res.json(auditedDeletion(res, await deleteAgentPolicy(policyDeletion(res), body.agentPolicyId, { ifMatch: ifMatchRevision(req), force: body.force === true })));
   });
-  api.get('/agent_policies/:id', allow(...READ_ROLES), async (req, res) => {
-    res.json({ item: await getAgentPolicy(store, param(req, 'id')) });
+  serve(api, routes.getAgentPolicy, async ({ params }, _req, res) => {
+    const item = await getAgentPolicy(store, params.id);
+    res.setHeader('ETag', revisionTag(item.revision));
+    res.json({ item });
   });
-  api.get('/agent_policies/:id/full', allow(...READ_ROLES), async (req, res) => {
-    res.json({ item: await fullAgentPolicy(deps.policy, param(req, 'id')) });
+  serve(api, routes.getFullAgentPolicy, async ({ params }, _req, res) => {
+    res.json({ item: await fullAgentPolicy(deps.policy, params.id) });
   });
-  api.put('/agent_policies/:id', allow(...ADMIN_ROLES), async (req, res) => {
-    const input = validateInput(agentPolicyUpdateBody, await jsonBody(req));
-    res.json({ item: await updateAgentPolicy(deps.policy, param(req, 'id'), input, actorOf(res).name) });
+  serve(api, routes.updateAgentPolicy, async ({ params, body }, req, res) => {
+    const item = await updateAgentPolicy(deps.policy, params.id, body, actorOf(res).name, { ifMatch: ifMatchRevision(req) });
+    res.setHeader('ETag', revisionTag(item.revision));
+    res.json({ item });
   });
-  api.delete('/agent_policies/:id', allow(...ADMIN_ROLES), async (req, res) => {
-    res.json(await deleteAgentPolicy(deps.policy, param(req, 'id')));
+  serve(api, routes.deleteAgentPolicy, async ({ params, query }, req, res) => {
+    noteAuditTarget(res, { policy_id: params.id });
+    res.json(auditedDeletion(res, await deleteAgentPolicy(policyDeletion(res), params.id, { ifMatch: ifMatchRevision(req), force: query.force === 'true' })));
   });
 
   // ---- enrollment keys ----------------------------------------------------------------------
-  api.post('/enrollment_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
-    const body = validateInput(enrollmentKeyCreateBody, await jsonBody(req));
+  serve(api, routes.createEnrollmentKey, async ({ body }, _req, res) => {
     noteAuditTarget(res, { policy_id: body.policy_id });
     const item = await createEnrollmentKey(store, {
       policy_id: body.policy_id,
@@ -152,43 +133,39 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     noteAuditTarget(res, { enrollment_key_id: item.id });
     res.json({ item, action: 'created' });
   });
-  api.get('/enrollment_api_keys', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(pageQuery, req.query);
+  serve(api, routes.listEnrollmentKeys, async ({ query: q }, _req, res) => {
     const filter = q.kuery ? parseAgentKuery(q.kuery).policyIds?.[0] : undefined;
     const result = await store.enrollmentKeys.list({ page: q.page, perPage: q.perPage, ...(filter ? { policyId: filter } : {}) });
     const items = result.items.map(enrollmentKeyView);
     res.json({ items, list: items, total: result.total, page: q.page, perPage: q.perPage });
   });
-  api.get('/enrollment_api_keys/:id', allow(...READ_ROLES), async (req, res) => {
-    res.json({ item: await getEnrollmentKey(store, param(req, 'id')) });
+  serve(api, routes.getEnrollmentKey, async ({ params }, _req, res) => {
+    res.json({ item: await getEnrollmentKey(store, params.id) });
   });
-  api.delete('/enrollment_api_keys/:id', allow(...ADMIN_ROLES), async (req, res) => {
-    await revokeEnrollmentKey(store, param(req, 'id'));
+  serve(api, routes.revokeEnrollmentKey, async ({ params }, _req, res) => {
+    await revokeEnrollmentKey(store, params.id);
     res.json({ action: 'deleted' });
   });
 
   // ---- agents -------------------------------------------------------------------------------
   api.use(createDiagnosticsRouter({ agents: deps.agents, logger: deps.logger }));
   api.use(createConsoleApiRouter({ agents: deps.agents, console: deps.console, uris: deps.uris }));
-  api.get('/agents', allow(...READ_ROLES), async (req, res) => {
-    const q = validateInput(pageQuery, req.query);
-    const sort = validateInput(agentSortQuery, { sortField: q.sortField, sortOrder: q.sortOrder });
-    if (q.page * q.perPage > 10_000) throw new InputError('page * perPage must be at most 10000');
+  serve(api, routes.listAgents, async ({ query: q }, _req, res) => {
     const filter = parseAgentKuery(q.kuery);
     const result = await listAgents(deps.agents, filter, {
       page: q.page,
       perPage: q.perPage,
       showInactive: q.showInactive === 'true',
-      sort: { field: sort.sortField, order: sort.sortOrder },
+      sort: { field: q.sortField, order: q.sortOrder },
     });
     res.json({ items: result.items, total: result.total, page: q.page, perPage: q.perPage });
   });
-  api.get('/agents/:id', allow(...READ_ROLES), async (req, res) => {
-    res.json({ item: await agentView(await getAgent(store, param(req, 'id')), statusContexts(store, new Date())) });
+  serve(api, routes.getAgent, async ({ params }, _req, res) => {
+    res.json({ item: await agentView(await getAgent(store, params.id), statusContexts(store, new Date())) });
   });
-  api.post('/agents/:id/actions', allow(...OPERATOR_ROLES), async (req, res) => {
-    const id = param(req, 'id');
-    const { action } = validateInput(agentActionBody, await jsonBody(req));
+  serve(api, routes.createAgentAction, async ({ params, body }, _req, res) => {
+    const { id } = params;
+    const { action } = body;
     noteAuditTarget(res, { agent_ids: [id] }, action.type);
     checkActionUris(deps, action.type, action.data);
     const agent = await getAgent(store, id);
@@ -210,25 +187,22 @@ export function createManagementRouter(deps: ManagementDeps): Router {
     // Secrets an action carries (MIGRATE's token, a password) are never shown back.
     res.json({ item: { id: doc.action_id, type: doc.type, data: redactActionSecrets(doc.type, doc.data), agents: doc.agents, created_at: doc['@timestamp'], expiration: doc.expiration, sent_at: doc['@timestamp'] } });
   });
-  api.post('/agents/:id/unenroll', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(agentUnenrollBody, await jsonBody(req, true));
-    noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, body.revoke === true ? undefined : 'UNENROLL');
-    await unenrollAgent(deps.agents, param(req, 'id'), body.revoke === true, actorOf(res).name);
+  serve(api, routes.unenrollAgent, async ({ params, body }, _req, res) => {
+    noteAuditTarget(res, { agent_ids: [params.id] }, body.revoke === true ? undefined : 'UNENROLL');
+    await unenrollAgent(deps.agents, params.id, body.revoke === true, actorOf(res).name);
     res.json({});
   });
-  api.post('/agents/:id/reassign', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(agentReassignBody, await jsonBody(req));
-    noteAuditTarget(res, { agent_ids: [param(req, 'id')], policy_id: body.policy_id }, 'POLICY_REASSIGN');
-    await reassignAgent(deps.agents, param(req, 'id'), body.policy_id, actorOf(res).name);
+  serve(api, routes.reassignAgent, async ({ params, body }, _req, res) => {
+    noteAuditTarget(res, { agent_ids: [params.id], policy_id: body.policy_id }, 'POLICY_REASSIGN');
+    await reassignAgent(deps.agents, params.id, body.policy_id, actorOf(res).name);
     res.json({});
   });
-  api.post('/agents/:id/upgrade', allow(...OPERATOR_ROLES), async (req, res) => {
-    const body = validateInput(agentUpgradeBody, await jsonBody(req));
-    noteAuditTarget(res, { agent_ids: [param(req, 'id')] }, 'UPGRADE');
+  serve(api, routes.upgradeAgent, async ({ params, body }, _req, res) => {
+    noteAuditTarget(res, { agent_ids: [params.id] }, 'UPGRADE');
     if (body.source_uri !== undefined) deps.uris.upgradeSource.check(body.source_uri, 'source_uri');
     await upgradeAgent(
       deps.agents,
-      param(req, 'id'),
+      params.id,
       {
         version: body.version,
         ...(body.force ? { force: true } : {}),
@@ -245,39 +219,33 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   if (deps.rollouts) api.use(createRolloutRouter(deps.rollouts));
 
   // ---- management keys and the audit trail --------------------------------------------------
-  api.post('/management_api_keys', allow(...ADMIN_ROLES), async (req, res) => {
-    const body = validateInput(managementKeyCreateBody, await jsonBody(req));
+  serve(api, routes.createManagementKey, async ({ body }, _req, res) => {
     const item = await createManagementKey(store, { name: body.name, role: body.role }, actorOf(res).name);
     noteAuditTarget(res, { management_key_id: item.id });
     res.json({ item, action: 'created' });
   });
-  api.get('/management_api_keys', allow(...OVERSIGHT_ROLES), async (req, res) => {
-    const q = validateInput(pageQuery, req.query);
+  serve(api, routes.listManagementKeys, async ({ query: q }, _req, res) => {
     res.json({ ...(await listManagementKeys(store, q)), page: q.page, perPage: q.perPage });
   });
-  api.get('/management_api_keys/:id', allow(...OVERSIGHT_ROLES), async (req, res) => {
-    res.json({ item: await getManagementKey(store, param(req, 'id')) });
+  serve(api, routes.getManagementKey, async ({ params }, _req, res) => {
+    res.json({ item: await getManagementKey(store, params.id) });
   });
-  api.delete('/management_api_keys/:id', allow(...ADMIN_ROLES), async (req, res) => {
-    res.json({ item: await revokeManagementKey(store, param(req, 'id'), actorOf(res).name), action: 'deleted' });
+  serve(api, routes.revokeManagementKey, async ({ params }, _req, res) => {
+    res.json({ item: await revokeManagementKey(store, params.id, actorOf(res).name), action: 'deleted' });
   });
-  api.get('/audit_log', allow(...OVERSIGHT_ROLES), async (req, res) => {
-    const q = validateInput(pageQuery, req.query);
-    if (q.page * q.perPage > 10_000) throw new InputError('page * perPage must be at most 10000');
+  serve(api, routes.listAuditLog, async ({ query: q }, _req, res) => {
     const result = await store.audit.list({ page: q.page, perPage: q.perPage });
     res.json({ items: result.items, total: result.total, page: q.page, perPage: q.perPage });
   });
 
-  const paths = [
-    '/api/fleet/agent_policies',
-    '/api/fleet/enrollment_api_keys',
-    '/api/fleet/agents',
-    '/api/fleet/management_api_keys',
-    '/api/fleet/audit_log',
-    '/api/fleet/agent_status',
-    '/api/fleet/console',
-    '/api/fleet/rollouts',
-  ];
+  // ---- this API's OpenAPI document ----------------------------------------------------------
+  serve(api, routes.getOpenApiDocument, (_input, _req, res) => {
+    document ??= JSON.stringify(openApiDocument({ version: deps.version }));
+    res.type('application/json').send(document);
+  });
+
+  // Authentication and the audit trail cover every prefix a route of the table lives under.
+  const paths = [...new Set(Object.values(routes).filter((r) => r.roles !== 'public').map((r) => r.path.split('/').slice(0, 4).join('/')))];
   router.use(paths, authenticateManagement({ store, bootstrapToken: deps.adminToken, ...(deps.sessions ? { sessions: deps.sessions } : {}) }));
   router.use(paths, auditTrail({ store, logger: deps.logger }));
   router.use('/api/fleet', api);

@@ -89,7 +89,18 @@ export function createPolicyDispatcher(
   router.use(consoleSessionRoutes({ store: deps.store, bootstrapToken: deps.adminToken, sessions, logger }));
   const consoleDeps = { board: deps.bus.board, statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs };
   router.use(
-    createManagementRouter({ store: deps.store, policy: policyDeps, agents, adminToken: deps.adminToken, sessions, uris, console: consoleDeps, rollouts: { progress, streams: rollouts }, logger }),
+    createManagementRouter({
+      store: deps.store,
+      policy: policyDeps,
+      agents,
+      adminToken: deps.adminToken,
+      sessions,
+      uris,
+      console: consoleDeps,
+      rollouts: { progress, streams: rollouts },
+      version: config.server.version,
+      logger,
+    }),
   );
   let closing: Promise<void> | undefined;
   return {

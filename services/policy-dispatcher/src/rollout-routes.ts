@@ -1,18 +1,14 @@
-import { validateInput } from '@fleet/service-kit';
-import { Router, type Request } from 'express';
-import { z } from 'zod';
-import { allow, READ_ROLES } from './management-auth';
-import { pathParam } from './management-input';
+import { managementRoutes as routes } from '@fleet/management-api';
+import { Router, type Response } from 'express';
 import { rolloutSnapshot, type RolloutProgressDeps, type RolloutTarget } from './rollout-progress';
 import type { RolloutStreams } from './rollout-streams';
+import { serve } from './serve-route';
 
-const policyQuery = z.object({ revision: z.coerce.number().int().min(0).max(2 ** 31).optional() });
-
-const policyTarget = (req: Request): RolloutTarget => {
-  const { revision } = validateInput(policyQuery, req.query);
-  return { kind: 'policy', policyId: pathParam(req, 'policyId', 128), ...(revision !== undefined ? { revision } : {}) };
-};
-const actionTarget = (req: Request): RolloutTarget => ({ kind: 'action', actionId: pathParam(req, 'actionId', 256) });
+const policyTarget = (policyId: string, revision: number | undefined): RolloutTarget => ({
+  kind: 'policy',
+  policyId,
+  ...(revision !== undefined ? { revision } : {}),
+});
 
 /**
  * Rollout progress (mounted inside the management router under `/api/fleet`, so behind its
@@ -20,17 +16,13 @@ const actionTarget = (req: Request): RolloutTarget => ({ kind: 'action', actionI
  */
 export function createRolloutRouter(deps: { progress: RolloutProgressDeps; streams: RolloutStreams }): Router {
   const api = Router();
-  for (const [path, target] of [
-    ['/rollouts/policies/:policyId', policyTarget],
-    ['/rollouts/actions/:actionId', actionTarget],
-  ] as const) {
-    api.get(path, allow(...READ_ROLES), async (req, res) => {
-      res.setHeader('Cache-Control', 'no-store');
-      res.json({ item: await rolloutSnapshot(deps.progress, target(req)) });
-    });
-    api.get(`${path}/stream`, allow(...READ_ROLES), async (req, res) => {
-      await deps.streams.open(res, target(req));
-    });
-  }
+  const snapshot = async (res: Response, target: RolloutTarget) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ item: await rolloutSnapshot(deps.progress, target) });
+  };
+  serve(api, routes.getPolicyRollout, ({ params, query }, _req, res) => snapshot(res, policyTarget(params.policyId, query.revision)));
+  serve(api, routes.streamPolicyRollout, ({ params, query }, _req, res) => deps.streams.open(res, policyTarget(params.policyId, query.revision)));
+  serve(api, routes.getActionRollout, ({ params }, _req, res) => snapshot(res, { kind: 'action', actionId: params.actionId }));
+  serve(api, routes.streamActionRollout, ({ params }, _req, res) => deps.streams.open(res, { kind: 'action', actionId: params.actionId }));
   return api;
 }

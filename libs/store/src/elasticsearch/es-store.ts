@@ -892,11 +892,21 @@ this.guard(() => this.deleteDoc(index, id)),
           return record;
         }),
       get: (id) => this.guard(async () => (await this.getDoc<Stored>(index, id))?._source.doc),
-      put: (record) =>
+      put: (record, expectedRevision) =>
         this.guard(async () => {
-          // No refresh (it queued behind agent writes during a rollout): read by id is realtime,
-          // and the listing refreshes first when records were written.
-          await this.mutateDoc<Stored>(index, record.id, name, () => wrap(record), false);
+          // Compare-and-set: the stored record must be at the revision the caller read, and must
+          // not change between this read and the write (`if_seq_no`/`if_primary_term`). No refresh
+          // (it queued behind agent writes during a rollout): read by id is realtime, and the
+          // listing refreshes first when records were written.
+          const current = await this.getVersioned<Stored>(index, record.id);
+          if (!current) throw new DocumentNotFoundError(name, record.id);
+          if (current.doc.doc.revision !== expectedRevision) throw new DocumentConflictError(name, record.id);
+          try {
+            await this.client.index({ index, id: record.id, document: wrap(record), if_seq_no: current.seqNo, if_primary_term: current.primaryTerm, refresh: false });
+          } catch (err) {
+            if (is409(err)) throw new DocumentConflictError(name, record.id);
+            throw err;
+          }
           this.agentPoliciesRefresh.touched();
           return record;
         }),
@@ -912,8 +922,19 @@ this.guard(() => this.deleteDoc(index, id)),
           });
           return { total: res.total, items: res.hits.map((h) => h._source.doc) };
         }),
-      delete: (id) =>
-this.guard(() => this.deleteDoc(index, id)),
+      delete: (id, expectedRevision) =>
+        this.guard(async () => {
+          if (expectedRevision === undefined) return this.deleteDoc(index, id);
+          const current = await this.getVersioned<Stored>(index, id);
+          if (current?.doc.doc.revision !== expectedRevision) return false;
+          try {
+            await this.client.delete({ index, id, if_seq_no: current.seqNo, if_primary_term: current.primaryTerm, refresh: true });
+            return true;
+          } catch (err) {
+            if (is404(err) || is409(err)) return false;
+            throw err;
+          }
+        }),
     };
   }
 }

@@ -802,8 +802,10 @@ export class SqliteFleetStore implements FleetStore {
     const db = this.db;
     const get = db.prepare<[string], { doc: string }>('SELECT doc FROM agent_policies WHERE id = ?');
     const insert = db.prepare('INSERT INTO agent_policies (id, created_at, doc) VALUES (?, ?, ?)');
-    const replace = db.prepare('UPDATE agent_policies SET doc = ? WHERE id = ?');
+    // Compare-and-set on the revision the caller read (the record's own `revision` field).
+    const replace = db.prepare("UPDATE agent_policies SET doc = ? WHERE id = ? AND json_extract(doc, '$.revision') = ?");
     const del = db.prepare('DELETE FROM agent_policies WHERE id = ?');
+    const delAt = db.prepare("DELETE FROM agent_policies WHERE id = ? AND json_extract(doc, '$.revision') = ?");
     const count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM agent_policies');
     const page = db.prepare<[number, number], { doc: string }>(
       'SELECT doc FROM agent_policies ORDER BY created_at ASC, id ASC LIMIT ? OFFSET ?',
@@ -818,8 +820,9 @@ export class SqliteFleetStore implements FleetStore {
         const row = get.get(id);
         return row ? (JSON.parse(row.doc) as AgentPolicyRecord) : undefined;
       }),
-      put: (record) => this.guard(() => {
-        if (replace.run(JSON.stringify(record), record.id).changes === 0) {
+      put: (record, expectedRevision) => this.guard(() => {
+        if (replace.run(JSON.stringify(record), record.id, expectedRevision).changes === 0) {
+          if (get.get(record.id)) throw new DocumentConflictError('agent_policies', record.id);
           throw new DocumentNotFoundError('agent_policies', record.id);
         }
         return record;
@@ -828,7 +831,8 @@ export class SqliteFleetStore implements FleetStore {
         total: count.get()?.n ?? 0,
         items: page.all(req.perPage, offset(req)).map((r) => JSON.parse(r.doc) as AgentPolicyRecord),
       })),
-      delete: (id) => this.guard(() => del.run(id).changes > 0),
+      delete: (id, expectedRevision) =>
+        this.guard(() => (expectedRevision === undefined ? del.run(id) : delAt.run(id, expectedRevision)).changes > 0),
     };
   }
 }
