@@ -1,58 +1,44 @@
-import {
-  agentItem,
-  agentPolicyCreateBody,
-  agentPolicyItem,
-  agentPolicyUpdateBody,
-  agentUpgradeBody,
-  bulkActionResult,
-  bulkReassignBody,
-  bulkTagsBody,
-  bulkUnenrollBody,
-  bulkUpgradeBody,
-  enrollmentKeyCreateBody,
-  enrollmentKeyItem,
-  pageOf,
-} from '@fleet/management-api';
-import { z } from 'zod';
+import { managementRoutes as routes, type RouteSpec } from '@fleet/management-api';
+import type { z } from 'zod';
 import type { Connection } from './connection';
 import { CliError } from './errors';
-import { downloadTo, followEvents, requestJson, type RequestOptions } from './http';
+import { downloadTo, followEvents, requestJson } from './http';
 
-export type AgentPolicy = z.output<typeof agentPolicyItem>;
-export type AgentPolicyCreate = z.input<typeof agentPolicyCreateBody>;
-export type AgentPolicyUpdate = z.input<typeof agentPolicyUpdateBody>;
-export type EnrollmentKey = z.output<typeof enrollmentKeyItem>;
-export type EnrollmentKeyCreate = z.input<typeof enrollmentKeyCreateBody>;
-export type Agent = z.output<typeof agentItem>;
-export type AgentUpgrade = z.input<typeof agentUpgradeBody>;
-export type BulkReassign = z.input<typeof bulkReassignBody>;
-export type BulkUnenroll = z.input<typeof bulkUnenrollBody>;
-export type BulkUpgrade = z.input<typeof bulkUpgradeBody>;
-export type BulkTags = z.input<typeof bulkTagsBody>;
+type R = typeof routes;
+type BodyOf<K extends keyof R> = R[K] extends RouteSpec<z.ZodType, z.ZodType, infer B, z.ZodType> ? z.input<B> : never;
+type AnswerOf<K extends keyof R> = R[K] extends RouteSpec<z.ZodType, z.ZodType, z.ZodType, infer A> ? (A extends z.ZodType ? z.output<A> : never) : never;
 
-/** What `GET /api/fleet/rollouts/actions/{id}` answers (and its stream sends). */
-export const rolloutSnapshot = z.looseObject({
-  kind: z.string(),
-  action_id: z.string().optional(),
-  action_type: z.string().optional(),
-  targeted: z.number(),
-  delivered: z.number(),
-  acknowledged: z.number(),
-  failed: z.number(),
-  complete: z.boolean(),
-  behind_total: z.number().optional(),
-});
-export type RolloutSnapshot = z.output<typeof rolloutSnapshot>;
+export type AgentPolicy = AnswerOf<'getAgentPolicy'>['item'];
+export type AgentPolicyCreate = BodyOf<'createAgentPolicy'>;
+export type AgentPolicyUpdate = BodyOf<'updateAgentPolicy'>;
+export type EnrollmentKey = AnswerOf<'getEnrollmentKey'>['item'];
+export type EnrollmentKeyCreate = BodyOf<'createEnrollmentKey'>;
+export type Agent = AnswerOf<'getAgent'>['item'];
+export type AgentUpgrade = BodyOf<'upgradeAgent'>;
+export type BulkReassign = BodyOf<'bulkReassignAgents'>;
+export type BulkUnenroll = BodyOf<'bulkUnenrollAgents'>;
+export type BulkUpgrade = BodyOf<'bulkUpgradeAgents'>;
+export type BulkTags = BodyOf<'bulkUpdateAgentTags'>;
+export type RolloutSnapshot = AnswerOf<'getActionRollout'>['item'];
+export type UploadItem = AnswerOf<'listAgentUploads'>['items'][number];
 
-export const uploadItem = z.looseObject({ id: z.string(), name: z.string().optional(), filePath: z.string().optional(), status: z.string(), createTime: z.string().optional(), actionId: z.string().optional() });
-export type UploadItem = z.output<typeof uploadItem>;
+/** What a call sends: path parameters, query and body (typed by the route), extra headers. */
+interface CallInput<P, B> {
+  params?: P;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: B;
+  headers?: Record<string, string>;
+}
 
-const itemOf = <T extends z.ZodType>(schema: T) => z.object({ item: schema });
-const policyPage = pageOf(agentPolicyItem);
-const keyPage = pageOf(enrollmentKeyItem);
-const agentPage = pageOf(agentItem);
-const uploads = z.object({ items: z.array(uploadItem) });
-const deleted = z.looseObject({ id: z.string() });
+/** A route's path with its parameters filled in (encoded). */
+function pathOf<P extends z.ZodType>(route: RouteSpec<P>, params: z.input<P> | undefined): string {
+  const values = (params ?? {}) as Record<string, unknown>;
+  return route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (typeof value !== 'string') throw new CliError(`${route.operationId}: no value for {${name}}`);
+    return enc(value);
+  });
+}
 
 /** The largest page the list routes answer. */
 export const MAX_PAGE = 10_000;
@@ -79,16 +65,25 @@ export const ifMatch = (revision: number): Record<string, string> => ({ 'If-Matc
 export class FleetClient {
   constructor(readonly conn: Connection) {}
 
-  private async call<T extends z.ZodType>(schema: T, method: string, path: string, opts: RequestOptions = {}): Promise<z.output<T>> {
-    const answer = await requestJson(this.conn, method, `${API}${path}`, opts);
-    const parsed = schema.safeParse(answer.body);
-    if (!parsed.success) throw new CliError(`${method} ${API}${path}: unexpected answer (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? ''})`);
+  /**
+   * Calls one route of the table: its method and path, the body its schema takes, and the answer
+   * parsed with its response schema (a server that answers something else is an error).
+   */
+  private async call<P extends z.ZodType, B extends z.ZodType, A extends z.ZodType>(
+    route: RouteSpec<P, z.ZodType, B, A>,
+    input: CallInput<z.input<P>, z.input<B>> = {},
+  ): Promise<z.output<A>> {
+    const path = pathOf(route, input.params);
+    const method = route.method.toUpperCase();
+    const answer = await requestJson(this.conn, method, path, { query: input.query, body: input.body, headers: input.headers });
+    const parsed = route.response.safeParse(answer.body);
+    if (!parsed.success) throw new CliError(`${method} ${path}: unexpected answer (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? ''})`);
     return parsed.data;
   }
 
   // ---- agent policies
   listPolicies(q: ListQuery & { withAgentCount?: boolean } = {}) {
-    return this.call(policyPage, 'GET', '/agent_policies', { query: { page: q.page, perPage: q.perPage, withAgentCount: q.withAgentCount } });
+    return this.call(routes.listAgentPolicies, { query: { page: q.page, perPage: q.perPage, withAgentCount: q.withAgentCount } });
   }
   /** Every policy, page after page (bounded). */
   async allPolicies(withAgentCount = false): Promise<AgentPolicy[]> {
@@ -101,25 +96,24 @@ export class FleetClient {
     throw new CliError(`more than ${MAX_PAGES * 1000} agent policies`);
   }
   async getPolicy(id: string): Promise<AgentPolicy> {
-    return (await this.call(itemOf(agentPolicyItem), 'GET', `/agent_policies/${enc(id)}`)).item;
+    return (await this.call(routes.getAgentPolicy, { params: { id } })).item;
   }
   async createPolicy(body: AgentPolicyCreate): Promise<AgentPolicy> {
-    return (await this.call(itemOf(agentPolicyItem), 'POST', '/agent_policies', { body })).item;
+    return (await this.call(routes.createAgentPolicy, { body })).item;
   }
   /** An update, refused by the server (412) when the policy is no longer at `revision`. */
   async updatePolicy(id: string, body: AgentPolicyUpdate, revision?: number): Promise<AgentPolicy> {
-    return (await this.call(itemOf(agentPolicyItem), 'PUT', `/agent_policies/${enc(id)}`, { body, ...(revision !== undefined ? { headers: ifMatch(revision) } : {}) })).item;
+    return (await this.call(routes.updateAgentPolicy, { params: { id }, body, ...(revision !== undefined ? { headers: ifMatch(revision) } : {}) })).item;
   }
   /** A delete; `force` deletes a policy agents still use (they are unenrolled). */
   deletePolicy(id: string, opts: { revision?: number; force?: boolean } = {}) {
     const headers = opts.revision !== undefined ? ifMatch(opts.revision) : {};
-    if (opts.force) return this.call(deleted, 'POST', '/agent_policies/delete', { body: { agentPolicyId: id, force: true }, headers });
-    return this.call(deleted, 'DELETE', `/agent_policies/${enc(id)}`, { headers });
+    return this.call(routes.deleteAgentPolicy, { params: { id }, query: { force: opts.force ? 'true' : undefined }, headers });
   }
 
   // ---- enrollment tokens
   listEnrollmentKeys(q: ListQuery & { policyId?: string } = {}) {
-    return this.call(keyPage, 'GET', '/enrollment_api_keys', { query: { page: q.page, perPage: q.perPage, kuery: q.policyId ? `policy_id:"${q.policyId}"` : undefined } });
+    return this.call(routes.listEnrollmentKeys, { query: { page: q.page, perPage: q.perPage, kuery: q.policyId ? `policy_id:"${q.policyId}"` : undefined } });
   }
   async allEnrollmentKeys(): Promise<EnrollmentKey[]> {
     const out: EnrollmentKey[] = [];
@@ -131,50 +125,50 @@ export class FleetClient {
     throw new CliError(`more than ${MAX_PAGES * 1000} enrollment tokens`);
   }
   async createEnrollmentKey(body: EnrollmentKeyCreate): Promise<EnrollmentKey> {
-    return (await this.call(itemOf(enrollmentKeyItem), 'POST', '/enrollment_api_keys', { body })).item;
+    return (await this.call(routes.createEnrollmentKey, { body })).item;
   }
   async revokeEnrollmentKey(id: string): Promise<void> {
-    await this.call(z.unknown(), 'DELETE', `/enrollment_api_keys/${enc(id)}`);
+    await this.call(routes.revokeEnrollmentKey, { params: { id } });
   }
 
   // ---- agents
   listAgents(q: ListQuery) {
-    return this.call(agentPage, 'GET', '/agents', { query: { page: q.page, perPage: q.perPage, kuery: q.kuery, showInactive: q.showInactive ? 'true' : undefined } });
+    return this.call(routes.listAgents, { query: { page: q.page, perPage: q.perPage, kuery: q.kuery, showInactive: q.showInactive ? 'true' : undefined } });
   }
   async getAgent(id: string): Promise<Agent> {
-    return (await this.call(itemOf(agentItem), 'GET', `/agents/${enc(id)}`)).item;
+    return (await this.call(routes.getAgent, { params: { id } })).item;
   }
   async unenrollAgent(id: string, revoke: boolean): Promise<void> {
-    await this.call(z.unknown(), 'POST', `/agents/${enc(id)}/unenroll`, { body: revoke ? { revoke: true } : {} });
+    await this.call(routes.unenrollAgent, { params: { id }, body: revoke ? { revoke: true } : {} });
   }
   async reassignAgent(id: string, policyId: string): Promise<void> {
-    await this.call(z.unknown(), 'POST', `/agents/${enc(id)}/reassign`, { body: { policy_id: policyId } });
+    await this.call(routes.reassignAgent, { params: { id }, body: { policy_id: policyId } });
   }
   async upgradeAgent(id: string, body: AgentUpgrade): Promise<void> {
-    await this.call(z.unknown(), 'POST', `/agents/${enc(id)}/upgrade`, { body });
+    await this.call(routes.upgradeAgent, { params: { id }, body });
   }
   async setAgentTags(id: string, tags: string[]): Promise<Agent> {
-    return (await this.call(itemOf(agentItem), 'PUT', `/agents/${enc(id)}`, { body: { tags } })).item;
+    return (await this.call(routes.updateAgent, { params: { id }, body: { tags } })).item;
   }
   bulkUnenroll(body: BulkUnenroll) {
-    return this.call(bulkActionResult, 'POST', '/agents/bulk_unenroll', { body });
+    return this.call(routes.bulkUnenrollAgents, { body });
   }
   bulkReassign(body: BulkReassign) {
-    return this.call(bulkActionResult, 'POST', '/agents/bulk_reassign', { body });
+    return this.call(routes.bulkReassignAgents, { body });
   }
   bulkUpgrade(body: BulkUpgrade) {
-    return this.call(bulkActionResult, 'POST', '/agents/bulk_upgrade', { body });
+    return this.call(routes.bulkUpgradeAgents, { body });
   }
   bulkTags(body: BulkTags) {
-    return this.call(bulkActionResult, 'POST', '/agents/bulk_update_agent_tags', { body });
+    return this.call(routes.bulkUpdateAgentTags, { body });
   }
 
   // ---- diagnostics
   requestDiagnostics(id: string) {
-    return this.call(bulkActionResult, 'POST', `/agents/${enc(id)}/request_diagnostics`, { body: {} });
+    return this.call(routes.requestDiagnostics, { params: { id }, body: {} });
   }
   async uploads(id: string): Promise<UploadItem[]> {
-    return (await this.call(uploads, 'GET', `/agents/${enc(id)}/uploads`)).items;
+    return (await this.call(routes.listAgentUploads, { params: { id } })).items;
   }
   /** Downloads an upload (`filePath` of the uploads list, `/api/fleet/agents/files/{id}/{name}`) into `file`. */
   download(filePath: string, file: string): Promise<number> {
@@ -184,15 +178,15 @@ export class FleetClient {
 
   // ---- actions
   async actionStatus(actionId: string): Promise<RolloutSnapshot> {
-    return (await this.call(itemOf(rolloutSnapshot), 'GET', `/rollouts/actions/${enc(actionId)}`)).item;
+    return (await this.call(routes.getActionRollout, { params: { actionId } })).item;
   }
   /** Follows an action's progress stream; answers the last snapshot seen and whether it completed. */
   async followAction(actionId: string, deadline: number, onProgress: (s: RolloutSnapshot) => void): Promise<{ complete: boolean; last?: RolloutSnapshot }> {
     let last: RolloutSnapshot | undefined;
     // The server ends a stream after its maximum duration: reconnect until done or the deadline.
     for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
-      const done = await followEvents(this.conn, `${API}/rollouts/actions/${enc(actionId)}/stream`, deadline, (data) => {
-        const parsed = rolloutSnapshot.safeParse(data);
+      const done = await followEvents(this.conn, pathOf(routes.streamActionRollout, { actionId }), deadline, (data) => {
+        const parsed = routes.getActionRollout.response.shape.item.safeParse(data);
         if (!parsed.success) return false;
         last = parsed.data;
         onProgress(parsed.data);

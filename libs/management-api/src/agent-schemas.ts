@@ -66,8 +66,6 @@ export const bulkTagsBody = z
   .refine((b) => (b.tagsToAdd?.length ?? 0) + (b.tagsToRemove?.length ?? 0) > 0, 'tagsToAdd or tagsToRemove must name a tag');
 export type BulkTagsInput = z.output<typeof bulkTagsBody>;
 
-/** The answer of a bulk call: the action written (Kibana's field name). */
-export const bulkActionResult = z.looseObject({ actionId: z.string() });
 
 /** An agent as the API answers it (the `.fleet-agents` document, its derived status and id). */
 export const agentItem = z.looseObject({

@@ -57,7 +57,12 @@ export type RouteAuth = readonly ManagementRole[] | 'public';
 /** A 200 answer that is not JSON. */
 export type RawAnswer = { contentType: 'application/octet-stream' | 'text/event-stream'; description: string };
 
-export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+export interface RouteSpec<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+  R extends z.ZodType | RawAnswer = z.ZodType | RawAnswer,
+> {
   method: HttpMethod;
   /** The OpenAPI path (`/api/fleet/agent_policies/{id}`). */
   path: `/api/fleet/${string}`;
@@ -73,7 +78,7 @@ export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType 
   bodyOptional?: boolean;
   maxBodyBytes?: number;
   /** The 200 answer: a JSON schema, or another content type. */
-  response: z.ZodType | RawAnswer;
+  response: R;
   /** Failures particular to the route (the common ones are added by `errorStatuses`). */
   errors?: readonly number[];
   /** The answer carries `ETag: "<revision>"`. */
@@ -93,7 +98,9 @@ export interface RouteLink {
 /** Links from an answer `{item: {id}}` to the operations that take that id as `{id}`. */
 const itemIdLinks = (...operationIds: string[]): RouteLink[] => operationIds.map((operationId) => ({ operationId, parameters: { id: '$response.body#/item/id' } }));
 
-const route = <P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(spec: RouteSpec<P, Q, B>): RouteSpec<P, Q, B> => spec;
+const route = <P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType, R extends z.ZodType | RawAnswer = z.ZodType | RawAnswer>(
+  spec: RouteSpec<P, Q, B, R>,
+): RouteSpec<P, Q, B, R> => spec;
 
 /** A path parameter: 1 to `max` characters. */
 const segment = (max = 256) => z.string().min(1).max(max);
