@@ -1,6 +1,6 @@
 import type { AgentPolicyUpdateInput } from '@fleet/management-api';
 import { ConflictError, InputError, NotFoundError } from '@fleet/service-kit';
-import { newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
+import { hasFleetServerInput, newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
 import type { ChangeSignal } from './change-dispatcher';
 import type { FleetDefaultsConfig } from './dispatcher-config';
 import type { KeyedMutex } from './keyed-mutex';
@@ -28,8 +28,18 @@ async function assertNameFree(store: FleetStore, name: string, exceptId?: string
   }
 }
 
+/** Settings no API body sets: only the server's own policies are managed (Kibana's hosted policies). */
+export interface ServerOwnedSettings {
+  is_managed?: boolean;
+}
+
 /** Creates an agent policy at revision 1 and writes its first `.fleet-policies` revision. */
-export async function createAgentPolicy(deps: PolicyDeps, input: AgentPolicyInput, user: string): Promise<AgentPolicyRecord> {
+export async function createAgentPolicy(
+  deps: PolicyDeps,
+  input: AgentPolicyInput,
+  user: string,
+  owned: ServerOwnedSettings = {},
+): Promise<AgentPolicyRecord> {
   if (!input.name) throw new InputError('name: is required');
   const name = input.name;
   const id = input.id ?? newId();
@@ -43,7 +53,8 @@ export async function createAgentPolicy(deps: PolicyDeps, input: AgentPolicyInpu
       name,
       namespace: input.namespace ?? 'default',
       revision: 1,
-      is_managed: false,
+      is_managed: owned.is_managed ?? false,
+      ...fleetServerFlag(input.inputs),
       status: 'active',
       monitoring_enabled: input.monitoring_enabled ?? ['logs', 'metrics'],
       inactivity_timeout: input.inactivity_timeout ?? 1_209_600,
@@ -72,12 +83,14 @@ export async function updateAgentPolicy(deps: PolicyDeps, id: string, input: Age
     // already run it, so the next revision goes past it rather than colliding with it forever.
     const written = (await deps.store.policies.latest(id))?._source.revision_idx ?? 0;
     const now = nowOf(deps);
+    const { has_fleet_server: _was, ...unflagged } = current;
     const next: AgentPolicyRecord = {
-      ...current,
+      ...unflagged,
       ...contentOf(input),
       ...definedOf(input),
       id,
       revision: Math.max(current.revision, written) + 1,
+      ...fleetServerFlag(input.inputs ?? current.inputs),
       updated_at: now.toISOString(),
       updated_by: user,
     };
@@ -98,6 +111,9 @@ export async function getAgentPolicy(store: FleetStore, id: string): Promise<Age
 export async function deleteAgentPolicy(deps: PolicyDeps, id: string): Promise<{ id: string; name: string }> {
   return deps.mutex.run(`policy:${id}`, async () => {
     const record = await getAgentPolicy(deps.store, id);
+    // As Kibana refuses to delete a hosted policy: the server's own Fleet Server policy, which its
+    // replicas check in on, stays as long as the server keeps it.
+    if (record.is_managed) throw new InputError(`Cannot delete hosted agent policy ${id}`);
     if ((await deps.store.agents.countByPolicy(id)) > 0) {
       throw new InputError('Cannot delete an agent policy that is assigned to any active or inactive agents');
     }
@@ -111,6 +127,10 @@ export async function fullAgentPolicy(deps: PolicyDeps, id: string): Promise<Ful
   const latest = await deps.store.policies.latest(id);
   return latest?._source.data ?? renderFullAgentPolicy(record, deps.defaults);
 }
+
+/** Kibana's `has_fleet_server`, present only on Fleet Server policies (as Kibana's records carry it). */
+const fleetServerFlag = (inputs: AgentPolicyRecord['inputs']): Pick<AgentPolicyRecord, 'has_fleet_server'> =>
+  hasFleetServerInput(inputs) ? { has_fleet_server: true } : {};
 
 function contentOf(input: AgentPolicyInput): Partial<AgentPolicyRecord> {
   const out: Partial<AgentPolicyRecord> = {};
