@@ -78,6 +78,8 @@ export const agentPolicyItem = z.looseObject({
   is_managed: z.boolean(),
   is_default: z.boolean().optional(),
   is_default_fleet_server: z.boolean().optional(),
+  /** The policy has a `fleet-server` input (Kibana's Fleet Server policies). */
+  has_fleet_server: z.boolean().optional(),
   status: z.enum(['active', 'inactive']),
   monitoring_enabled: z.array(z.string()),
   inactivity_timeout: z.number().int(),

@@ -312,6 +312,18 @@ export const storeSchema: convict.Schema<StoreConfig> = {
   },
 };
 
+/**
+ * Whether the server shows itself to Kibana as a Fleet Server (docs/fleet-server-presence.md): the
+ * policy dispatcher keeps the Fleet Server policy, and each replica serving the agent API checks in
+ * on it. One setting, the same in every service that reads it.
+ */
+export const presenceEnabledSetting: convict.SchemaObj<boolean> = {
+  doc: "Show this server to Kibana as a Fleet Server: keep the Fleet Server agent policy, and check each replica in on it as an agent (with .fleet-servers heartbeats for older Kibana). Kibana's agent list then shows one agent per replica.",
+  format: Boolean,
+  default: true,
+  env: 'FLEET_PRESENCE_ENABLED',
+};
+
 export const adminSchema: convict.Schema<AdminConfig> = {
   token: {
     doc: 'Bearer token of the management API. Empty: read tokenFile, else generate one into the data directory.',

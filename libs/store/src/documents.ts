@@ -194,6 +194,11 @@ export interface AgentPolicyRecord {
   is_managed: boolean;
   is_default?: boolean;
   is_default_fleet_server?: boolean;
+  /**
+   * Kibana's `has_fleet_server`: the policy has a `fleet-server` input. Derived from `inputs` on
+   * every write (`hasFleetServerInput`), never set by a caller.
+   */
+  has_fleet_server?: boolean;
   status: 'active' | 'inactive';
   monitoring_enabled: string[];
   inactivity_timeout: number;

@@ -20,3 +20,4 @@ export type { ElasticsearchConnection } from './elasticsearch/es-client';
 export * from './status-context';
 export * from './action-secrets';
 export { FreshCall } from './fresh-call';
+export * from './fleet-server-store';

@@ -14,6 +14,7 @@ import type { ArtifactStore, DeliveryFileStore } from './delivery-port';
 import type { FileUploadStore } from './upload-store';
 import type { AuditStore, ManagementKeyStore } from './management-store';
 import type { RolloutStore } from './rollout-store';
+import type { FleetServerStore } from './fleet-server-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -49,6 +50,8 @@ export interface FleetStore {
   readonly audit: AuditStore;
   /** Where a policy revision or an action stands across its agents (the console's rollout progress). */
   readonly rollouts: RolloutStore;
+  /** `.fleet-servers`: one heartbeat document per running server, for older Kibana releases. */
+  readonly fleetServers: FleetServerStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */

@@ -31,6 +31,7 @@ import { defineDeliveryContract } from './delivery-contract';
 import { defineUploadStoreContract } from './upload-store-contract';
 import { defineManagementStoreContract } from './management-store-contract';
 import { defineRolloutStoreContract } from './rollout-store-contract';
+import { defineFleetServerStoreContract } from './fleet-server-store-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
 export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
@@ -1158,6 +1159,7 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         await rejectsWith(store.agentPolicies.list({ page: 1, perPage: 10 }), StoreUnavailableError);
         await rejectsWith(store.managementKeys.get('key-1'), StoreUnavailableError);
         await rejectsWith(store.audit.list({ page: 1, perPage: 10 }), StoreUnavailableError);
+        await rejectsWith(store.fleetServers.count(), StoreUnavailableError);
       });
     });
 
@@ -1166,6 +1168,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
     defineManagementStoreContract(() => store);
 
     defineRolloutStoreContract(() => store);
+
+    defineFleetServerStoreContract(() => store);
 
     // ---- durability -------------------------------------------------------------------------
 

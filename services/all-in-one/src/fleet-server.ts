@@ -83,7 +83,10 @@ export async function startFleetServer(configured: AllInOneConfig, logger: Logge
       let retry: NodeJS.Timeout | undefined;
       const attempt = async (): Promise<void> => {
         try {
-          await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl, generated?.caFile);
+          await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl, {
+            caFile: generated?.caFile,
+            fleetServerPolicy: config.presence.enabled,
+          });
         } catch (err) {
           if (!(err instanceof StoreUnavailableError)) throw err;
           logger.warn({ reason: err.message }, 'bootstrap postponed: store unavailable');

@@ -27,6 +27,7 @@ import { GatewayLoadReporter } from './load-reporter';
 import { HeldPollVerifier, verificationTick } from './held-poll-verifier';
 import { PolicyCache } from './policy-cache';
 import { StatusWriteBuffer } from './status-write-buffer';
+import { presenceAgentId, ServerPresence } from './server-presence';
 
 export interface CheckinGatewayDeps {
   store: FleetStore;
@@ -58,6 +59,8 @@ export interface CheckinGateway {
   /** Verifies held polls again once their verification is as old as the auth cache TTL. */
   verifier: HeldPollVerifier;
   authenticator: ApiKeyAuthenticator;
+  /** This replica checking in as a Fleet Server agent, when the presence is on. */
+  presence: ServerPresence | undefined;
   start(): Promise<void>;
   /** Answers every open long poll with 200 and its ack token; new checkins get 503. */
   drain(): number;
@@ -99,6 +102,13 @@ export function createCheckinGateway(
     { store: deps.store, registry, authenticator, logger },
     { maxAgeMs: config.auth.ttlMs, tickMs: verificationTick(config.auth.ttlMs), concurrency: 8 },
   );
+  const presence = config.presence.enabled
+    ? new ServerPresence(
+        { store: deps.store, bus: deps.bus, state: () => health.state, logger: logger.child({ component: 'presence' }) },
+        config.presence,
+        { agentId: presenceAgentId(config.server.replicaId), replicaName: replicaName(config.server.replicaId), version: config.server.version },
+      )
+    : undefined;
   let draining = false;
   let closing: Promise<void> | undefined;
   const agentRoutes = createGatewayRouter(
@@ -165,11 +175,13 @@ export function createCheckinGateway(
     changes,
     verifier,
     authenticator,
+    presence,
     async start() {
       await health.start();
       await changes.start();
       verifier.start();
       load.start();
+      await presence?.start();
     },
     drain() {
       draining = true;
@@ -181,6 +193,7 @@ export function createCheckinGateway(
         draining = true;
         health.markStopping();
         registry.wakeAll('shutdown');
+        await presence?.close();
         load.close();
         await changes.close();
         verifier.close();

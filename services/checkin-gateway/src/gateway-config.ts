@@ -2,6 +2,7 @@ import type convict from 'convict';
 import {
   authCacheSchema,
   baseServiceSchema,
+  presenceEnabledSetting,
   routeLimitSchema,
   uploadsSchema,
   type AuthCacheConfig,
@@ -41,7 +42,17 @@ export interface GatewayLimits {
   uploadEnd: RouteLimitConfig;
 }
 
+/** Fleet Server's own presence (server-presence.ts, docs/fleet-server-presence.md). */
+export interface PresenceConfig {
+  enabled: boolean;
+  heartbeatIntervalMs: number;
+  legacyIntervalMs: number;
+  cleanupAfterMs: number;
+  cleanupBatch: number;
+}
+
 export interface GatewayConfig extends DeliveryConfig {
+  presence: PresenceConfig;
   checkin: CheckinConfig;
   statusWrites: StatusWriteConfig;
   feedPollIntervalMs: number;
@@ -119,6 +130,33 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
     uploadEnd: routeLimitSchema('FLEET_UPLOAD_END_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 1024 }),
   },
   uploads: uploadsSchema,
+  presence: {
+    enabled: presenceEnabledSetting,
+    heartbeatIntervalMs: {
+      doc: "How often each replica checks in as a Fleet Server agent (last_checkin, status, components). Kibana shows an agent offline 5 min after its last check-in.",
+      format: 'nat',
+      default: 30_000,
+      env: 'FLEET_PRESENCE_HEARTBEAT_INTERVAL_MS',
+    },
+    legacyIntervalMs: {
+      doc: 'How often each replica refreshes its .fleet-servers document (the reference: every 5 min), and removes silent replicas.',
+      format: 'nat',
+      default: 300_000,
+      env: 'FLEET_PRESENCE_LEGACY_INTERVAL_MS',
+    },
+    cleanupAfterMs: {
+      doc: "A replica silent this long is gone: its Fleet Server agent and .fleet-servers documents are deleted by the other replicas. Until then Kibana shows it offline.",
+      format: 'nat',
+      default: 3_600_000,
+      env: 'FLEET_PRESENCE_CLEANUP_AFTER_MS',
+    },
+    cleanupBatch: {
+      doc: 'Documents of silent replicas deleted per pass at most (each kind).',
+      format: 'nat',
+      default: 100,
+      env: 'FLEET_PRESENCE_CLEANUP_BATCH',
+    },
+  },
   ...deliverySchema,
 };
 

@@ -6,3 +6,4 @@ export * from './status-write-buffer';
 export { grantedPollMs } from './checkin';
 export { unhealthyReason } from './checkin-status';
 export * from './held-poll-verifier';
+export { presenceAgentId, presenceHealth, ServerPresence, isReplicaDocument, type PresenceHealth, type PresenceIdentity } from './server-presence';

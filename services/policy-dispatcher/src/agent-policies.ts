@@ -1,6 +1,6 @@
 import type { AgentPolicyUpdateInput } from '@fleet/management-api';
 import { ConflictError, InputError, NotFoundError, PreconditionFailedError } from '@fleet/service-kit';
-import { DocumentConflictError, newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
+import { DocumentConflictError, hasFleetServerInput, newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
 import { unenrollAgents, type AgentAdminDeps } from './agent-management';
 import type { ChangeSignal } from './change-dispatcher';
 import type { FleetDefaultsConfig } from './dispatcher-config';
@@ -29,8 +29,18 @@ async function assertNameFree(store: FleetStore, name: string, exceptId?: string
   }
 }
 
+/** Settings no API body sets: only the server's own policies are managed (Kibana's hosted policies). */
+export interface ServerOwnedSettings {
+  is_managed?: boolean;
+}
+
 /** Creates an agent policy at revision 1 and writes its first `.fleet-policies` revision. */
-export async function createAgentPolicy(deps: PolicyDeps, input: AgentPolicyInput, user: string): Promise<AgentPolicyRecord> {
+export async function createAgentPolicy(
+  deps: PolicyDeps,
+  input: AgentPolicyInput,
+  user: string,
+  owned: ServerOwnedSettings = {},
+): Promise<AgentPolicyRecord> {
   if (!input.name) throw new InputError('name: is required');
   const name = input.name;
   const id = input.id ?? newId();
@@ -44,7 +54,8 @@ export async function createAgentPolicy(deps: PolicyDeps, input: AgentPolicyInpu
       name,
       namespace: input.namespace ?? 'default',
       revision: 1,
-      is_managed: false,
+      is_managed: owned.is_managed ?? false,
+      ...fleetServerFlag(input.inputs),
       status: 'active',
       monitoring_enabled: input.monitoring_enabled ?? ['logs', 'metrics'],
       inactivity_timeout: input.inactivity_timeout ?? 1_209_600,
@@ -109,12 +120,14 @@ async function writeUpdate(deps: PolicyDeps, current: AgentPolicyRecord, input: 
   // already run it, so the next revision goes past it rather than colliding with it forever.
   const written = (await deps.store.policies.latest(id))?._source.revision_idx ?? 0;
   const now = nowOf(deps);
+  const { has_fleet_server: _was, ...unflagged } = current;
   const next: AgentPolicyRecord = {
-    ...current,
+    ...unflagged,
     ...contentOf(input),
     ...definedOf(input),
     id,
     revision: Math.max(current.revision, written) + 1,
+    ...fleetServerFlag(input.inputs ?? current.inputs),
     updated_at: now.toISOString(),
     updated_by: user,
   };
@@ -149,6 +162,9 @@ export async function deleteAgentPolicy(
 ): Promise<{ deleted: { id: string; name: string }; unenrolled: number }> {
   return deps.mutex.run(`policy:${id}`, async () => {
     const record = await getAgentPolicy(deps.store, id);
+    // As Kibana refuses to delete a hosted policy: the server's own Fleet Server policy, which its
+    // replicas check in on, stays as long as the server keeps it.
+    if (record.is_managed) throw new InputError(`Cannot delete hosted agent policy ${id}`);
     checkPrecondition(record, opts);
     let unenrolled = 0;
     if ((await deps.store.agents.countByPolicy(id)) > 0) {
@@ -175,6 +191,10 @@ export async function fullAgentPolicy(deps: PolicyDeps, id: string): Promise<Ful
   const latest = await deps.store.policies.latest(id);
   return latest?._source.data ?? renderFullAgentPolicy(record, deps.defaults);
 }
+
+/** Kibana's `has_fleet_server`, present only on Fleet Server policies (as Kibana's records carry it). */
+const fleetServerFlag = (inputs: AgentPolicyRecord['inputs']): Pick<AgentPolicyRecord, 'has_fleet_server'> =>
+  hasFleetServerInput(inputs) ? { has_fleet_server: true } : {};
 
 function contentOf(input: AgentPolicyInput): Partial<AgentPolicyRecord> {
   const out: Partial<AgentPolicyRecord> = {};

@@ -3,6 +3,7 @@ import { DocumentConflictError, newId, StoreIdentityError, type FleetStore } fro
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createAgentPolicy, type PolicyDeps } from './agent-policies';
 import { createEnrollmentKey } from './enrollment-keys';
+import { ensureFleetServerPolicy } from './fleet-server-policy';
 
 export const DEFAULT_POLICY_ID = 'fleet-default-policy';
 
@@ -61,11 +62,30 @@ function writeMarker(dataDir: string, file: string, storeId: string): void {
   chmodSync(file, 0o600);
 }
 
+export interface BootstrapOptions {
+  /** The server's CA, named in the logged enrollment command. */
+  caFile?: string | undefined;
+  /** Keep the Fleet Server policy (created on every start where it is missing): the presence setting. */
+  fleetServerPolicy?: boolean;
+}
+
 /**
  * First start (see `reconcileStoreIdentity`): a default agent policy and an enrollment key for it. The token is written once to
  * `<dataDir>/enrollment-token` (mode 0600) and never logged: the logged command reads the file.
+ * Every start: the Fleet Server policy, where it is missing and the presence is on.
  */
 export async function bootstrapFleet(
+  deps: PolicyDeps & { store: FleetStore; logger: Logger },
+  dataDir: string,
+  publicUrl: string,
+  options: BootstrapOptions = {},
+): Promise<BootstrapResult> {
+  const result = await bootstrapDefaultPolicy(deps, dataDir, publicUrl, options.caFile);
+  if (options.fleetServerPolicy) await ensureFleetServerPolicy(deps);
+  return result;
+}
+
+async function bootstrapDefaultPolicy(
   deps: PolicyDeps & { store: FleetStore; logger: Logger },
   dataDir: string,
   publicUrl: string,

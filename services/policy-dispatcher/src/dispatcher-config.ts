@@ -2,6 +2,7 @@ import type convict from 'convict';
 import {
   adminSchema,
   baseServiceSchema,
+  presenceEnabledSetting,
   uploadsSchema,
   type AdminConfig,
   type UploadsConfig,
@@ -48,6 +49,8 @@ export interface PolicyDispatcherServiceConfig extends BaseServiceConfig {
   dispatch: DispatchConfig;
   fleet: FleetDefaultsConfig;
   uploads: UploadsConfig;
+  /** Keep the Fleet Server policy (see `presenceEnabledSetting`). */
+  presence: { enabled: boolean };
 }
 
 export const dispatchSchema: convict.Schema<DispatchConfig> = {
@@ -175,4 +178,5 @@ export const policyDispatcherServiceSchema: convict.Schema<PolicyDispatcherServi
   dispatch: dispatchSchema,
   fleet: fleetDefaultsSchema,
   uploads: uploadsSchema,
+  presence: { enabled: presenceEnabledSetting },
 };

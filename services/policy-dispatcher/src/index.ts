@@ -8,3 +8,4 @@ export { renderFullAgentPolicy } from './policy-renderer';
 export type { RolloutSnapshot, BehindEntry } from './rollout-progress';
 export { consoleRoutes, consoleCsp, CONSOLE_BASE } from './console-routes';
 export { ConsoleSessions, SESSION_COOKIE } from './console-session';
+export { ensureFleetServerPolicy, fleetServerInput, FLEET_SERVER_POLICY_NAME } from './fleet-server-policy';

@@ -18,7 +18,7 @@ runService('policy-dispatcher', policyDispatcherServiceSchema, async ({ config, 
   app.use(dispatcher.router);
   await dispatcher.start();
   if (config.fleet.bootstrap) {
-    await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl);
+    await bootstrapFleet({ ...dispatcher.policyDeps, logger }, dataDir, publicUrl, { fleetServerPolicy: config.presence.enabled });
   }
   if (admin.file) logger.info({ file: admin.file, generated: admin.generated }, 'management API token file');
   return { beforeClose: () => dispatcher.drain() };

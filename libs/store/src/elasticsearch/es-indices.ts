@@ -174,6 +174,21 @@ export const ES_INDICES = {
     mappings: base({ id: keyword, name: keyword, created_at: date, updated_at: date, doc: opaque }),
   },
   /**
+   * One heartbeat document per running server (the reference's deprecated `server` schema), for
+   * Kibana releases that count them to tell whether a Fleet Server is connected. The fleet module
+   * owns it (`.fleet-servers*`, primary index `.fleet-servers-7`).
+   */
+  fleetServers: {
+    alias: '.fleet-servers',
+    system: true,
+    mappings: base({
+      '@timestamp': date,
+      agent: { properties: { id: keyword, version: keyword } },
+      host: { properties: { id: keyword, architecture: keyword, name: keyword, ip: keyword } },
+      server: { properties: { id: keyword, version: keyword } },
+    }),
+  },
+  /**
    * The store's identity (StoreIdentity): one document, `store_id`, written at the first start.
    * Named under `.fleet-servers*`, which the fleet-server service account may write.
    */

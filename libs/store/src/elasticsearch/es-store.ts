@@ -39,6 +39,8 @@ import type {
 import { BuiltinEsCredentials, SecurityApiCredentials } from './es-credentials';
 import { call, createClient, errorType, statusOf, translate, type ElasticsearchConnection } from './es-client';
 import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
+import { createEsFleetServerStore } from './es-fleet-servers';
+import type { FleetServerStore } from '../fleet-server-store';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
 import { GuardedWriter } from './es-guarded-writer';
@@ -128,6 +130,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly managementKeys: ManagementKeyStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
+  readonly fleetServers: FleetServerStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -187,6 +190,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.identity = this.createIdentity();
     ({ managementKeys: this.managementKeys, audit: this.audit } = createEsManagementStores(this.client, (fn) => this.guard(fn)));
     this.rollouts = createEsRolloutStore(this.client, (fn) => this.guard(fn), () => this.agentsRefresh.searchable());
+    this.fleetServers = createEsFleetServerStore(this.client, (fn) => this.guard(fn));
   }
 
   /**

@@ -125,4 +125,13 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
     BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
   `,
+  // `.fleet-servers` (sqlite-fleet-servers.ts): one heartbeat row per running server.
+  `
+  CREATE TABLE fleet_servers (
+    id TEXT PRIMARY KEY,
+    timestamp_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX fleet_servers_timestamp ON fleet_servers (timestamp_ms);
+  `,
 ];

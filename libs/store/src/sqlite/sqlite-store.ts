@@ -44,6 +44,8 @@ import type { FileUploadStore } from '../upload-store';
 import { createSqliteUploadStore } from './sqlite-upload-store';
 import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createSqliteManagementStores } from './sqlite-management-store';
+import { createSqliteFleetServerStore } from './sqlite-fleet-servers';
+import type { FleetServerStore } from '../fleet-server-store';
 import { SqliteGroupCommit } from './sqlite-group-commit';
 import type { RolloutStore } from '../rollout-store';
 import { createSqliteRolloutStore } from './sqlite-rollout-store';
@@ -167,6 +169,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
   readonly managementKeys: ManagementKeyStore;
+  readonly fleetServers: FleetServerStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
 
@@ -220,6 +223,7 @@ export class SqliteFleetStore implements FleetStore {
     if (onDisk && minFree > 0) this.spaceCheck = () => checkFreeSpace(dirname(opts.path), minFree);
     ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
     this.rollouts = createSqliteRolloutStore(this.db, (fn) => this.guard(fn));
+    this.fleetServers = createSqliteFleetServerStore(this.db, (fn) => this.guard(fn));
   }
 
   /**

@@ -35,6 +35,9 @@ export const TEST_OVERRIDES = {
   enroll: { pbkdf2: { iterations: 1000, keyLength: 32, saltLength: 16 } },
   // Announce revisions at once (the debounce itself is covered by the bus contract suite).
   bus: { policyDebounceMs: 0 },
+  // Tests count agents and policies: the replicas' own Fleet Server agent and policy are covered by
+  // fleet-server-presence.test.ts, which turns the presence on.
+  presence: { enabled: false },
 };
 
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
