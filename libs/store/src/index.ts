@@ -19,4 +19,7 @@ export {
 export type { ElasticsearchConnection } from './elasticsearch/es-client';
 export * from './status-context';
 export * from './action-secrets';
+export * from './sealing';
+export * from './secret-store';
+export type { SecretKeys } from './sqlite/sqlite-secret-store';
 export { FreshCall } from './fresh-call';

@@ -13,6 +13,7 @@ import type { ArtifactStore, DeliveryFileStore } from './delivery-port';
 import type { FileUploadStore } from './upload-store';
 import type { AuditStore, ManagementKeyStore } from './management-store';
 import type { RolloutStore } from './rollout-store';
+import type { SecretStore } from './secret-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -48,6 +49,8 @@ export interface FleetStore {
   readonly audit: AuditStore;
   /** Where a policy revision or an action stands across its agents (the console's rollout progress). */
   readonly rollouts: RolloutStore;
+  /** Secrets of agent policies (`.fleet-secrets`), resolved at delivery: never shown by any read API. */
+  readonly secrets: SecretStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */

@@ -51,6 +51,8 @@ import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createEsManagementStores } from './es-management-store';
 import type { RolloutStore } from '../rollout-store';
 import { createEsRolloutStore } from './es-rollout-store';
+import type { SecretStore } from '../secret-store';
+import { createEsSecretStore } from './es-secret-store';
 
 export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** `auto`: Elasticsearch API keys when security is on, else the built-in store. */
@@ -128,6 +130,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly managementKeys: ManagementKeyStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
+  readonly secrets: SecretStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -187,6 +190,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.identity = this.createIdentity();
     ({ managementKeys: this.managementKeys, audit: this.audit } = createEsManagementStores(this.client, (fn) => this.guard(fn)));
     this.rollouts = createEsRolloutStore(this.client, (fn) => this.guard(fn), () => this.agentsRefresh.searchable());
+    this.secrets = createEsSecretStore(this.client, (fn) => this.guard(fn), () => this.capabilities?.fleetModule === true);
   }
 
   /**

@@ -125,4 +125,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
     BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
   `,
+  // Secrets of agent policies (sqlite-secret-store.ts): sealed values only, never plaintext.
+  `
+  CREATE TABLE secrets (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX secrets_key_id ON secrets (key_id, id);
+  `,
 ];

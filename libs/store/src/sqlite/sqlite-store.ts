@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import type {
   ActionDoc,
   ActionResultDoc,
@@ -45,6 +46,9 @@ import { createSqliteUploadStore } from './sqlite-upload-store';
 import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createSqliteManagementStores } from './sqlite-management-store';
 import { SqliteGroupCommit } from './sqlite-group-commit';
+import type { SecretStore } from '../secret-store';
+import { loadKeyFile } from '../sealing';
+import { createSqliteSecretStore, reencryptSecrets, type SecretKeys } from './sqlite-secret-store';
 import type { RolloutStore } from '../rollout-store';
 import { createSqliteRolloutStore } from './sqlite-rollout-store';
 
@@ -57,6 +61,12 @@ export interface SqliteStoreOptions {
   minFreeBytes?: number;
   /** Seals action secrets at rest with this key (see action-secrets.ts); without it they are stored as given. */
   actionSecretsKey?: Buffer;
+  /**
+   * Keys of the policy secrets table. Default: `secrets.key` beside the database file, created
+   * (0600) on first start; a random key for `:memory:`. With `previous`, secrets sealed with it are
+   * re-encrypted with `current` when the store opens (key rotation).
+   */
+  secretKeys?: SecretKeys;
 }
 
 type Row = { id: string; seq_no: number; doc: string };
@@ -169,6 +179,9 @@ export class SqliteFleetStore implements FleetStore {
   readonly managementKeys: ManagementKeyStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
+  readonly secrets: SecretStore;
+  /** What opening the store did to the secrets table: rows re-encrypted with the current key, rows no key opens. */
+  readonly secretKeyRotation: { reencrypted: number; unreadable: number };
 
   readonly identity: StoreIdentity;
 
@@ -220,6 +233,9 @@ export class SqliteFleetStore implements FleetStore {
     if (onDisk && minFree > 0) this.spaceCheck = () => checkFreeSpace(dirname(opts.path), minFree);
     ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
     this.rollouts = createSqliteRolloutStore(this.db, (fn) => this.guard(fn));
+    const secretKeys = opts.secretKeys ?? { current: onDisk ? loadKeyFile(join(dirname(opts.path), 'secrets.key')) : randomBytes(32) };
+    this.secretKeyRotation = reencryptSecrets(this.db, secretKeys);
+    this.secrets = createSqliteSecretStore(this.db, (fn) => this.guard(fn), secretKeys);
   }
 
   /**
