@@ -21,5 +21,6 @@ export * from './status-context';
 export * from './action-secrets';
 export * from './sealing';
 export * from './secret-store';
+export * from './policy-secrets';
 export type { SecretKeys } from './sqlite/sqlite-secret-store';
 export { FreshCall } from './fresh-call';
