@@ -1,6 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { checkSecretValue, secretBatch, type SecretStore } from '../secret-store';
-import { statusOf } from './es-client';
+import { StoreOverloadedError, StoreUnavailableError } from '../errors';
+import { errorType, isTransient, statusOf } from './es-client';
 import { INDEX_SETTINGS, SECRETS_INDEX } from './es-indices';
 
 /** Requests to `/_fleet/secret/<id>` in flight at once per batch (the reference reads one at a time, bounded). */
@@ -18,17 +19,27 @@ async function pooled<T>(items: readonly T[], limit: number, fn: (item: T) => Pr
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** Says which privilege a refused secrets write lacks, without echoing anything of the request. */
-function refused(viaApi: boolean, cause?: unknown): Error {
+/** Says which privilege a refused secrets write lacks. */
+function refused(viaApi: boolean): Error {
   return new Error(
     viaApi
       ? 'these Elasticsearch credentials may not write Fleet secrets: POST/DELETE /_fleet/secret needs the write_fleet_secrets cluster privilege (the elastic/fleet-server service account has only read_fleet_secrets)'
       : `these Elasticsearch credentials may not write ${SECRETS_INDEX}: without the fleet module, secrets are written to the index itself, which needs write (and create_index) on it`,
-    { cause },
   );
 }
 
-const writeRefused = (err: unknown, viaApi: boolean): unknown => (statusOf(err) === 403 ? refused(viaApi, err) : err);
+/**
+ * A failed secrets write, as an error that holds nothing of the request: the client's own errors
+ * carry the request (and so the value) in their `meta`, and would show it to any log of them.
+ */
+function writeFailure(err: unknown, viaApi: boolean): Error {
+  const status = statusOf(err);
+  if (status === 403) return refused(viaApi);
+  if (status === 429) return new StoreOverloadedError('elasticsearch is overloaded (429) while writing a secret');
+  if (isTransient(err)) return new StoreUnavailableError(`elasticsearch unavailable while writing a secret${status ? ` (${status})` : ''}`);
+  if (err instanceof Error && !('meta' in err)) return err;
+  return new Error(`writing a secret failed: ${status ?? '?'} ${errorType(err) ?? ''}`.trim());
+}
 
 /**
  * Secrets on Elasticsearch, where Kibana keeps them. With the fleet module (`viaApi()`), through
@@ -104,7 +115,7 @@ export function createEsSecretStore(client: Client, guard: <T>(fn: () => Promise
           const res = await client.index({ index: SECRETS_INDEX, document: { value }, refresh: 'wait_for' });
           return res._id;
         } catch (err) {
-          throw writeRefused(err, api);
+          throw writeFailure(err, api);
         }
       }),
     delete: (ids) =>
@@ -129,7 +140,7 @@ export function createEsSecretStore(client: Client, guard: <T>(fn: () => Promise
           if (res.items.some((item) => item.delete?.status === 403)) throw refused(false);
           return res.items.filter((item) => item.delete?.result === 'deleted').length;
         } catch (err) {
-          throw writeRefused(err, api);
+          throw writeFailure(err, api);
         }
       }),
   };
