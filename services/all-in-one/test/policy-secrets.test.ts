@@ -118,7 +118,11 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) {
       await api('get', '/api/fleet/agents?perPage=100');
     });
 
-    it('When the run is over, then neither value is in any log line, span or management API answer', () => {
+    it('When the run is over, then neither value is in any log line, span, metric or management API answer', async () => {
+      const metricsUrl = h.server.metricsUrl;
+      if (!metricsUrl) throw new Error('metrics are off');
+      const metrics = await (await fetch(metricsUrl)).text();
+      expect(metrics).to.include('fleet_');
       const logs = h.logs;
       expect(logs.length).to.be.greaterThan(20);
       const recorded = spans.spans.map((s) => SpanRecorder.text(s));
@@ -129,6 +133,7 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) {
         expect(logs.filter((l) => l.includes(canary)), 'log lines').to.deep.equal([]);
         expect(recorded.filter((s) => s.includes(canary)), 'spans').to.deep.equal([]);
         expect(answers.filter((a) => a.includes(canary)), 'management API answers').to.deep.equal([]);
+        expect(metrics.includes(canary), 'metrics').to.equal(false);
       }
     });
   });
