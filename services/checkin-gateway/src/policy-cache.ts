@@ -43,7 +43,7 @@ export class PolicyCache {
   /** Policies read again for a newer reported revision in the last interval. */
   private readonly refreshed = new BoundedCache<string, true>({ maxEntries: 10_000, ttlMs: REFRESH_INTERVAL_MS });
   storeReads = 0;
-  /** Revisions whose secrets were read from the store (once per revision, whatever the number of agents). */
+  /** Revisions whose secrets were read from the store (once per revision, whatever the number of agents); failed reads not counted. */
   secretResolutions = 0;
 
   constructor(
@@ -105,11 +105,11 @@ export class PolicyCache {
   private async prepare(doc: PolicyRevisionDoc): Promise<PreparedPolicy> {
     const ids = referencedSecretIds(doc.data);
     if (!ids.length) return preparePolicy(doc);
-    this.secretResolutions += 1;
     const values = new Map<string, string>();
     for (let i = 0; i < ids.length; i += MAX_SECRET_BATCH) {
       for (const [id, value] of await this.store.secrets.get(ids.slice(i, i + MAX_SECRET_BATCH))) values.set(id, value);
     }
+    this.secretResolutions += 1;
     const resolved = resolvePolicySecrets(doc.data, values);
     for (const m of resolved.missing) {
       this.logger.warn(
