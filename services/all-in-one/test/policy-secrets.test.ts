@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { SpanRecorder } from '../../../libs/telemetry/test/support/span-recorder';
-import { enrollAgent, localMetadata, startHarness, type Backend, type Harness } from './support/fleet-server-harness';
+import { enrollAgent, eventually, localMetadata, startHarness, type Backend, type Harness } from './support/fleet-server-harness';
 
 /** What Kibana's side does on Elasticsearch: write `.fleet-secrets` (here as the superuser, without the fleet module). */
 function openAsKibana(): Promise<ElasticsearchFleetStore> {
@@ -103,6 +103,49 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) {
         expect(w).to.include({ level: 'warn', 'secret.path': 'inputs.0.api_key', 'fleet.policy.id': 'fleet-default-policy' });
         expect(w.msg).to.match(/policy secret not found/);
       }
+    });
+
+    it('When Kibana writes a revision itself (secret_references, both formats, fleet, agent.download, an OTel exporter), then the agent gets it resolved', async () => {
+      const current = await api('get', '/api/fleet/agent_policies/fleet-default-policy');
+      const revisionIdx = (current.body as { item: { revision: number } }).item.revision + 1;
+      // As Kibana bulk-indexes .fleet-policies: the full agent policy, its references listed.
+      await h.server.store.policies.create({
+        '@timestamp': new Date().toISOString(),
+        policy_id: 'fleet-default-policy',
+        revision_idx: revisionIdx,
+        coordinator_idx: 0,
+        data: {
+          id: 'fleet-default-policy',
+          revision: revisionIdx,
+          outputs: { default: { type: 'logstash', hosts: ['ls:5044'], secrets: { ssl: { key: { id: outputSecret } } } } },
+          inputs: [{ id: 'otel-1', type: 'otelcol', streams: [{ id: 's', secrets: { password: { id: inputSecret } } }] }],
+          agent: { download: { sourceURI: 'https://artifacts.example/', auth: { password: secretPlaceholder(inputSecret) } } },
+          fleet: { hosts: ['https://fleet.example:8220'], secrets: { ssl: { key: { id: outputSecret } } } },
+          exporters: { 'elasticsearch/default': { endpoints: ['https://es:9200'], headers: { Authorization: `ApiKey ${secretPlaceholder(inputSecret)}` } } },
+          secret_references: [{ id: outputSecret }, { id: inputSecret }],
+        },
+      });
+      // Found by the gateway's policy feed (nothing announces a write made outside the server).
+      await eventually(() => h.server.gateway.policies.known('fleet-default-policy') === revisionIdx);
+      const agent = await enrollAgent(h);
+      agents.push(agent);
+      const res = await agent.checkin({ status: 'online', message: '', local_metadata: localMetadata('kibana-shaped'), poll_timeout: '2s' });
+      const action = res.actions?.find((a) => a.type === 'POLICY_CHANGE');
+      expect(action?.id).to.equal(`policy:fleet-default-policy:${revisionIdx}`);
+      const policy = policyOf(res) as Policy & Record<string, unknown>;
+      expect(policy.outputs.default).to.deep.include({ ssl: { key: outputCanary } });
+      expect(policy.inputs[0]?.streams).to.deep.equal([{ id: 's', password: inputCanary }]);
+      expect(policy.agent).to.have.nested.property('download.auth.password', inputCanary);
+      expect(policy.fleet).to.deep.equal({ hosts: ['https://fleet.example:8220'], ssl: { key: outputCanary } });
+      expect(policy.exporters).to.have.nested.property('elasticsearch/default.headers.Authorization', `ApiKey ${inputCanary}`);
+      expect(policy.secret_paths).to.deep.equal([
+        'agent.download.auth.password',
+        'exporters.elasticsearch/default.headers.Authorization',
+        'fleet.ssl.key',
+        'inputs.0.streams.0.password',
+        'outputs.default.ssl.key',
+      ]);
+      expect(policy).to.not.have.property('secret_references');
     });
 
     it('When the management API reads the policy (one, list, full), then it shows the references only', async () => {
