@@ -98,6 +98,10 @@ describe('SqliteFleetStore secrets', function () {
     expect(after.secretKeyRotation).to.deep.equal({ reencrypted: 0, unreadable: 0 });
     expect([...(await after.secrets.get([...ids, created])).values()].sort()).to.deep.equal(['four', 'one', 'three', 'two']);
     await after.close();
+    // The same key given as both: nothing to re-encrypt.
+    const same = open(path, { secretKeys: { current, previous: current } });
+    expect(same.secretKeyRotation).to.deep.equal({ reencrypted: 0, unreadable: 0 });
+    await same.close();
     // And the previous key alone opens nothing any more.
     const old = open(path, { secretKeys: { current: previous } });
     expect((await old.secrets.get(ids)).size).to.equal(0);

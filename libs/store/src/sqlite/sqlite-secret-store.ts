@@ -66,9 +66,10 @@ export function createSqliteSecretStore(db: Database.Database, guard: <T>(fn: ()
 export function reencryptSecrets(db: Database.Database, keys: SecretKeys): { reencrypted: number; unreadable: number } {
   const currentId = sealingKeyId(keys.current);
   const unreadable = (db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM secrets WHERE key_id NOT IN (?, ?)').get(currentId, keys.previous ? sealingKeyId(keys.previous) : currentId)?.n) ?? 0;
-  if (!keys.previous) return { reencrypted: 0, unreadable };
   const previous = keys.previous;
-  const previousId = sealingKeyId(previous);
+  const previousId = previous ? sealingKeyId(previous) : currentId;
+  // No previous key, or the same key named twice: nothing to move.
+  if (!previous || previousId === currentId) return { reencrypted: 0, unreadable };
   const page = db.prepare<[string, string, number], SealedRow>('SELECT id, key_id, sealed FROM secrets WHERE key_id = ? AND id > ? ORDER BY id LIMIT ?');
   const update = db.prepare('UPDATE secrets SET key_id = ?, sealed = ? WHERE id = ? AND key_id = ?');
   let reencrypted = 0;
