@@ -19,7 +19,7 @@ import {
   type Logger,
   type StoreConfig,
 } from '@fleet/service-kit';
-import { ElasticsearchFleetStore, loadActionSecretsKey, SqliteFleetStore, type FleetStore } from '@fleet/store';
+import { ElasticsearchFleetStore, loadKeyFile, readKeyFile, SqliteFleetStore, type FleetStore } from '@fleet/store';
 import { shutdownTracing } from '@fleet/telemetry';
 import { dirname, join } from 'node:path';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
@@ -29,15 +29,36 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
  * files are read (and a CA named by fingerprint fetched) before the first request.
  */
 export async function openStore(config: StoreConfig, logger: Logger): Promise<FleetStore> {
-  const actionSecretsKey = loadActionSecretsKey(config.actionSecretsKeyFile || join(dirname(config.sqlite.path), 'action-secrets.key'));
+  const actionSecretsKey = loadKeyFile(config.actionSecretsKeyFile || join(dirname(config.sqlite.path), 'action-secrets.key'));
   switch (config.backend) {
-    case 'sqlite':
-      return new SqliteFleetStore({
+    case 'sqlite': {
+      const { secretsKeyFile, secretsPreviousKeyFile } = config.sqlite;
+      const store = new SqliteFleetStore({
         path: config.sqlite.path,
         synchronous: config.sqlite.synchronous,
         minFreeBytes: config.sqlite.minFreeBytes,
         actionSecretsKey,
+        // Unset: the store's default, secrets.key beside the file.
+        ...(secretsKeyFile || secretsPreviousKeyFile
+          ? {
+              secretKeys: {
+                current: loadKeyFile(secretsKeyFile || join(dirname(config.sqlite.path), 'secrets.key')),
+                ...(secretsPreviousKeyFile ? { previous: readKeyFile(secretsPreviousKeyFile) } : {}),
+              },
+            }
+          : {}),
       });
+      const rotation = store.secretKeyRotation;
+      if (secretsPreviousKeyFile || rotation.unreadable) {
+        logger[rotation.unreadable ? 'warn' : 'info'](
+          { reencrypted: rotation.reencrypted, unreadable: rotation.unreadable },
+          rotation.unreadable
+            ? 'policy secrets sealed with a key that is not configured cannot be read (see docs/secrets.md)'
+            : 'policy secrets re-encrypted with the current key; the previous key file is no longer needed',
+        );
+      }
+      return store;
+    }
     case 'elasticsearch': {
       const es = config.elasticsearch;
       const serviceToken = es.serviceToken || (es.serviceTokenFile ? readSecretFile(es.serviceTokenFile, 'Elasticsearch service token') : '');

@@ -133,7 +133,7 @@ export interface RedisTlsConfig {
 
 export interface StoreConfig {
   backend: 'sqlite' | 'elasticsearch';
-  sqlite: { path: string; synchronous: 'FULL' | 'NORMAL'; minFreeBytes: number };
+  sqlite: { path: string; synchronous: 'FULL' | 'NORMAL'; minFreeBytes: number; secretsKeyFile: string; secretsPreviousKeyFile: string };
   actionSecretsKeyFile: string;
   elasticsearch: ElasticsearchConfig;
 }
@@ -226,6 +226,18 @@ export const storeSchema: convict.Schema<StoreConfig> = {
       format: 'nat',
       default: 32 * 1024 * 1024,
       env: 'FLEET_SQLITE_MIN_FREE_BYTES',
+    },
+    secretsKeyFile: {
+      doc: 'Key that seals policy secrets in the SQLite file (AES-256-GCM): created (0600) when missing. Default: secrets.key beside the SQLite file. See docs/secrets.md.',
+      format: String,
+      default: '',
+      env: 'FLEET_SQLITE_SECRETS_KEY_FILE',
+    },
+    secretsPreviousKeyFile: {
+      doc: 'Key rotation: the previous secrets key. At start, every secret it sealed is re-encrypted with secretsKeyFile; remove it once the log reports none left. See docs/secrets.md.',
+      format: String,
+      default: '',
+      env: 'FLEET_SQLITE_SECRETS_PREVIOUS_KEY_FILE',
     },
   },
   actionSecretsKeyFile: {

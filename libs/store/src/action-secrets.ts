@@ -1,7 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { ActionDoc, JsonObject, JsonValue } from './documents';
+import { openValue, sealValue, SealingKeyError } from './sealing';
 import type { ActionStore } from './store-port';
 
 /**
@@ -41,72 +39,27 @@ function mapSecrets(type: string, data: JsonValue | undefined, fn: (value: strin
 export const redactActionSecrets = (type: string, data: JsonValue | undefined): JsonValue | undefined =>
   mapSecrets(type, data, () => REDACTED);
 
-export class ActionSecretError extends Error {}
-
-/** Seals and opens action secrets with one 256-bit key. */
+/** Seals and opens action secrets with one 256-bit key (see sealing.ts), bound to the action id. */
 export class ActionSealer {
   constructor(private readonly key: Buffer) {
-    if (key.length !== 32) throw new ActionSecretError('the action secrets key must be 32 bytes');
+    if (key.length !== 32) throw new SealingKeyError('the action secrets key must be 32 bytes');
   }
 
   seal(doc: ActionDoc): ActionDoc {
     if (!SECRET_PATHS[doc.type] || doc.data === undefined) return doc;
-    const data = mapSecrets(doc.type, doc.data, (value) => (value.startsWith(PREFIX) ? value : this.encrypt(value, doc.action_id)));
+    const data = mapSecrets(doc.type, doc.data, (value) => (value.startsWith(PREFIX) ? value : PREFIX + sealValue(this.key, value, doc.action_id).toString('base64')));
     return data === undefined ? doc : { ...doc, data };
   }
 
   open(doc: ActionDoc): ActionDoc {
     if (!SECRET_PATHS[doc.type] || doc.data === undefined) return doc;
-    const data = mapSecrets(doc.type, doc.data, (value) => (value.startsWith(PREFIX) ? this.decrypt(value, doc.action_id) : value));
+    // Another key (a replica given a different key file), or a damaged value: the value stays
+    // sealed, so the agent's action fails (and says so in its ack) without anything leaking.
+    const data = mapSecrets(doc.type, doc.data, (value) =>
+      value.startsWith(PREFIX) ? (openValue(this.key, Buffer.from(value.slice(PREFIX.length), 'base64'), doc.action_id) ?? value) : value,
+    );
     return data === undefined ? doc : { ...doc, data };
   }
-
-  private encrypt(value: string, actionId: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(actionId, 'utf8'));
-    const body = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
-    return PREFIX + Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
-  }
-
-  private decrypt(sealed: string, actionId: string): string {
-    const raw = Buffer.from(sealed.slice(PREFIX.length), 'base64');
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
-      decipher.setAAD(Buffer.from(actionId, 'utf8'));
-      decipher.setAuthTag(raw.subarray(12, 28));
-      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-    } catch {
-      // Another key (a replica given a different key file), or a damaged value: the value stays
-      // sealed, so the agent's action fails (and says so in its ack) without anything leaking.
-      return sealed;
-    }
-  }
-}
-
-/**
- * The key from `file`, created there (32 random bytes, mode 0600, directory 0700) when missing.
- * Replicas that share a store must share this file.
- */
-export function loadActionSecretsKey(file: string): Buffer {
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    // Written aside, then linked into place: replicas starting together over one directory
-    // never read a half-written key, and the first link wins.
-    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    writeFileSync(draft, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    try {
-      linkSync(draft, file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      unlinkSync(draft);
-    }
-  }
-  chmodSync(file, 0o600);
-  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-  if (key.length !== 32) throw new ActionSecretError(`${file} does not hold a base64 256-bit key`);
-  return key;
 }
 
 /** An action store that seals secrets on the way in and opens them on the way out. */

@@ -19,5 +19,9 @@ export {
 export type { ElasticsearchConnection } from './elasticsearch/es-client';
 export * from './status-context';
 export * from './action-secrets';
+export * from './sealing';
+export * from './secret-store';
+export * from './policy-secrets';
+export type { SecretKeys } from './sqlite/sqlite-secret-store';
 export { FreshCall } from './fresh-call';
 export * from './fleet-server-store';

@@ -15,6 +15,7 @@ import type { FileUploadStore } from './upload-store';
 import type { AuditStore, ManagementKeyStore } from './management-store';
 import type { RolloutStore } from './rollout-store';
 import type { FleetServerStore } from './fleet-server-store';
+import type { SecretStore } from './secret-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -52,6 +53,8 @@ export interface FleetStore {
   readonly rollouts: RolloutStore;
   /** `.fleet-servers`: one heartbeat document per running server, for older Kibana releases. */
   readonly fleetServers: FleetServerStore;
+  /** Secrets of agent policies (`.fleet-secrets`), resolved at delivery: never shown by any read API. */
+  readonly secrets: SecretStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */

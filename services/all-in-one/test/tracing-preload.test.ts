@@ -1,4 +1,6 @@
 import { FleetAgentClient } from '@fleet/agent-protocol';
+import { secretPlaceholder, SqliteFleetStore } from '@fleet/store';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -83,6 +85,46 @@ describe('Tracing preload (the process operators run)', function () {
       expect(otlp.spans.some((x) => String(x.attributes['url.path']).endsWith('/checkin'))).to.equal(true);
       // Served on node:http, not Express: still named by its route pattern, never the raw path.
       expect(otlp.spans.some((x) => x.name === 'POST /api/fleet/agents/:id/checkin' && x.attributes['http.route'] === '/api/fleet/agents/:id/checkin')).to.equal(true);
+    } finally {
+      await stop(s);
+      await otlp.close();
+      rmSync(s.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('When a policy names a secret, then the agent gets its value and no exported span (HTTP, Express, the server\'s own) nor output line holds it', async () => {
+    const otlp = await OtlpReceiver.start();
+    const s = await startWithPreload({ FLEET_TRACING_ENABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', FLEET_LOG_LEVEL: 'debug' });
+    const canary = `canary-${randomBytes(8).toString('hex')}`;
+    try {
+      // Written beside the running server, in its file, with its key (the store is shared by processes).
+      const store = new SqliteFleetStore({ path: join(s.dataDir, 'fleet.db') });
+      const id = await store.secrets.create(canary);
+      await store.close();
+      const admin = { Authorization: `Bearer ${readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim()}`, 'Content-Type': 'application/json' };
+      const put = await fetch(`${s.url}/api/fleet/agent_policies/fleet-default-policy`, {
+        method: 'PUT',
+        headers: admin,
+        body: JSON.stringify({ inputs: [{ id: 'in-1', type: 'httpjson', streams: [{ id: 's1', password: secretPlaceholder(id) }] }] }),
+      });
+      expect(put.status).to.equal(200);
+      const full = await (await fetch(`${s.url}/api/fleet/agent_policies/fleet-default-policy/full`, { headers: admin })).text();
+      expect(full).to.include(secretPlaceholder(id)).and.not.include(canary);
+      const agent = new FleetAgentClient({ url: s.url });
+      await agent.enroll(readFileSync(join(s.dataDir, 'enrollment-token'), 'utf8').trim(), { type: 'PERMANENT', metadata: { local: localMetadata() } });
+      const res = await eventually(async () => {
+        const r = await agent.checkin({ status: 'online', message: '', poll_timeout: '1s' });
+        const policy = r.actions?.find((a) => a.type === 'POLICY_CHANGE')?.data as { policy?: { inputs?: { streams?: { password?: string }[] }[]; secret_paths?: string[] } } | undefined;
+        return policy?.policy?.inputs?.[0]?.streams?.[0]?.password === canary ? policy.policy : undefined;
+      }, 10_000, 200);
+      expect(res.secret_paths).to.deep.equal(['inputs.0.streams.0.password']);
+      agent.close();
+      expect(await stop(s)).to.equal(0);
+      expect(otlp.spans.some((x) => x.name === 'POST /api/fleet/agents/:id/checkin')).to.equal(true);
+      expect(otlp.spans.some((x) => String(x.attributes['http.route']).includes('agent_policies'))).to.equal(true);
+      expect(otlp.spans.filter((x) => JSON.stringify(x).includes(canary))).to.deep.equal([]);
+      expect(s.output()).to.include('"level":30');
+      expect(s.output()).to.not.include(canary);
     } finally {
       await stop(s);
       await otlp.close();

@@ -87,15 +87,15 @@ export class ChangeDelivery {
   private async revisions(changes: FeedChange<PolicyRevisionDoc>[], cause: SpanContext | undefined): Promise<number> {
     let woken = 0;
     for (const c of latestRevisions(changes, (id) => this.deps.policies.known(id))) {
-      const wake = (by: SpanContext | undefined): number => {
-        const prepared = this.deps.policies.accept(c._source);
+      const wake = async (by: SpanContext | undefined): Promise<number> => {
+        const prepared = await this.deps.policies.accept(c._source);
         return this.deps.registry.wakePolicy(prepared.policyId, prepared.revision, by);
       };
-      if (cause) woken += wake(cause);
+      if (cause) woken += await wake(cause);
       else {
         const n = { kind: 'policy-revision' as const, policy_id: c._source.policy_id, revision_idx: c._source.revision_idx, seq_no: c._seq_no };
         woken += await inSpan('fleet.feed policy-revision', { kind: SpanKind.INTERNAL, attributes: notificationAttributes(n) }, () =>
-          Promise.resolve(wake(activeSpanContext())),
+          wake(activeSpanContext()),
         );
       }
     }

@@ -1,5 +1,5 @@
 import { BoundedCache, type Logger } from '@fleet/service-kit';
-import type { FleetStore, JsonObject, PolicyRevisionDoc } from '@fleet/store';
+import { MAX_SECRET_BATCH, referencedSecretIds, resolvePolicySecrets, type FleetStore, type JsonObject, type PolicyRevisionDoc, type ResolvedPolicy } from '@fleet/store';
 import { elasticsearchOutputs, type ElasticsearchOutput } from './output-keys';
 
 /** A policy revision rendered once for every agent that receives it. */
@@ -38,9 +38,13 @@ export function policyDataWithKeys(prepared: PreparedPolicy, keys: Record<string
 export class PolicyCache {
   private readonly latest = new Map<string, PreparedPolicy>();
   private readonly loading = new Map<string, Promise<PreparedPolicy | undefined>>();
+  /** Revisions being prepared (secrets read), by `<policy>:<revision>`: concurrent accepts share one. */
+  private readonly preparing = new Map<string, Promise<PreparedPolicy>>();
   /** Policies read again for a newer reported revision in the last interval. */
   private readonly refreshed = new BoundedCache<string, true>({ maxEntries: 10_000, ttlMs: REFRESH_INTERVAL_MS });
   storeReads = 0;
+  /** Revisions whose secrets were read from the store (once per revision, whatever the number of agents); failed reads not counted. */
+  secretResolutions = 0;
 
   constructor(
     private readonly store: FleetStore,
@@ -72,15 +76,48 @@ export class PolicyCache {
   }
 
   /**
-   * A revision read from the policy feed: prepared and cached unless a newer one is. Returns the
-   * policy's latest known revision.
+   * A revision read from the policy feed: prepared (its secrets resolved) and cached unless a
+   * newer one is. Returns the policy's latest known revision. Rejects when the secrets cannot be
+   * read (the store is away): the revision is then not cached, and the feed reads it again.
    */
-  accept(doc: PolicyRevisionDoc): PreparedPolicy {
+  async accept(doc: PolicyRevisionDoc): Promise<PreparedPolicy> {
     const known = this.latest.get(doc.policy_id);
     if (known && known.revision >= doc.revision_idx) return known;
-    const prepared = preparePolicy(doc);
+    const key = `${doc.policy_id}:${doc.revision_idx}`;
+    let pending = this.preparing.get(key);
+    if (!pending) {
+      pending = this.prepare(doc).finally(() => this.preparing.delete(key));
+      this.preparing.set(key, pending);
+    }
+    const prepared = await pending;
+    const latest = this.latest.get(doc.policy_id);
+    // A newer revision may have been cached while this one was prepared.
+    if (latest && latest.revision >= prepared.revision) return latest;
     this.latest.set(doc.policy_id, prepared);
     return prepared;
+  }
+
+  /**
+   * Resolves the revision's secrets (read in bounded batches) and renders it. A secret that does
+   * not exist is skipped with a warning naming its id and where it is referenced, as the
+   * reference does: its reference stays in the policy. Values are never logged.
+   */
+  private async prepare(doc: PolicyRevisionDoc): Promise<PreparedPolicy> {
+    const ids = referencedSecretIds(doc.data);
+    if (!ids.length) return preparePolicy(doc);
+    const values = new Map<string, string>();
+    for (let i = 0; i < ids.length; i += MAX_SECRET_BATCH) {
+      for (const [id, value] of await this.store.secrets.get(ids.slice(i, i + MAX_SECRET_BATCH))) values.set(id, value);
+    }
+    this.secretResolutions += 1;
+    const resolved = resolvePolicySecrets(doc.data, values);
+    for (const m of resolved.missing) {
+      this.logger.warn(
+        { 'fleet.policy.id': doc.policy_id, revision: doc.revision_idx, 'secret.id': m.id, 'secret.path': m.path },
+        'policy secret not found; its reference is left in the policy',
+      );
+    }
+    return preparePolicy(doc, resolved);
   }
 
   private load(policyId: string): Promise<PreparedPolicy | undefined> {
@@ -99,23 +136,32 @@ export class PolicyCache {
     const known = this.latest.get(policyId);
     // Stale or repeated revisions never replace a newer one.
     if (known && known.revision >= hit._source.revision_idx) return known;
-    const prepared = this.accept(hit._source);
+    const prepared = await this.accept(hit._source);
     this.logger.debug({ 'fleet.policy.id': policyId, revision: prepared.revision }, 'policy revision prepared');
     return prepared;
   }
 }
 
-/** Renders the agent-facing POLICY_CHANGE data of a revision. */
-export function preparePolicy(doc: PolicyRevisionDoc): PreparedPolicy {
-  const { secret_references: _secretRefs, ...policy } = doc.data;
-  const full = { ...policy, id: doc.policy_id, revision: doc.revision_idx };
+/**
+ * Renders the agent-facing POLICY_CHANGE data of a revision: with its secrets in place and
+ * `secret_paths` when `resolved` says some were (see policy-secrets.ts in @fleet/store), without
+ * `secret_references` in any case.
+ */
+export function preparePolicy(doc: PolicyRevisionDoc, resolved?: ResolvedPolicy): PreparedPolicy {
+  const { secret_references: _secretRefs, ...policy } = resolved?.policy ?? doc.data;
+  const full = {
+    ...policy,
+    id: doc.policy_id,
+    revision: doc.revision_idx,
+    ...(resolved?.secretPaths.length ? { secret_paths: resolved.secretPaths } : {}),
+  };
   return {
     policyId: doc.policy_id,
     revision: doc.revision_idx,
     createdAt: doc['@timestamp'],
     dataJson: JSON.stringify({ policy: full }),
     esOutputs: elasticsearchOutputs(doc.data),
-    outputs: doc.data.outputs ?? {},
+    outputs: policy.outputs ?? {},
     templateJson: JSON.stringify({ policy: { ...full, outputs: '__fleet_outputs_with_agent_keys__' } }),
   };
 }

@@ -256,6 +256,14 @@ export const ES_INDICES = {
 export type IndexKey = keyof typeof ES_INDICES;
 
 /**
+ * Kibana's secrets index (`{value}` documents; the fleet module's mapping: `value` a keyword, not
+ * indexed). Not among `ES_INDICES`: the elastic/fleet-server service account may read it but not
+ * create it. With the fleet module it is reached only through `/_fleet/secret`; without it, the
+ * secret store reads it directly and creates it on the first write (es-secret-store.ts).
+ */
+export const SECRETS_INDEX = '.fleet-secrets';
+
+/**
  * Files from hosts (elastic/fleet-server's uploads): one meta and one data index per source
  * (`agent`, `endpoint`, ...). With the fleet module they are data streams of its
  * `.fleet-fileds-fromhost-{meta,data}` templates; without it the backend creates plain hidden

@@ -53,6 +53,8 @@ import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createEsManagementStores } from './es-management-store';
 import type { RolloutStore } from '../rollout-store';
 import { createEsRolloutStore } from './es-rollout-store';
+import type { SecretStore } from '../secret-store';
+import { createEsSecretStore } from './es-secret-store';
 
 export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   /** `auto`: Elasticsearch API keys when security is on, else the built-in store. */
@@ -131,6 +133,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
   readonly fleetServers: FleetServerStore;
+  readonly secrets: SecretStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
   notReadyReason: string | undefined = 'not initialized';
@@ -191,6 +194,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     ({ managementKeys: this.managementKeys, audit: this.audit } = createEsManagementStores(this.client, (fn) => this.guard(fn)));
     this.rollouts = createEsRolloutStore(this.client, (fn) => this.guard(fn), () => this.agentsRefresh.searchable());
     this.fleetServers = createEsFleetServerStore(this.client, (fn) => this.guard(fn));
+    this.secrets = createEsSecretStore(this.client, (fn) => this.guard(fn), () => this.capabilities?.fleetModule === true);
   }
 
   /**

@@ -134,4 +134,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX fleet_servers_timestamp ON fleet_servers (timestamp_ms);
   `,
+  // Secrets of agent policies (sqlite-secret-store.ts): sealed values only, never plaintext.
+  `
+  CREATE TABLE secrets (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX secrets_key_id ON secrets (key_id, id);
+  `,
 ];

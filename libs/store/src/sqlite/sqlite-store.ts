@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import type {
   ActionDoc,
   ActionResultDoc,
@@ -47,6 +48,9 @@ import { createSqliteManagementStores } from './sqlite-management-store';
 import { createSqliteFleetServerStore } from './sqlite-fleet-servers';
 import type { FleetServerStore } from '../fleet-server-store';
 import { SqliteGroupCommit } from './sqlite-group-commit';
+import type { SecretStore } from '../secret-store';
+import { loadKeyFile } from '../sealing';
+import { createSqliteSecretStore, reencryptSecrets, type SecretKeys } from './sqlite-secret-store';
 import type { RolloutStore } from '../rollout-store';
 import { createSqliteRolloutStore } from './sqlite-rollout-store';
 
@@ -59,6 +63,12 @@ export interface SqliteStoreOptions {
   minFreeBytes?: number;
   /** Seals action secrets at rest with this key (see action-secrets.ts); without it they are stored as given. */
   actionSecretsKey?: Buffer;
+  /**
+   * Keys of the policy secrets table. Default: `secrets.key` beside the database file, created
+   * (0600) on first start; a random key for `:memory:`. With `previous`, secrets sealed with it are
+   * re-encrypted with `current` when the store opens (key rotation).
+   */
+  secretKeys?: SecretKeys;
 }
 
 type Row = { id: string; seq_no: number; doc: string };
@@ -172,6 +182,9 @@ export class SqliteFleetStore implements FleetStore {
   readonly fleetServers: FleetServerStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
+  readonly secrets: SecretStore;
+  /** What opening the store did to the secrets table: rows re-encrypted with the current key, rows no key opens. */
+  readonly secretKeyRotation: { reencrypted: number; unreadable: number };
 
   readonly identity: StoreIdentity;
 
@@ -224,6 +237,9 @@ export class SqliteFleetStore implements FleetStore {
     ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
     this.rollouts = createSqliteRolloutStore(this.db, (fn) => this.guard(fn));
     this.fleetServers = createSqliteFleetServerStore(this.db, (fn) => this.guard(fn));
+    const secretKeys = opts.secretKeys ?? { current: onDisk ? loadKeyFile(join(dirname(opts.path), 'secrets.key')) : randomBytes(32) };
+    this.secretKeyRotation = reencryptSecrets(this.db, secretKeys);
+    this.secrets = createSqliteSecretStore(this.db, (fn) => this.guard(fn), secretKeys);
   }
 
   /**
