@@ -13,6 +13,7 @@ import { checkinGatewayServiceSchema } from '@fleet/checkin-gateway';
 import { enrollmentServiceSchema } from '@fleet/enrollment';
 import { policyDispatcherServiceSchema } from '@fleet/policy-dispatcher';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { runAsScript } from './generated-file-command';
 
 export const START_MARKER = '<!-- config-reference:start -->';
 export const END_MARKER = '<!-- config-reference:end -->';
@@ -213,35 +214,11 @@ export function writeConfigReference(file: string): boolean {
   return true;
 }
 
-function main(argv: string[]): number {
-  const [flag, file] = argv;
-  if (flag === undefined) {
-    process.stdout.write(`${renderConfigReference()}\n`);
-    return 0;
-  }
-  if ((flag !== '--check' && flag !== '--write') || !file || argv.length > 2) {
-    process.stderr.write('usage: config-reference.ts [--check FILE | --write FILE]\n');
-    return 2;
-  }
-  if (flag === '--write') {
-    const changed = writeConfigReference(file);
-    process.stdout.write(`${file}: configuration reference ${changed ? 'updated' : 'already current'}\n`);
-    return 0;
-  }
-  const result = checkConfigReference(file);
-  if (result.ok) {
-    process.stdout.write(`${file}: configuration reference is current\n`);
-    return 0;
-  }
-  process.stderr.write(`${result.reason ?? 'configuration reference differs'}\nRun \`npm run docs:config\` to regenerate it.\n`);
-  return 1;
-}
-
-if (require.main === module) {
-  try {
-    process.exitCode = main(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  }
-}
+runAsScript(module, {
+  script: 'config-reference.ts',
+  what: 'configuration reference',
+  regenerate: 'npm run docs:config',
+  render: () => `${renderConfigReference()}\n`,
+  write: (file) => `${file}: configuration reference ${writeConfigReference(file) ? 'updated' : 'already current'}`,
+  check: checkConfigReference,
+});

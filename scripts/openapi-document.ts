@@ -12,6 +12,7 @@
 import { openApiDocument } from '@fleet/management-api';
 import { serverIdentitySchema } from '@fleet/service-kit';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { runAsScript } from './generated-file-command';
 
 /** The document as committed: stable key order, two-space indent, a final newline. */
 export function renderOpenApiDocument(): string {
@@ -28,35 +29,14 @@ export function checkOpenApiDocument(file: string): { ok: boolean; reason?: stri
   return { ok: false, reason: `${file} differs from the route table's document (first at line ${line + 1})` };
 }
 
-function main(argv: string[]): number {
-  const [flag, file] = argv;
-  if (flag === undefined) {
-    process.stdout.write(renderOpenApiDocument());
-    return 0;
-  }
-  if ((flag !== '--check' && flag !== '--write') || !file || argv.length > 2) {
-    process.stderr.write('usage: openapi-document.ts [--check FILE | --write FILE]\n');
-    return 2;
-  }
-  if (flag === '--write') {
+runAsScript(module, {
+  script: 'openapi-document.ts',
+  what: 'OpenAPI document',
+  regenerate: 'npm run docs:openapi',
+  render: renderOpenApiDocument,
+  write: (file) => {
     writeFileSync(file, renderOpenApiDocument());
-    process.stdout.write(`${file}: OpenAPI document written\n`);
-    return 0;
-  }
-  const result = checkOpenApiDocument(file);
-  if (result.ok) {
-    process.stdout.write(`${file}: OpenAPI document is current\n`);
-    return 0;
-  }
-  process.stderr.write(`${result.reason ?? 'OpenAPI document differs'}\nRun \`npm run docs:openapi\` to regenerate it.\n`);
-  return 1;
-}
-
-if (require.main === module) {
-  try {
-    process.exitCode = main(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  }
-}
+    return `${file}: OpenAPI document written`;
+  },
+  check: checkOpenApiDocument,
+});
