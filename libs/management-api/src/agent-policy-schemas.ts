@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { jsonObject } from './common-schemas';
+import { refinePolicySecrets, secretsField } from './policy-secrets-schemas';
 
 /** An agent policy id: it ends up in URLs and document ids. */
 export const agentPolicyId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 characters of [A-Za-z0-9._:-]');
@@ -30,10 +31,14 @@ const policyFields = {
   unenroll_timeout: z.number().int().min(0),
   is_default: z.boolean(),
   is_default_fleet_server: z.boolean(),
-  // Each output needs a type (a shape the OpenAPI document can say, unlike a refinement).
-  outputs: z.record(z.string().min(1), z.looseObject({ type: z.string({ error: 'each output needs a type' }) }) as unknown as typeof jsonObject),
+  // Each output needs a type (a shape the OpenAPI document can say, unlike a refinement). An
+  // output, an input or a stream may carry `secrets` (policy-secrets-schemas.ts).
+  outputs: z.record(
+    z.string().min(1),
+    z.looseObject({ type: z.string({ error: 'each output needs a type' }), secrets: secretsField.optional() }) as unknown as typeof jsonObject,
+  ),
   output_permissions: z.record(z.string(), jsonObject),
-  inputs: z.array(jsonObject).max(10_000),
+  inputs: z.array(z.looseObject({ secrets: secretsField.optional() }) as unknown as typeof jsonObject).max(10_000),
   agent: jsonObject,
   fleet: jsonObject,
 };
@@ -58,11 +63,12 @@ export const agentPolicyCreateBody = z
     agent: true,
     fleet: true,
   })
-  .strict();
+  .strict()
+  .superRefine(refinePolicySecrets);
 export type AgentPolicyCreateInput = z.output<typeof agentPolicyCreateBody>;
 
 /** `PUT /agent_policies/{id}`: any subset of the fields. */
-export const agentPolicyUpdateBody = z.object({ ...policyFields, ...kibanaOnly }).partial().strict();
+export const agentPolicyUpdateBody = z.object({ ...policyFields, ...kibanaOnly }).partial().strict().superRefine(refinePolicySecrets);
 export type AgentPolicyUpdateInput = z.output<typeof agentPolicyUpdateBody>;
 
 /** `POST /agent_policies/delete` (Kibana's form): `force` unenrolls the policy's agents first. */
@@ -92,6 +98,8 @@ export const agentPolicyItem = z.looseObject({
   inputs: z.array(jsonObject).optional(),
   agent: jsonObject.optional(),
   fleet: jsonObject.optional(),
+  /** The stored secrets the policy names (its `secrets` entries and `$co.elastic.secret{<id>}` placeholders). */
+  secret_references: z.array(z.object({ id: z.string() })).optional(),
   /** With `withAgentCount=true` on the list. */
   agents: z.number().int().optional(),
 });

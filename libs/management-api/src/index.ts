@@ -3,6 +3,7 @@ export * from './agent-schemas';
 export * from './common-schemas';
 export * from './enrollment-key-schemas';
 export * from './management-key-schemas';
+export * from './policy-secrets-schemas';
 export * from './response-schemas';
 export * from './route-table';
 export * from './openapi';

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { DocumentConflictError, DocumentNotFoundError, StoreOverloadedError, StoreUnavailableError } from '@fleet/store';
+import { DocumentConflictError, DocumentNotFoundError, StoreOverloadedError, StorePermissionError, StoreUnavailableError } from '@fleet/store';
 
 /** Base of every failure the services raise on purpose. The HTTP status comes from `ERROR_TABLE`. */
 export class FleetError extends Error {
@@ -238,6 +238,8 @@ export const ERROR_TABLE: ReadonlyArray<readonly [ErrorClass, number, string]> =
   [DocumentConflictError, 409, 'Conflict'],
   [StoreUnavailableError, 503, 'ServiceUnavailable'],
   [StoreOverloadedError, 429, 'TooManyRequests'],
+  // A configuration problem of the server, not of the caller: its message names the missing privilege.
+  [StorePermissionError, 500, 'InternalServerError'],
   [ManagementForbiddenError, 403, 'Forbidden'],
   [CsrfTokenError, 403, 'Forbidden'],
   [UriNotAllowedError, 400, 'BadRequest'],

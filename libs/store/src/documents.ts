@@ -212,6 +212,8 @@ export interface AgentPolicyRecord {
   inputs?: JsonObject[];
   agent?: JsonObject;
   fleet?: JsonObject;
+  /** The stored secrets its content names (derived on every write, as `has_fleet_server`). */
+  secret_references?: { id: string }[];
 }
 
 /**

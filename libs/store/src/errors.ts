@@ -41,3 +41,6 @@ export class StoreCorruptError extends StoreError {}
 
 /** The store belongs to another install, or lost its data: the process must not bootstrap over it. */
 export class StoreIdentityError extends StoreError {}
+
+/** The store's credentials lack a privilege the operation needs; the message names it (never a value). */
+export class StorePermissionError extends StoreError {}

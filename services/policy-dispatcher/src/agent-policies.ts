@@ -6,6 +6,7 @@ import type { ChangeSignal } from './change-dispatcher';
 import type { FleetDefaultsConfig } from './dispatcher-config';
 import type { KeyedMutex } from './keyed-mutex';
 import { policyRevisionDoc, renderFullAgentPolicy } from './policy-renderer';
+import { secretReferencesOf, storePolicySecrets } from './policy-secret-input';
 
 export interface PolicyDeps {
   store: FleetStore;
@@ -47,9 +48,10 @@ export async function createAgentPolicy(
   return deps.mutex.run(`policy:${id}`, async () => {
     if (await deps.store.agentPolicies.get(id)) throw new ConflictError(`Agent policy ${id} already exists`);
     await assertNameFree(deps.store, name);
+    const content = contentOf(await storePolicySecrets(deps.store.secrets, input));
     const now = nowOf(deps);
     const record: AgentPolicyRecord = {
-      ...contentOf(input),
+      ...content,
       id,
       name,
       namespace: input.namespace ?? 'default',
@@ -67,6 +69,7 @@ export async function createAgentPolicy(
       ...(input.is_default !== undefined ? { is_default: input.is_default } : {}),
       ...(input.is_default_fleet_server !== undefined ? { is_default_fleet_server: input.is_default_fleet_server } : {}),
     };
+    Object.assign(record, secretReferencesOf(record));
     await deps.store.agentPolicies.create(record);
     await deps.store.policies.create(policyRevisionDoc(record, deps.defaults, now));
     deps.changes.wrote('policies');
@@ -98,11 +101,14 @@ function checkPrecondition(current: AgentPolicyRecord, pre: PolicyPrecondition):
  */
 export async function updateAgentPolicy(deps: PolicyDeps, id: string, input: AgentPolicyInput, user: string, pre: PolicyPrecondition = {}): Promise<AgentPolicyRecord> {
   return deps.mutex.run(`policy:${id}`, async () => {
+    checkPrecondition(await getAgentPolicy(deps.store, id), pre);
+    // Stored once, before the compare-and-set attempts, which all write the same references.
+    const stored = await storePolicySecrets(deps.store.secrets, input);
     for (let attempt = 1; ; attempt++) {
       const current = await getAgentPolicy(deps.store, id);
       checkPrecondition(current, pre);
       try {
-        return await writeUpdate(deps, current, input, user);
+        return await writeUpdate(deps, current, stored, user);
       } catch (err) {
         if (!(err instanceof DocumentConflictError)) throw err;
         if (pre.ifMatch !== undefined) checkPrecondition(await getAgentPolicy(deps.store, id), pre);
@@ -120,7 +126,7 @@ async function writeUpdate(deps: PolicyDeps, current: AgentPolicyRecord, input: 
   // already run it, so the next revision goes past it rather than colliding with it forever.
   const written = (await deps.store.policies.latest(id))?._source.revision_idx ?? 0;
   const now = nowOf(deps);
-  const { has_fleet_server: _was, ...unflagged } = current;
+  const { has_fleet_server: _was, secret_references: _refs, ...unflagged } = current;
   const next: AgentPolicyRecord = {
     ...unflagged,
     ...contentOf(input),
@@ -131,6 +137,7 @@ async function writeUpdate(deps: PolicyDeps, current: AgentPolicyRecord, input: 
     updated_at: now.toISOString(),
     updated_by: user,
   };
+  Object.assign(next, secretReferencesOf(next));
   // The revision document goes first: if it fails, the record still names the last revision agents can get.
   await deps.store.policies.create(policyRevisionDoc(next, deps.defaults, now));
   deps.changes.wrote('policies');

@@ -1,4 +1,4 @@
-import type { AgentPolicyRecord, FullAgentPolicy, JsonObject, PolicyRevisionDoc } from '@fleet/store';
+import { referencedSecretIds, type AgentPolicyRecord, type FullAgentPolicy, type JsonObject, type PolicyRevisionDoc } from '@fleet/store';
 import type { FleetDefaultsConfig } from './dispatcher-config';
 
 /**
@@ -33,7 +33,7 @@ export function renderFullAgentPolicy(record: AgentPolicyRecord, defaults: Fleet
     protection: { enabled: false, uninstall_token_hash: '', signing_key: '' },
     ...(record.agent ?? {}),
   };
-  return {
+  const policy: FullAgentPolicy = {
     id: record.id,
     revision: record.revision,
     outputs,
@@ -42,6 +42,10 @@ export function renderFullAgentPolicy(record: AgentPolicyRecord, defaults: Fleet
     agent,
     fleet: record.fleet ?? { hosts: [...defaults.publicUrls] },
   };
+  // Kibana's list of the stored secrets the policy names; delivery resolves them (policy-secrets.ts).
+  const secretIds = referencedSecretIds(policy);
+  if (secretIds.length) policy.secret_references = secretIds.map((id) => ({ id }));
+  return policy;
 }
 
 export function policyRevisionDoc(record: AgentPolicyRecord, defaults: FleetDefaultsConfig, now: Date): PolicyRevisionDoc {

@@ -3,6 +3,7 @@ import type { AgentPolicy, AgentPolicyUpdate, EnrollmentKey } from '../client';
 import { CliError } from '../errors';
 import type { Desired, DesiredPolicy, DesiredToken, PolicyBody } from './load-files';
 import { sameValue, valueAt, type ValuePath } from './secrets';
+import { keepStoredSecrets } from './stored-secrets';
 
 /** One field that differs: the server's value, the file's, and the secret paths inside it. */
 export interface FieldChange {
@@ -62,6 +63,8 @@ export interface Plan {
 export interface PlanOptions {
   prune: boolean;
   force: boolean;
+  /** Send every `secrets` value again, to be stored anew (otherwise a secret the server holds is kept). */
+  rotateSecrets?: boolean;
 }
 
 /**
@@ -129,7 +132,9 @@ export function computePlan(desired: Desired, policies: readonly AgentPolicy[], 
     }
     kept.add(server.id);
     fileLabels.set(server.id, d.body.id ?? d.body.name);
-    const changes = policyChanges(d, server);
+    // The server shows a stored secret only by reference: one it holds is kept, never a diff.
+    const compared = opts.rotateSecrets ? d : { ...d, body: keepStoredSecrets(d.body, server as Parameters<typeof keepStoredSecrets>[1]) };
+    const changes = policyChanges(compared, server);
     if (!changes.length) continue;
     const body: Record<string, unknown> = {};
     for (const c of changes) body[c.field] = c.after;

@@ -5,6 +5,7 @@ import { isMap, isScalar, LineCounter, parseAllDocuments, type Document } from '
 import { z } from 'zod';
 import { CliError } from '../errors';
 import { resolveSecrets, type ValuePath } from './secrets';
+import { secretInputPaths } from './stored-secrets';
 
 /** Bounds of a directory of files. */
 const MAX_FILES = 10_000;
@@ -167,7 +168,11 @@ export function loadDirectory(dir: string, env: Record<string, string | undefine
       continue;
     }
     if (kind === 'agent_policy') {
-      desired.policies.push({ kind: 'agent_policy', ...source, body: parsed.data });
+      const policy = parsed.data as PolicyBody;
+      // Every value of a `secrets` field is a secret too, `${NAME}` or not: never printed.
+      const secretPaths = [...source.secretPaths];
+      for (const p of secretInputPaths(policy)) if (!secretPaths.some((q) => q.join('\0') === p.join('\0'))) secretPaths.push(p);
+      desired.policies.push({ kind: 'agent_policy', ...source, secretPaths, body: policy });
       continue;
     }
     const token = parsed.data as z.output<typeof enrollmentTokenFile>;

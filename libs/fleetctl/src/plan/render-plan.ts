@@ -5,6 +5,8 @@ import { maskPaths, sameValue, valueAt, type ValuePath } from './secrets';
 
 const SECRET = '(secret)';
 const SECRET_CHANGED = '(secret changed)';
+/** A value of a `secrets` field the server will store (it shows only the reference afterwards). */
+const SECRET_SET = '(secret: set)';
 const INDENT = '    ';
 
 const isScalar = (v: unknown): boolean => v === null || v === undefined || typeof v !== 'object';
@@ -20,7 +22,7 @@ function masked(c: FieldChange): { before: unknown; after: unknown } {
   const changed = (p: ValuePath) => !sameValue(valueAt(c.before, p), valueAt(c.after, p));
   return {
     before: maskPaths(c.before, c.secretPaths, () => SECRET),
-    after: maskPaths(c.after, c.secretPaths, (p) => (valueAt(c.before, p) !== undefined && changed(p) ? SECRET_CHANGED : SECRET)),
+    after: maskPaths(c.after, c.secretPaths, (p) => (valueAt(c.before, p) !== undefined && changed(p) ? SECRET_CHANGED : p.includes('secrets') ? SECRET_SET : SECRET)),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { checkSecretValue, secretBatch, type SecretStore } from '../secret-store';
-import { StoreOverloadedError, StoreUnavailableError } from '../errors';
+import { StoreOverloadedError, StorePermissionError, StoreUnavailableError } from '../errors';
 import { errorType, isTransient, statusOf } from './es-client';
 import { INDEX_SETTINGS, SECRETS_INDEX } from './es-indices';
 
@@ -21,7 +21,7 @@ async function pooled<T>(items: readonly T[], limit: number, fn: (item: T) => Pr
 
 /** Says which privilege a refused secrets write lacks. */
 function refused(viaApi: boolean): Error {
-  return new Error(
+  return new StorePermissionError(
     viaApi
       ? 'these Elasticsearch credentials may not write Fleet secrets: POST/DELETE /_fleet/secret needs the write_fleet_secrets cluster privilege (the elastic/fleet-server service account has only read_fleet_secrets)'
       : `these Elasticsearch credentials may not write ${SECRETS_INDEX}: without the fleet module, secrets are written to the index itself, which needs write (and create_index) on it`,
