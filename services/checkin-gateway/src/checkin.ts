@@ -207,7 +207,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
               const written = Date.parse(found.policy.createdAt);
               if (Number.isFinite(written)) deps.onPolicyDelivered(Math.max(0, (Date.now() - written) / 1000));
             }
-            const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, found.policy) : undefined;
+            const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, doc, found.policy) : undefined;
             if (deps.deliveries) deps.deliveries.record(agentId, deliveredRefs(found));
             finish({
               ackToken: found.ackToken,
@@ -275,10 +275,13 @@ function deliveredRefs(found: Pending): RolloutRef[] {
  * Per-agent preparation of a revision: output API keys, for local outputs when the credentials are
  * Elasticsearch's, for remote outputs on their own cluster whatever the backend.
  */
-async function agentPolicyData(deps: CheckinDeps, agentId: string, policy: PreparedPolicy): Promise<string | undefined> {
+async function agentPolicyData(deps: CheckinDeps, agentId: string, doc: AgentDoc, policy: PreparedPolicy): Promise<string | undefined> {
   const local = deps.store.credentials.kind === 'elasticsearch';
   const outputs = policy.esOutputs.filter((o) => (o.remote ? deps.remoteOutputs !== undefined : local));
-  if (!outputs.length) return undefined;
+  // Keys the agent holds for outputs this revision dropped are marked for retirement even when it
+  // gets no key at all (a remote output removed from a policy on the built-in credentials).
+  const holdsKeys = Object.values(doc.outputs ?? {}).some((o) => o.api_key_id);
+  if (!outputs.length && !holdsKeys) return undefined;
   const keys = await ensureOutputKeys({ store: deps.store, logger: deps.logger, remote: deps.remoteOutputs }, agentId, outputs);
   return policyDataWithKeys(policy, keys);
 }

@@ -137,7 +137,7 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
   }
   // An output whose key could not be prepared goes out without one (as the reference).
   const delivered = outputs.filter((o) => !failed.has(o.name));
-  const stale = Object.entries(seen).some(([name, o]) => !wanted.has(name) && isKeyed(o));
+  const stale = Object.entries(seen).some(([name, o]) => !wanted.has(name) && isKeyed(o) && o.api_key_id);
   if (!created.size && !rehashed.size && !stale) return keysOf(seen, delivered);
 
   const lost: { output: ElasticsearchOutput; id: string }[] = [];
@@ -166,13 +166,20 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
         next[output.name] = { ...recorded, permissions_hash: output.hash };
       }
     }
+    let removed: string | undefined;
     for (const [name, output] of Object.entries(doc.outputs ?? {})) {
       if (wanted.has(name) || !isKeyed(output)) continue;
       if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name, ...retiredType(output) });
       delete next[name];
+      removed ??= name;
     }
-    // The retiring keys are listed under one recorded output (an output without a key has no entry).
-    const first = outputs.map((o) => o.name).find((name) => next[name]) ?? Object.keys(next)[0];
+    // The retiring keys are listed under one recorded output (an output without a key has no
+    // entry); when none is left, under a keyless entry of a removed one, so they are not lost.
+    let first = outputs.map((o) => o.name).find((name) => next[name]) ?? Object.keys(next)[0];
+    if (!first && removed && retire.length) {
+      next[removed] = { type: doc.outputs?.[removed]?.type ?? 'elasticsearch' };
+      first = removed;
+    }
     for (const [name, output] of Object.entries(next)) {
       next[name] = { ...output, to_retire_api_key_ids: name === first ? dedupe(retire) : [] };
     }
