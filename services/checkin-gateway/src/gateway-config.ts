@@ -159,7 +159,7 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
       env: 'FLEET_REMOTE_OUTPUTS_IDLE_MS',
     },
     requestTimeoutMs: {
-      doc: 'Timeout of each request to a remote Elasticsearch output (key creation, role update, revocation, ping).',
+      doc: 'Timeout of each request of the gateway to a remote Elasticsearch output (key creation, role update, ping). The revocation jobs use 10 s.',
       format: 'nat',
       default: 10_000,
       env: 'FLEET_REMOTE_OUTPUTS_REQUEST_TIMEOUT_MS',
