@@ -125,14 +125,14 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
     try {
       const called = await prepareOutputKey(credentials, agentId, output, seen[output.name], created, rehashed);
       // Only a call that reached the remote cluster says it is healthy.
-      if (output.remote && called) await deps.remote?.report(output.name, 'HEALTHY', '');
+      if (output.remote && called) await reportHealth(deps, output.name, 'HEALTHY', '');
     } catch (err) {
       if (!output.remote) throw err;
       // As the reference: the output is reported degraded and the policy still goes out, without a key.
       failed.add(output.name);
       const reason = describeError(err);
       deps.logger.warn({ 'fleet.agent.id': agentId, output: output.name, err: reason }, 'remote output API key not prepared');
-      await deps.remote?.report(output.name, 'DEGRADED', `cannot prepare the agent's API key on the remote cluster: ${reason}`);
+      await reportHealth(deps, output.name, 'DEGRADED', `cannot prepare the agent's API key on the remote cluster: ${reason}`);
     }
   }
   // An output whose key could not be prepared goes out without one (as the reference).
@@ -218,6 +218,15 @@ async function prepareOutputKey(
   });
   created.set(output.name, { id: key.id, apiKey: `${key.id}:${key.secret}`, ...(existing?.api_key_id ? { replaces: existing.api_key_id } : {}) });
   return true;
+}
+
+/** Writes an output's health; a failed write is logged and does not fail the agent's delivery. */
+async function reportHealth(deps: OutputKeyDeps, output: string, state: 'HEALTHY' | 'DEGRADED', message: string): Promise<void> {
+  try {
+    await deps.remote?.report(output, state, message);
+  } catch (err) {
+    deps.logger.warn({ output, state, err: describeError(err) }, 'output health document not written');
+  }
 }
 
 /** Outputs whose per-agent keys this server makes (and so retires). */
