@@ -1,5 +1,5 @@
 import type { NotificationBus } from '@fleet/notifications';
-import { DocumentNotFoundError, retiringKeyIds, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
+import { DocumentNotFoundError, REMOTE_ELASTICSEARCH, revokeRemoteKeys, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
 import type { JobLogger } from './job-logger';
 import { expireAbandonedUploads } from './upload-cleanup';
 import { revokeAgent } from './agent-revocation';
@@ -48,9 +48,11 @@ export function createFleetJobHandlers(deps: FleetJobDeps): JobHandlers {
  */
 export function storeOnlyJobHandlers(store: FleetStore): Pick<JobHandlers, 'revoke-api-keys' | 'retire-output-keys'> {
   return {
-    'revoke-api-keys': async ({ api_key_ids }) => {
-      const revoked = await store.credentials.invalidate(api_key_ids);
-      return { requested: api_key_ids.length, revoked: revoked.length };
+    'revoke-api-keys': async ({ api_key_ids, remote }): Promise<JobOutcome> => {
+      const revoked = api_key_ids.length ? await store.credentials.invalidate(api_key_ids) : [];
+      if (!remote) return { requested: api_key_ids.length, revoked: revoked.length };
+      const far = await revokeRemoteKeys(store, remote.policy_id, remote.outputs);
+      return { requested: api_key_ids.length, revoked: revoked.length, remote_revoked: far.revoked, remote_unresolved: far.unresolved };
     },
     'retire-output-keys': ({ agent_id }) => retireOutputKeys(store, agent_id),
   };
@@ -61,9 +63,18 @@ async function retireOutputKeys(store: FleetStore, agentId: string): Promise<Job
   const current = await store.agents.get(agentId);
   if (!current) return { retired: 0 };
   const inUse = new Set(Object.values(current._source.outputs ?? {}).map((o) => o.api_key_id));
-  const retired = new Set(retiringKeyIds(current._source).filter((id) => !inUse.has(id)));
+  const local: string[] = [];
+  const remote: Record<string, string[]> = {};
+  for (const r of Object.values(current._source.outputs ?? {}).flatMap((o) => o.to_retire_api_key_ids ?? [])) {
+    if (inUse.has(r.id)) continue;
+    if (r.output_type === REMOTE_ELASTICSEARCH && r.output) (remote[r.output] ??= []).push(r.id);
+    else local.push(r.id);
+  }
+  const retired = new Set([...local, ...Object.values(remote).flat()]);
   if (!retired.size) return { retired: 0 };
-  await store.credentials.invalidate([...retired]);
+  if (local.length) await store.credentials.invalidate(local);
+  // On the output's cluster; a key whose output no revision has any more cannot be reached and is forgotten.
+  if (Object.keys(remote).length) await revokeRemoteKeys(store, current._source.policy_id, remote);
   await store.agents.mutate(agentId, (doc) => {
     const outputs: Record<string, AgentOutput> = {};
     for (const [name, o] of Object.entries(doc.outputs ?? {})) {

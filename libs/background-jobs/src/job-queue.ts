@@ -1,10 +1,19 @@
 /** Why a set of API keys is revoked (logged, and part of the job's dedupe id). */
 export type RevokeReason = 'unenrolled' | 'replaced' | 'enrollment-failed' | 'unenroll-timeout';
 
+/**
+ * Keys on remote Elasticsearch outputs' clusters, by output name: revoked through the output's
+ * cluster, whose configuration the job reads from the agent's policy (never from the payload).
+ */
+export interface RemoteRevocation {
+  policy_id: string;
+  outputs: Record<string, string[]>;
+}
+
 /** The background jobs and their payloads. Payloads are small: ids, never documents or secrets. */
 export interface FleetJobs {
   /** Invalidate API keys (an agent's access and output keys after unenroll or replacement). */
-  'revoke-api-keys': { api_key_ids: string[]; agent_id?: string; reason: RevokeReason };
+  'revoke-api-keys': { api_key_ids: string[]; agent_id?: string; reason: RevokeReason; remote?: RemoteRevocation };
   /** Invalidate the output keys an agent no longer uses, once it acked the revision that replaced them. */
   'retire-output-keys': { agent_id: string };
   /** Delete actions that expired longer ago than the retention (repeatable). */
@@ -78,9 +87,17 @@ export const retryDelayMs = (policy: RetryPolicy, attempt: number): number => po
  */
 export function enqueueRevocation(
   jobs: Pick<JobQueue, 'enqueue'>,
-  request: { api_key_ids: string[]; agent_id?: string; reason: RevokeReason },
+  request: { api_key_ids: string[]; agent_id?: string; reason: RevokeReason; remote?: RemoteRevocation },
 ): Promise<void> {
   const ids = [...new Set(request.api_key_ids.filter(Boolean))].sort();
-  if (!ids.length) return Promise.resolve();
-  return jobs.enqueue('revoke-api-keys', { ...request, api_key_ids: ids }, { dedupeId: ids.join(',') });
+  const remoteIds = Object.values(request.remote?.outputs ?? {})
+    .flat()
+    .sort();
+  if (!ids.length && !remoteIds.length) return Promise.resolve();
+  const { remote, ...rest } = request;
+  return jobs.enqueue(
+    'revoke-api-keys',
+    { ...rest, api_key_ids: ids, ...(remoteIds.length && remote ? { remote } : {}) },
+    { dedupeId: [...ids, ...remoteIds].join(',') },
+  );
 }

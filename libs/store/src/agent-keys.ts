@@ -1,4 +1,5 @@
 import type { AgentDoc } from './documents';
+import { REMOTE_ELASTICSEARCH } from './remote-outputs';
 
 /** Every API key an agent holds: its access key, output keys and keys waiting to be retired. */
 export function agentKeyIds(agent: AgentDoc): string[] {
@@ -8,6 +9,20 @@ export function agentKeyIds(agent: AgentDoc): string[] {
     for (const r of output.to_retire_api_key_ids ?? []) ids.add(r.id);
   }
   return [...ids].filter(Boolean);
+}
+
+/** The agent's keys that live on remote clusters, by output name (current and retiring ones). */
+export function remoteKeyIds(agent: AgentDoc): Record<string, string[]> {
+  const byOutput: Record<string, Set<string>> = {};
+  const add = (output: string | undefined, id: string | undefined): void => {
+    if (!output || !id) return;
+    (byOutput[output] ??= new Set()).add(id);
+  };
+  for (const [name, output] of Object.entries(agent.outputs ?? {})) {
+    if (output.type === REMOTE_ELASTICSEARCH) add(name, output.api_key_id);
+    for (const r of output.to_retire_api_key_ids ?? []) if (r.output_type === REMOTE_ELASTICSEARCH) add(r.output, r.id);
+  }
+  return Object.fromEntries(Object.entries(byOutput).map(([k, v]) => [k, [...v]]));
 }
 
 /** Ids of the output keys an agent's document lists for retirement. */

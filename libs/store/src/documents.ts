@@ -23,6 +23,8 @@ export interface OutputApiKeyToRetire {
   id: string;
   retired_at: string;
   output?: string;
+  /** `remote_elasticsearch` when the key lives on the output's remote cluster. */
+  output_type?: string;
   secret_id?: string;
 }
 
@@ -31,6 +33,8 @@ export interface AgentOutput {
   api_key_id?: string;
   permissions_hash?: string;
   type?: string;
+  /** For `remote_elasticsearch` outputs: a hash of the hosts the key was made on (a new key when they change). */
+  remote_hosts_hash?: string;
   to_retire_api_key_ids?: OutputApiKeyToRetire[];
 }
 

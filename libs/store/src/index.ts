@@ -25,3 +25,5 @@ export * from './policy-secrets';
 export type { SecretKeys } from './sqlite/sqlite-secret-store';
 export { FreshCall } from './fresh-call';
 export * from './fleet-server-store';
+export * from './output-health';
+export * from './remote-outputs';

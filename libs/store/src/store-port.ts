@@ -16,6 +16,7 @@ import type { AuditStore, ManagementKeyStore } from './management-store';
 import type { RolloutStore } from './rollout-store';
 import type { FleetServerStore } from './fleet-server-store';
 import type { SecretStore } from './secret-store';
+import type { OutputHealthStore } from './output-health';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -55,6 +56,8 @@ export interface FleetStore {
   readonly fleetServers: FleetServerStore;
   /** Secrets of agent policies (`.fleet-secrets`), resolved at delivery: never shown by any read API. */
   readonly secrets: SecretStore;
+  /** Health documents of outputs (`logs-fleet_server.output_health-default`), written on state changes. */
+  readonly outputHealth: OutputHealthStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */

@@ -11,7 +11,7 @@ import {
   type ServerIdentityConfig,
   type StoreConfig,
 } from '@fleet/service-kit';
-import type { FleetStore } from '@fleet/store';
+import { RemoteOutputs, type FleetStore } from '@fleet/store';
 import { Router } from 'express';
 import { dirname, join, resolve } from 'node:path';
 import { ActionLookupCache } from './acks';
@@ -28,6 +28,7 @@ import { HeldPollVerifier, verificationTick } from './held-poll-verifier';
 import { PolicyCache } from './policy-cache';
 import { StatusWriteBuffer } from './status-write-buffer';
 import { presenceAgentId, ServerPresence } from './server-presence';
+import { RemoteOutputMonitor } from './remote-output-monitor';
 
 export interface CheckinGatewayDeps {
   store: FleetStore;
@@ -61,6 +62,8 @@ export interface CheckinGateway {
   authenticator: ApiKeyAuthenticator;
   /** This replica checking in as a Fleet Server agent, when the presence is on. */
   presence: ServerPresence | undefined;
+  /** The periodic check of remote Elasticsearch outputs (and their clients). */
+  remoteMonitor: RemoteOutputMonitor;
   start(): Promise<void>;
   /** Answers every open long poll with 200 and its ack token; new checkins get 503. */
   drain(): number;
@@ -79,6 +82,8 @@ export function createCheckinGateway(
   const metrics = deps.metrics;
   metrics?.gauge('fleet_checkin_inflight_longpolls', 'Checkin long polls open on this replica.', () => registry.size);
   const policies = new PolicyCache(deps.store, logger);
+  const remoteOutputs = new RemoteOutputs({ health: deps.store.outputHealth, ...config.remoteOutputs });
+  const remoteMonitor = new RemoteOutputMonitor(remoteOutputs, logger.child({ component: 'remote-outputs' }), config.remoteOutputs.pingIntervalMs);
   const statusWrites = new StatusWriteBuffer(
     deps.store,
     config.statusWrites,
@@ -123,6 +128,7 @@ export function createCheckinGateway(
         logger,
         actionsSeen: () => changes.actionsSeen(),
         deliveries: deps.bus.ledger,
+        remoteOutputs,
         ...(rolloutLag ? { onPolicyDelivered: (lagSeconds: number) => rolloutLag.observe(lagSeconds) } : {}),
       },
       acks: { store: deps.store, bus: deps.bus, jobs: deps.jobs, authenticator, actionCache: new ActionLookupCache(deps.store), logger },
@@ -176,12 +182,14 @@ export function createCheckinGateway(
     verifier,
     authenticator,
     presence,
+    remoteMonitor,
     async start() {
       await health.start();
       await changes.start();
       verifier.start();
       load.start();
       await presence?.start();
+      remoteMonitor.start();
     },
     drain() {
       draining = true;
@@ -194,6 +202,7 @@ export function createCheckinGateway(
         health.markStopping();
         registry.wakeAll('shutdown');
         await presence?.close();
+        await remoteMonitor.close();
         load.close();
         await changes.close();
         verifier.close();

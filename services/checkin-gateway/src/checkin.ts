@@ -1,7 +1,7 @@
 import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
 import type { DeliveryLedger, RolloutRef } from '@fleet/notifications';
 import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
-import { isoSeconds, type ActionDoc, type AgentDoc, type FleetStore, type Hit } from '@fleet/store';
+import { isoSeconds, type ActionDoc, type AgentDoc, type FleetStore, type Hit, type RemoteOutputs } from '@fleet/store';
 import { activeContext, markEvent, runInContext, type SpanContext } from '@fleet/telemetry';
 import type { ServerResponse } from 'node:http';
 import type { AckTokenCache } from './ack-token-cache';
@@ -33,6 +33,8 @@ export interface CheckinDeps {
   onPolicyDelivered?: (lagSeconds: number) => void;
   /** Where what an agent is sent (policy revision, actions) is noted, for the console's rollout progress. */
   deliveries?: Pick<DeliveryLedger, 'record'>;
+  /** Clients and health of `remote_elasticsearch` outputs; without it their agents get no key. */
+  remoteOutputs?: RemoteOutputs;
 }
 
 export interface CheckinInput {
@@ -205,7 +207,7 @@ export async function checkin(deps: CheckinDeps, input: CheckinInput): Promise<C
               const written = Date.parse(found.policy.createdAt);
               if (Number.isFinite(written)) deps.onPolicyDelivered(Math.max(0, (Date.now() - written) / 1000));
             }
-            const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, found.policy) : undefined;
+            const policyDataJson = found.policy ? await agentPolicyData(deps, agentId, doc, found.policy) : undefined;
             if (deps.deliveries) deps.deliveries.record(agentId, deliveredRefs(found));
             finish({
               ackToken: found.ackToken,
@@ -269,10 +271,18 @@ function deliveredRefs(found: Pending): RolloutRef[] {
   return refs;
 }
 
-/** Per-agent preparation of a revision: output API keys, when the credentials are Elasticsearch's. */
-async function agentPolicyData(deps: CheckinDeps, agentId: string, policy: PreparedPolicy): Promise<string | undefined> {
-  if (!policy.esOutputs.length || deps.store.credentials.kind !== 'elasticsearch') return undefined;
-  const keys = await ensureOutputKeys({ store: deps.store, logger: deps.logger }, agentId, policy.esOutputs);
+/**
+ * Per-agent preparation of a revision: output API keys, for local outputs when the credentials are
+ * Elasticsearch's, for remote outputs on their own cluster whatever the backend.
+ */
+async function agentPolicyData(deps: CheckinDeps, agentId: string, doc: AgentDoc, policy: PreparedPolicy): Promise<string | undefined> {
+  const local = deps.store.credentials.kind === 'elasticsearch';
+  const outputs = policy.esOutputs.filter((o) => (o.remote ? deps.remoteOutputs !== undefined : local));
+  // Keys the agent holds for outputs this revision dropped are marked for retirement even when it
+  // gets no key at all (a remote output removed from a policy on the built-in credentials).
+  const holdsKeys = Object.values(doc.outputs ?? {}).some((o) => o.api_key_id);
+  if (!outputs.length && !holdsKeys) return undefined;
+  const keys = await ensureOutputKeys({ store: deps.store, logger: deps.logger, remote: deps.remoteOutputs }, agentId, outputs);
   return policyDataWithKeys(policy, keys);
 }
 

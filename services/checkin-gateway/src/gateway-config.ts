@@ -51,8 +51,17 @@ export interface PresenceConfig {
   cleanupBatch: number;
 }
 
+/** `remote_elasticsearch` outputs (remote-output-monitor.ts, docs/remote-outputs.md). */
+export interface RemoteOutputsConfig {
+  pingIntervalMs: number;
+  maxClients: number;
+  idleMs: number;
+  requestTimeoutMs: number;
+}
+
 export interface GatewayConfig extends DeliveryConfig {
   presence: PresenceConfig;
+  remoteOutputs: RemoteOutputsConfig;
   checkin: CheckinConfig;
   statusWrites: StatusWriteConfig;
   feedPollIntervalMs: number;
@@ -130,6 +139,32 @@ export const gatewaySchema: convict.Schema<GatewayConfig> = {
     uploadEnd: routeLimitSchema('FLEET_UPLOAD_END_LIMIT', { intervalMs: 2000, burst: 5, max: 10, maxBodyBytes: 1024 }),
   },
   uploads: uploadsSchema,
+  remoteOutputs: {
+    pingIntervalMs: {
+      doc: 'How often each replica checks every remote Elasticsearch output its agents use (authenticates with its service token) and writes an output health document when the state changes. 0: never.',
+      format: 'nat',
+      default: 60_000,
+      env: 'FLEET_REMOTE_OUTPUTS_PING_INTERVAL_MS',
+    },
+    maxClients: {
+      doc: 'Remote Elasticsearch clients kept open at most (one per output configuration; the least recently used is closed first).',
+      format: 'nat',
+      default: 64,
+      env: 'FLEET_REMOTE_OUTPUTS_MAX_CLIENTS',
+    },
+    idleMs: {
+      doc: 'A remote output no agent delivery has used for this long is no longer pinged, and its client is closed.',
+      format: 'nat',
+      default: 900_000,
+      env: 'FLEET_REMOTE_OUTPUTS_IDLE_MS',
+    },
+    requestTimeoutMs: {
+      doc: 'Timeout of each request of the gateway to a remote Elasticsearch output (key creation, role update, ping). The revocation jobs use 10 s.',
+      format: 'nat',
+      default: 10_000,
+      env: 'FLEET_REMOTE_OUTPUTS_REQUEST_TIMEOUT_MS',
+    },
+  },
   presence: {
     enabled: presenceEnabledSetting,
     heartbeatIntervalMs: {

@@ -1,5 +1,19 @@
 import type { Logger } from '@fleet/service-kit';
-import type { AgentDoc, AgentOutput, FleetStore, FullAgentPolicy, JsonObject, JsonValue } from '@fleet/store';
+import {
+  describeError,
+  REMOTE_ELASTICSEARCH,
+  remoteHostsHash,
+  remoteOutputConfig,
+  type AgentDoc,
+  type AgentOutput,
+  type CredentialStore,
+  type FleetStore,
+  type FullAgentPolicy,
+  type JsonObject,
+  type JsonValue,
+  type RemoteOutputConfig,
+  type RemoteOutputs,
+} from '@fleet/store';
 import { createHash } from 'node:crypto';
 
 /** An `elasticsearch` output of a policy revision, with the role its agents' keys get. */
@@ -9,6 +23,8 @@ export interface ElasticsearchOutput {
   role: JsonObject;
   /** elastic/fleet-server's permissions hash of `role`, so keys rotate only when permissions change. */
   hash: string;
+  /** Set for a `remote_elasticsearch` output: its keys are made on that cluster. */
+  remote?: RemoteOutputConfig;
 }
 
 /**
@@ -31,21 +47,57 @@ const escapeGo = (json: string): string =>
 /** Hex SHA-256 of the Go encoding of an output's role (the reference's `permissions_hash`). */
 export const permissionsHash = (role: JsonValue): string => createHash('sha256').update(goJson(role)).digest('hex');
 
-/** The `elasticsearch` outputs of a policy that carry output permissions. */
+/**
+ * The `elasticsearch` and `remote_elasticsearch` outputs of a policy (its secrets resolved) that
+ * carry output permissions. A remote output without hosts or a usable service token gets no key.
+ */
 export function elasticsearchOutputs(policy: FullAgentPolicy): ElasticsearchOutput[] {
   const out: ElasticsearchOutput[] = [];
   for (const [name, output] of Object.entries(policy.outputs ?? {})) {
-    if (output.type !== 'elasticsearch') continue;
+    if (output.type !== 'elasticsearch' && output.type !== REMOTE_ELASTICSEARCH) continue;
     const role = policy.output_permissions?.[name];
     if (!role) continue;
-    out.push({ name, role, hash: permissionsHash(role) });
+    if (output.type === 'elasticsearch') {
+      out.push({ name, role, hash: permissionsHash(role) });
+      continue;
+    }
+    const remote = remoteOutputConfig(name, output);
+    if (remote) out.push({ name, role, hash: permissionsHash(role), remote });
   }
   return out;
+}
+
+/**
+ * A remote output as its agents see it (as the reference sends it): an `elasticsearch` output
+ * without the `service_token`, which is for this server only. Other outputs are unchanged.
+ */
+export function agentFacingOutput(output: JsonObject): JsonObject {
+  if (output.type !== REMOTE_ELASTICSEARCH) return output;
+  const { service_token: _token, ...rest } = output;
+  return { ...rest, type: 'elasticsearch' };
+}
+
+/** `secret_paths` without the remote outputs' `service_token` (the agent does not receive it). */
+export function agentFacingSecretPaths(paths: string[], outputs: Record<string, JsonObject>): string[] {
+  const hidden = new Set(
+    Object.entries(outputs)
+      .filter(([, o]) => o.type === REMOTE_ELASTICSEARCH)
+      .map(([name]) => `outputs.${name}.service_token`),
+  );
+  return paths.filter((p) => !hidden.has(p));
 }
 
 export interface OutputKeyDeps {
   store: FleetStore;
   logger: Logger;
+  /** Per-output clients of remote outputs and their health; without it remote outputs get no key. */
+  remote?: RemoteOutputs;
+}
+
+/** Where an output's keys are made: the local credential store, or the remote output's cluster. */
+function credentialsOf(deps: OutputKeyDeps, output: ElasticsearchOutput): CredentialStore | undefined {
+  if (!output.remote) return deps.store.credentials;
+  return deps.remote?.credentials(output.remote);
 }
 
 /**
@@ -62,26 +114,33 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
   const wanted = new Set(outputs.map((o) => o.name));
   const created = new Map<string, { id: string; apiKey: string; replaces?: string }>();
   const rehashed = new Set<string>();
+  const failed = new Set<string>();
   for (const output of outputs) {
-    const existing = seen[output.name];
-    if (existing?.api_key && existing.api_key_id) {
-      if (existing.permissions_hash !== output.hash) {
-        await deps.store.credentials.updateRoles(existing.api_key_id, output.role);
-        rehashed.add(output.name);
-      }
+    if (output.remote) deps.remote?.remember(output.remote);
+    const credentials = credentialsOf(deps, output);
+    if (!credentials) {
+      failed.add(output.name);
       continue;
     }
-    const key = await deps.store.credentials.create({
-      name: `${agentId}:${output.name}`,
-      metadata: { agent_id: agentId, managed: true, managed_by: 'fleet-server', output_name: output.name, type: 'output' },
-      roleDescriptors: output.role,
-    });
-    created.set(output.name, { id: key.id, apiKey: `${key.id}:${key.secret}`, ...(existing?.api_key_id ? { replaces: existing.api_key_id } : {}) });
+    try {
+      const called = await prepareOutputKey(credentials, agentId, output, seen[output.name], created, rehashed);
+      // Only a call that reached the remote cluster says it is healthy.
+      if (output.remote && called) await reportHealth(deps, output.name, 'HEALTHY', '');
+    } catch (err) {
+      if (!output.remote) throw err;
+      // As the reference: the output is reported degraded and the policy still goes out, without a key.
+      failed.add(output.name);
+      const reason = describeError(err);
+      deps.logger.warn({ 'fleet.agent.id': agentId, output: output.name, err: reason }, 'remote output API key not prepared');
+      await reportHealth(deps, output.name, 'DEGRADED', `cannot prepare the agent's API key on the remote cluster: ${reason}`);
+    }
   }
-  const stale = Object.entries(seen).some(([name, o]) => !wanted.has(name) && o.type === 'elasticsearch');
-  if (!created.size && !rehashed.size && !stale) return keysOf(seen, outputs);
+  // An output whose key could not be prepared goes out without one (as the reference).
+  const delivered = outputs.filter((o) => !failed.has(o.name));
+  const stale = Object.entries(seen).some(([name, o]) => !wanted.has(name) && isKeyed(o) && o.api_key_id);
+  if (!created.size && !rehashed.size && !stale) return keysOf(seen, delivered);
 
-  const lost: string[] = [];
+  const lost: { output: ElasticsearchOutput; id: string }[] = [];
   const updated = await deps.store.agents.mutate(agentId, (doc) => {
     lost.length = 0;
     const now = new Date().toISOString();
@@ -92,30 +151,89 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
       const mine = created.get(output.name);
       if (mine) {
         if (recorded?.api_key && recorded.api_key_id && recorded.api_key_id !== mine.replaces) {
-          lost.push(mine.id); // another delivery recorded a key meanwhile: keep that one
+          lost.push({ output, id: mine.id }); // another delivery recorded a key meanwhile: keep that one
           continue;
         }
-        if (recorded?.api_key_id) retire.push({ id: recorded.api_key_id, retired_at: now, output: output.name });
-        next[output.name] = { api_key: mine.apiKey, api_key_id: mine.id, permissions_hash: output.hash, type: 'elasticsearch' };
+        if (recorded?.api_key_id) retire.push({ id: recorded.api_key_id, retired_at: now, output: output.name, ...retiredType(recorded) });
+        next[output.name] = {
+          api_key: mine.apiKey,
+          api_key_id: mine.id,
+          permissions_hash: output.hash,
+          type: output.remote ? REMOTE_ELASTICSEARCH : 'elasticsearch',
+          ...(output.remote ? { remote_hosts_hash: remoteHostsHash(output.remote) } : {}),
+        };
       } else if (rehashed.has(output.name) && recorded) {
         next[output.name] = { ...recorded, permissions_hash: output.hash };
       }
     }
+    let removed: string | undefined;
     for (const [name, output] of Object.entries(doc.outputs ?? {})) {
-      if (wanted.has(name) || output.type !== 'elasticsearch') continue;
-      if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name });
+      if (wanted.has(name) || !isKeyed(output)) continue;
+      if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name, ...retiredType(output) });
       delete next[name];
+      removed ??= name;
     }
-    const first = outputs[0]?.name;
+    // The retiring keys are listed under one recorded output (an output without a key has no
+    // entry); when none is left, under a keyless entry of a removed one, so they are not lost.
+    let first = outputs.map((o) => o.name).find((name) => next[name]) ?? Object.keys(next)[0];
+    if (!first && removed && retire.length) {
+      next[removed] = { type: doc.outputs?.[removed]?.type ?? 'elasticsearch' };
+      first = removed;
+    }
     for (const [name, output] of Object.entries(next)) {
       next[name] = { ...output, to_retire_api_key_ids: name === first ? dedupe(retire) : [] };
     }
     return { outputs: next };
   });
-  if (lost.length) await deps.store.credentials.invalidate(lost);
+  for (const { output, id } of lost) await credentialsOf(deps, output)?.invalidate([id]);
   deps.logger.info({ 'fleet.agent.id': agentId, created: created.size - lost.length, rehashed: rehashed.size }, 'output API keys prepared');
-  return keysOf(updated._source.outputs ?? {}, outputs);
+  return keysOf(updated._source.outputs ?? {}, delivered);
 }
+
+/**
+ * A new key for an output the agent has none for (or whose remote hosts changed); a role update
+ * when the permissions changed. Returns whether the output's cluster was called.
+ */
+async function prepareOutputKey(
+  credentials: CredentialStore,
+  agentId: string,
+  output: ElasticsearchOutput,
+  existing: AgentOutput | undefined,
+  created: Map<string, { id: string; apiKey: string; replaces?: string }>,
+  rehashed: Set<string>,
+): Promise<boolean> {
+  const sameCluster = !output.remote || existing?.remote_hosts_hash === remoteHostsHash(output.remote);
+  if (existing?.api_key && existing.api_key_id && sameCluster) {
+    if (existing.permissions_hash !== output.hash) {
+      await credentials.updateRoles(existing.api_key_id, output.role);
+      rehashed.add(output.name);
+      return true;
+    }
+    return false;
+  }
+  const key = await credentials.create({
+    name: `${agentId}:${output.name}`,
+    metadata: { agent_id: agentId, managed: true, managed_by: 'fleet-server', output_name: output.name, type: 'output' },
+    roleDescriptors: output.role,
+  });
+  created.set(output.name, { id: key.id, apiKey: `${key.id}:${key.secret}`, ...(existing?.api_key_id ? { replaces: existing.api_key_id } : {}) });
+  return true;
+}
+
+/** Writes an output's health; a failed write is logged and does not fail the agent's delivery. */
+async function reportHealth(deps: OutputKeyDeps, output: string, state: 'HEALTHY' | 'DEGRADED', message: string): Promise<void> {
+  try {
+    await deps.remote?.report(output, state, message);
+  } catch (err) {
+    deps.logger.warn({ output, state, err: describeError(err) }, 'output health document not written');
+  }
+}
+
+/** Outputs whose per-agent keys this server makes (and so retires). */
+const isKeyed = (o: AgentOutput): boolean => o.type === 'elasticsearch' || o.type === REMOTE_ELASTICSEARCH;
+
+/** Marks a retiring key of a remote output, so that it is revoked on that output's cluster. */
+const retiredType = (o: AgentOutput): { output_type?: string } => (o.type === REMOTE_ELASTICSEARCH ? { output_type: REMOTE_ELASTICSEARCH } : {});
 
 function keysOf(recorded: Record<string, AgentOutput>, outputs: ElasticsearchOutput[]): Record<string, string> {
   const keys: Record<string, string> = {};

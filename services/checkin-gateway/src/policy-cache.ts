@@ -1,6 +1,6 @@
 import { BoundedCache, type Logger } from '@fleet/service-kit';
 import { MAX_SECRET_BATCH, referencedSecretIds, resolvePolicySecrets, type FleetStore, type JsonObject, type PolicyRevisionDoc, type ResolvedPolicy } from '@fleet/store';
-import { elasticsearchOutputs, type ElasticsearchOutput } from './output-keys';
+import { agentFacingOutput, agentFacingSecretPaths, elasticsearchOutputs, type ElasticsearchOutput } from './output-keys';
 
 /** A policy revision rendered once for every agent that receives it. */
 export interface PreparedPolicy {
@@ -148,19 +148,22 @@ export class PolicyCache {
  * `secret_references` in any case.
  */
 export function preparePolicy(doc: PolicyRevisionDoc, resolved?: ResolvedPolicy): PreparedPolicy {
-  const { secret_references: _secretRefs, ...policy } = resolved?.policy ?? doc.data;
+  const { secret_references: _secretRefs, ...source } = resolved?.policy ?? doc.data;
+  const outputs = source.outputs ? Object.fromEntries(Object.entries(source.outputs).map(([k, o]) => [k, agentFacingOutput(o)])) : undefined;
+  const policy = { ...source, ...(outputs ? { outputs } : {}) };
+  const secretPaths = agentFacingSecretPaths(resolved?.secretPaths ?? [], source.outputs ?? {});
   const full = {
     ...policy,
     id: doc.policy_id,
     revision: doc.revision_idx,
-    ...(resolved?.secretPaths.length ? { secret_paths: resolved.secretPaths } : {}),
+    ...(secretPaths.length ? { secret_paths: secretPaths } : {}),
   };
   return {
     policyId: doc.policy_id,
     revision: doc.revision_idx,
     createdAt: doc['@timestamp'],
     dataJson: JSON.stringify({ policy: full }),
-    esOutputs: elasticsearchOutputs(doc.data),
+    esOutputs: elasticsearchOutputs(resolved?.policy ?? doc.data),
     outputs: policy.outputs ?? {},
     templateJson: JSON.stringify({ policy: { ...full, outputs: '__fleet_outputs_with_agent_keys__' } }),
   };

@@ -41,6 +41,8 @@ import { call, createClient, errorType, statusOf, translate, type ElasticsearchC
 import { DEFAULT_BULKER, EsBulker, type BulkerOptions, type BulkOp } from './es-bulker';
 import { createEsFleetServerStore } from './es-fleet-servers';
 import type { FleetServerStore } from '../fleet-server-store';
+import type { OutputHealthStore } from '../output-health';
+import { createEsOutputHealthStore } from './es-output-health';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
 import { GuardedWriter } from './es-guarded-writer';
@@ -133,6 +135,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
   readonly fleetServers: FleetServerStore;
+  readonly outputHealth: OutputHealthStore;
   readonly secrets: SecretStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
@@ -194,6 +197,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     ({ managementKeys: this.managementKeys, audit: this.audit } = createEsManagementStores(this.client, (fn) => this.guard(fn)));
     this.rollouts = createEsRolloutStore(this.client, (fn) => this.guard(fn), () => this.agentsRefresh.searchable());
     this.fleetServers = createEsFleetServerStore(this.client, (fn) => this.guard(fn));
+    this.outputHealth = createEsOutputHealthStore(this.client, (fn) => this.guard(fn));
     this.secrets = createEsSecretStore(this.client, (fn) => this.guard(fn), () => this.capabilities?.fleetModule === true);
   }
 

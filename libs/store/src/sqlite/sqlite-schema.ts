@@ -144,4 +144,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX secrets_key_id ON secrets (key_id, id);
   `,
+  // Output health documents (sqlite-output-health.ts): appended, one per state change of an output.
+  `
+  CREATE TABLE output_health (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    output TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX output_health_output ON output_health (output, seq);
+  `,
 ];

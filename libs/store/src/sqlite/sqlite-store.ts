@@ -47,6 +47,8 @@ import type { AuditStore, ManagementKeyStore } from '../management-store';
 import { createSqliteManagementStores } from './sqlite-management-store';
 import { createSqliteFleetServerStore } from './sqlite-fleet-servers';
 import type { FleetServerStore } from '../fleet-server-store';
+import type { OutputHealthDoc, OutputHealthStore } from '../output-health';
+import { createSqliteOutputHealthStore, readSqliteOutputHealth } from './sqlite-output-health';
 import { SqliteGroupCommit } from './sqlite-group-commit';
 import type { SecretStore } from '../secret-store';
 import { loadKeyFile } from '../sealing';
@@ -180,6 +182,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly uploads: FileUploadStore;
   readonly managementKeys: ManagementKeyStore;
   readonly fleetServers: FleetServerStore;
+  readonly outputHealth: OutputHealthStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
   readonly secrets: SecretStore;
@@ -237,6 +240,7 @@ export class SqliteFleetStore implements FleetStore {
     ({ managementKeys: this.managementKeys, audit: this.audit } = createSqliteManagementStores(this.db, (fn) => this.guard(fn)));
     this.rollouts = createSqliteRolloutStore(this.db, (fn) => this.guard(fn));
     this.fleetServers = createSqliteFleetServerStore(this.db, (fn) => this.guard(fn));
+    this.outputHealth = createSqliteOutputHealthStore(this.db, (fn) => this.guard(fn));
     const secretKeys = opts.secretKeys ?? { current: onDisk ? loadKeyFile(join(dirname(opts.path), 'secrets.key')) : randomBytes(32) };
     this.secretKeyRotation = reencryptSecrets(this.db, secretKeys);
     this.secrets = createSqliteSecretStore(this.db, (fn) => this.guard(fn), secretKeys);
@@ -775,6 +779,11 @@ export class SqliteFleetStore implements FleetStore {
   }
 
   // ---- credential store ---------------------------------------------------------------------
+
+  /** The health documents of one output, newest first (what Kibana would read from the data stream). */
+  outputHealthOf(output: string, limit = 100): OutputHealthDoc[] {
+    return readSqliteOutputHealth(this.db, output, limit);
+  }
 
   private createCredentialStore(): CredentialStore {
     const db = this.db;
