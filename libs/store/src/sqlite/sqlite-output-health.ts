@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { OutputHealthDoc, OutputHealthStore } from '../output-health';
 
-/** Output health documents in the embedded store (the table of migration 8), oldest first. */
+/** Output health documents in the embedded store (the table of migration 7), oldest first. */
 export function createSqliteOutputHealthStore(db: Database.Database, guard: <T>(fn: () => T) => Promise<T>): OutputHealthStore {
   const insert = db.prepare('INSERT INTO output_health (output, timestamp_ms, doc) VALUES (?, ?, ?)');
   return {
