@@ -7,3 +7,4 @@ export * from './policy-secrets-schemas';
 export * from './response-schemas';
 export * from './route-table';
 export * from './openapi';
+export * from './json-paths';

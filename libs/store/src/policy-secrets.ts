@@ -12,6 +12,7 @@
  * `secret_references` is cleared. Pure functions: the values come from the caller (the store's
  * `secrets` port), and nothing here logs.
  */
+import { removeAtPath, setAtPath } from '@fleet/management-api';
 import type { FullAgentPolicy, JsonObject, JsonValue } from './documents';
 
 const PLACEHOLDER = /\$co\.elastic\.secret\{([^}]*)\}/g;
@@ -154,8 +155,8 @@ export function resolvePolicySecrets(source: FullAgentPolicy, values: ReadonlyMa
           missing.push({ id: ref.id, path: where });
           continue;
         }
-        setAt(value, ref.path, found);
-        removeAt(secrets, ref.path);
+        setAtPath(value, ref.path, found);
+        removeAtPath(secrets, ref.path);
         paths.add(where);
       }
       if (!Object.keys(secrets).length) delete value[SECRETS_FIELD];
@@ -173,25 +174,3 @@ export function resolvePolicySecrets(source: FullAgentPolicy, values: ReadonlyMa
   return { policy, secretPaths: [...paths].sort(), missing };
 }
 
-/** Sets `value` at `path` below `target`, creating (or replacing non-objects with) objects on the way. */
-function setAt(target: JsonObject, path: string[], value: string): void {
-  let node = target;
-  for (const key of path.slice(0, -1)) {
-    const next = node[key];
-    node = isObject(next) ? next : (node[key] = {});
-  }
-  const leaf = path[path.length - 1];
-  if (leaf !== undefined) node[leaf] = value;
-}
-
-/** Removes the entry at `path` below `secrets`, and the objects it leaves empty. */
-function removeAt(secrets: JsonObject, path: string[]): void {
-  const [head, ...rest] = path;
-  if (head === undefined) return;
-  const child = secrets[head];
-  if (rest.length && isObject(child)) {
-    removeAt(child, rest);
-    if (Object.keys(child).length) return;
-  }
-  delete secrets[head];
-}

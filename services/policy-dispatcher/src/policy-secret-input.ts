@@ -1,4 +1,4 @@
-import { secretLeaves, type SecretLeaf } from '@fleet/management-api';
+import { removeAtPath, secretLeaves, setAtPath, type SecretLeaf } from '@fleet/management-api';
 import { referencedSecretIds, secretPlaceholder, type AgentPolicyRecord, type JsonObject, type JsonValue, type SecretStore } from '@fleet/store';
 
 /**
@@ -17,29 +17,6 @@ import { referencedSecretIds, secretPlaceholder, type AgentPolicyRecord, type Js
 type PolicyContent = { outputs?: Record<string, JsonObject> | undefined; inputs?: JsonObject[] | undefined };
 
 const isObject = (v: JsonValue | undefined): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Sets `value` at `path` below `target`, creating objects on the way. */
-function setAt(target: JsonObject, path: readonly string[], value: string): void {
-  let node = target;
-  for (const key of path.slice(0, -1)) {
-    const next = node[key];
-    node = isObject(next) ? next : (node[key] = {});
-  }
-  const leaf = path[path.length - 1];
-  if (leaf !== undefined) node[leaf] = value;
-}
-
-/** Removes the entry at `path` below `secrets`, and the objects it leaves empty. */
-function removeAt(secrets: JsonObject, path: readonly string[]): void {
-  const [head, ...rest] = path;
-  if (head === undefined) return;
-  const child = secrets[head];
-  if (rest.length && isObject(child)) {
-    removeAt(child, rest);
-    if (Object.keys(child).length) return;
-  }
-  delete secrets[head];
-}
 
 type ValueLeaf = Extract<SecretLeaf, { value: string }>;
 const valuesOf = (secrets: JsonObject): ValueLeaf[] => secretLeaves(secrets).filter((l): l is ValueLeaf => 'value' in l);
@@ -62,8 +39,8 @@ async function storeInlineSecrets(secrets: SecretStore, owner: JsonObject): Prom
   if (!isObject(entries)) return;
   for (const leaf of valuesOf(entries)) {
     const id = await secrets.create(leaf.value);
-    setAt(owner, leaf.path, secretPlaceholder(id));
-    removeAt(entries, leaf.path);
+    setAtPath(owner, leaf.path, secretPlaceholder(id));
+    removeAtPath(entries, leaf.path);
   }
   if (!Object.keys(entries).length) delete owner.secrets;
 }

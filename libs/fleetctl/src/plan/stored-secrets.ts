@@ -1,4 +1,4 @@
-import { isSecretReference, secretLeaves, type JsonObject, type SecretLeaf } from '@fleet/management-api';
+import { isSecretReference, removeAtPath, secretLeaves, setAtPath, type JsonObject, type SecretLeaf } from '@fleet/management-api';
 import type { ValuePath } from './secrets';
 
 /**
@@ -19,26 +19,6 @@ function at(node: unknown, path: readonly string[]): unknown {
   let v = node;
   for (const key of path) v = isObject(v) ? v[key] : undefined;
   return v;
-}
-
-function setAt(target: JsonObject, path: readonly string[], value: JsonObject | string): void {
-  let node = target;
-  for (const key of path.slice(0, -1)) {
-    const next = node[key];
-    node = isObject(next) ? next : (node[key] = {});
-  }
-  node[path[path.length - 1] as string] = value;
-}
-
-function removeAt(secrets: JsonObject, path: readonly string[]): void {
-  const [head, ...rest] = path;
-  if (head === undefined) return;
-  const child = secrets[head];
-  if (rest.length && isObject(child)) {
-    removeAt(child, rest);
-    if (Object.keys(child).length) return;
-  }
-  delete secrets[head];
 }
 
 /** Each object that may carry `secrets`, with its path in the body and the server's object there. */
@@ -84,11 +64,11 @@ export function keepStoredSecrets<T extends Content>(body: T, server: Content): 
       if (o.inline) {
         const ref = at(o.server, leaf.path);
         if (typeof ref !== 'string' || !PLACEHOLDER.test(ref)) continue;
-        setAt(o.owner, leaf.path, ref);
-        removeAt(secrets, leaf.path);
+        setAtPath(o.owner, leaf.path, ref);
+        removeAtPath(secrets, leaf.path);
       } else {
         const ref = at(isObject(o.server) ? o.server.secrets : undefined, leaf.path);
-        if (isSecretReference(ref)) setAt(secrets, leaf.path, { id: ref.id });
+        if (isSecretReference(ref)) setAtPath(secrets, leaf.path, { id: ref.id });
       }
     }
     if (!Object.keys(secrets).length) delete o.owner.secrets;
