@@ -8,6 +8,7 @@ import {
   ConfigError,
   elasticsearchClientTls,
   HealthMonitor,
+  outputKeyClusterTls,
   readSecretFile,
   redisClientTls,
   ServiceMetrics,
@@ -19,7 +20,7 @@ import {
   type Logger,
   type StoreConfig,
 } from '@fleet/service-kit';
-import { ElasticsearchFleetStore, loadKeyFile, readKeyFile, SqliteFleetStore, type FleetStore } from '@fleet/store';
+import { ElasticsearchFleetStore, loadKeyFile, OutputKeyCluster, readKeyFile, SqliteFleetStore, type FleetStore } from '@fleet/store';
 import { shutdownTracing } from '@fleet/telemetry';
 import { dirname, join } from 'node:path';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
@@ -30,6 +31,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
  */
 export async function openStore(config: StoreConfig, logger: Logger): Promise<FleetStore> {
   const actionSecretsKey = loadKeyFile(config.actionSecretsKeyFile || join(dirname(config.sqlite.path), 'action-secrets.key'));
+  const outputKeyCluster = openOutputKeyCluster(config, logger);
   switch (config.backend) {
     case 'sqlite': {
       const { secretsKeyFile, secretsPreviousKeyFile } = config.sqlite;
@@ -38,6 +40,7 @@ export async function openStore(config: StoreConfig, logger: Logger): Promise<Fl
         synchronous: config.sqlite.synchronous,
         minFreeBytes: config.sqlite.minFreeBytes,
         actionSecretsKey,
+        ...(outputKeyCluster ? { outputKeyCluster } : {}),
         // Unset: the store's default, secrets.key beside the file.
         ...(secretsKeyFile || secretsPreviousKeyFile
           ? {
@@ -72,6 +75,7 @@ export async function openStore(config: StoreConfig, logger: Logger): Promise<Fl
         credentials: es.credentials,
         bulker: { flushIntervalMs: es.bulkFlushIntervalMs, maxPendingOps: es.bulkMaxPendingOps },
         actionSecretsKey,
+        ...(outputKeyCluster ? { outputKeyCluster } : {}),
       }, { requireReady: false });
       if (store.notReadyReason) logger.warn({ reason: store.notReadyReason }, 'elasticsearch not reachable yet; starting degraded and retrying');
       else logger.info({ elasticsearch: store.capabilities }, 'elasticsearch store ready');
@@ -80,6 +84,22 @@ export async function openStore(config: StoreConfig, logger: Logger): Promise<Fl
     default:
       throw new ConfigError(`unknown store backend ${String(config.backend)}`);
   }
+}
+
+/**
+ * The output key cluster, when configured (both its hosts and its service token file): where
+ * `elasticsearch` outputs' per-agent keys are made with built-in credentials. No request is made
+ * before the first key.
+ */
+function openOutputKeyCluster(config: StoreConfig, logger: Logger): OutputKeyCluster | undefined {
+  const { hosts, serviceTokenFile } = config.outputKeys;
+  if (!hosts.length && !serviceTokenFile) return undefined;
+  if (!hosts.length) throw new ConfigError('store.outputKeys.serviceTokenFile (FLEET_OUTPUT_KEYS_SERVICE_TOKEN_FILE) is set without store.outputKeys.hosts (FLEET_OUTPUT_KEYS_HOSTS)');
+  if (!serviceTokenFile) throw new ConfigError('store.outputKeys.hosts (FLEET_OUTPUT_KEYS_HOSTS) is set without store.outputKeys.serviceTokenFile (FLEET_OUTPUT_KEYS_SERVICE_TOKEN_FILE)');
+  const serviceToken = readSecretFile(serviceTokenFile, 'output key cluster service token');
+  const tls = outputKeyClusterTls(config.outputKeys, logger);
+  logger.info({ hosts }, 'output key cluster: per-agent output API keys are made there when the credentials are built-in');
+  return new OutputKeyCluster({ hosts, serviceToken, ...(tls ? { tls } : {}) });
 }
 
 /**

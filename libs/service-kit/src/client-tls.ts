@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { connect, createSecureContext, rootCertificates, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { ConfigError, readConfiguredFile, type BusConfig, type ElasticsearchConfig, type TlsVerificationMode } from './config';
+import { ConfigError, readConfiguredFile, type BusConfig, type ElasticsearchConfig, type OutputKeysConfig, type TlsVerificationMode } from './config';
 import type { Logger } from './logger';
 
 /**
@@ -29,6 +29,8 @@ const ES_SETTINGS = {
   key: { key: 'store.elasticsearch.ssl.key', env: 'FLEET_ES_SSL_KEY_FILE' },
   passphrase: { key: 'store.elasticsearch.ssl.keyPassphraseFile', env: 'FLEET_ES_SSL_KEY_PASSPHRASE_FILE' },
 } satisfies TlsFileSettings;
+
+const OUTPUT_KEYS_CA = { key: 'store.outputKeys.ssl.certificateAuthorities', env: 'FLEET_OUTPUT_KEYS_SSL_CA_FILE' };
 
 const REDIS_SETTINGS = {
   ca: { key: 'bus.redisTls.caFile', env: 'FLEET_REDIS_TLS_CA_FILE' },
@@ -147,6 +149,25 @@ export async function elasticsearchClientTls(
  * TLS options of the Redis connections (bus and BullMQ) for a `rediss://` URL, or undefined for
  * `redis://` (then no TLS file may be set: a CA given for a plain URL would silently not be used).
  */
+/**
+ * TLS options of the output key cluster's client (its CAs and verification mode), or undefined
+ * when its hosts are plain http and nothing TLS is set.
+ */
+export function outputKeyClusterTls(config: OutputKeysConfig, logger: Logger): ConnectionOptions | undefined {
+  const { ssl, hosts } = config;
+  const https = hosts.filter((h) => /^https:/i.test(h.trim())).length;
+  if (https === 0) {
+    if (ssl.certificateAuthorities.length) {
+      throw new ConfigError(`${named(OUTPUT_KEYS_CA)} is set but no store.outputKeys.hosts URL is https (${hosts.join(', ')})`);
+    }
+    return undefined;
+  }
+  if (https !== hosts.length) throw new ConfigError(`store.outputKeys.hosts mixes http and https URLs (${hosts.join(', ')}): TLS must be on for all or none`);
+  if (ssl.verificationMode === 'none') logger.warn({ setting: 'store.outputKeys.ssl.verificationMode' }, 'TLS verification of the output key cluster is off');
+  const cas = ssl.certificateAuthorities.flatMap((file) => readCertificates(file, OUTPUT_KEYS_CA));
+  return { ...verificationOptions(ssl.verificationMode), ...(cas.length ? { ca: cas } : {}) };
+}
+
 export function redisClientTls(config: BusConfig, logger: Logger): ConnectionOptions | undefined {
   const tls = config.redisTls;
   let protocol: string;

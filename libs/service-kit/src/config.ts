@@ -131,8 +131,19 @@ export interface RedisTlsConfig {
   verificationMode: TlsVerificationMode;
 }
 
+/**
+ * With built-in credentials: the Elasticsearch cluster where per-agent output API keys are made
+ * (libs/store/src/output-key-cluster.ts).
+ */
+export interface OutputKeysConfig {
+  hosts: string[];
+  serviceTokenFile: string;
+  ssl: { certificateAuthorities: string[]; verificationMode: TlsVerificationMode };
+}
+
 export interface StoreConfig {
   backend: 'sqlite' | 'elasticsearch';
+  outputKeys: OutputKeysConfig;
   sqlite: { path: string; synchronous: 'FULL' | 'NORMAL'; minFreeBytes: number; secretsKeyFile: string; secretsPreviousKeyFile: string };
   actionSecretsKeyFile: string;
   elasticsearch: ElasticsearchConfig;
@@ -238,6 +249,34 @@ export const storeSchema: convict.Schema<StoreConfig> = {
       format: String,
       default: '',
       env: 'FLEET_SQLITE_SECRETS_PREVIOUS_KEY_FILE',
+    },
+  },
+  outputKeys: {
+    hosts: {
+      doc: 'With built-in credentials (the SQLite store, or Elasticsearch without security): URLs of the Elasticsearch cluster where each agent gets its own API key for the elasticsearch outputs that point at it (a host in common), as with Elasticsearch credentials. Other outputs are delivered with the credentials written in them. Needs serviceTokenFile. See docs/architecture.md#per-agent-output-api-keys.',
+      format: 'string-list',
+      default: [],
+      env: 'FLEET_OUTPUT_KEYS_HOSTS',
+    },
+    serviceTokenFile: {
+      doc: "File holding a service token of that cluster's elastic/fleet-server service account, with which the keys are made, updated and revoked.",
+      format: String,
+      default: '',
+      env: 'FLEET_OUTPUT_KEYS_SERVICE_TOKEN_FILE',
+    },
+    ssl: {
+      certificateAuthorities: {
+        doc: 'PEM files (comma-separated) of the CAs that sign the https certificates of the output key cluster. Empty: the system CAs.',
+        format: 'string-list',
+        default: [],
+        env: 'FLEET_OUTPUT_KEYS_SSL_CA_FILE',
+      },
+      verificationMode: {
+        doc: "How the output key cluster's certificate is checked: full, certificate (chain only) or none (logged as a warning).",
+        format: TLS_VERIFICATION_MODES as TlsVerificationMode[],
+        default: 'full',
+        env: 'FLEET_OUTPUT_KEYS_SSL_VERIFICATION_MODE',
+      },
     },
   },
   actionSecretsKeyFile: {

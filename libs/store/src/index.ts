@@ -27,3 +27,5 @@ export { FreshCall } from './fresh-call';
 export * from './fleet-server-store';
 export * from './output-health';
 export * from './remote-outputs';
+export * from './output-key-cluster';
+export * from './output-credentials';

@@ -1,3 +1,4 @@
+import type { OutputKeyCluster } from './output-key-cluster';
 import { AGENT_SORT_FIELDS } from '@fleet/management-api';
 import type {
   ActionDoc,
@@ -37,6 +38,11 @@ export interface FleetStore {
   readonly enrollmentKeys: EnrollmentKeyStore;
   /** API keys of agents and enrollment tokens: issued, verified and revoked here. */
   readonly credentials: CredentialStore;
+  /**
+   * With built-in credentials: the cluster where `elasticsearch` outputs' per-agent keys are made
+   * (configured; see `outputKeyTarget`). Closed with the store.
+   */
+  readonly outputKeyCluster?: OutputKeyCluster | undefined;
   readonly agentPolicies: AgentPolicyStore;
   /** Files delivered to agents (`.fleet-fileds-tohost-*` and integration libraries). */
   readonly deliveryFiles: DeliveryFileStore;

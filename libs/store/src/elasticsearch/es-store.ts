@@ -1,3 +1,4 @@
+import type { OutputKeyCluster } from '../output-key-cluster';
 import { ActionSealer, withSealedSecrets } from '../action-secrets';
 import type { Client } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
@@ -66,6 +67,8 @@ export interface ElasticsearchStoreOptions extends ElasticsearchConnection {
   bulker?: Partial<BulkerOptions>;
   /** Seals action secrets at rest with this key (see action-secrets.ts); every replica needs the same one. */
   actionSecretsKey?: Buffer;
+  /** With built-in credentials: where output keys are made (see `outputKeyTarget`). */
+  outputKeyCluster?: OutputKeyCluster;
 }
 
 /** What the backend found at start, reported in the logs. */
@@ -127,6 +130,9 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly enrollmentKeys: EnrollmentKeyStore;
   readonly agentPolicies: AgentPolicyStore;
   readonly credentials: CredentialStore;
+  get outputKeyCluster(): OutputKeyCluster | undefined {
+    return this.opts.outputKeyCluster;
+  }
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
   readonly uploads: FileUploadStore;
@@ -271,6 +277,7 @@ export class ElasticsearchFleetStore implements FleetStore {
       await this.agentWriter.close();
       await this.bulker.close();
       await this.client.close();
+      await this.outputKeyCluster?.close();
     })();
     return this.closing;
   }

@@ -1,3 +1,4 @@
+import type { OutputKeyCluster } from '../output-key-cluster';
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -71,6 +72,8 @@ export interface SqliteStoreOptions {
    * re-encrypted with `current` when the store opens (key rotation).
    */
   secretKeys?: SecretKeys;
+  /** Where output keys are made (see `outputKeyTarget`); closed with the store. */
+  outputKeyCluster?: OutputKeyCluster;
 }
 
 type Row = { id: string; seq_no: number; doc: string };
@@ -176,6 +179,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly actionResults: ActionResultStore;
   readonly enrollmentKeys: EnrollmentKeyStore;
   readonly credentials: CredentialStore;
+  readonly outputKeyCluster: OutputKeyCluster | undefined;
   readonly agentPolicies: AgentPolicyStore;
   readonly deliveryFiles: DeliveryFileStore;
   readonly artifacts: ArtifactStore;
@@ -229,6 +233,7 @@ export class SqliteFleetStore implements FleetStore {
     this.actionResults = this.createActionResultStore();
     this.enrollmentKeys = this.createEnrollmentKeyStore();
     this.credentials = this.createCredentialStore();
+    this.outputKeyCluster = opts.outputKeyCluster;
     this.agentPolicies = this.createAgentPolicyStore();
     ({ deliveryFiles: this.deliveryFiles, artifacts: this.artifacts } = createSqliteDeliveryStores(this.db, (fn) => this.guard(fn)));
     this.uploads = createSqliteUploadStore(this.db, (fn) => this.guard(fn));
@@ -283,7 +288,7 @@ export class SqliteFleetStore implements FleetStore {
       this.closed = true;
       this.db.close();
     }
-    return Promise.resolve();
+    return this.outputKeyCluster?.close() ?? Promise.resolve();
   }
 
   private migrate(): void {
