@@ -1,5 +1,5 @@
 import type { NotificationBus } from '@fleet/notifications';
-import { agentKeyIds, remoteKeyIds, type AgentDoc } from '@fleet/store';
+import { agentKeyIds, outputKeyIds, remoteKeyIds, type AgentDoc } from '@fleet/store';
 import { enqueueRevocation, type JobQueue, type RevokeReason } from './job-queue';
 
 export interface AgentRevocationDeps {
@@ -17,11 +17,15 @@ export interface AgentRevocationDeps {
  */
 export async function revokeAgent(deps: AgentRevocationDeps, agentId: string, deactivated: AgentDoc, reason: RevokeReason): Promise<string[]> {
   const keys = agentKeyIds(deactivated);
-  // Keys of remote outputs live on their clusters: revoked there, not on this store's.
+  // Keys of remote outputs live on their clusters: revoked there, not on this store's; output
+  // keys where they were made (outputKeyTarget), which is not this store with built-in credentials.
   const remote = remoteKeyIds(deactivated);
   const remoteIds = new Set(Object.values(remote).flat());
+  const outputIds = outputKeyIds(deactivated);
+  const separate = new Set([...remoteIds, ...outputIds]);
   await enqueueRevocation(deps.jobs, {
-    api_key_ids: keys.filter((id) => !remoteIds.has(id)),
+    api_key_ids: keys.filter((id) => !separate.has(id)),
+    ...(outputIds.length ? { output_api_key_ids: outputIds } : {}),
     agent_id: agentId,
     reason,
     ...(remoteIds.size ? { remote: { policy_id: deactivated.policy_id, outputs: remote } } : {}),

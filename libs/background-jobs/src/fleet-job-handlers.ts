@@ -1,5 +1,5 @@
 import type { NotificationBus } from '@fleet/notifications';
-import { DocumentNotFoundError, REMOTE_ELASTICSEARCH, revokeRemoteKeys, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
+import { DocumentNotFoundError, outputKeyTarget, REMOTE_ELASTICSEARCH, revokeRemoteKeys, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
 import type { JobLogger } from './job-logger';
 import { expireAbandonedUploads } from './upload-cleanup';
 import { revokeAgent } from './agent-revocation';
@@ -48,11 +48,13 @@ export function createFleetJobHandlers(deps: FleetJobDeps): JobHandlers {
  */
 export function storeOnlyJobHandlers(store: FleetStore): Pick<JobHandlers, 'revoke-api-keys' | 'retire-output-keys'> {
   return {
-    'revoke-api-keys': async ({ api_key_ids, remote }): Promise<JobOutcome> => {
+    'revoke-api-keys': async ({ api_key_ids, output_api_key_ids = [], remote }): Promise<JobOutcome> => {
       const revoked = api_key_ids.length ? await store.credentials.invalidate(api_key_ids) : [];
-      if (!remote) return { requested: api_key_ids.length, revoked: revoked.length };
+      const outputs = await revokeOutputKeys(store, output_api_key_ids);
+      const outcome: JobOutcome = { requested: api_key_ids.length + output_api_key_ids.length, revoked: revoked.length + outputs.revoked, ...outputs.unresolved };
+      if (!remote) return outcome;
       const far = await revokeRemoteKeys(store, remote.policy_id, remote.outputs);
-      return { requested: api_key_ids.length, revoked: revoked.length, remote_revoked: far.revoked, remote_unresolved: far.unresolved };
+      return { ...outcome, remote_revoked: far.revoked, remote_unresolved: far.unresolved };
     },
     'retire-output-keys': ({ agent_id }) => retireOutputKeys(store, agent_id),
   };
@@ -72,7 +74,7 @@ async function retireOutputKeys(store: FleetStore, agentId: string): Promise<Job
   }
   const retired = new Set([...local, ...Object.values(remote).flat()]);
   if (!retired.size) return { retired: 0 };
-  if (local.length) await store.credentials.invalidate(local);
+  const unresolved = (await revokeOutputKeys(store, local)).unresolved;
   // On the output's cluster; a key whose output no revision has any more cannot be reached and is forgotten.
   if (Object.keys(remote).length) await revokeRemoteKeys(store, current._source.policy_id, remote);
   await store.agents.mutate(agentId, (doc) => {
@@ -82,7 +84,19 @@ async function retireOutputKeys(store: FleetStore, agentId: string): Promise<Job
     }
     return { outputs };
   });
-  return { retired: retired.size };
+  return { retired: retired.size, ...unresolved };
+}
+
+/**
+ * Invalidates `elasticsearch` outputs' keys where they are made (`outputKeyTarget`). With built-in
+ * credentials and no output key cluster configured any more, they cannot be reached: counted as
+ * `output_unresolved` (in the job's log line) and forgotten.
+ */
+async function revokeOutputKeys(store: FleetStore, ids: string[]): Promise<{ revoked: number; unresolved: { output_unresolved?: number } }> {
+  if (!ids.length) return { revoked: 0, unresolved: {} };
+  const target = outputKeyTarget(store);
+  if (!target) return { revoked: 0, unresolved: { output_unresolved: ids.length } };
+  return { revoked: (await target.credentials.invalidate(ids)).length, unresolved: {} };
 }
 
 /**

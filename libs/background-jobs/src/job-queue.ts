@@ -10,10 +10,22 @@ export interface RemoteRevocation {
   outputs: Record<string, string[]>;
 }
 
+export interface RevocationRequest {
+  api_key_ids: string[];
+  output_api_key_ids?: string[];
+  agent_id?: string;
+  reason: RevokeReason;
+  remote?: RemoteRevocation;
+}
+
 /** The background jobs and their payloads. Payloads are small: ids, never documents or secrets. */
 export interface FleetJobs {
-  /** Invalidate API keys (an agent's access and output keys after unenroll or replacement). */
-  'revoke-api-keys': { api_key_ids: string[]; agent_id?: string; reason: RevokeReason; remote?: RemoteRevocation };
+  /**
+   * Invalidate API keys after unenroll or replacement: `api_key_ids` with the store's credentials
+   * (access keys; in jobs enqueued before output keys were split out, output keys too),
+   * `output_api_key_ids` where `elasticsearch` outputs' keys are made (`outputKeyTarget`).
+   */
+  'revoke-api-keys': RevocationRequest;
   /** Invalidate the output keys an agent no longer uses, once it acked the revision that replaced them. */
   'retire-output-keys': { agent_id: string };
   /** Delete actions that expired longer ago than the retention (repeatable). */
@@ -85,19 +97,17 @@ export const retryDelayMs = (policy: RetryPolicy, attempt: number): number => po
  * Enqueues the revocation of API keys; the same set of keys is enqueued once while its job is
  * waiting, running or kept (a retried request or a duplicate ack adds nothing).
  */
-export function enqueueRevocation(
-  jobs: Pick<JobQueue, 'enqueue'>,
-  request: { api_key_ids: string[]; agent_id?: string; reason: RevokeReason; remote?: RemoteRevocation },
-): Promise<void> {
+export function enqueueRevocation(jobs: Pick<JobQueue, 'enqueue'>, request: RevocationRequest): Promise<void> {
   const ids = [...new Set(request.api_key_ids.filter(Boolean))].sort();
+  const outputIds = [...new Set((request.output_api_key_ids ?? []).filter(Boolean))].sort();
   const remoteIds = Object.values(request.remote?.outputs ?? {})
     .flat()
     .sort();
-  if (!ids.length && !remoteIds.length) return Promise.resolve();
-  const { remote, ...rest } = request;
+  if (!ids.length && !outputIds.length && !remoteIds.length) return Promise.resolve();
+  const { remote, output_api_key_ids: _outputs, ...rest } = request;
   return jobs.enqueue(
     'revoke-api-keys',
-    { ...rest, api_key_ids: ids, ...(remoteIds.length && remote ? { remote } : {}) },
-    { dedupeId: [...ids, ...remoteIds].join(',') },
+    { ...rest, api_key_ids: ids, ...(outputIds.length ? { output_api_key_ids: outputIds } : {}), ...(remoteIds.length && remote ? { remote } : {}) },
+    { dedupeId: [...ids, ...outputIds, ...remoteIds].join(',') },
   );
 }

@@ -1,8 +1,8 @@
 import { createFleetJobHandlers, InProcessJobQueue, readStatusHistory, STATUS_HISTORY_SERIES, type JobLogger } from '@fleet/background-jobs';
 import { InProcessBus, type NotificationEnvelope } from '@fleet/notifications';
-import { SqliteFleetStore, type AgentDoc, type AgentPolicyRecord } from '@fleet/store';
+import { OutputKeyCluster, SqliteFleetStore, type AgentDoc, type AgentPolicyRecord } from '@fleet/store';
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -114,22 +114,54 @@ describe('Fleet job handlers (embedded store)', function () {
     expect(await handlers['sweep-inactive-agents']({})).to.deep.equal({ policies: 1, unenrolled: 0 });
   });
 
-  it('When an agent acked the revision that replaced an output key, then retirement revokes only the unused keys and forgets them', async () => {
-    const current = await store.credentials.create({ name: 'out-current', metadata: {} });
-    const old = await store.credentials.create({ name: 'out-old', metadata: {} });
+  it('When an agent acked the revision that replaced an output key, then retirement revokes only the unused keys, on the output key cluster, and forgets them', async function () {
+    this.timeout(30_000);
+    // With built-in credentials, output keys live on the output key cluster (the test node), not in the store.
+    const cluster = new OutputKeyCluster({
+      hosts: [process.env.FLEET_ES_URL ?? ''],
+      serviceToken: readFileSync(process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '', 'utf8').trim(),
+    });
+    const keyed = new SqliteFleetStore({ path: join(dir, 'keyed.db'), outputKeyCluster: cluster });
+    try {
+      const current = await cluster.credentials.create({ name: 'out-current', metadata: {} });
+      const old = await cluster.credentials.create({ name: 'out-old', metadata: {} });
+      const access = await keyed.credentials.create({ name: 'agent', metadata: {} });
+      await keyed.agents.create('agent', {
+        active: true,
+        type: 'PERMANENT',
+        enrolled_at: now.toISOString(),
+        policy_id: 'p',
+        access_api_key_id: access.id,
+        agent: { id: 'agent', version: '8.15.0' },
+        local_metadata: {},
+        tags: [],
+        action_seq_no: [-1],
+        outputs: {
+          default: { api_key_id: current.id, api_key: 'x', type: 'elasticsearch', to_retire_api_key_ids: [{ id: old.id, retired_at: now.toISOString() }, { id: current.id, retired_at: now.toISOString() }] },
+        },
+      });
+      const handlers = createFleetJobHandlers({ store: keyed, bus, jobs, logger: quiet, retainExpiredActionsMs: HOUR, sweepBatchSize: 100 });
+      expect(await handlers['retire-output-keys']({ agent_id: 'agent' })).to.deep.equal({ retired: 1 });
+      expect((await cluster.credentials.get(old.id))?.invalidated).to.equal(true);
+      expect((await cluster.credentials.get(current.id))?.invalidated).to.equal(false);
+      expect((await keyed.credentials.get(access.id))?.invalidated).to.equal(false);
+      const left = (await keyed.agents.get('agent'))!._source.outputs!.default!.to_retire_api_key_ids;
+      expect(left).to.deep.equal([{ id: current.id, retired_at: now.toISOString() }]);
+      expect(await handlers['retire-output-keys']({ agent_id: 'missing' })).to.deep.equal({ retired: 0 });
+      await cluster.credentials.invalidate([current.id]);
+    } finally {
+      await keyed.close();
+    }
+  });
+
+  it('When output keys must be retired but no output key cluster is configured any more, then they are counted unresolved and forgotten', async () => {
     const access = await agentWithKey('agent', 'p', 0);
     await store.agents.update('agent', {
-      outputs: {
-        default: { api_key_id: current.id, api_key: 'x', type: 'elasticsearch', to_retire_api_key_ids: [{ id: old.id, retired_at: now.toISOString() }, { id: current.id, retired_at: now.toISOString() }] },
-      },
+      outputs: { default: { type: 'elasticsearch', to_retire_api_key_ids: [{ id: 'gone-key', retired_at: now.toISOString() }] } },
     });
     const handlers = createFleetJobHandlers({ store, bus, jobs, logger: quiet, retainExpiredActionsMs: HOUR, sweepBatchSize: 100 });
-    expect(await handlers['retire-output-keys']({ agent_id: 'agent' })).to.deep.equal({ retired: 1 });
-    expect((await store.credentials.get(old.id))?.invalidated).to.equal(true);
-    expect((await store.credentials.get(current.id))?.invalidated).to.equal(false);
+    expect(await handlers['retire-output-keys']({ agent_id: 'agent' })).to.deep.equal({ retired: 1, output_unresolved: 1 });
+    expect((await store.agents.get('agent'))!._source.outputs!.default!.to_retire_api_key_ids).to.deep.equal([]);
     expect((await store.credentials.get(access))?.invalidated).to.equal(false);
-    const left = (await store.agents.get('agent'))!._source.outputs!.default!.to_retire_api_key_ids;
-    expect(left).to.deep.equal([{ id: current.id, retired_at: now.toISOString() }]);
-    expect(await handlers['retire-output-keys']({ agent_id: 'missing' })).to.deep.equal({ retired: 0 });
   });
 });

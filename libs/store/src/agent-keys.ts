@@ -25,6 +25,20 @@ export function remoteKeyIds(agent: AgentDoc): Record<string, string[]> {
   return Object.fromEntries(Object.entries(byOutput).map(([k, v]) => [k, [...v]]));
 }
 
+/**
+ * The agent's keys of `elasticsearch` outputs (current and retiring): made where `outputKeyTarget`
+ * says, which is not the store's credentials when those are built-in.
+ */
+export function outputKeyIds(agent: AgentDoc): string[] {
+  const remote = new Set(Object.values(remoteKeyIds(agent)).flat());
+  const ids = new Set<string>();
+  for (const output of Object.values(agent.outputs ?? {})) {
+    if (output.api_key_id) ids.add(output.api_key_id);
+    for (const r of output.to_retire_api_key_ids ?? []) ids.add(r.id);
+  }
+  return [...ids].filter((id) => id && !remote.has(id));
+}
+
 /** Ids of the output keys an agent's document lists for retirement. */
 export function retiringKeyIds(agent: AgentDoc): string[] {
   return Object.values(agent.outputs ?? {}).flatMap((o) => (o.to_retire_api_key_ids ?? []).map((r) => r.id));

@@ -1,7 +1,7 @@
 import { parseGoDuration, type AgentAction, type CheckinRequest } from '@fleet/agent-protocol';
 import type { DeliveryLedger, RolloutRef } from '@fleet/notifications';
 import { AgentInactiveError, BadRequestError, BackpressureError, type Logger } from '@fleet/service-kit';
-import { isoSeconds, type ActionDoc, type AgentDoc, type FleetStore, type Hit, type RemoteOutputs } from '@fleet/store';
+import { isoSeconds, outputKeyTarget, type ActionDoc, type AgentDoc, type FleetStore, type Hit, type RemoteOutputs } from '@fleet/store';
 import { activeContext, markEvent, runInContext, type SpanContext } from '@fleet/telemetry';
 import type { ServerResponse } from 'node:http';
 import type { AckTokenCache } from './ack-token-cache';
@@ -272,12 +272,14 @@ function deliveredRefs(found: Pending): RolloutRef[] {
 }
 
 /**
- * Per-agent preparation of a revision: output API keys, for local outputs when the credentials are
- * Elasticsearch's, for remote outputs on their own cluster whatever the backend.
+ * Per-agent preparation of a revision: output API keys, for `elasticsearch` outputs where this
+ * server can make them (`outputKeyTarget`: the store's Elasticsearch, or the output key cluster the
+ * output points at), for remote outputs on their own cluster whatever the backend. Other outputs go
+ * out with the credentials written in them.
  */
 async function agentPolicyData(deps: CheckinDeps, agentId: string, doc: AgentDoc, policy: PreparedPolicy): Promise<string | undefined> {
-  const local = deps.store.credentials.kind === 'elasticsearch';
-  const outputs = policy.esOutputs.filter((o) => (o.remote ? deps.remoteOutputs !== undefined : local));
+  const target = outputKeyTarget(deps.store);
+  const outputs = policy.esOutputs.filter((o) => (o.remote ? deps.remoteOutputs !== undefined : target?.covers(o.hosts) === true));
   // Keys the agent holds for outputs this revision dropped are marked for retirement even when it
   // gets no key at all (a remote output removed from a policy on the built-in credentials).
   const holdsKeys = Object.values(doc.outputs ?? {}).some((o) => o.api_key_id);

@@ -1,6 +1,7 @@
 import type { Logger } from '@fleet/service-kit';
 import {
   describeError,
+  outputKeyTarget,
   REMOTE_ELASTICSEARCH,
   remoteHostsHash,
   remoteOutputConfig,
@@ -23,6 +24,8 @@ export interface ElasticsearchOutput {
   role: JsonObject;
   /** elastic/fleet-server's permissions hash of `role`, so keys rotate only when permissions change. */
   hash: string;
+  /** The output's `hosts`: whether its keys can be made on the output key cluster (`OutputKeyTarget.covers`). */
+  hosts: string[];
   /** Set for a `remote_elasticsearch` output: its keys are made on that cluster. */
   remote?: RemoteOutputConfig;
 }
@@ -57,12 +60,13 @@ export function elasticsearchOutputs(policy: FullAgentPolicy): ElasticsearchOutp
     if (output.type !== 'elasticsearch' && output.type !== REMOTE_ELASTICSEARCH) continue;
     const role = policy.output_permissions?.[name];
     if (!role) continue;
+    const hosts = Array.isArray(output.hosts) ? output.hosts.filter((h): h is string => typeof h === 'string') : [];
     if (output.type === 'elasticsearch') {
-      out.push({ name, role, hash: permissionsHash(role) });
+      out.push({ name, role, hash: permissionsHash(role), hosts });
       continue;
     }
     const remote = remoteOutputConfig(name, output);
-    if (remote) out.push({ name, role, hash: permissionsHash(role), remote });
+    if (remote) out.push({ name, role, hash: permissionsHash(role), hosts, remote });
   }
   return out;
 }
@@ -94,9 +98,12 @@ export interface OutputKeyDeps {
   remote?: RemoteOutputs;
 }
 
-/** Where an output's keys are made: the local credential store, or the remote output's cluster. */
+/**
+ * Where an output's keys are made: the store's Elasticsearch or the output key cluster
+ * (`outputKeyTarget`), or the remote output's cluster.
+ */
 function credentialsOf(deps: OutputKeyDeps, output: ElasticsearchOutput): CredentialStore | undefined {
-  if (!output.remote) return deps.store.credentials;
+  if (!output.remote) return outputKeyTarget(deps.store)?.credentials;
   return deps.remote?.credentials(output.remote);
 }
 
