@@ -104,3 +104,17 @@ export const agentPolicyItem = z.looseObject({
   agents: z.number().int().optional(),
 });
 export type AgentPolicyItem = z.output<typeof agentPolicyItem>;
+
+/**
+ * An output its agents receive without a key of their own, and why (the server's credentials
+ * cannot make one there): they get the credentials written in the output instead.
+ */
+export const outputCredentialWarning = z.object({
+  output: z.string(),
+  code: z.enum(['configured_credentials', 'no_credentials', 'remote_unusable']),
+  message: z.string(),
+});
+export type OutputCredentialWarning = z.output<typeof outputCredentialWarning>;
+
+/** A policy read or written: the record, and what its outputs' credentials will be (absent: nothing to say). */
+export const agentPolicyAnswer = z.object({ item: agentPolicyItem, warnings: z.array(outputCredentialWarning).optional() });

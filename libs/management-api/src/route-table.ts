@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { agentPolicyCreateBody, agentPolicyDeleteBody, agentPolicyItem, agentPolicyUpdateBody } from './agent-policy-schemas';
+import { agentPolicyAnswer, agentPolicyCreateBody, agentPolicyDeleteBody, agentPolicyItem, agentPolicyUpdateBody } from './agent-policy-schemas';
 import {
   AGENT_SORT_FIELDS,
   agentActionBody,
@@ -142,6 +142,10 @@ export const rolloutPolicyQuery = z.object({ revision: z.coerce.number().int().m
 export const consoleSignInBody = z.object({ token: z.string().min(1).max(512) }).strict();
 
 const MIB = 1024 * 1024;
+/** What create and update say of the answer's `warnings`. */
+const OUTPUT_WARNINGS =
+  "The answer's `warnings` name each output whose agents will get no API key of their own, because this server cannot make one where the output points, and say why: those agents receive the credentials written in the output (the same for all of them), or none. Reads of the policy answer them too.";
+
 const item = <T extends z.ZodType>(schema: T) => z.object({ item: schema });
 
 /**
@@ -153,7 +157,8 @@ export const managementRoutes = {
   createAgentPolicy: route({
     method: 'post', path: '/api/fleet/agent_policies', operationId: 'createAgentPolicy', tag: 'agent policies', roles: ADMIN_ROLES,
     summary: 'Create an agent policy (revision 1)',
-    body: agentPolicyCreateBody, maxBodyBytes: MIB, response: item(agentPolicyItem), errors: [409],
+    description: OUTPUT_WARNINGS,
+    body: agentPolicyCreateBody, maxBodyBytes: MIB, response: agentPolicyAnswer, errors: [409],
     links: itemIdLinks('getAgentPolicy', 'getFullAgentPolicy', 'updateAgentPolicy', 'listAgentPolicyRevisions', 'deleteAgentPolicy'),
   }),
   listAgentPolicies: route({
@@ -169,7 +174,7 @@ export const managementRoutes = {
   getAgentPolicy: route({
     method: 'get', path: '/api/fleet/agent_policies/{id}', operationId: 'getAgentPolicy', tag: 'agent policies', roles: READ_ROLES,
     summary: 'Read an agent policy; `ETag` is its revision',
-    params: idParams(), response: item(agentPolicyItem), errors: [404], etag: true,
+    params: idParams(), response: agentPolicyAnswer, errors: [404], etag: true,
   }),
   getFullAgentPolicy: route({
     method: 'get', path: '/api/fleet/agent_policies/{id}/full', operationId: 'getFullAgentPolicy', tag: 'agent policies', roles: READ_ROLES,
@@ -179,7 +184,8 @@ export const managementRoutes = {
   updateAgentPolicy: route({
     method: 'put', path: '/api/fleet/agent_policies/{id}', operationId: 'updateAgentPolicy', tag: 'agent policies', roles: ADMIN_ROLES,
     summary: 'Change an agent policy (a new revision); `If-Match` makes it conditional',
-    params: idParams(), body: agentPolicyUpdateBody, maxBodyBytes: MIB, response: item(agentPolicyItem), errors: [404, 409, 412], etag: true, ifMatch: true,
+    description: OUTPUT_WARNINGS,
+    params: idParams(), body: agentPolicyUpdateBody, maxBodyBytes: MIB, response: agentPolicyAnswer, errors: [404, 409, 412], etag: true, ifMatch: true,
   }),
   deleteAgentPolicy: route({
     method: 'delete', path: '/api/fleet/agent_policies/{id}', operationId: 'deleteAgentPolicy', tag: 'agent policies', roles: ADMIN_ROLES,

@@ -1,5 +1,16 @@
 import { BoundedCache, type Logger } from '@fleet/service-kit';
-import { MAX_SECRET_BATCH, referencedSecretIds, resolvePolicySecrets, type FleetStore, type JsonObject, type PolicyRevisionDoc, type ResolvedPolicy } from '@fleet/store';
+import {
+  MAX_SECRET_BATCH,
+  outputCredentialNotes,
+  outputKeyTarget,
+  referencedSecretIds,
+  resolvePolicySecrets,
+  type FleetStore,
+  type JsonObject,
+  type OutputCredentialNote,
+  type PolicyRevisionDoc,
+  type ResolvedPolicy,
+} from '@fleet/store';
 import { agentFacingOutput, agentFacingSecretPaths, elasticsearchOutputs, type ElasticsearchOutput } from './output-keys';
 
 /** A policy revision rendered once for every agent that receives it. */
@@ -103,6 +114,7 @@ export class PolicyCache {
    * reference does: its reference stays in the policy. Values are never logged.
    */
   private async prepare(doc: PolicyRevisionDoc): Promise<PreparedPolicy> {
+    this.noteOutputCredentials(doc);
     const ids = referencedSecretIds(doc.data);
     if (!ids.length) return preparePolicy(doc);
     const values = new Map<string, string>();
@@ -118,6 +130,23 @@ export class PolicyCache {
       );
     }
     return preparePolicy(doc, resolved);
+  }
+
+  /**
+   * Says, once per revision, which outputs go out without per-agent keys (and so with the
+   * credentials written in them): the management API says it when a policy is saved, and this
+   * covers revisions written by Kibana.
+   */
+  private noteOutputCredentials(doc: PolicyRevisionDoc): void {
+    let notes: OutputCredentialNote[];
+    try {
+      notes = outputCredentialNotes(doc.data, outputKeyTarget(this.store));
+    } catch {
+      return; // The store's credentials are not known yet (Elasticsearch not ready): nothing to say.
+    }
+    for (const n of notes) {
+      this.logger.warn({ 'fleet.policy.id': doc.policy_id, revision: doc.revision_idx, output: n.output, code: n.code }, n.message);
+    }
   }
 
   private load(policyId: string): Promise<PreparedPolicy | undefined> {

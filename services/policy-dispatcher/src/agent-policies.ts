@@ -1,6 +1,16 @@
 import type { AgentPolicyUpdateInput } from '@fleet/management-api';
 import { ConflictError, InputError, NotFoundError, PreconditionFailedError } from '@fleet/service-kit';
-import { DocumentConflictError, hasFleetServerInput, newId, type AgentPolicyRecord, type FleetStore, type FullAgentPolicy } from '@fleet/store';
+import {
+  DocumentConflictError,
+  hasFleetServerInput,
+  newId,
+  outputCredentialNotes,
+  outputKeyTarget,
+  type AgentPolicyRecord,
+  type FleetStore,
+  type FullAgentPolicy,
+  type OutputCredentialNote,
+} from '@fleet/store';
 import { unenrollAgents, type AgentAdminDeps } from './agent-management';
 import type { ChangeSignal } from './change-dispatcher';
 import type { FleetDefaultsConfig } from './dispatcher-config';
@@ -143,6 +153,15 @@ async function writeUpdate(deps: PolicyDeps, current: AgentPolicyRecord, input: 
   deps.changes.wrote('policies');
   await deps.store.agentPolicies.put(next, current.revision);
   return next;
+}
+
+/**
+ * A policy as the management API answers it: the record, and `warnings` for each output whose
+ * agents will get no key of their own (outputCredentialNotes), which the save is logged with too.
+ */
+export function policyAnswer(deps: Pick<PolicyDeps, 'store' | 'defaults'>, record: AgentPolicyRecord): { item: AgentPolicyRecord; warnings?: OutputCredentialNote[] } {
+  const warnings = outputCredentialNotes(renderFullAgentPolicy(record, deps.defaults), outputKeyTarget(deps.store));
+  return { item: record, ...(warnings.length ? { warnings } : {}) };
 }
 
 export async function getAgentPolicy(store: FleetStore, id: string): Promise<AgentPolicyRecord> {

@@ -1,6 +1,6 @@
 import { errorHandler, InputError, type Logger } from '@fleet/service-kit';
 import { managementRoutes as routes, openApiDocument } from '@fleet/management-api';
-import { redactActionSecrets, statusContexts, type FleetStore } from '@fleet/store';
+import { redactActionSecrets, statusContexts, type AgentPolicyRecord, type FleetStore } from '@fleet/store';
 import { Router, type Response } from 'express';
 import { parseAgentKuery } from './agent-kuery';
 import type { ConsoleSessions } from './console-session';
@@ -19,6 +19,7 @@ import {
   deleteAgentPolicy,
   fullAgentPolicy,
   getAgentPolicy,
+  policyAnswer,
   revisionTag,
   updateAgentPolicy,
   type PolicyDeps,
@@ -88,10 +89,18 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   const policyDeletion = (res: Response) => ({ ...deps.policy, agents: deps.agents, user: actorOf(res).name });
 
   // ---- agent policies -----------------------------------------------------------------------
+  /** A saved policy's answer; its warnings are logged too, where the operator's logs keep them. */
+  const answerSaved = (item: AgentPolicyRecord) => {
+    const answer = policyAnswer(deps.policy, item);
+    for (const w of answer.warnings ?? []) {
+      deps.logger.warn({ 'fleet.policy.id': item.id, revision: item.revision, output: w.output, code: w.code }, w.message);
+    }
+    return answer;
+  };
   serve(api, routes.createAgentPolicy, async ({ body }, _req, res) => {
     const item = await createAgentPolicy(deps.policy, body, actorOf(res).name);
     noteAuditTarget(res, { policy_id: item.id });
-    res.json({ item });
+    res.json(answerSaved(item));
   });
   serve(api, routes.listAgentPolicies, async ({ query: q }, _req, res) => {
     const result = await store.agentPolicies.list({ page: q.page, perPage: q.perPage });
@@ -107,7 +116,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   serve(api, routes.getAgentPolicy, async ({ params }, _req, res) => {
     const item = await getAgentPolicy(store, params.id);
     res.setHeader('ETag', revisionTag(item.revision));
-    res.json({ item });
+    res.json(policyAnswer(deps.policy, item));
   });
   serve(api, routes.getFullAgentPolicy, async ({ params }, _req, res) => {
     res.json({ item: await fullAgentPolicy(deps.policy, params.id) });
@@ -115,7 +124,7 @@ export function createManagementRouter(deps: ManagementDeps): Router {
   serve(api, routes.updateAgentPolicy, async ({ params, body }, req, res) => {
     const item = await updateAgentPolicy(deps.policy, params.id, body, actorOf(res).name, { ifMatch: ifMatchRevision(req) });
     res.setHeader('ETag', revisionTag(item.revision));
-    res.json({ item });
+    res.json(answerSaved(item));
   });
   serve(api, routes.deleteAgentPolicy, async ({ params, query }, req, res) => {
     noteAuditTarget(res, { policy_id: params.id });

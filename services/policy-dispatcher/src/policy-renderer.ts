@@ -1,4 +1,4 @@
-import { referencedSecretIds, type AgentPolicyRecord, type FullAgentPolicy, type JsonObject, type PolicyRevisionDoc } from '@fleet/store';
+import { REMOTE_ELASTICSEARCH, referencedSecretIds, type AgentPolicyRecord, type FullAgentPolicy, type JsonObject, type PolicyRevisionDoc } from '@fleet/store';
 import type { FleetDefaultsConfig } from './dispatcher-config';
 
 /**
@@ -13,7 +13,7 @@ export function renderFullAgentPolicy(record: AgentPolicyRecord, defaults: Fleet
   const outputPermissions: Record<string, JsonObject> = record.output_permissions ?? {};
   if (!record.output_permissions) {
     for (const [name, output] of Object.entries(outputs)) {
-      if (output.type === 'elasticsearch') {
+      if (output.type === 'elasticsearch' || output.type === REMOTE_ELASTICSEARCH) {
         outputPermissions[name] = { _elastic_agent_checks: { cluster: ['monitor'] } };
       }
     }
