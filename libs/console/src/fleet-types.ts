@@ -2,6 +2,13 @@
 
 export type JsonObject = Record<string, unknown>;
 
+/** An output whose agents get no API key of their own, and why (the server's `warnings` on a policy). */
+export interface OutputCredentialWarning {
+  output: string;
+  code: string;
+  message: string;
+}
+
 export interface AgentPolicy {
   id: string;
   name: string;

@@ -9,6 +9,8 @@ type BodyOf<K extends keyof R> = R[K] extends RouteSpec<z.ZodType, z.ZodType, in
 type AnswerOf<K extends keyof R> = R[K] extends RouteSpec<z.ZodType, z.ZodType, z.ZodType, infer A> ? (A extends z.ZodType ? z.output<A> : never) : never;
 
 export type AgentPolicy = AnswerOf<'getAgentPolicy'>['item'];
+/** A policy read or saved, with the server's warnings about its outputs' credentials. */
+export type PolicyAnswer = AnswerOf<'getAgentPolicy'>;
 export type AgentPolicyCreate = BodyOf<'createAgentPolicy'>;
 export type AgentPolicyUpdate = BodyOf<'updateAgentPolicy'>;
 export type EnrollmentKey = AnswerOf<'getEnrollmentKey'>['item'];
@@ -96,14 +98,17 @@ export class FleetClient {
     throw new CliError(`more than ${MAX_PAGES * 1000} agent policies`);
   }
   async getPolicy(id: string): Promise<AgentPolicy> {
-    return (await this.call(routes.getAgentPolicy, { params: { id } })).item;
+    return (await this.readPolicy(id)).item;
   }
-  async createPolicy(body: AgentPolicyCreate): Promise<AgentPolicy> {
-    return (await this.call(routes.createAgentPolicy, { body })).item;
+  readPolicy(id: string): Promise<PolicyAnswer> {
+    return this.call(routes.getAgentPolicy, { params: { id } });
+  }
+  createPolicy(body: AgentPolicyCreate): Promise<PolicyAnswer> {
+    return this.call(routes.createAgentPolicy, { body });
   }
   /** An update, refused by the server (412) when the policy is no longer at `revision`. */
-  async updatePolicy(id: string, body: AgentPolicyUpdate, revision?: number): Promise<AgentPolicy> {
-    return (await this.call(routes.updateAgentPolicy, { params: { id }, body, ...(revision !== undefined ? { headers: ifMatch(revision) } : {}) })).item;
+  updatePolicy(id: string, body: AgentPolicyUpdate, revision?: number): Promise<PolicyAnswer> {
+    return this.call(routes.updateAgentPolicy, { params: { id }, body, ...(revision !== undefined ? { headers: ifMatch(revision) } : {}) });
   }
   /** A delete; `force` deletes a policy agents still use (they are unenrolled). */
   deletePolicy(id: string, opts: { revision?: number; force?: boolean } = {}) {

@@ -1,6 +1,7 @@
 import {
   EuiButton,
   EuiButtonEmpty,
+  EuiCallOut,
   EuiCopy,
   EuiDescriptionList,
   EuiEmptyPrompt,
@@ -26,7 +27,7 @@ import { PolicyAgentsTab } from '../components/policy-agents-tab';
 import { PolicyRevisionsTab } from '../components/policy-revisions-tab';
 import { PolicySettingsTab } from '../components/policy-settings-tab';
 import { GlobalToasts } from '../components/toasts';
-import { kueryEquals, rolloutPathOfPolicy, type AgentPolicy, type JsonObject, type ListAnswer } from '../fleet-types';
+import { kueryEquals, rolloutPathOfPolicy, type AgentPolicy, type JsonObject, type ListAnswer, type OutputCredentialWarning } from '../fleet-types';
 import { formatTime, prettyJson } from '../format';
 import { useApiResource } from '../hooks/use-api-resource';
 import { useUrlState } from '../hooks/use-url-state';
@@ -81,7 +82,7 @@ export function PolicyDetailsPage() {
   const tabParam = url.get('tab');
   const tab: TabId = TABS.some((t) => t.id === tabParam) ? (tabParam as TabId) : 'settings';
   const base = `/api/fleet/agent_policies/${encodeURIComponent(policyId)}`;
-  const policy = useApiResource<{ item: AgentPolicy }>(base);
+  const policy = useApiResource<{ item: AgentPolicy; warnings?: OutputCredentialWarning[] }>(base);
   const full = useApiResource<{ item: JsonObject }>(`${base}/full`);
   const agents = useApiResource<ListAnswer<unknown>>('/api/fleet/agents', { kuery: kueryEquals('policy_id', policyId), perPage: 1 });
   // The content being edited outlives a switch of tabs (not a reload: the draft is not saved
@@ -163,6 +164,24 @@ export function PolicyDetailsPage() {
             <p>{p.description}</p>
           </EuiText>
         )}
+        {policy.data?.warnings?.length ? (
+          <>
+            <EuiSpacer size="s" />
+            <EuiCallOut
+              title="Some outputs go out without API keys of their own"
+              color="warning"
+              iconType="warning"
+              size="s"
+              data-test-subj="outputCredentialWarnings"
+            >
+              <ul>
+                {policy.data.warnings.map((w) => (
+                  <li key={w.output}>{w.message}</li>
+                ))}
+              </ul>
+            </EuiCallOut>
+          </>
+        ) : null}
         <EuiSpacer size="s" />
         <EuiFlexGroup gutterSize="xl" responsive={false} wrap>
           <EuiFlexItem grow={false}>

@@ -4,6 +4,7 @@ import type { Command } from '../command';
 import { EXIT } from '../errors';
 import type { Column } from '../output';
 import { redactSensitive } from '../sensitive-fields';
+import { printWarnings } from '../plan/apply-plan';
 
 const SHOW_SECRETS = { 'show-secrets': { type: 'boolean' } } as const;
 const SHOW_SECRETS_FLAG = '--show-secrets  print credentials (output api_key, password…) instead of (secret)';
@@ -39,8 +40,9 @@ export const policyCommands: Command[] = [
     options: { ...SHOW_SECRETS },
     args: { min: 1, max: 1 },
     async run(ctx) {
-      const item = await ctx.client().getPolicy(ctx.positionals[0]!);
+      const { item, warnings } = await ctx.client().readPolicy(ctx.positionals[0]!);
       ctx.out.printItem(ctx.values['show-secrets'] === true ? item : (redactSensitive(item) as Record<string, unknown>));
+      printWarnings(ctx.out, `agent_policy "${item.id}"`, warnings);
       return EXIT.ok;
     },
   },

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import type { FleetClient } from '../client';
+import type { FleetClient, PolicyAnswer } from '../client';
 import { ApiError, CliError, EXIT } from '../errors';
 import type { Output } from '../output';
 import type { Plan } from './compute-plan';
@@ -41,13 +41,15 @@ export async function applyPlan(client: FleetClient, plan: Plan, out: Output, op
   }
   const createdIds = new Map<string, string>();
   for (const p of plan.policyCreates) {
-    const item = await step(p.label, () => client.createPolicy(p.body));
+    const { item, warnings } = await step(p.label, () => client.createPolicy(p.body));
     createdIds.set(p.body.name, item.id);
     out.out(`${p.label}: created (id ${item.id}, revision ${item.revision})`);
+    printWarnings(out, p.label, warnings);
   }
   for (const p of plan.policyUpdates) {
-    const item = await step(p.label, () => client.updatePolicy(p.id, p.body, p.revision), p.revision);
+    const { item, warnings } = await step(p.label, () => client.updatePolicy(p.id, p.body, p.revision), p.revision);
     out.out(`${p.label}: updated (revision ${p.revision} → ${item.revision})`);
+    printWarnings(out, p.label, warnings);
   }
   const tokens: CreatedToken[] = [];
   for (const t of plan.tokenCreates) {
@@ -75,6 +77,11 @@ export async function applyPlan(client: FleetClient, plan: Plan, out: Output, op
     out.out(`${p.label}: deleted${p.agents > 0 ? ` (${p.agents} agent(s) unenrolled)` : ''}`);
   }
   return tokens;
+}
+
+/** The server's word on a saved policy's outputs (agents without keys of their own), on stderr. */
+export function printWarnings(out: Output, label: string, warnings: PolicyAnswer['warnings']): void {
+  for (const w of warnings ?? []) out.err(`warning: ${label}: ${w.message}`);
 }
 
 /** Adds the created tokens to `file` (JSON, mode 0600), keeping those it held. */
