@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { FLEET_SERVICES, k8sContainerEnvironment, k8sFleetContainers, ofKind, type K8sDeployment } from './support/deploy-model';
 import { KubernetesValidator } from './support/deploy-schemas';
 import { KUBERNETES_VERSIONS, kustomizeBinary, kustomizeBuild, overlayNames, overlaysDir, parseManifests, renderOverlay, REPO_ROOT, type K8sObject } from './support/deploy-tools';
@@ -196,32 +196,27 @@ describe('Kubernetes NetworkPolicies (k8s/base/network-policies.yaml: only the i
     }
   });
 
-  it('When an overlay patches the controller\'s namespace as docs/deployment.md says, then the controller of that namespace is admitted and ingress-nginx\'s is not', () => {
+  it("When an overlay applies docs/deployment.md's patch of the namespaces, then the controller and Prometheus of the patched namespaces are admitted and those of the defaults are not", () => {
+    // The yaml block under "Another ingress controller or Prometheus", as an operator would copy it.
+    const docs = readFileSync(join(REPO_ROOT, 'docs', 'deployment.md'), 'utf8');
+    const block = /\*\*Another ingress controller or Prometheus\.\*\*[^]*?```yaml\n([^]*?)```/.exec(docs)?.[1];
+    expect(block, 'the patch example in docs/deployment.md').to.be.a('string');
+    const { patches } = parseYaml(block!) as { patches: unknown[] };
+    expect(patches).to.have.length(2);
     const dir = mkdtempSync(join(tmpdir(), 'fleet-k8s-netpol-'));
     try {
-      writeFileSync(
-        join(dir, 'kustomization.yaml'),
-        [
-          'apiVersion: kustomize.config.k8s.io/v1beta1',
-          'kind: Kustomization',
-          'resources:',
-          `  - ${relative(dir, join(overlaysDir(), 'production'))}`,
-          'patches:',
-          '  - target: {kind: NetworkPolicy, name: fleet-server-from-ingress-controller}',
-          '    patch: |-',
-          '      - op: replace',
-          '        path: /spec/ingress/0/from/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name',
-          '        value: nginx-system',
-          '',
-        ].join('\n'),
-      );
+      const kustomization = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [relative(dir, join(overlaysDir(), 'production'))], patches };
+      writeFileSync(join(dir, 'kustomization.yaml'), stringifyYaml(kustomization));
       const objects = parseManifests(kustomizeBuild(dir), 'patched overlay');
       const policies = ofKind<NetworkPolicy>(objects, 'NetworkPolicy');
       const gateway = ofKind<K8sDeployment>(objects, 'Deployment').find((d) => d.metadata.name === 'checkin-gateway')!;
-      const destination = { namespace: gateway.metadata.namespace!, labels: gateway.spec.template.metadata!.labels!, port: { name: 'http', containerPort: 8231 } };
-      const controllerIn = (namespace: string): Source => ({ name: namespace, kind: 'pod', namespace, namespaceLabels: nsLabels(namespace), labels: CONTROLLER_LABELS, ip: '10.244.2.3' });
-      expect(admits(policies, destination, controllerIn('nginx-system'))).to.equal(true);
-      expect(admits(policies, destination, controllerIn(INGRESS_NAMESPACE))).to.equal(false);
+      const to = (name: string, containerPort: number) => ({ namespace: gateway.metadata.namespace!, labels: gateway.spec.template.metadata!.labels!, port: { name, containerPort } });
+      const podIn = (namespace: string, labels: Record<string, string>): Source => ({ name: namespace, kind: 'pod', namespace, namespaceLabels: nsLabels(namespace), labels, ip: '10.244.2.3' });
+      const prometheus = { 'app.kubernetes.io/name': 'prometheus' };
+      expect(admits(policies, to('http', 8231), podIn('nginx-system', CONTROLLER_LABELS)), 'controller in nginx-system').to.equal(true);
+      expect(admits(policies, to('http', 8231), podIn(INGRESS_NAMESPACE, CONTROLLER_LABELS)), 'controller in ingress-nginx').to.equal(false);
+      expect(admits(policies, to('metrics', 9231), podIn('observability', prometheus)), 'Prometheus in observability').to.equal(true);
+      expect(admits(policies, to('metrics', 9231), podIn(monitoring, prometheus)), `Prometheus in ${monitoring}`).to.equal(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
