@@ -139,7 +139,7 @@ describe('Kubernetes NetworkPolicies (k8s/base/network-policies.yaml: only the i
       }
     }
     // The schema is really applied: a misspelt field and a wrong type are rejected.
-    const policy = clone(ofKind<NetworkPolicy>(rendered.get('production')!, 'NetworkPolicy')[1]!);
+    const policy = clone(ofKind<NetworkPolicy>(rendered.get('production')!, 'NetworkPolicy').find((p) => p.metadata.name === 'fleet-server-from-ingress-controller')!);
     const typo = clone(policy);
     (typo.spec as Record<string, unknown>)['podSelecter'] = {};
     const badPort = clone(policy);
