@@ -27,3 +27,4 @@ export { FreshCall } from './fresh-call';
 export * from './fleet-server-store';
 export * from './output-health';
 export * from './remote-outputs';
+export * from './console-session-store';

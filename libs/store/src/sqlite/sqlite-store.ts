@@ -39,6 +39,8 @@ import type {
   StoreIdentity,
 } from '../store-port';
 import { MIGRATIONS } from './sqlite-schema';
+import { createSqliteConsoleSessionStore } from './sqlite-console-sessions';
+import type { ConsoleSessionStore } from '../console-session-store';
 import { createSqliteDeliveryStores } from './sqlite-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
@@ -183,6 +185,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly managementKeys: ManagementKeyStore;
   readonly fleetServers: FleetServerStore;
   readonly outputHealth: OutputHealthStore;
+  readonly consoleSessions: ConsoleSessionStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
   readonly secrets: SecretStore;
@@ -241,6 +244,7 @@ export class SqliteFleetStore implements FleetStore {
     this.rollouts = createSqliteRolloutStore(this.db, (fn) => this.guard(fn));
     this.fleetServers = createSqliteFleetServerStore(this.db, (fn) => this.guard(fn));
     this.outputHealth = createSqliteOutputHealthStore(this.db, (fn) => this.guard(fn));
+    this.consoleSessions = createSqliteConsoleSessionStore(this.db, (fn) => this.guard(fn));
     const secretKeys = opts.secretKeys ?? { current: onDisk ? loadKeyFile(join(dirname(opts.path), 'secrets.key')) : randomBytes(32) };
     this.secretKeyRotation = reencryptSecrets(this.db, secretKeys);
     this.secrets = createSqliteSecretStore(this.db, (fn) => this.guard(fn), secretKeys);
