@@ -386,7 +386,8 @@ export const managementRoutes = {
   }),
   signOut: route({
     method: 'delete', path: '/api/fleet/console/session', operationId: 'signOut', tag: 'console', roles: 'public',
-    summary: 'Clear the console session cookie', response: z.object({ action: z.literal('deleted') }),
+    summary: 'End the console session of the cookie on every replica (with its CSRF token) and clear the cookie',
+    response: z.object({ action: z.literal('deleted') }), errors: [403],
   }),
 
   // ---- this document ------------------------------------------------------------------------

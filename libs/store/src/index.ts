@@ -29,3 +29,4 @@ export * from './output-health';
 export * from './remote-outputs';
 export * from './output-key-cluster';
 export * from './output-credentials';
+export * from './console-session-store';

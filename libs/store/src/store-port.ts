@@ -18,6 +18,7 @@ import type { RolloutStore } from './rollout-store';
 import type { FleetServerStore } from './fleet-server-store';
 import type { SecretStore } from './secret-store';
 import type { OutputHealthStore } from './output-health';
+import type { ConsoleSessionStore } from './console-session-store';
 
 /**
  * The store port: every service reaches the `.fleet-*` documents through it, whatever the backend
@@ -64,6 +65,8 @@ export interface FleetStore {
   readonly secrets: SecretStore;
   /** Health documents of outputs (`logs-fleet_server.output_health-default`), written on state changes. */
   readonly outputHealth: OutputHealthStore;
+  /** Console sessions that were signed out, kept until they would have expired. */
+  readonly consoleSessions: ConsoleSessionStore;
   /** Resolves when the backend answers; rejects with `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
   /** Writes accepted but not yet confirmed by the backend (0 where writes are synchronous). */

@@ -17,7 +17,7 @@ describe('ElasticsearchFleetStore specifics', function () {
     try {
       expect(store.capabilities?.security).to.equal(true);
       expect(store.capabilities?.credentials).to.equal('elasticsearch');
-      for (const index of ['.fleet-agents', '.fleet-policies', '.fleet-actions', '.fleet-actions-results', '.fleet-enrollment-api-keys', '.fleet-policies-definitions', '.fleet-policies-management-api-keys', '.fleet-policies-management-audit']) {
+      for (const index of ['.fleet-agents', '.fleet-policies', '.fleet-actions', '.fleet-actions-results', '.fleet-enrollment-api-keys', '.fleet-policies-definitions', '.fleet-policies-management-api-keys', '.fleet-policies-management-audit', '.fleet-policies-console-sessions-ended']) {
         const res = await store.client.search({ index, size: 0 });
         expect(res.hits.total, index).to.deep.equal({ value: 0, relation: 'eq' });
       }

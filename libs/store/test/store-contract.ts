@@ -32,6 +32,7 @@ import { defineUploadStoreContract } from './upload-store-contract';
 import { defineManagementStoreContract } from './management-store-contract';
 import { defineRolloutStoreContract } from './rollout-store-contract';
 import { defineFleetServerStoreContract } from './fleet-server-store-contract';
+import { defineConsoleSessionStoreContract } from './console-session-store-contract';
 
 /** Closes `store` and opens a new one over the same storage. */
 export type ReopenStore = (store: FleetStore) => Promise<FleetStore>;
@@ -1160,6 +1161,7 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
         await rejectsWith(store.managementKeys.get('key-1'), StoreUnavailableError);
         await rejectsWith(store.audit.list({ page: 1, perPage: 10 }), StoreUnavailableError);
         await rejectsWith(store.fleetServers.count(), StoreUnavailableError);
+        await rejectsWith(store.consoleSessions.isEnded('sid-1'), StoreUnavailableError);
       });
     });
 
@@ -1170,6 +1172,8 @@ export function defineStoreContract(name: string, open: () => Promise<FleetStore
     defineRolloutStoreContract(() => store);
 
     defineFleetServerStoreContract(() => store);
+
+    defineConsoleSessionStoreContract(() => store);
 
     // ---- durability -------------------------------------------------------------------------
 

@@ -240,11 +240,18 @@ describe("Console end to end: the issue's story in Chromium", function () {
     cp.assertNoProblems();
   });
 
-  it('When the operator signs out, then the pages and the API refuse the browser', async () => {
+  it('When the operator signs out, then the pages and the API refuse the browser, and a copy of its cookie', async () => {
+    const cookie = (await cp.context.cookies(server.origin)).find((c) => c.name === 'fleet_console_session');
+    expect(cookie, 'the session cookie').to.not.equal(undefined);
+    const copied = `${cookie!.name}=${cookie!.value}`;
+    await api().get('/api/fleet/console/session').set('Cookie', copied).expect(200);
     await cp.by('signOutButton').click();
     await cp.by('loginForm').waitFor();
     const status = await cp.page.evaluate(async () => (await fetch('/api/fleet/agents')).status);
     expect(status).to.equal(401);
+    // The console's sign-out ended the session on the server: the copy taken before is refused.
+    await eventually(async () => (await api().get('/api/fleet/console/session').set('Cookie', copied)).status === 401, 5_000);
+    await api().get('/api/fleet/agents').set('Cookie', copied).expect(401);
     await cp.page.goto(cp.url('/agents'));
     await cp.by('loginForm').waitFor();
     cp.assertNoProblems();

@@ -1,4 +1,6 @@
-import type { ManagementRole } from '@fleet/store';
+import { AdminUnauthorizedError, type Logger } from '@fleet/service-kit';
+import type { FleetStore, ManagementRole } from '@fleet/store';
+import type { Request } from 'express';
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
@@ -8,6 +10,8 @@ export const CSRF_HEADER = 'x-fleet-csrf-token';
 
 /** Who a session is, until when, and the CSRF token its mutating calls must carry. */
 export interface SessionClaims {
+  /** The session's id (128 random bits): what sign-out records as ended. */
+  sid: string;
   kind: 'bootstrap' | 'management-key';
   /** The management key's id (kind management-key). */
   id?: string;
@@ -19,6 +23,10 @@ export interface SessionClaims {
 }
 
 const MAX_COOKIE_HEADER = 8_192;
+/** 128 random bits, base64url. */
+const SID = /^[A-Za-z0-9_-]{22}$/;
+/** Expired records of ended sessions each sign-out sweeps (so the records stay bounded by sign-outs of live sessions). */
+export const ENDED_SESSIONS_SWEEP = 100;
 const VERSION = 'v1';
 
 /**
@@ -26,7 +34,9 @@ const VERSION = 'v1';
  * the cookie carries the actor, an expiry and a CSRF token, and an HMAC-SHA256 over them, keyed
  * with a key derived (HKDF) from the bootstrap admin token that every dispatcher shares. Changing
  * that token ends every session. A session of a management key is checked against the store on
- * every call (authenticateManagement), so revoking the key ends it at once on every replica.
+ * every call (authenticateManagement), so revoking the key ends it at once on every replica. Each
+ * session has a random id (`sid`); signing out records it as ended in the store, which every
+ * replica reads on every call (liveSession).
  */
 export class ConsoleSessions {
   private readonly key: Buffer;
@@ -41,6 +51,7 @@ export class ConsoleSessions {
   /** A new session for `actor`: the cookie value and its claims. */
   issue(actor: Pick<SessionClaims, 'kind' | 'id' | 'name' | 'role'>, now = Date.now()): { value: string; claims: SessionClaims } {
     const claims: SessionClaims = {
+      sid: randomBytes(16).toString('base64url'),
       kind: actor.kind,
       ...(actor.id ? { id: actor.id } : {}),
       name: actor.name,
@@ -65,7 +76,9 @@ export class ConsoleSessions {
     } catch {
       return undefined;
     }
-    return typeof claims.exp === 'number' && claims.exp > now && typeof claims.csrf === 'string' ? claims : undefined;
+    // A cookie without a sid was issued before sign-out could end it: refused (sign in again).
+    const valid = typeof claims.exp === 'number' && claims.exp > now && typeof claims.csrf === 'string' && typeof claims.sid === 'string' && SID.test(claims.sid);
+    return valid ? claims : undefined;
   }
 
   /** The session of a request's cookie, if any and valid. */
@@ -95,6 +108,39 @@ export class ConsoleSessions {
 
   private mac(payload: string): string {
     return createHmac('sha256', this.key).update(`${VERSION}.${payload}`).digest('base64url');
+  }
+}
+
+/**
+ * The session of a request's cookie when it is valid (MAC, expiry, a sid) and was not signed out:
+ * one read of the store by sid. 401 otherwise, and also when the store cannot answer (fail closed:
+ * an ended session must never pass because the store was away).
+ */
+export async function liveSession(deps: { sessions: ConsoleSessions; store: FleetStore }, req: Request): Promise<SessionClaims> {
+  const claims = deps.sessions.fromRequest(req);
+  if (!claims) throw new AdminUnauthorizedError();
+  let ended: boolean;
+  try {
+    ended = await deps.store.consoleSessions.isEnded(claims.sid);
+  } catch (err) {
+    req.log?.warn({ err }, 'console session refused: the store could not say whether it was signed out');
+    throw new AdminUnauthorizedError();
+  }
+  if (ended) throw new AdminUnauthorizedError();
+  return claims;
+}
+
+/**
+ * Ends a session on every replica: records its sid as ended until the session's own expiry
+ * (idempotent), then sweeps a bounded number of records whose sessions have expired anyway.
+ */
+export async function endSession(deps: { store: FleetStore; logger: Logger }, claims: SessionClaims, now = new Date()): Promise<void> {
+  await deps.store.consoleSessions.end({ sid: claims.sid, expires_at: new Date(claims.exp).toISOString(), ended_at: now.toISOString() });
+  try {
+    await deps.store.consoleSessions.deleteExpired(now, ENDED_SESSIONS_SWEEP);
+  } catch (err) {
+    // The session is ended; the sweep runs again on the next sign-out.
+    deps.logger.warn({ err }, 'expired console session records not swept');
   }
 }
 

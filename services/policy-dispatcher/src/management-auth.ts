@@ -17,7 +17,7 @@ import {
   type ManagementRole,
 } from '@fleet/store';
 import type { Request, RequestHandler, Response } from 'express';
-import { ConsoleSessions, type SessionClaims } from './console-session';
+import { ConsoleSessions, liveSession, type SessionClaims } from './console-session';
 
 /** Who is calling the management API: a management key, or the bootstrap admin token. */
 export type ManagementActor = AuditActor;
@@ -69,9 +69,10 @@ export async function actorForToken(deps: { store: FleetStore; bootstrapToken: s
 
 /**
  * `Authorization: Bearer <token>` (see actorForToken), or, without that header, the console's
- * session cookie. A session of a management key is checked against the store on every call (the
- * key revoked, or its role changed, holds at once on every replica), and a session's call that
- * changes something must repeat the session's CSRF token in `X-Fleet-CSRF-Token`.
+ * session cookie. A session is refused once signed out, on every replica (liveSession); a session
+ * of a management key is checked against the store on every call (the key revoked, or its role
+ * changed, holds at once on every replica); and a session's call that changes something must
+ * repeat the session's CSRF token in `X-Fleet-CSRF-Token`.
  */
 export function authenticateManagement(deps: { store: FleetStore; bootstrapToken: string; sessions?: ConsoleSessions }): RequestHandler {
   return async (req, res, next) => {
@@ -83,12 +84,17 @@ export function authenticateManagement(deps: { store: FleetStore; bootstrapToken
       next();
       return;
     }
-    const claims = deps.sessions.fromRequest(req);
-    if (!claims) throw new AdminUnauthorizedError();
+    const claims = await liveSession({ sessions: deps.sessions, store: deps.store }, req);
     if (!READ_METHODS.has(req.method) && !ConsoleSessions.csrfMatches(req, claims)) throw new CsrfTokenError();
     locals(res).actor = await sessionActor(deps.store, claims);
     next();
   };
+}
+
+/** The actor a session's claims name, as signed (for the audit record of its sign-out, even once its key is revoked). */
+export function claimedActor(claims: SessionClaims): ManagementActor {
+  if (claims.kind === 'bootstrap') return BOOTSTRAP_ACTOR;
+  return { kind: 'management-key', ...(claims.id ? { id: claims.id } : {}), name: claims.name, role: claims.role };
 }
 
 /** The actor of a valid session: as signed for the bootstrap token, as stored now for a management key. */

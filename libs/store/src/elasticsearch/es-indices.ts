@@ -251,6 +251,15 @@ export const ES_INDICES = {
       outcome: { properties: { status_code: integer, aborted: bool } },
     }),
   },
+  /**
+   * Console sessions that were signed out (one document per session id, its id the sid), kept until
+   * the session's own expiry. Named under `.fleet-policies*` for the same reason as the keys' index.
+   */
+  consoleSessions: {
+    alias: '.fleet-policies-console-sessions-ended',
+    system: false,
+    mappings: base({ sid: keyword, expires_at: date, ended_at: date }),
+  },
 } satisfies Record<string, IndexDefinition>;
 
 export type IndexKey = keyof typeof ES_INDICES;

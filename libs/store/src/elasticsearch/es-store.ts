@@ -44,6 +44,8 @@ import { createEsFleetServerStore } from './es-fleet-servers';
 import type { FleetServerStore } from '../fleet-server-store';
 import type { OutputHealthStore } from '../output-health';
 import { createEsOutputHealthStore } from './es-output-health';
+import { createEsConsoleSessionStore } from './es-console-sessions';
+import type { ConsoleSessionStore } from '../console-session-store';
 import { ES_INDICES, INDEX_SETTINGS, type IndexDefinition } from './es-indices';
 import { SeqNoFeed } from './seq-no-feed';
 import { GuardedWriter } from './es-guarded-writer';
@@ -142,6 +144,7 @@ export class ElasticsearchFleetStore implements FleetStore {
   readonly rollouts: RolloutStore;
   readonly fleetServers: FleetServerStore;
   readonly outputHealth: OutputHealthStore;
+  readonly consoleSessions: ConsoleSessionStore;
   readonly secrets: SecretStore;
   capabilities: ElasticsearchCapabilities | undefined;
   /** Why the backend is not ready yet (Elasticsearch unreachable at start), if it is not. */
@@ -204,6 +207,7 @@ export class ElasticsearchFleetStore implements FleetStore {
     this.rollouts = createEsRolloutStore(this.client, (fn) => this.guard(fn), () => this.agentsRefresh.searchable());
     this.fleetServers = createEsFleetServerStore(this.client, (fn) => this.guard(fn));
     this.outputHealth = createEsOutputHealthStore(this.client, (fn) => this.guard(fn));
+    this.consoleSessions = createEsConsoleSessionStore(this.client, (fn) => this.guard(fn));
     this.secrets = createEsSecretStore(this.client, (fn) => this.guard(fn), () => this.capabilities?.fleetModule === true);
   }
 

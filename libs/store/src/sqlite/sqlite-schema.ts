@@ -154,4 +154,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX output_health_output ON output_health (output, seq);
   `,
+  // Console sessions signed out (sqlite-console-sessions.ts): one row per ended session id, kept
+  // until the session's own expiry, then swept.
+  `
+  CREATE TABLE console_sessions_ended (
+    sid TEXT PRIMARY KEY,
+    expires_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX console_sessions_ended_expires ON console_sessions_ended (expires_ms);
+  `,
 ];

@@ -40,6 +40,8 @@ import type {
   StoreIdentity,
 } from '../store-port';
 import { MIGRATIONS } from './sqlite-schema';
+import { createSqliteConsoleSessionStore } from './sqlite-console-sessions';
+import type { ConsoleSessionStore } from '../console-session-store';
 import { createSqliteDeliveryStores } from './sqlite-delivery';
 import type { ArtifactStore, DeliveryFileStore } from '../delivery-port';
 import type { FileUploadStore } from '../upload-store';
@@ -187,6 +189,7 @@ export class SqliteFleetStore implements FleetStore {
   readonly managementKeys: ManagementKeyStore;
   readonly fleetServers: FleetServerStore;
   readonly outputHealth: OutputHealthStore;
+  readonly consoleSessions: ConsoleSessionStore;
   readonly audit: AuditStore;
   readonly rollouts: RolloutStore;
   readonly secrets: SecretStore;
@@ -246,6 +249,7 @@ export class SqliteFleetStore implements FleetStore {
     this.rollouts = createSqliteRolloutStore(this.db, (fn) => this.guard(fn));
     this.fleetServers = createSqliteFleetServerStore(this.db, (fn) => this.guard(fn));
     this.outputHealth = createSqliteOutputHealthStore(this.db, (fn) => this.guard(fn));
+    this.consoleSessions = createSqliteConsoleSessionStore(this.db, (fn) => this.guard(fn));
     const secretKeys = opts.secretKeys ?? { current: onDisk ? loadKeyFile(join(dirname(opts.path), 'secrets.key')) : randomBytes(32) };
     this.secretKeyRotation = reencryptSecrets(this.db, secretKeys);
     this.secrets = createSqliteSecretStore(this.db, (fn) => this.guard(fn), secretKeys);
