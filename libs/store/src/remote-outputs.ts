@@ -214,9 +214,11 @@ export function describeError(err: unknown): string {
 /** Revisions of a policy read at most, by default, to find the cluster of a key being revoked. */
 export const DEFAULT_REVOCATION_SEARCH_REVISIONS = 10_000;
 
-/** Revisions read per page (and the ceiling of the search: Elasticsearch's default result window). */
-const REVISION_PAGE = 100;
+/** The most that setting may be: Elasticsearch's default result window (pages are read by offset). */
 export const MAX_REVOCATION_SEARCH_REVISIONS = 10_000;
+
+/** Revisions read per page. */
+const REVISION_PAGE = 100;
 
 /**
  * A key on a remote output's cluster, and what finds that cluster's configuration again: ids and
