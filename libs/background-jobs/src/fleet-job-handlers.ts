@@ -1,10 +1,20 @@
 import type { NotificationBus } from '@fleet/notifications';
-import { DocumentNotFoundError, outputKeyTarget, REMOTE_ELASTICSEARCH, revokeRemoteKeys, type AgentDoc, type AgentOutput, type FleetStore } from '@fleet/store';
+import {
+  DocumentNotFoundError,
+  outputKeyTarget,
+  retiringRemoteKeyRef,
+  revokeRemoteKeys,
+  type AgentDoc,
+  type AgentOutput,
+  type FleetStore,
+  type RemoteKeyRef,
+} from '@fleet/store';
 import type { JobLogger } from './job-logger';
 import { expireAbandonedUploads } from './upload-cleanup';
 import { revokeAgent } from './agent-revocation';
 import { sampleAgentStatus } from './status-history';
 import { type JobHandlers, type JobOutcome, type JobQueue } from './job-queue';
+import { remoteKeyRefsOf } from './remote-revocation';
 
 export interface FleetJobDeps {
   store: FleetStore;
@@ -20,7 +30,17 @@ export interface FleetJobDeps {
   uploadExpiryMs?: number;
   /** The period of the status sampling job (how many samples make 24 h of history). */
   statusSampleIntervalMs?: number;
+  /** Revisions of a policy read at most to find the cluster of a remote output key being revoked. */
+  remoteRevocationSearchRevisions?: number;
   now?: () => Date;
+}
+
+/** What the revocation jobs need besides the store. */
+export interface RevocationJobOptions {
+  /** Where keys that cannot be revoked are reported. */
+  logger?: JobLogger;
+  /** Revisions of a policy read at most to find the cluster of a remote output key being revoked. */
+  remoteRevocationSearchRevisions?: number;
 }
 
 /**
@@ -30,7 +50,7 @@ export interface FleetJobDeps {
 export function createFleetJobHandlers(deps: FleetJobDeps): JobHandlers {
   const now = deps.now ?? (() => new Date());
   return {
-    ...storeOnlyJobHandlers(deps.store),
+    ...storeOnlyJobHandlers(deps.store, { logger: deps.logger, remoteRevocationSearchRevisions: deps.remoteRevocationSearchRevisions }),
     'gc-expired-actions': async () => ({
       deleted: await deps.store.actions.deleteExpiredBefore(new Date(now().getTime() - deps.retainExpiredActionsMs)),
     }),
@@ -46,37 +66,62 @@ export function createFleetJobHandlers(deps: FleetJobDeps): JobHandlers {
  * The jobs that need nothing but the store: what a producer runs inline when the queue cannot
  * take the job (revocations must not wait for Redis to come back).
  */
-export function storeOnlyJobHandlers(store: FleetStore): Pick<JobHandlers, 'revoke-api-keys' | 'retire-output-keys'> {
+export function storeOnlyJobHandlers(store: FleetStore, opts: RevocationJobOptions = {}): Pick<JobHandlers, 'revoke-api-keys' | 'retire-output-keys'> {
   return {
-    'revoke-api-keys': async ({ api_key_ids, output_api_key_ids = [], remote }): Promise<JobOutcome> => {
+    'revoke-api-keys': async ({ api_key_ids, output_api_key_ids = [], agent_id, remote }): Promise<JobOutcome> => {
       const revoked = api_key_ids.length ? await store.credentials.invalidate(api_key_ids) : [];
       const outputs = await revokeOutputKeys(store, output_api_key_ids);
       const outcome: JobOutcome = { requested: api_key_ids.length + output_api_key_ids.length, revoked: revoked.length + outputs.revoked, ...outputs.unresolved };
       if (!remote) return outcome;
-      const far = await revokeRemoteKeys(store, remote.policy_id, remote.outputs);
+      const far = await revokeOnRemoteClusters(store, opts, agent_id, remote.policy_id, remoteKeyRefsOf(remote));
       return { ...outcome, remote_revoked: far.revoked, remote_unresolved: far.unresolved };
     },
-    'retire-output-keys': ({ agent_id }) => retireOutputKeys(store, agent_id),
+    'retire-output-keys': ({ agent_id }) => retireOutputKeys(store, opts, agent_id),
   };
 }
 
+/** Keys listed in the warning about keys that cannot be revoked, at most. */
+const UNRESOLVED_LOGGED = 50;
+
+/**
+ * Revokes keys on the clusters they were made on; a cluster that cannot be reached throws (the
+ * job is retried). Keys whose cluster no revision read has are reported at warn and counted.
+ */
+async function revokeOnRemoteClusters(
+  store: FleetStore,
+  opts: RevocationJobOptions,
+  agentId: string | undefined,
+  agentPolicyId: string | undefined,
+  keys: RemoteKeyRef[],
+): Promise<{ revoked: number; unresolved: number }> {
+  const { revoked, unresolved } = await revokeRemoteKeys(store, keys, { agentPolicyId, maxRevisions: opts.remoteRevocationSearchRevisions });
+  if (unresolved.length) {
+    opts.logger?.warn(
+      { 'fleet.agent.id': agentId, remote_unresolved: unresolved.length, api_key_ids: unresolved.slice(0, UNRESOLVED_LOGGED) },
+      'remote output keys not revoked: no policy revision read has their cluster',
+    );
+  }
+  return { revoked, unresolved: unresolved.length };
+}
+
 /** Revokes the output keys an agent no longer uses and forgets them in its document. */
-async function retireOutputKeys(store: FleetStore, agentId: string): Promise<JobOutcome> {
+async function retireOutputKeys(store: FleetStore, opts: RevocationJobOptions, agentId: string): Promise<JobOutcome> {
   const current = await store.agents.get(agentId);
   if (!current) return { retired: 0 };
   const inUse = new Set(Object.values(current._source.outputs ?? {}).map((o) => o.api_key_id));
   const local: string[] = [];
-  const remote: Record<string, string[]> = {};
+  const remote: RemoteKeyRef[] = [];
   for (const r of Object.values(current._source.outputs ?? {}).flatMap((o) => o.to_retire_api_key_ids ?? [])) {
     if (inUse.has(r.id)) continue;
-    if (r.output_type === REMOTE_ELASTICSEARCH && r.output) (remote[r.output] ??= []).push(r.id);
+    const far = retiringRemoteKeyRef(r);
+    if (far) remote.push(far);
     else local.push(r.id);
   }
-  const retired = new Set([...local, ...Object.values(remote).flat()]);
+  const retired = new Set([...local, ...remote.map((r) => r.id)]);
   if (!retired.size) return { retired: 0 };
   const unresolved = (await revokeOutputKeys(store, local)).unresolved;
-  // On the output's cluster; a key whose output no revision has any more cannot be reached and is forgotten.
-  if (Object.keys(remote).length) await revokeRemoteKeys(store, current._source.policy_id, remote);
+  // On the cluster each key was made on; a key whose cluster no revision read has cannot be reached and is forgotten.
+  const far = remote.length ? await revokeOnRemoteClusters(store, opts, agentId, current._source.policy_id, remote) : { unresolved: 0 };
   await store.agents.mutate(agentId, (doc) => {
     const outputs: Record<string, AgentOutput> = {};
     for (const [name, o] of Object.entries(doc.outputs ?? {})) {
@@ -84,7 +129,7 @@ async function retireOutputKeys(store: FleetStore, agentId: string): Promise<Job
     }
     return { outputs };
   });
-  return { retired: retired.size, ...unresolved };
+  return { retired: retired.size, ...unresolved, ...(remote.length ? { remote_unresolved: far.unresolved } : {}) };
 }
 
 /**

@@ -3,11 +3,18 @@ export type RevokeReason = 'unenrolled' | 'replaced' | 'enrollment-failed' | 'un
 
 /**
  * Keys on remote Elasticsearch outputs' clusters, by output name: revoked through the output's
- * cluster, whose configuration the job reads from the agent's policy (never from the payload).
+ * cluster, whose configuration the job reads from the policy's revisions (never from the payload).
  */
 export interface RemoteRevocation {
+  /** The agent's policy. */
   policy_id: string;
   outputs: Record<string, string[]>;
+  /**
+   * Where each key was made, by key id: the policy whose revisions have its cluster, and the
+   * cluster's hosts hash (ids and hashes only). Absent in jobs enqueued before it was added, and
+   * for keys recorded without them: those are looked up by output name in `policy_id`.
+   */
+  made_on?: Record<string, { policy_id?: string; hosts_hash?: string }>;
 }
 
 export interface RevocationRequest {

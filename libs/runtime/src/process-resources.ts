@@ -147,7 +147,7 @@ export function openJobQueue(
     queueName: config.queue,
     retry,
     concurrency: config.concurrency,
-    inlineFallback: storeOnlyJobHandlers(deps.store),
+    inlineFallback: storeOnlyJobHandlers(deps.store, { logger, remoteRevocationSearchRevisions: config.remoteRevocationSearchRevisions }),
     logger,
   });
 }

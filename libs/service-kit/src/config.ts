@@ -1,3 +1,4 @@
+import { DEFAULT_REVOCATION_SEARCH_REVISIONS, MAX_REVOCATION_SEARCH_REVISIONS } from '@fleet/store';
 import { tracingSchema, type TracingConfig } from '@fleet/telemetry';
 import convict from 'convict';
 import { readFileSync } from 'node:fs';
@@ -576,6 +577,7 @@ export interface JobsConfig {
   attempts: number;
   backoffMs: number;
   concurrency: number;
+  remoteRevocationSearchRevisions: number;
 }
 
 export const jobsSchema: convict.Schema<JobsConfig> = {
@@ -589,6 +591,16 @@ export const jobsSchema: convict.Schema<JobsConfig> = {
   attempts: { doc: 'Tries per background job before it is given up (and kept as failed for 7 days).', format: 'nat', default: 8, env: 'FLEET_JOBS_ATTEMPTS' },
   backoffMs: { doc: 'First retry delay of a failed job; doubles on each retry.', format: 'nat', default: 1_000, env: 'FLEET_JOBS_BACKOFF_MS' },
   concurrency: { doc: 'Jobs a worker runs at once (only dispatchers, and the all-in-one process, run jobs).', format: 'nat', default: 4, env: 'FLEET_JOBS_CONCURRENCY' },
+  remoteRevocationSearchRevisions: {
+    doc: `Revisions of a policy the revocation jobs read at most (newest first) to find the cluster of a remote Elasticsearch output's key, and its service token; a key whose cluster none of them has is not revoked, and logged. 1 to ${MAX_REVOCATION_SEARCH_REVISIONS}.`,
+    format: (v: unknown) => {
+      if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_REVOCATION_SEARCH_REVISIONS) {
+        throw new Error(`must be an integer from 1 to ${MAX_REVOCATION_SEARCH_REVISIONS}`);
+      }
+    },
+    default: DEFAULT_REVOCATION_SEARCH_REVISIONS,
+    env: 'FLEET_REMOTE_OUTPUTS_REVOCATION_SEARCH_REVISIONS',
+  },
 };
 
 export interface MetricsConfig {

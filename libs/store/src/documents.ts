@@ -25,6 +25,10 @@ export interface OutputApiKeyToRetire {
   output?: string;
   /** `remote_elasticsearch` when the key lives on the output's remote cluster. */
   output_type?: string;
+  /** Remote keys: the `remote_hosts_hash` of the cluster the key was made on (this server's own field). */
+  remote_hosts_hash?: string;
+  /** Remote keys: the agent policy whose revisions hold that cluster's configuration (this server's own field). */
+  remote_policy_id?: string;
   secret_id?: string;
 }
 
@@ -35,6 +39,11 @@ export interface AgentOutput {
   type?: string;
   /** For `remote_elasticsearch` outputs: a hash of the hosts the key was made on (a new key when they change). */
   remote_hosts_hash?: string;
+  /**
+   * For `remote_elasticsearch` outputs: the agent policy last delivered with this key, whose
+   * revisions have the output on that cluster (where its revocation finds the service token).
+   */
+  remote_policy_id?: string;
   to_retire_api_key_ids?: OutputApiKeyToRetire[];
 }
 

@@ -21,13 +21,16 @@ export interface RemoteOutputConfig {
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
+/** The hosts a remote output's client connects to (at most 32). */
+const hostsOf = (output: JsonObject): string[] => strings(output.hosts).slice(0, 32);
+
 /**
  * The client configuration of a `remote_elasticsearch` output whose secrets are resolved;
  * undefined for any other output, or one without hosts or a service token (nothing to connect with).
  */
 export function remoteOutputConfig(name: string, output: JsonObject | undefined): RemoteOutputConfig | undefined {
   if (!output || output.type !== REMOTE_ELASTICSEARCH) return undefined;
-  const hosts = strings(output.hosts).slice(0, 32);
+  const hosts = hostsOf(output);
   const token = output.service_token;
   if (!hosts.length || typeof token !== 'string' || !token || token.startsWith('$co.elastic.secret{')) return undefined;
   const ssl = output.ssl && typeof output.ssl === 'object' && !Array.isArray(output.ssl) ? output.ssl : undefined;
@@ -51,7 +54,9 @@ export function remoteConfigHash(config: RemoteOutputConfig): string {
  * so that a key is made again when the output is pointed at another cluster. The token is not in
  * it (a rotated service token leaves the cluster's keys valid).
  */
-export const remoteHostsHash = (config: RemoteOutputConfig): string => createHash('sha256').update(JSON.stringify(config.hosts)).digest('hex');
+export const remoteHostsHash = (config: RemoteOutputConfig): string => hashHosts(config.hosts);
+
+const hashHosts = (hosts: string[]): string => createHash('sha256').update(JSON.stringify(hosts)).digest('hex');
 
 interface CachedClient {
   client: Client;
@@ -206,58 +211,134 @@ export function describeError(err: unknown): string {
   return parts.join(' ');
 }
 
-/** Revisions of a policy looked at, newest first, to find an output that a newer one dropped. */
-const REVISIONS_SEARCHED = 50;
+/** Revisions of a policy read at most, by default, to find the cluster of a key being revoked. */
+export const DEFAULT_REVOCATION_SEARCH_REVISIONS = 10_000;
+
+/** The most that setting may be: Elasticsearch's default result window (pages are read by offset). */
+export const MAX_REVOCATION_SEARCH_REVISIONS = 10_000;
+
+/** Revisions read per page. */
+const REVISION_PAGE = 100;
 
 /**
- * The configuration of a policy's remote output, its secrets resolved: from the newest revision
- * of the policy that has an output of that name (a key is retired after its output left the
- * policy, so the latest revision may not have it). Undefined when none of the last revisions does.
+ * A key on a remote output's cluster, and what finds that cluster's configuration again: ids and
+ * hashes only, never a token. Entries written before the policy and hash were recorded have
+ * neither: they are found by output name in the agent's policy.
  */
-export async function findRemoteOutputConfig(store: FleetStore, policyId: string, output: string): Promise<RemoteOutputConfig | undefined> {
-  const { items } = await store.policies.list(policyId, { page: 1, perPage: REVISIONS_SEARCHED });
-  for (const hit of items) {
-    const data: FullAgentPolicy = hit._source.data;
-    const raw = data.outputs?.[output];
-    if (!raw || raw.type !== REMOTE_ELASTICSEARCH) continue;
-    const only: FullAgentPolicy = { ...data, outputs: { [output]: raw }, inputs: [] };
-    const ids = referencedSecretIds(only).slice(0, MAX_SECRET_BATCH);
-    const values = ids.length ? await store.secrets.get(ids) : new Map<string, string>();
-    return remoteOutputConfig(output, resolvePolicySecrets(only, values).policy.outputs?.[output]);
+export interface RemoteKeyRef {
+  id: string;
+  output: string;
+  /** The agent policy whose revisions have the output on the key's cluster. */
+  policyId?: string;
+  /** `remoteHostsHash` of the cluster the key was made on. */
+  hostsHash?: string;
+}
+
+/** What to find in a policy's revisions: an output by name, on the cluster of `hostsHash` when given. */
+interface Wanted {
+  output: string;
+  hostsHash?: string;
+}
+
+const wantedKey = (w: Wanted): string => JSON.stringify([w.output, w.hostsHash ?? null]);
+
+/**
+ * The configurations of a policy's remote outputs, their secrets resolved, by `wantedKey`: each
+ * from the newest revision that has an output of that name (on the cluster of `hostsHash`, when
+ * given). Keys are retired after their output left the policy or was pointed elsewhere, so the
+ * latest revision may not have it: revisions are read newest first, a page at a time, until all
+ * are found or `maxRevisions` were read. Absent: no revision read has it.
+ */
+async function findRemoteOutputConfigs(store: FleetStore, policyId: string, wanted: Wanted[], maxRevisions: number): Promise<Map<string, RemoteOutputConfig | undefined>> {
+  const pending = new Map(wanted.map((w) => [wantedKey(w), w]));
+  const found = new Map<string, RemoteOutputConfig | undefined>();
+  const limit = Math.min(Math.max(1, maxRevisions), MAX_REVOCATION_SEARCH_REVISIONS);
+  const perPage = Math.min(REVISION_PAGE, limit);
+  // A revision written meanwhile shifts the pages: one may be read twice, none is skipped.
+  for (let page = 1, read = 0; pending.size && read < limit; page++) {
+    const { items } = await store.policies.list(policyId, { page, perPage });
+    for (const hit of items.slice(0, limit - read)) {
+      for (const [key, w] of pending) {
+        const raw = hit._source.data.outputs?.[w.output];
+        if (!raw || raw.type !== REMOTE_ELASTICSEARCH) continue;
+        if (w.hostsHash !== undefined && hashHosts(hostsOf(raw)) !== w.hostsHash) continue;
+        // The newest matching revision has the cluster's current token (an older one may be rotated).
+        found.set(key, await resolvedConfig(store, hit._source.data, w.output, raw));
+        pending.delete(key);
+      }
+    }
+    read += items.length;
+    if (items.length < perPage) break;
   }
-  return undefined;
+  return found;
+}
+
+async function resolvedConfig(store: FleetStore, data: FullAgentPolicy, output: string, raw: JsonObject): Promise<RemoteOutputConfig | undefined> {
+  const only: FullAgentPolicy = { ...data, outputs: { [output]: raw }, inputs: [] };
+  const ids = referencedSecretIds(only).slice(0, MAX_SECRET_BATCH);
+  const values = ids.length ? await store.secrets.get(ids) : new Map<string, string>();
+  return remoteOutputConfig(output, resolvePolicySecrets(only, values).policy.outputs?.[output]);
+}
+
+export interface RemoteRevocationOptions {
+  /** The agent's policy: where keys without a recorded policy are looked up, and the second place for the others. */
+  agentPolicyId?: string | undefined;
+  /** Revisions of a policy read at most, newest first, to find a key's cluster. */
+  maxRevisions?: number | undefined;
+  requestTimeoutMs?: number | undefined;
 }
 
 /**
- * Revokes keys on remote outputs' clusters (unenroll, retirement): each output's configuration is
- * found in the agent's policy (findRemoteOutputConfig), a client made for the call and closed.
- * Idempotent (an invalidated key is invalidated again without error). Throws when a cluster cannot
- * be reached, so that the job is retried; keys of an output no revision has any more are skipped
- * and counted in `unresolved` (nothing can reach their cluster).
+ * Revokes keys on remote outputs' clusters (unenroll, retirement). Each key's cluster is found in
+ * the policy the key was made under (else the agent's policy): the newest revision with the
+ * output on the hosts the key was made on (a key recorded without them: the newest with the
+ * output). One client per configuration, made for the call and closed. Idempotent (an invalidated
+ * key is invalidated again without error). Throws when a cluster cannot be reached, so that the
+ * job is retried; keys whose cluster no revision read has are returned in `unresolved` (nothing
+ * can reach them).
  */
-export async function revokeRemoteKeys(
-  store: FleetStore,
-  policyId: string | undefined,
-  byOutput: Record<string, string[]>,
-  requestTimeoutMs = 10_000,
-): Promise<{ revoked: number; unresolved: number }> {
-  let revoked = 0;
-  let unresolved = 0;
-  for (const [output, ids] of Object.entries(byOutput)) {
-    const config = policyId ? await findRemoteOutputConfig(store, policyId, output) : undefined;
-    if (!config) {
-      unresolved += ids.length;
-      continue;
+export async function revokeRemoteKeys(store: FleetStore, keys: RemoteKeyRef[], opts: RemoteRevocationOptions = {}): Promise<{ revoked: number; unresolved: string[] }> {
+  const maxRevisions = opts.maxRevisions ?? DEFAULT_REVOCATION_SEARCH_REVISIONS;
+  const configs = new Map<RemoteKeyRef, RemoteOutputConfig>();
+  // First where each key was made; then, for the keys not found there, in the agent's policy.
+  const places = [(k: RemoteKeyRef) => k.policyId ?? opts.agentPolicyId, (k: RemoteKeyRef) => (k.policyId && k.policyId !== opts.agentPolicyId ? opts.agentPolicyId : undefined)];
+  for (const placeOf of places) {
+    const byPolicy = new Map<string, RemoteKeyRef[]>();
+    for (const key of keys) {
+      const policyId = configs.has(key) ? undefined : placeOf(key);
+      if (!policyId) continue;
+      const refs = byPolicy.get(policyId) ?? [];
+      refs.push(key);
+      byPolicy.set(policyId, refs);
     }
-    const client = createClient({ hosts: config.hosts, serviceToken: config.serviceToken, requestTimeoutMs, maxRetries: 1, ...tlsOf(config) });
+    for (const [policyId, refs] of byPolicy) {
+      const found = await findRemoteOutputConfigs(store, policyId, refs.map(wantedOf), maxRevisions);
+      for (const ref of refs) {
+        const config = found.get(wantedKey(wantedOf(ref)));
+        if (config) configs.set(ref, config);
+      }
+    }
+  }
+  const byConfig = new Map<string, { config: RemoteOutputConfig; ids: string[] }>();
+  for (const [ref, config] of configs) {
+    const hash = remoteConfigHash(config);
+    const entry = byConfig.get(hash) ?? { config, ids: [] };
+    entry.ids.push(ref.id);
+    byConfig.set(hash, entry);
+  }
+  let revoked = 0;
+  for (const { config, ids } of byConfig.values()) {
+    const client = createClient({ hosts: config.hosts, serviceToken: config.serviceToken, requestTimeoutMs: opts.requestTimeoutMs ?? 10_000, maxRetries: 1, ...tlsOf(config) });
     try {
-      revoked += (await new SecurityApiCredentials(client).invalidate(ids)).length;
+      revoked += (await new SecurityApiCredentials(client).invalidate([...new Set(ids)])).length;
     } finally {
       await client.close();
     }
   }
-  return { revoked, unresolved };
+  return { revoked, unresolved: keys.filter((k) => !configs.has(k)).map((k) => k.id) };
 }
+
+const wantedOf = (ref: RemoteKeyRef): Wanted => ({ output: ref.output, ...(ref.hostsHash ? { hostsHash: ref.hostsHash } : {}) });
 
 function tlsOf(config: RemoteOutputConfig): { tls?: { ca?: string[]; rejectUnauthorized?: boolean } } {
   if (!config.ssl) return {};

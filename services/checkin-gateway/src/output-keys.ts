@@ -12,6 +12,7 @@ import {
   type FullAgentPolicy,
   type JsonObject,
   type JsonValue,
+  type OutputApiKeyToRetire,
   type RemoteOutputConfig,
   type RemoteOutputs,
 } from '@fleet/store';
@@ -112,9 +113,11 @@ function credentialsOf(deps: OutputKeyDeps, output: ElasticsearchOutput): Creden
  * a new key when it has none, a role update when the permissions hash changed. Keys of outputs
  * the policy no longer has are marked to be retired once the agent acks. New keys are recorded by
  * one guarded update: if a concurrent delivery recorded a key first, that one is kept and ours is
- * revoked, so no key is ever left unrecorded. Returns `id:key` per output.
+ * revoked, so no key is ever left unrecorded. A remote key records the hosts hash and the policy
+ * (`policyId`, the one delivered) whose revisions have its cluster, so that it is revoked there
+ * whatever the output and the agent's policy become. Returns `id:key` per output.
  */
-export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, outputs: ElasticsearchOutput[]): Promise<Record<string, string>> {
+export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, policyId: string, outputs: ElasticsearchOutput[]): Promise<Record<string, string>> {
   const current = await deps.store.agents.get(agentId);
   if (!current) return {};
   const seen = current._source.outputs ?? {};
@@ -122,6 +125,8 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
   const created = new Map<string, { id: string; apiKey: string; replaces?: string }>();
   const rehashed = new Set<string>();
   const failed = new Set<string>();
+  // Remote keys kept under another policy than the one they were recorded with (or none, before it was recorded).
+  const repointed = new Set(outputs.filter((o) => o.remote && keptRemoteKey(seen[o.name], o) && seen[o.name]?.remote_policy_id !== policyId).map((o) => o.name));
   for (const output of outputs) {
     if (output.remote) deps.remote?.remember(output.remote);
     const credentials = credentialsOf(deps, output);
@@ -145,7 +150,7 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
   // An output whose key could not be prepared goes out without one (as the reference).
   const delivered = outputs.filter((o) => !failed.has(o.name));
   const stale = Object.entries(seen).some(([name, o]) => !wanted.has(name) && isKeyed(o) && o.api_key_id);
-  if (!created.size && !rehashed.size && !stale) return keysOf(seen, delivered);
+  if (!created.size && !rehashed.size && !repointed.size && !stale) return keysOf(seen, delivered);
 
   const lost: { output: ElasticsearchOutput; id: string }[] = [];
   const updated = await deps.store.agents.mutate(agentId, (doc) => {
@@ -161,22 +166,27 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, out
           lost.push({ output, id: mine.id }); // another delivery recorded a key meanwhile: keep that one
           continue;
         }
-        if (recorded?.api_key_id) retire.push({ id: recorded.api_key_id, retired_at: now, output: output.name, ...retiredType(recorded) });
+        if (recorded?.api_key_id) retire.push({ id: recorded.api_key_id, retired_at: now, output: output.name, ...retiredRemote(recorded) });
         next[output.name] = {
           api_key: mine.apiKey,
           api_key_id: mine.id,
           permissions_hash: output.hash,
           type: output.remote ? REMOTE_ELASTICSEARCH : 'elasticsearch',
-          ...(output.remote ? { remote_hosts_hash: remoteHostsHash(output.remote) } : {}),
+          ...(output.remote ? { remote_hosts_hash: remoteHostsHash(output.remote), remote_policy_id: policyId } : {}),
         };
-      } else if (rehashed.has(output.name) && recorded) {
-        next[output.name] = { ...recorded, permissions_hash: output.hash };
+      } else if (recorded && (rehashed.has(output.name) || repointed.has(output.name))) {
+        next[output.name] = {
+          ...recorded,
+          ...(rehashed.has(output.name) ? { permissions_hash: output.hash } : {}),
+          // The key's cluster is this policy's output now: its revocation looks here.
+          ...(repointed.has(output.name) && keptRemoteKey(recorded, output) ? { remote_policy_id: policyId } : {}),
+        };
       }
     }
     let removed: string | undefined;
     for (const [name, output] of Object.entries(doc.outputs ?? {})) {
       if (wanted.has(name) || !isKeyed(output)) continue;
-      if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name, ...retiredType(output) });
+      if (output.api_key_id) retire.push({ id: output.api_key_id, retired_at: now, output: name, ...retiredRemote(output) });
       delete next[name];
       removed ??= name;
     }
@@ -209,8 +219,7 @@ async function prepareOutputKey(
   created: Map<string, { id: string; apiKey: string; replaces?: string }>,
   rehashed: Set<string>,
 ): Promise<boolean> {
-  const sameCluster = !output.remote || existing?.remote_hosts_hash === remoteHostsHash(output.remote);
-  if (existing?.api_key && existing.api_key_id && sameCluster) {
+  if (existing?.api_key && existing.api_key_id && (!output.remote || keptRemoteKey(existing, output))) {
     if (existing.permissions_hash !== output.hash) {
       await credentials.updateRoles(existing.api_key_id, output.role);
       rehashed.add(output.name);
@@ -239,8 +248,22 @@ async function reportHealth(deps: OutputKeyDeps, output: string, state: 'HEALTHY
 /** Outputs whose per-agent keys this server makes (and so retires). */
 const isKeyed = (o: AgentOutput): boolean => o.type === 'elasticsearch' || o.type === REMOTE_ELASTICSEARCH;
 
-/** Marks a retiring key of a remote output, so that it is revoked on that output's cluster. */
-const retiredType = (o: AgentOutput): { output_type?: string } => (o.type === REMOTE_ELASTICSEARCH ? { output_type: REMOTE_ELASTICSEARCH } : {});
+/** A remote output's recorded key that stays: it was made on the cluster the output points at. */
+const keptRemoteKey = (recorded: AgentOutput | undefined, output: ElasticsearchOutput): boolean =>
+  !!output.remote && !!recorded?.api_key && !!recorded.api_key_id && recorded.remote_hosts_hash === remoteHostsHash(output.remote);
+
+/**
+ * Marks a retiring key of a remote output, so that it is revoked on the cluster it was made on:
+ * the hosts hash and the policy the entry recorded (this server's own fields).
+ */
+function retiredRemote(o: AgentOutput): Pick<OutputApiKeyToRetire, 'output_type' | 'remote_hosts_hash' | 'remote_policy_id'> {
+  if (o.type !== REMOTE_ELASTICSEARCH) return {};
+  return {
+    output_type: REMOTE_ELASTICSEARCH,
+    ...(o.remote_hosts_hash ? { remote_hosts_hash: o.remote_hosts_hash } : {}),
+    ...(o.remote_policy_id ? { remote_policy_id: o.remote_policy_id } : {}),
+  };
+}
 
 function keysOf(recorded: Record<string, AgentOutput>, outputs: ElasticsearchOutput[]): Record<string, string> {
   const keys: Record<string, string> = {};

@@ -4,7 +4,7 @@ import { consoleRoutes } from './console-routes';
 import { consoleSessionRoutes } from './console-session-routes';
 import { createFleetJobHandlers, type JobHandlers, type JobQueue } from '@fleet/background-jobs';
 import type { NotificationBus } from '@fleet/notifications';
-import type { Logger, UploadsConfig } from '@fleet/service-kit';
+import type { JobsConfig, Logger, UploadsConfig } from '@fleet/service-kit';
 import type { FleetStore } from '@fleet/store';
 import type { AgentAdminDeps } from './agent-management';
 import type { PolicyDeps } from './agent-policies';
@@ -45,7 +45,14 @@ export interface PolicyDispatcher {
 
 export function createPolicyDispatcher(
   deps: PolicyDispatcherDeps,
-  config: { dispatch: DispatchConfig; fleet: FleetDefaultsConfig; server: { version: string }; uploads: UploadsConfig; actionUris: ActionUrisConfig },
+  config: {
+    dispatch: DispatchConfig;
+    fleet: FleetDefaultsConfig;
+    server: { version: string };
+    uploads: UploadsConfig;
+    actionUris: ActionUrisConfig;
+    jobs: Pick<JobsConfig, 'remoteRevocationSearchRevisions'>;
+  },
 ): PolicyDispatcher {
   const logger = deps.logger.child({ component: 'policy-dispatcher' });
   const dispatcher = new ChangeDispatcher(deps.store, deps.bus, logger, config.dispatch.feedPollIntervalMs);
@@ -58,6 +65,7 @@ export function createPolicyDispatcher(
     sweepBatchSize: config.dispatch.inactiveSweepBatch,
     uploadExpiryMs: config.uploads.expiryMs,
     statusSampleIntervalMs: config.dispatch.statusSampleIntervalMs,
+    remoteRevocationSearchRevisions: config.jobs.remoteRevocationSearchRevisions,
   });
   const policyDeps: PolicyDeps = { store: deps.store, changes: dispatcher, defaults: config.fleet, mutex: new KeyedMutex() };
   const agents: AgentAdminDeps = {
