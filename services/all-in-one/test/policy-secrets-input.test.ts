@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import type { CheckinResponse, FleetAgentClient } from '@fleet/agent-protocol';
 import { MAX_POLICY_SECRETS, MAX_SECRET_INPUT_BYTES } from '@fleet/management-api';
 import { secretPlaceholder } from '@fleet/store';
@@ -176,6 +177,26 @@ for (const backend of ['sqlite', 'elasticsearch'] as Backend[]) {
     });
 
     if (backend === 'sqlite') {
+      it('When a change is refused (a taken name, a stale If-Match), then none of its secret values is stored', async () => {
+        const count = () => {
+          const db = new Database(join(h.dataDir, 'fleet.db'), { readonly: true });
+          try {
+            return (db.prepare('SELECT count(*) AS n FROM secrets').get() as { n: number }).n;
+          } finally {
+            db.close();
+          }
+        };
+        const other = await api('post', '/api/fleet/agent_policies', { name: `taken ${tag}` });
+        expect(other.status, other.text).to.equal(200);
+        const before = count();
+        const input = { type: 'httpjson', secrets: { api_key: `canary-refused-${tag}` } };
+        const renamed = await api('put', `/api/fleet/agent_policies/${created.id}`, { name: `taken ${tag}`, inputs: [input] });
+        expect(renamed.status, renamed.text).to.equal(409);
+        const stale = await request(h.url).put(`/api/fleet/agent_policies/${created.id}`).set(h.admin).set('If-Match', '"1"').send({ inputs: [input] });
+        expect(stale.status, stale.text).to.equal(412);
+        expect(count()).to.equal(before);
+      });
+
       it('When the values are stored, then neither the SQLite file nor its WAL holds one', () => {
         const db = join(h.dataDir, 'fleet.db');
         const files = [db, `${db}-wal`].filter((f) => existsSync(f));

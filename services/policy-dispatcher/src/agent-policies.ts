@@ -111,7 +111,11 @@ function checkPrecondition(current: AgentPolicyRecord, pre: PolicyPrecondition):
  */
 export async function updateAgentPolicy(deps: PolicyDeps, id: string, input: AgentPolicyInput, user: string, pre: PolicyPrecondition = {}): Promise<AgentPolicyRecord> {
   return deps.mutex.run(`policy:${id}`, async () => {
-    checkPrecondition(await getAgentPolicy(deps.store, id), pre);
+    const read = await getAgentPolicy(deps.store, id);
+    checkPrecondition(read, pre);
+    // What can refuse the change is checked before any secret value is stored, so that a refused
+    // change leaves none behind (see docs/secrets.md, "Lifetime of stored values").
+    if (input.name && input.name !== read.name) await assertNameFree(deps.store, input.name, id);
     // Stored once, before the compare-and-set attempts, which all write the same references.
     const stored = await storePolicySecrets(deps.store.secrets, input);
     for (let attempt = 1; ; attempt++) {
