@@ -75,3 +75,23 @@ export async function call<T>(fn: () => Promise<T>): Promise<T> {
     throw translate(err);
   }
 }
+
+/**
+ * Deletes the documents of `index` whose date `field` is before `before`, oldest first, at most
+ * `limit`; returns how many were deleted. A search, then one bulk of deletes: `_delete_by_query`
+ * needs the reindex module, which not every distribution has. A missing index holds none.
+ */
+export async function deleteOldest(client: Client, index: string, field: string, before: Date, limit: number): Promise<number> {
+  const size = Math.max(0, Math.floor(limit));
+  if (size === 0) return 0;
+  const res = await client
+    .search({ index, query: { range: { [field]: { lt: before.toISOString() } } }, sort: [{ [field]: { order: 'asc' } }], size, _source: false })
+    .catch((err: unknown) => {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    });
+  const ids = (res?.hits.hits ?? []).flatMap((h) => (h._id ? [h._id] : []));
+  if (!ids.length) return 0;
+  const bulk = await client.bulk({ operations: ids.map((id) => ({ delete: { _index: index, _id: id } })), refresh: true });
+  return bulk.items.filter((item) => item.delete?.result === 'deleted').length;
+}

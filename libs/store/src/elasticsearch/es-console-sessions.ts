@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { ConsoleSessionStore, EndedConsoleSession } from '../console-session-store';
-import { statusOf } from './es-client';
+import { deleteOldest, statusOf } from './es-client';
 import { ES_INDICES } from './es-indices';
 
 const is404 = (err: unknown): boolean => statusOf(err) === 404;
@@ -31,21 +31,6 @@ export function createEsConsoleSessionStore(client: Client, guard: <T>(fn: () =>
           throw err;
         }
       }),
-    // A search, then one bulk of deletes (no `_delete_by_query`, which needs the reindex module).
-    deleteExpired: (before, limit) =>
-      guard(async () => {
-        const size = Math.max(0, Math.floor(limit));
-        if (size === 0) return 0;
-        const res = await client
-          .search({ index, query: { range: { expires_at: { lt: before.toISOString() } } }, sort: [{ expires_at: { order: 'asc' } }], size, _source: false })
-          .catch((err: unknown) => {
-            if (is404(err)) return undefined;
-            throw err;
-          });
-        const ids = (res?.hits.hits ?? []).flatMap((h) => (h._id ? [h._id] : []));
-        if (!ids.length) return 0;
-        const bulk = await client.bulk({ operations: ids.map((id) => ({ delete: { _index: index, _id: id } })), refresh: true });
-        return bulk.items.filter((item) => item.delete?.result === 'deleted').length;
-      }),
+    deleteExpired: (before, limit) => guard(() => deleteOldest(client, index, 'expires_at', before, limit)),
   };
 }

@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { FleetServerDoc, FleetServerStore } from '../fleet-server-store';
-import { statusOf } from './es-client';
+import { deleteOldest, statusOf } from './es-client';
 import { ES_INDICES } from './es-indices';
 
 const is404 = (err: unknown): boolean => statusOf(err) === 404;
@@ -36,26 +36,6 @@ export function createEsFleetServerStore(client: Client, guard: <T>(fn: () => Pr
           throw err;
         }
       }),
-    // A search, then one bulk of deletes: `_delete_by_query` needs the reindex module, which not
-    // every distribution has.
-    deleteStale: (before, limit) =>
-      guard(async () => {
-        const res = await client
-          .search({
-            index,
-            query: { range: { '@timestamp': { lt: before.toISOString() } } },
-            sort: [{ '@timestamp': { order: 'asc' } }],
-            size: limit,
-            _source: false,
-          })
-          .catch((err: unknown) => {
-            if (is404(err)) return undefined;
-            throw err;
-          });
-        const ids = (res?.hits.hits ?? []).flatMap((h) => (h._id ? [h._id] : []));
-        if (!ids.length) return 0;
-        const bulk = await client.bulk({ operations: ids.map((id) => ({ delete: { _index: index, _id: id } })), refresh: true });
-        return bulk.items.filter((item) => item.delete?.result === 'deleted').length;
-      }),
+    deleteStale: (before, limit) => guard(() => deleteOldest(client, index, '@timestamp', before, limit)),
   };
 }
