@@ -189,6 +189,10 @@ describe("Console end to end: the issue's story in Chromium", function () {
 
   it('When the operator changes the policy, then the rollout page shows progress live up to 50/50', async () => {
     await goto(`/policies/${policyId}`, 'policyTab-settings');
+    // The embedded server has no output key cluster: the page says how its output's agents authenticate.
+    const warning = cp.by('outputCredentialWarnings');
+    await warning.waitFor();
+    expect(await warning.textContent()).to.include('Output "default" is delivered without credentials');
     await checkPage('policy-details');
     const before = (await api().get(`/api/fleet/agent_policies/${policyId}`).set(admin()).expect(200)).body.item.revision as number;
     await cp.by('policyTab-settings').click();
