@@ -1,4 +1,5 @@
 import type { CheckinResponse, FleetAgentClient } from '@fleet/agent-protocol';
+import type { OutputHealthDoc, SqliteFleetStore } from '@fleet/store';
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import request from 'supertest';
@@ -41,6 +42,14 @@ async function keyInfo(id: string): Promise<{ username: string; invalidated: boo
   if (res.status === 404) return undefined;
   const body = (await res.json()) as { api_keys: { username: string; invalidated: boolean; name: string }[] };
   return body.api_keys[0];
+}
+
+async function healthDocs(h: Harness, backend: Backend, output: string): Promise<OutputHealthDoc[]> {
+  if (backend === 'sqlite') return (h.server.store as SqliteFleetStore).outputHealthOf(output);
+  const res = await fetch(`${ES_URL()}/logs-fleet_server.output_health-default/_search?size=100&sort=@timestamp:desc`, { headers: admin() });
+  if (res.status === 404) return [];
+  const body = (await res.json()) as { hits: { hits: { _source: OutputHealthDoc }[] } };
+  return body.hits.hits.map((hit) => hit._source).filter((d) => d.output === output);
 }
 
 type Outputs = Record<string, { api_key?: string; hosts?: string[] }>;
@@ -189,6 +198,27 @@ describe('Per-agent output keys with built-in credentials: the output key cluste
         expect(next).to.not.equal(first);
         await eventually(async () => (await keyInfo(firstId))?.invalidated === true);
         expect(await writeAs(next, 'logs-own-default')).to.equal(201);
+      });
+
+      it('When the output key cluster cannot be reached, then the policy still goes out, with the configured credentials, and the output is reported degraded', async () => {
+        const down = 'http://127.0.0.1:9';
+        await h.restart({ store: { outputKeys: { hosts: [down], serviceTokenFile: process.env.FLEET_ES_SERVICE_TOKEN_FILE ?? '' } } });
+        const put = await request(h.url)
+          .put(`/api/fleet/agent_policies/${POLICY}`)
+          .set(h.admin)
+          .send({ outputs: { unreachable: { type: 'elasticsearch', hosts: [down], api_key: 'configured:key' } }, output_permissions: { unreachable: writer('logs-own-default') } });
+        expect(put.status, put.text).to.equal(200);
+        expect(put.body).to.not.have.property('warnings');
+        const agent = await enrollAgent(h);
+        agents.push(agent);
+        const outputs = await deliveredOutputs(agent, 'unreachable');
+        expect(outputs.unreachable?.api_key).to.equal('configured:key');
+        const health = await eventually(async () => {
+          const docs = await healthDocs(h, backend, 'unreachable');
+          return docs.length ? docs : undefined;
+        });
+        expect(health[0]).to.include({ output: 'unreachable', state: 'DEGRADED' });
+        expect(health[0]?.message).to.include('output key cluster');
       });
     });
   }

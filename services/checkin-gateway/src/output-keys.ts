@@ -127,6 +127,7 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, pol
   const failed = new Set<string>();
   // Remote keys kept under another policy than the one they were recorded with (or none, before it was recorded).
   const repointed = new Set(outputs.filter((o) => o.remote && keptRemoteKey(seen[o.name], o) && seen[o.name]?.remote_policy_id !== policyId).map((o) => o.name));
+  const target = outputKeyTarget(deps.store);
   for (const output of outputs) {
     if (output.remote) deps.remote?.remember(output.remote);
     const credentials = credentialsOf(deps, output);
@@ -134,17 +135,21 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, pol
       failed.add(output.name);
       continue;
     }
+    // Keys made on another cluster than the store's: its outage must not stop deliveries.
+    const elsewhere = output.remote !== undefined || target?.where === 'output-cluster';
     try {
       const called = await prepareOutputKey(credentials, agentId, output, seen[output.name], created, rehashed);
-      // Only a call that reached the remote cluster says it is healthy.
-      if (output.remote && called) await reportHealth(deps, output.name, 'HEALTHY', '');
+      // Only a call that reached the output's cluster says it is healthy.
+      if (elsewhere && called) await reportHealth(deps, output.name, 'HEALTHY', '');
     } catch (err) {
-      if (!output.remote) throw err;
-      // As the reference: the output is reported degraded and the policy still goes out, without a key.
+      if (!elsewhere) throw err;
+      // As the reference: the output is reported degraded and the policy still goes out, without a
+      // key of the agent's own (with the credentials written in the output, if any).
       failed.add(output.name);
       const reason = describeError(err);
-      deps.logger.warn({ 'fleet.agent.id': agentId, output: output.name, err: reason }, 'remote output API key not prepared');
-      await reportHealth(deps, output.name, 'DEGRADED', `cannot prepare the agent's API key on the remote cluster: ${reason}`);
+      const where = output.remote ? 'the remote cluster' : 'the output key cluster';
+      deps.logger.warn({ 'fleet.agent.id': agentId, output: output.name, err: reason }, `output API key not prepared on ${where}`);
+      await reportHealth(deps, output.name, 'DEGRADED', `cannot prepare the agent's API key on ${where}: ${reason}`);
     }
   }
   // An output whose key could not be prepared goes out without one (as the reference).
