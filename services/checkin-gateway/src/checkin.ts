@@ -284,7 +284,7 @@ async function agentPolicyData(deps: CheckinDeps, agentId: string, doc: AgentDoc
   // gets no key at all (a remote output removed from a policy on the built-in credentials).
   const holdsKeys = Object.values(doc.outputs ?? {}).some((o) => o.api_key_id);
   if (!outputs.length && !holdsKeys) return undefined;
-  const keys = await ensureOutputKeys({ store: deps.store, logger: deps.logger, remote: deps.remoteOutputs }, agentId, policy.policyId, outputs);
+  const keys = await ensureOutputKeys({ store: deps.store, logger: deps.logger, remote: deps.remoteOutputs, target }, agentId, policy.policyId, outputs);
   return policyDataWithKeys(policy, keys);
 }
 

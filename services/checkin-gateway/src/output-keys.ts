@@ -1,7 +1,6 @@
 import type { Logger } from '@fleet/service-kit';
 import {
   describeError,
-  outputKeyTarget,
   REMOTE_ELASTICSEARCH,
   remoteHostsHash,
   remoteOutputConfig,
@@ -12,6 +11,7 @@ import {
   type FullAgentPolicy,
   type JsonObject,
   type JsonValue,
+  type OutputKeyTarget,
   type OutputApiKeyToRetire,
   type RemoteOutputConfig,
   type RemoteOutputs,
@@ -97,14 +97,13 @@ export interface OutputKeyDeps {
   logger: Logger;
   /** Per-output clients of remote outputs and their health; without it remote outputs get no key. */
   remote?: RemoteOutputs;
+  /** Where `elasticsearch` outputs' keys are made (`outputKeyTarget`, read once per delivery). */
+  target: OutputKeyTarget | undefined;
 }
 
-/**
- * Where an output's keys are made: the store's Elasticsearch or the output key cluster
- * (`outputKeyTarget`), or the remote output's cluster.
- */
+/** Where an output's keys are made: `deps.target`, or the remote output's cluster. */
 function credentialsOf(deps: OutputKeyDeps, output: ElasticsearchOutput): CredentialStore | undefined {
-  if (!output.remote) return outputKeyTarget(deps.store)?.credentials;
+  if (!output.remote) return deps.target?.credentials;
   return deps.remote?.credentials(output.remote);
 }
 
@@ -127,7 +126,6 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, pol
   const failed = new Set<string>();
   // Remote keys kept under another policy than the one they were recorded with (or none, before it was recorded).
   const repointed = new Set(outputs.filter((o) => o.remote && keptRemoteKey(seen[o.name], o) && seen[o.name]?.remote_policy_id !== policyId).map((o) => o.name));
-  const target = outputKeyTarget(deps.store);
   for (const output of outputs) {
     if (output.remote) deps.remote?.remember(output.remote);
     const credentials = credentialsOf(deps, output);
@@ -136,7 +134,7 @@ export async function ensureOutputKeys(deps: OutputKeyDeps, agentId: string, pol
       continue;
     }
     // Keys made on another cluster than the store's: its outage must not stop deliveries.
-    const elsewhere = output.remote !== undefined || target?.where === 'output-cluster';
+    const elsewhere = output.remote !== undefined || deps.target?.where === 'output-cluster';
     try {
       const called = await prepareOutputKey(credentials, agentId, output, seen[output.name], created, rehashed);
       // Only a call that reached the output's cluster says it is healthy.
